@@ -1,0 +1,140 @@
+"""Command-line front end.
+
+``turbofan-desktop`` with no sub-command (optionally with files) opens the GUI; every sub-command is
+headless and calls the same services the window uses. User errors print one sentence and exit 2;
+anything else is logged with its traceback and exits 1 with a pointer to the log file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from turbofan_desktop import __version__
+from turbofan_desktop.errors import TurbofanError
+
+log = logging.getLogger("turbofan_desktop")
+
+# Each module offers ``register(subparsers)``, adding its parser(s) with ``set_defaults(func=...)``;
+# ``func(args) -> int`` is the command. Listed explicitly so a frozen app finds them without scanning.
+COMMAND_MODULES = (
+    "inspect",
+    "plugins",
+    "models",
+    "registry",
+    "status",
+    "train",
+    "validate",
+    "detect",
+    "forecast",
+    "rul",
+    "report",
+    "drift",
+)
+
+
+def _command_modules():
+    for name in COMMAND_MODULES:
+        qualified = f"{__name__}.{name}_cmd"
+        if importlib.util.find_spec(qualified) is not None:
+            yield importlib.import_module(qualified)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="turbofan-desktop",
+        description="Turbofan Desktop: train, validate and apply anomaly-detection and forecasting "
+        "models on turbofan sensor data. Without a command, the desktop application opens.",
+    )
+    parser.add_argument("--version", action="version", version=f"turbofan-desktop {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module in _command_modules():
+        module.register(sub)
+    return parser
+
+
+def build_gui_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="turbofan-desktop",
+        description="Open the desktop application (run 'turbofan-desktop --help-commands' for the "
+        "headless commands).",
+    )
+    parser.add_argument("files", nargs="*", help="data files to open (default: the bundled FD001 sample)")
+    parser.add_argument("--screenshot", metavar="PATH", help="render the main window to PATH (PNG) and exit")
+    parser.add_argument(
+        "--demo-train", action="store_true", help="with --screenshot: train tiny models first"
+    )
+    parser.add_argument(
+        "--self-test", action="store_true", help="headless end-to-end check of the installation; exit 0 when ok"
+    )
+    parser.add_argument("--registry", metavar="DIR", help="registry folder (default: TURBOFAN_HOME)")
+    parser.add_argument("--help-commands", action="store_true", help="list the headless commands")
+    parser.add_argument("--version", action="version", version=f"turbofan-desktop {__version__}")
+    return parser
+
+
+def setup_logging() -> str | None:
+    """Log to the file in TURBOFAN_HOME/logs; returns its path (None when it cannot be created)."""
+    from turbofan_desktop.config import load_settings
+
+    try:
+        log_file = load_settings().log_file
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(log_file, encoding="utf-8")
+    except (OSError, TurbofanError):
+        return None
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    return str(log_file)
+
+
+def _is_command(argv: Sequence[str]) -> bool:
+    names = {name for name in COMMAND_MODULES} | {"models", "registry"}
+    return bool(argv) and argv[0] in names or bool(argv) and argv[0] in {"-h", "--help"}
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if _is_command(argv):
+        args = build_parser().parse_args(argv)
+        if not getattr(args, "func", None):
+            build_parser().print_help()
+            return 2
+        return int(args.func(args) or 0)
+    args = build_gui_parser().parse_args(argv)
+    if args.help_commands:
+        build_parser().print_help()
+        return 0
+    if args.self_test:
+        from turbofan_desktop.services.selftest import run_self_test
+
+        return run_self_test()
+    from turbofan_desktop.ui.app import run_app
+
+    return run_app(args)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    log_path = setup_logging()
+    try:
+        return run(argv)
+    except TurbofanError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception:  # noqa: BLE001 - the last line of defence: log it, point to the log
+        log.exception("internal error")
+        where = log_path or "the log file"
+        print(f"internal error, see {where}", file=sys.stderr)
+        return 1
+
+
+def gui_main() -> int:
+    return main()

@@ -1,0 +1,356 @@
+"""The typed contract between the application and a model plugin.
+
+A plugin describes each model with a :class:`ModelSpec`: a name, the tasks it serves, a config
+dataclass (defaults, ranges, help text in field metadata) and a ``"module:attr"`` factory that is only
+imported when a model is built — so heavy libraries such as torch load on first use.
+
+The factory is called as ``factory(config=cfg, target=name)`` and returns an object fulfilling
+:class:`Model`. ``target`` is a sensor name for per-sensor models, or ``"*"`` for a model that serves
+several sensors at once. Results are plain dataclasses of numpy arrays so they cross thread boundaries
+and serialise to JSON without the model library.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import types
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from turbofan_desktop.errors import ConfigError, PluginError
+
+if TYPE_CHECKING:
+    from turbofan_desktop.data.dataset import Dataset
+
+TASKS = ("anomaly", "forecast", "rul")
+ALL_TARGETS = "*"
+
+
+# -- configuration --------------------------------------------------------------------------------
+def setting(
+    default: Any,
+    help: str,
+    *,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    choices: tuple | None = None,
+    advanced: bool = False,
+) -> Any:
+    """A config dataclass field with the metadata the GUI dialog and the CLI ``--set`` need."""
+    metadata = {
+        "help": help,
+        "minimum": minimum,
+        "maximum": maximum,
+        "choices": choices,
+        "advanced": advanced,
+    }
+    if isinstance(default, list | dict):
+        return field(default_factory=lambda: type(default)(default), metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+def _field_type(config_class: type, f: dataclasses.Field) -> type:
+    hints = typing.get_type_hints(config_class)
+    hint = hints.get(f.name, str)
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        hint = args[0] if args else str
+    origin = typing.get_origin(hint)
+    return origin or hint
+
+
+def config_schema(config_class: type) -> list[dict[str, Any]]:
+    """One dict per setting: name, type, default, help, minimum, maximum, choices, advanced."""
+    rows = []
+    for f in dataclasses.fields(config_class):
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+        rows.append(
+            {
+                "name": f.name,
+                "type": _field_type(config_class, f).__name__,
+                "default": default,
+                "help": f.metadata.get("help", ""),
+                "minimum": f.metadata.get("minimum"),
+                "maximum": f.metadata.get("maximum"),
+                "choices": list(f.metadata["choices"]) if f.metadata.get("choices") else None,
+                "advanced": bool(f.metadata.get("advanced", False)),
+            }
+        )
+    return rows
+
+
+def _coerce_value(name: str, raw: Any, target: type) -> Any:
+    if target is bool:
+        if isinstance(raw, bool):
+            return raw
+        text = str(raw).strip().lower()
+        if text in {"1", "true", "yes", "on"}:
+            return True
+        if text in {"0", "false", "no", "off"}:
+            return False
+        raise ConfigError(f"Setting '{name}' is {raw!r}; expected true or false.")
+    if target in (list, tuple):
+        if isinstance(raw, str):
+            items = [item.strip() for item in raw.split(",") if item.strip()]
+            return target(float(i) if _is_number(i) else i for i in items)
+        return target(raw)
+    try:
+        if target is int and isinstance(raw, float) and not raw.is_integer():
+            raise ValueError
+        if target is int and isinstance(raw, str) and not raw.strip().lstrip("-").isdigit():
+            value = float(raw)
+            if not value.is_integer():
+                raise ValueError
+            return int(value)
+        return target(raw)
+    except (TypeError, ValueError):
+        raise ConfigError(f"Setting '{name}' is {raw!r}; expected a {target.__name__}.") from None
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def build_config(config_class: type, values: Mapping[str, Any] | None = None) -> Any:
+    """Defaults overridden by ``values`` (strings from the CLI are converted); invalid -> ConfigError."""
+    values = dict(values or {})
+    known = {f.name: f for f in dataclasses.fields(config_class)}
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise ConfigError(
+            f"Unknown setting(s) {', '.join(unknown)} for this model; known settings: {', '.join(known)}."
+        )
+    kwargs = {}
+    for name, raw in values.items():
+        f = known[name]
+        value = raw if raw is None else _coerce_value(name, raw, _field_type(config_class, f))
+        low, high, choices = f.metadata.get("minimum"), f.metadata.get("maximum"), f.metadata.get("choices")
+        if choices and value not in choices:
+            raise ConfigError(f"Setting '{name}' is {value!r}; expected one of {', '.join(map(str, choices))}.")
+        if low is not None and value is not None and value < low:
+            raise ConfigError(f"Setting '{name}' is {value}; expected at least {low}.")
+        if high is not None and value is not None and value > high:
+            raise ConfigError(f"Setting '{name}' is {value}; expected at most {high}.")
+        kwargs[name] = value
+    config = config_class(**kwargs)
+    check = getattr(config, "validate", None)
+    if callable(check):
+        check()  # cross-field rules; raises ConfigError
+    return config
+
+
+def config_to_dict(config: Any) -> dict[str, Any]:
+    return dataclasses.asdict(config)
+
+
+# -- specs ------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ModelSpec:
+    """What a plugin registers for one model type."""
+
+    name: str
+    tasks: tuple[str, ...]
+    config_class: type
+    factory: str  # "package.module:attr", imported on first use
+    description: str = ""
+    version: str = "0"
+    per_target: bool = True  # True: one model per sensor; False: one model serves all sensors ("*")
+    plugin: str = ""  # filled in by the plugin manager
+
+    def __post_init__(self) -> None:
+        bad = [t for t in self.tasks if t not in TASKS]
+        if bad:
+            raise PluginError(f"Model '{self.name}' declares unknown task(s) {bad}; known: {TASKS}.")
+
+    def load_factory(self) -> Callable[..., Model]:
+        module_name, _, attr = self.factory.partition(":")
+        try:
+            module = importlib.import_module(module_name)
+            return getattr(module, attr)
+        except Exception as exc:  # noqa: BLE001 - any import failure becomes a user-facing PluginError
+            raise PluginError(f"Model '{self.name}' could not be loaded from {self.factory}: {exc}.") from exc
+
+    def build(self, config: Any, target: str) -> Model:
+        return self.load_factory()(config=config, target=target)
+
+    def schema(self) -> list[dict[str, Any]]:
+        return config_schema(self.config_class)
+
+
+@dataclass(frozen=True)
+class ReaderSpec:
+    """A file reader contributed by a plugin (or built in).
+
+    ``sniff(path, head)`` gets the first bytes of the file and returns True when it can read it;
+    ``read(path, **options)`` returns a :class:`~turbofan_desktop.data.dataset.Dataset` or raises
+    :class:`~turbofan_desktop.errors.DataFormatError`.
+    """
+
+    name: str
+    extensions: tuple[str, ...]
+    sniff: Callable[[Path, bytes], bool]
+    read: Callable[..., Dataset]
+    priority: int = 0
+
+
+@dataclass(frozen=True)
+class ReportSection:
+    """Extra content for model reports: ``render(version: dict) -> str`` returns an HTML fragment."""
+
+    title: str
+    render: Callable[[dict[str, Any]], str]
+    tasks: tuple[str, ...] = TASKS
+
+
+# -- progress ----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ProgressEvent:
+    """Plain data sent by long work. ``fraction`` is the progress of ``stage`` in [0, 1]."""
+
+    stage: str  # "fit", "evaluate", "detect", "forecast", ...
+    fraction: float
+    epoch: int | None = None
+    epochs: int | None = None
+    train_loss: float | None = None
+    val_loss: float | None = None
+    message: str = ""
+
+
+ProgressCallback = Callable[[ProgressEvent], None]
+ShouldStop = Callable[[], bool]
+
+
+def no_progress(event: ProgressEvent) -> None:
+    """The default progress callback."""
+
+
+def never_stop() -> bool:
+    return False
+
+
+# -- results -----------------------------------------------------------------------------------------
+@dataclass
+class FitResult:
+    """What training produced besides the weights."""
+
+    history: list[dict[str, float]]  # per epoch: epoch, train_loss, val_loss, seconds
+    epochs_run: int
+    best_epoch: int
+    stopped_early: bool = False
+    seed: int | None = None
+    notes: list[str] = field(default_factory=list)  # e.g. where early stopping fired and why
+
+
+@dataclass
+class AnomalyRange:
+    """An anomalous stretch on the data's own time axis (inclusive), with row indices into the unit."""
+
+    start: Any
+    end: Any
+    score: float
+    start_index: int
+    end_index: int
+    direction: str = "high"  # "high" (errors above threshold) or "low" (inverted pass)
+    probability: float | None = None
+
+
+@dataclass
+class UnitDetection:
+    unit: Any
+    time: np.ndarray  # time values of the scored steps
+    actual: np.ndarray
+    predicted: np.ndarray
+    errors: np.ndarray
+    smoothed: np.ndarray
+    threshold: np.ndarray  # threshold per scored step (piecewise constant over windows)
+    anomalies: list[AnomalyRange] = field(default_factory=list)
+
+
+@dataclass
+class DetectionResult:
+    target: str
+    units: dict[Any, UnitDetection]
+    threshold_method: str = "nonparametric"
+
+
+@dataclass
+class SensorForecast:
+    sensor: str
+    time: np.ndarray  # continues the data's own time axis
+    median: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    quantiles: dict[float, np.ndarray] = field(default_factory=dict)
+
+
+@dataclass
+class UnitForecast:
+    unit: Any
+    sensors: dict[str, SensorForecast]
+
+
+@dataclass
+class ForecastResult:
+    horizon: int
+    interval: float  # e.g. 0.8 for the 10-90 % band
+    units: dict[Any, UnitForecast]
+
+
+@dataclass
+class UnitRUL:
+    unit: Any
+    rul: float
+    lower: float
+    upper: float
+    true_rul: float | None = None
+
+
+@dataclass
+class RULResult:
+    interval: float
+    units: list[UnitRUL]
+
+
+# -- the model ---------------------------------------------------------------------------------------
+@runtime_checkable
+class Model(Protocol):
+    """What a model object offers. Built by ``spec.build(config, target)``.
+
+    ``fit`` reports per-epoch :class:`ProgressEvent` s and checks ``should_stop()`` between batches,
+    raising :class:`~turbofan_desktop.errors.Cancelled` within one batch of it becoming true.
+    ``save`` writes only data formats (state dicts loadable with ``weights_only=True``, JSON, .npy):
+    an artifact never executes code. Task methods exist for the tasks in the spec.
+    """
+
+    config: Any
+    target: str
+
+    def fit(
+        self,
+        train: Dataset,
+        val: Dataset | None,
+        *,
+        progress: ProgressCallback = no_progress,
+        should_stop: ShouldStop = never_stop,
+    ) -> FitResult: ...
+
+    def evaluate(
+        self, data: Dataset, *, progress: ProgressCallback = no_progress, should_stop: ShouldStop = never_stop
+    ) -> dict[str, float]:
+        """Validation metrics on held-out data (lower-is-better names end in _rmse/_mae/_mse...)."""
+        ...
+
+    def save(self, directory: Path) -> None: ...
+
+    @classmethod
+    def load(cls, directory: Path, *, config: Any, target: str) -> Model: ...
