@@ -68,7 +68,9 @@ def build_gui_parser() -> argparse.ArgumentParser:
         "--demo-train", action="store_true", help="with --screenshot: train tiny models first"
     )
     parser.add_argument(
-        "--self-test", action="store_true", help="headless end-to-end check of the installation; exit 0 when ok"
+        "--self-test",
+        action="store_true",
+        help="headless end-to-end check of the installation; exit 0 when ok",
     )
     parser.add_argument("--registry", metavar="DIR", help="registry folder (default: TURBOFAN_HOME)")
     parser.add_argument("--help-commands", action="store_true", help="list the headless commands")

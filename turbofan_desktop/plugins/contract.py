@@ -136,7 +136,9 @@ def build_config(config_class: type, values: Mapping[str, Any] | None = None) ->
         value = raw if raw is None else _coerce_value(name, raw, _field_type(config_class, f))
         low, high, choices = f.metadata.get("minimum"), f.metadata.get("maximum"), f.metadata.get("choices")
         if choices and value not in choices:
-            raise ConfigError(f"Setting '{name}' is {value!r}; expected one of {', '.join(map(str, choices))}.")
+            raise ConfigError(
+                f"Setting '{name}' is {value!r}; expected one of {', '.join(map(str, choices))}."
+            )
         if low is not None and value is not None and value < low:
             raise ConfigError(f"Setting '{name}' is {value}; expected at least {low}.")
         if high is not None and value is not None and value > high:
