@@ -123,10 +123,14 @@ class Dataset:
     constant_sensors: list[str] = field(default_factory=list)
     preprocessing: list[dict] = field(default_factory=list)
     metadata: dict[str, Any] = field(default_factory=dict)
+    # The reader's own statement of the time axis ("cycle" | "timestamp" | "step"); None = infer.
+    time_axis: str | None = None
 
     # -- shape ---------------------------------------------------------------------------------
     @property
     def time_kind(self) -> str:
+        if self.time_axis:
+            return self.time_axis
         if pd.api.types.is_datetime64_any_dtype(self.frame[self.time_col]):
             return "timestamp"
         return "cycle" if self.time_col == "cycle" else "step"
@@ -146,6 +150,10 @@ class Dataset:
 
     def unit_frame(self, unit: Any) -> pd.DataFrame:
         return self.frame[self.frame[UNIT] == unit]
+
+    def unit_frame_by_time(self, unit: Any) -> pd.DataFrame:
+        """One unit's settings and sensors indexed by its own time axis (cycle, timestamp or step)."""
+        return self.unit_frame(unit).set_index(self.time_col)[[*self.settings, *self.sensors]]
 
     def iter_units(self) -> Iterator[tuple[Any, pd.DataFrame]]:
         yield from self.frame.groupby(UNIT, sort=False)

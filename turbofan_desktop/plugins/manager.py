@@ -78,7 +78,9 @@ def _candidates(extra: Iterable[Any]) -> list[_Candidate | Any]:
         name = ep.name if ep is not None else module.removeprefix(BUILTIN_PREFIX)
         result.append(_Candidate(name, module, _distribution_version(ep), "builtin"))
     for ep in entry_points:
-        result.append(_Candidate(ep.name, ep.value.replace(" ", ""), _distribution_version(ep), "entry point"))
+        result.append(
+            _Candidate(ep.name, ep.value.replace(" ", ""), _distribution_version(ep), "entry point")
+        )
     for item in extra:
         if isinstance(item, str):
             result.append(_Candidate(item.split(":")[0].rsplit(".", 1)[-1], item, __version__, "registered"))

@@ -1,0 +1,139 @@
+"""RUL benchmark of the Transformer plugin on the official C-MAPSS test sets.
+
+    python benchmarks/rul_cmapss.py --data /work/shared/data/cmapss --subset FD001 --seeds 5 \
+        [--set key=value ...] [--json out.json]
+
+Trains on train_FD00x.txt (validation = held-out training units, chosen by unit with the seed), then
+scores the last window of every unit of test_FD00x.txt against RUL_FD00x.txt. The true RUL is the
+file's value, NOT capped at rul_cap, while the model learns min(remaining cycles, rul_cap).
+Prints per seed and mean +- std: RMSE, NASA score S = sum(exp(-d/13)-1 if d<0 else exp(d/10)-1) with
+d = predicted - true, 80 % interval coverage, training seconds, inference seconds for all test units
+and peak RSS of the process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _cmapss import read_cmapss  # noqa: E402
+from turbofan_transformer import register_models  # noqa: E402
+from turbofan_transformer.model import rul_metrics  # noqa: E402
+
+from turbofan_desktop.plugins.contract import build_config  # noqa: E402
+
+
+def parse_sets(items: list[str]) -> dict[str, str]:
+    values = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(f"--set expects key=value, got {item!r}")
+        values[key.strip()] = value.strip()
+    return values
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def print_epoch(event) -> None:
+    """One short line per epoch, so long runs show they are alive."""
+    if event.epoch is not None:
+        print(f"  epoch {event.epoch}: train {event.train_loss:.4f} val {event.val_loss}", flush=True)
+
+
+def run_seed(spec, settings: dict, seed: int, train, test) -> dict:
+    config = build_config(spec.config_class, {**settings, "seed": seed})
+    model = spec.build(config, "*")
+    started = time.perf_counter()
+    fit = model.fit(train, None, progress=print_epoch)
+    train_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    result = model.predict_rul(test)
+    inference_seconds = time.perf_counter() - started
+    pred = np.array([u.rul for u in result.units])
+    true = np.array([u.true_rul for u in result.units], dtype=float)
+    lower = np.array([u.lower for u in result.units])
+    upper = np.array([u.upper for u in result.units])
+    metrics = rul_metrics(pred, true, lower, upper)
+    capped = np.minimum(true, config.rul_cap)
+    val_metrics = model.evaluate(train.subset(model.val_units)) if model.val_units else {}
+    return {
+        "seed": seed,
+        "rmse": metrics["rul_rmse"],
+        "score": metrics["rul_score"],
+        "coverage80": metrics["rul_coverage80"],
+        "rmse_vs_capped_truth": float(np.sqrt(np.mean((pred - capped) ** 2))),
+        "coverage80_vs_capped_truth": float(((capped >= lower) & (capped <= upper)).mean()),
+        "mean_interval_width": float(np.mean(upper - lower)),
+        "train_seconds": train_seconds,
+        "inference_seconds": inference_seconds,
+        "epochs_run": fit.epochs_run,
+        "best_epoch": fit.best_epoch,
+        "val_rul_rmse_capped": val_metrics.get("rul_rmse"),
+        "val_rul_coverage80": val_metrics.get("rul_coverage80"),
+        "test_units": len(result.units),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--subset", default="FD001")
+    parser.add_argument("--seeds", type=int, default=1)
+    parser.add_argument("--first-seed", type=int, default=0)
+    parser.add_argument("--set", action="append", default=[], dest="sets", metavar="KEY=VALUE")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args(argv)
+    spec = register_models()[0]
+    settings = parse_sets(args.sets)
+    sub = args.subset
+    train = read_cmapss(args.data / f"train_{sub}.txt")
+    test = read_cmapss(args.data / f"test_{sub}.txt", args.data / f"RUL_{sub}.txt")
+    print(
+        f"{sub}: {len(train.units)} training units, {len(test.units)} test units; settings {settings or 'defaults'}"
+    )
+    print(
+        "true RUL of the test units is the RUL file's value, uncapped (the model is trained on min(RUL, cap))"
+    )
+    runs = []
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
+        row = run_seed(spec, settings, seed, train, test)
+        runs.append(row)
+        print(
+            f"seed {seed}: rmse {row['rmse']:.2f}  score {row['score']:.0f}  coverage80 {row['coverage80']:.2f}  "
+            f"(vs capped truth: rmse {row['rmse_vs_capped_truth']:.2f}, coverage {row['coverage80_vs_capped_truth']:.2f})  "
+            f"train {row['train_seconds']:.0f}s ({row['epochs_run']} epochs, best {row['best_epoch']})  "
+            f"inference {row['inference_seconds']:.3f}s  val rmse(capped) {row['val_rul_rmse_capped']}",
+            flush=True,
+        )
+    summary = {"subset": sub, "settings": settings, "true_rul": "uncapped", "runs": runs}
+    for key in ("rmse", "score", "coverage80", "train_seconds", "inference_seconds", "rmse_vs_capped_truth"):
+        values = np.array([r[key] for r in runs], dtype=float)
+        summary[key] = {
+            "mean": float(values.mean()),
+            "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
+        }
+    summary["peak_rss_mb"] = peak_rss_mb()
+    print(
+        f"{sub} over {len(runs)} seed(s): rmse {summary['rmse']['mean']:.2f} +- {summary['rmse']['std']:.2f}  "
+        f"score {summary['score']['mean']:.0f} +- {summary['score']['std']:.0f}  "
+        f"coverage80 {summary['coverage80']['mean']:.2f}  train {summary['train_seconds']['mean']:.0f}s  "
+        f"inference {summary['inference_seconds']['mean']:.3f}s  peak RSS {summary['peak_rss_mb']:.0f} MB"
+    )
+    if args.json:
+        args.json.write_text(json.dumps(summary, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

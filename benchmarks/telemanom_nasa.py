@@ -1,0 +1,218 @@
+"""Telemanom on the NASA SMAP/MSL telemetry channels, scored the way the paper counted.
+
+    python benchmarks/telemanom_nasa.py --data ../shared/data/smap_msl [--channels A-1 T-9 ...]
+        [--spacecraft MSL] [--set key=value ...] [--seed N] [--json out.json] [--no-cache]
+
+``--data`` is any folder laid out like the NASA release: ``train/<chan>.npy``, ``test/<chan>.npy`` and
+``labeled_anomalies.csv`` (chan_id, spacecraft, anomaly_sequences). Each channel gets its own model
+(target = column 0, inputs = every column), trained on the train file with the plugin's defaults
+(the authors' settings) unless ``--set`` overrides them, then run over the test file.
+
+Scoring (shared/telemanom_spec.md, "Evaluation"): a predicted range overlapping a labelled range
+(inclusive raw indices) is a true positive for the first such label not yet matched; one that only
+overlaps already-matched labels counts as nothing; one overlapping no label is a false positive;
+unmatched labels are false negatives. Precision and recall are pooled over channels and
+F0.5 = 1.25 P R / (0.25 P + R) is computed from them.
+
+Trained models are cached under benchmarks/.cache/telemanom/ keyed by channel, settings and seed, so
+a rerun only scores. Nothing here looks at the test labels before scoring.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import hashlib
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from turbofan_desktop.data.readers import read_dataset
+from turbofan_desktop.plugins.contract import build_config
+from turbofan_desktop.plugins.manager import get_plugin_manager
+
+CACHE = Path(__file__).resolve().parent / ".cache" / "telemanom"
+CACHE_VERSION = "1"
+
+
+def parse_sets(items: list[str]) -> dict[str, str]:
+    values = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(f"--set expects key=value, got {item!r}")
+        values[key.strip()] = value.strip()
+    return values
+
+
+def read_labels(path: Path) -> dict[str, dict[str, Any]]:
+    """chan_id -> spacecraft and inclusive label ranges; a channel listed twice keeps its first row."""
+    labels: dict[str, dict[str, Any]] = {}
+    with open(path, newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            channel = row["chan_id"].strip()
+            if channel in labels:
+                print(f"note: {channel} appears twice in {path.name}; keeping the first row", file=sys.stderr)
+                continue
+            ranges = json.loads(row["anomaly_sequences"]) if row.get("anomaly_sequences") else []
+            labels[channel] = {"spacecraft": row.get("spacecraft", "").strip(), "ranges": ranges}
+    return labels
+
+
+def score_channel(predicted: list[tuple[int, int]], labelled: list[list[int]]) -> dict[str, int]:
+    """TP/FP/FN for one channel by the paper's overlap rule."""
+    matched = [False] * len(labelled)
+    tp = fp = 0
+    for start, end in predicted:
+        overlapping = [i for i, (a, b) in enumerate(labelled) if start <= b and end >= a]
+        if not overlapping:
+            fp += 1
+            continue
+        fresh = [i for i in overlapping if not matched[i]]
+        if fresh:
+            matched[fresh[0]] = True
+            tp += 1
+    return {"tp": tp, "fp": fp, "fn": matched.count(False)}
+
+
+def rates(tp: int, fp: int, fn: int) -> dict[str, float | None]:
+    precision = tp / (tp + fp) if tp + fp else None
+    recall = tp / (tp + fn) if tp + fn else None
+    if precision is None or recall is None or (0.25 * precision + recall) == 0:
+        f05 = None
+    else:
+        f05 = 1.25 * precision * recall / (0.25 * precision + recall)
+    return {"precision": precision, "recall": recall, "f0_5": f05}
+
+
+def pooled(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    tp, fp, fn = (sum(r[k] for r in rows) for k in ("tp", "fp", "fn"))
+    return {"channels": len(rows), "tp": tp, "fp": fp, "fn": fn, **rates(tp, fp, fn)}
+
+
+def cache_dir(channel: str, config: Any) -> Path:
+    key = json.dumps(
+        {"v": CACHE_VERSION, "channel": channel, "config": dataclasses.asdict(config)}, sort_keys=True
+    )
+    return CACHE / f"{channel}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
+
+
+def run_channel(spec, config, channel: str, data: Path, use_cache: bool) -> dict[str, Any]:
+    train = read_dataset(data / "train" / f"{channel}.npy")
+    test = read_dataset(data / "test" / f"{channel}.npy")
+    folder = cache_dir(channel, config)
+    fit_file = folder / "fit.json"
+    if use_cache and fit_file.is_file():
+        model = spec.load_factory().load(folder / "model", config=config, target="value")
+        fit = json.loads(fit_file.read_text())
+        fit["cached"] = True
+    else:
+        model = spec.build(config, "value")
+        started = time.perf_counter()
+        result = model.fit(train, None, progress=lambda e: print(f"    {channel} {e.message}", flush=True))
+        seconds = time.perf_counter() - started
+        epochs = [h["seconds"] for h in result.history]
+        fit = {
+            "train_seconds": seconds,
+            "epochs_run": result.epochs_run,
+            "best_epoch": result.best_epoch,
+            "stopped_early": result.stopped_early,
+            "seconds_per_epoch": sum(epochs) / len(epochs),
+            "train_windows": len(train.frame) - config.l_s - config.n_predictions + 1,
+            "notes": result.notes,
+            "history": result.history,
+            "cached": False,
+        }
+        model.save(folder / "model")
+        fit_file.write_text(json.dumps(fit, indent=2))
+    started = time.perf_counter()
+    detection = model.detect(test)
+    detect_seconds = time.perf_counter() - started
+    (unit,) = detection.units.values()
+    predicted = [(a.start_index, a.end_index) for a in unit.anomalies]
+    return {
+        "predicted": predicted,
+        "scores": [round(a.score, 3) for a in unit.anomalies],
+        "detect_seconds": detect_seconds,
+        "test_rows": len(test.frame),
+        **fit,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, required=True, help="folder with train/, test/, labeled_anomalies.csv")
+    parser.add_argument("--labels", type=Path, help="labels CSV (default: DATA/labeled_anomalies.csv)")
+    parser.add_argument("--channels", nargs="*", help="channel ids (default: every channel with files)")
+    parser.add_argument("--spacecraft", choices=("SMAP", "MSL"), help="only this spacecraft's channels")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a setting")
+    parser.add_argument("--seed", type=int, help="random seed (default: the config's)")
+    parser.add_argument("--json", type=Path, help="write the results here")
+    parser.add_argument("--no-cache", action="store_true", help="retrain even when a cached model exists")
+    args = parser.parse_args(argv)
+
+    labels = read_labels(args.labels or args.data / "labeled_anomalies.csv")
+    available = [c for c in labels if (args.data / "train" / f"{c}.npy").is_file()]
+    available = [c for c in available if (args.data / "test" / f"{c}.npy").is_file()]
+    channels = args.channels or available
+    unknown = [c for c in channels if c not in available]
+    if unknown:
+        raise SystemExit(f"no train/test files or labels for: {', '.join(unknown)}")
+    if args.spacecraft:
+        channels = [c for c in channels if labels[c]["spacecraft"] == args.spacecraft]
+
+    spec = get_plugin_manager().model("telemanom")
+    settings = parse_sets(args.set)
+    if args.seed is not None:
+        settings["seed"] = str(args.seed)
+    config = build_config(spec.config_class, settings)
+    CACHE.mkdir(parents=True, exist_ok=True)
+
+    results: dict[str, dict[str, Any]] = {}
+    started = time.perf_counter()
+    for channel in channels:
+        row = run_channel(spec, config, channel, args.data, not args.no_cache)
+        row.update(score_channel(row["predicted"], labels[channel]["ranges"]))
+        row.update(rates(row["tp"], row["fp"], row["fn"]))
+        row["spacecraft"] = labels[channel]["spacecraft"]
+        row["labels"] = labels[channel]["ranges"]
+        results[channel] = row
+        early = next((n for n in row["notes"] if n.startswith("early stopping")), "no early stop")
+        print(
+            f"{channel:6s} {row['spacecraft']:4s} TP {row['tp']} FP {row['fp']} FN {row['fn']}  "
+            f"epochs {row['epochs_run']} ({row['seconds_per_epoch']:.1f} s each, {row['train_seconds']:.0f} s"
+            f"{', cached' if row['cached'] else ''})  predicted {row['predicted']} labels {row['labels']}"
+            f"  [{early.split(':')[0]}]",
+            flush=True,
+        )
+    summary = {
+        "pooled": pooled(list(results.values())),
+        "by_spacecraft": {
+            craft: pooled([r for r in results.values() if r["spacecraft"] == craft])
+            for craft in sorted({r["spacecraft"] for r in results.values()})
+        },
+    }
+    out = {
+        "config": dataclasses.asdict(config),
+        "seed": config.seed,
+        "wall_seconds": time.perf_counter() - started,
+        "channels": results,
+        **summary,
+    }
+    for name, block in [("pooled", summary["pooled"]), *summary["by_spacecraft"].items()]:
+        p, r, f = (block[k] for k in ("precision", "recall", "f0_5"))
+        fmt = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
+        print(
+            f"{name:7s} channels {block['channels']:2d}  TP {block['tp']} FP {block['fp']} FN {block['fn']}  "
+            f"P {fmt(p)} R {fmt(r)} F0.5 {fmt(f)}"
+        )
+    if args.json:
+        args.json.write_text(json.dumps(out, indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

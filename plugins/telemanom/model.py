@@ -1,0 +1,604 @@
+"""The Telemanom model: an LSTM next-step predictor for one target sensor plus dynamic thresholds.
+
+This is the only module of the plugin that imports torch; the plugin manager reaches it through the
+spec's factory string when a model is built. One instance serves one target sensor (no state shared
+between sensors). The network follows the authors' Keras model (LSTM 80 -> dropout -> LSTM 80 ->
+dropout -> dense n_predictions, Keras initialisers, Adam with eps 1e-7); training follows their
+``fit`` call (shuffled windows, the newest share held out, early stopping on validation loss without
+restoring the best weights).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from turbofan_telemanom.config import TelemanomConfig, scaled_for
+from turbofan_telemanom.threshold import ThresholdParams, find_anomalies
+
+from turbofan_desktop.data.dataset import Dataset
+from turbofan_desktop.errors import (
+    Cancelled,
+    ConfigError,
+    IncompatibleDataError,
+    InsufficientDataError,
+    ModelNotTrainedError,
+)
+from turbofan_desktop.plugins.contract import (
+    AnomalyRange,
+    DetectionResult,
+    FitResult,
+    ProgressCallback,
+    ProgressEvent,
+    ShouldStop,
+    UnitDetection,
+    never_stop,
+    no_progress,
+)
+
+META_FILE = "meta.json"
+WEIGHTS_FILE = "weights.pt"
+FORMAT_VERSION = 1
+PREDICT_CHUNK = 1024  # windows per inference forward pass (no effect on results, only on speed)
+UNSCALED_LIMIT = 10.0  # 'auto' scaling: data whose magnitude exceeds this is not pre-normalised
+
+
+# -- threads -----------------------------------------------------------------------------------------
+def configure_threads() -> int:
+    """torch intra-op threads from the settings (``TURBOFAN_TORCH_THREADS``; 0 = every usable core).
+
+    One pool sized to the cores, never more: oversubscribing 2 cores costs more than it gains.
+    """
+    from turbofan_desktop.config import load_settings
+
+    wanted = load_settings().torch_threads
+    if wanted <= 0:
+        try:
+            wanted = len(os.sched_getaffinity(0))
+        except AttributeError:  # not on Linux
+            wanted = os.cpu_count() or 1
+    if torch.get_num_threads() != wanted:
+        torch.set_num_threads(wanted)
+    return wanted
+
+
+# -- the network -------------------------------------------------------------------------------------
+class TelemanomNet(nn.Module):
+    """Stacked LSTMs, dropout after each, a linear head predicting ``n_predictions`` steps."""
+
+    def __init__(self, n_features: int, units: tuple[int, ...], dropout: float, n_predictions: int):
+        super().__init__()
+        sizes = [n_features, *units]
+        self.lstms = nn.ModuleList(
+            nn.LSTM(sizes[i], sizes[i + 1], batch_first=True) for i in range(len(units))
+        )
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(units[-1], n_predictions)
+        self._keras_init()
+
+    def _keras_init(self) -> None:
+        """Keras defaults: glorot-uniform inputs, orthogonal recurrence, forget-gate bias 1."""
+        for lstm in self.lstms:
+            hidden = lstm.hidden_size
+            for name, param in lstm.named_parameters():
+                if name.startswith("weight_ih"):
+                    for gate in range(4):
+                        nn.init.xavier_uniform_(param.data[gate * hidden : (gate + 1) * hidden])
+                elif name.startswith("weight_hh"):
+                    for gate in range(4):
+                        nn.init.orthogonal_(param.data[gate * hidden : (gate + 1) * hidden])
+                elif name.startswith("bias_ih"):
+                    param.data.zero_()
+                    param.data[hidden : 2 * hidden] = 1.0  # PyTorch gate order: input, forget, cell, output
+                else:
+                    param.data.zero_()
+        nn.init.xavier_uniform_(self.head.weight)
+        nn.init.zeros_(self.head.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for index, lstm in enumerate(self.lstms):
+            x, _ = lstm(x)
+            if index < len(self.lstms) - 1:
+                x = self.dropout(x)
+        return self.head(self.dropout(x[:, -1, :]))
+
+
+# -- data preparation --------------------------------------------------------------------------------
+@dataclass
+class _Series:
+    """Units concatenated into one scaled array, with the window starts that stay inside a unit."""
+
+    values: np.ndarray  # (rows, features), scaled, float32
+    offsets: dict[Any, tuple[int, int]]  # unit -> (first row, length)
+
+    def window_starts(self, need: int, units: list[Any] | None = None) -> dict[Any, np.ndarray]:
+        starts = {}
+        for unit, (offset, length) in self.offsets.items():
+            if units is not None and unit not in units:
+                continue
+            count = length - need + 1
+            starts[unit] = offset + np.arange(max(0, count), dtype=np.int64)
+        return starts
+
+
+def _is_run_to_failure(data: Dataset) -> bool:
+    """Cycle-indexed units without a paired RUL file are taken to run until failure (C-MAPSS train)."""
+    flagged = data.metadata.get("run_to_failure") if isinstance(data.metadata, dict) else None
+    if flagged is not None:
+        return bool(flagged)
+    return data.time_kind == "cycle" and data.rul is None
+
+
+def _failure_times(data: Dataset) -> dict[Any, float] | None:
+    """The time of failure per unit: the last cycle on run-to-failure data, last + RUL on test data."""
+    if data.time_kind != "cycle":
+        return None
+    last = data.frame.groupby("unit", sort=False)[data.time_col].max()
+    if data.rul is not None:
+        return {u: float(last[u] + data.rul[u]) for u in last.index if u in data.rul.index}
+    if _is_run_to_failure(data):
+        return {u: float(v) for u, v in last.items()}
+    return None
+
+
+class TelemanomModel:
+    """Telemanom for one target sensor. Built by ``spec.build(config, target)``."""
+
+    def __init__(self, config: TelemanomConfig, target: str):
+        self.config = config
+        self.target = target
+        self.features: list[str] = []
+        self.mean: np.ndarray | None = None
+        self.std: np.ndarray | None = None
+        self.net: TelemanomNet | None = None
+        self.threshold_stats: dict[str, float] = {}
+        self.fit_notes: list[str] = []
+
+    # -- inputs --------------------------------------------------------------------------------
+    def _choose_features(self, data: Dataset) -> list[str]:
+        if self.target not in data.frame.columns:
+            raise IncompatibleDataError(
+                f"The data has no sensor '{self.target}'; its sensors are {', '.join(data.sensors)}."
+            )
+        settings = [s for s in data.settings if s != self.target]
+        others = [s for s in data.informative_sensors if s != self.target]
+        choice = self.config.features
+        if choice == "target":
+            return [self.target]
+        if choice == "target_settings":
+            return [self.target, *settings]
+        return [self.target, *settings, *others]
+
+    def _fit_scaler(self, frame_values: np.ndarray) -> None:
+        n = frame_values.shape[1]
+        mode = self.config.scaling
+        if mode == "auto":
+            mode = "standard" if np.nanmax(np.abs(frame_values)) > UNSCALED_LIMIT else "none"
+        if mode == "standard":
+            mean = np.nanmean(frame_values, axis=0)
+            std = np.nanstd(frame_values, axis=0)
+            std = np.where(std > 1e-12, std, 1.0)
+        else:
+            mean, std = np.zeros(n), np.ones(n)
+        self.mean, self.std = mean.astype(np.float64), std.astype(np.float64)
+        self.fit_notes.append(f"input scaling: {mode}")
+
+    def _blocks(self, data: Dataset, healthy: bool) -> list[tuple[Any, np.ndarray]]:
+        """Raw feature rows per unit; on ``healthy`` only the first ``healthy_fraction`` of each life."""
+        missing = [f for f in self.features if f not in data.frame.columns]
+        if missing:
+            raise IncompatibleDataError(
+                f"The data lacks column(s) {', '.join(missing)} that this model was trained on."
+            )
+        blocks = []
+        for unit, frame in data.iter_units():
+            values = frame[self.features].to_numpy(dtype=np.float64)
+            if healthy:
+                values = values[: max(1, int(math.ceil(len(values) * self.config.healthy_fraction)))]
+            blocks.append((unit, values))
+        return blocks
+
+    def _series(self, data: Dataset, healthy: bool, blocks: list | None = None) -> _Series:
+        """Units scaled and concatenated (gaps carried forward)."""
+        parts, offsets, row = [], {}, 0
+        for unit, raw in blocks if blocks is not None else self._blocks(data, healthy):
+            values = (raw - self.mean) / self.std
+            if np.isnan(values).any():
+                values = _fill_gaps(values)
+            parts.append(values.astype(np.float32))
+            offsets[unit] = (row, len(values))
+            row += len(values)
+        stacked = np.concatenate(parts) if parts else np.zeros((0, len(self.features)), np.float32)
+        return _Series(stacked, offsets)
+
+    # -- training ------------------------------------------------------------------------------
+    def _effective_config(self, train: Dataset) -> TelemanomConfig:
+        config = self.config
+        if config.auto_scale and train.time_kind == "cycle" and len(train.frame):
+            shortest = int(train.unit_lengths().min())
+            scaled = scaled_for(config, shortest)
+            if scaled != config:
+                changed = {
+                    f.name: getattr(scaled, f.name)
+                    for f in dataclasses.fields(scaled)
+                    if getattr(scaled, f.name) != getattr(config, f.name)
+                }
+                self.fit_notes.append(f"scaled for cycle data (shortest unit {shortest}): {changed}")
+            config = scaled
+        config.validate()
+        return config
+
+    def fit(
+        self,
+        train: Dataset,
+        val: Dataset | None,
+        *,
+        progress: ProgressCallback = no_progress,
+        should_stop: ShouldStop = never_stop,
+    ) -> FitResult:
+        """Train on ``train`` (the healthy early life of each unit on run-to-failure data)."""
+        self.fit_notes = []
+        self.config = self._effective_config(train)
+        config = self.config
+        threads = configure_threads()
+        torch.manual_seed(config.seed)
+        rng = np.random.default_rng(config.seed)
+
+        self.features = self._choose_features(train)
+        healthy = _is_run_to_failure(train) and config.healthy_fraction < 1.0
+        if healthy:
+            self.fit_notes.append(f"trained on the first {config.healthy_fraction:.0%} of each unit's life")
+        blocks = self._blocks(train, healthy)
+        self._fit_scaler(np.concatenate([raw for _, raw in blocks]))
+        series = self._series(train, healthy, blocks)
+        need = config.l_s + config.n_predictions
+        starts = series.window_starts(need)
+        if sum(len(s) for s in starts.values()) == 0:
+            longest = max((length for _, length in series.offsets.values()), default=0)
+            raise InsufficientDataError(
+                f"Every unit's training part is shorter than the model window: the longest has {longest} "
+                f"rows but l_s + n_predictions = {need} are needed; lower l_s or use longer units."
+            )
+        train_idx, val_idx, val_series = self._split(series, starts, val, healthy, need)
+        self.fit_notes.append(
+            f"{len(train_idx)} training windows, {len(val_idx)} validation windows, {threads} torch threads"
+        )
+
+        self.net = TelemanomNet(len(self.features), config.lstm_units, config.dropout, config.n_predictions)
+        optimiser = torch.optim.Adam(self.net.parameters(), lr=config.lr, eps=1e-7)
+        loss_fn = nn.MSELoss()
+        train_values = torch.from_numpy(series.values)
+        val_values = torch.from_numpy(val_series.values) if val_series is not None else train_values
+
+        history: list[dict[str, float]] = []
+        best, best_epoch, wait, stopped_early = math.inf, 0, 0, False
+        monitor = "val_loss" if len(val_idx) else "train_loss"
+        for epoch in range(1, config.epochs + 1):
+            began = time.perf_counter()
+            self.net.train()
+            order = rng.permutation(train_idx)
+            total, count = 0.0, 0
+            for first in range(0, len(order), config.batch_size):
+                if should_stop():
+                    raise Cancelled()
+                batch = torch.from_numpy(order[first : first + config.batch_size])
+                x, y = self._gather(train_values, batch)
+                optimiser.zero_grad()
+                loss = loss_fn(self.net(x), y)
+                loss.backward()
+                optimiser.step()
+                total += loss.item() * len(batch)
+                count += len(batch)
+            train_loss = total / max(count, 1)
+            val_loss = self._loss(val_values, val_idx, should_stop) if len(val_idx) else None
+            seconds = time.perf_counter() - began
+            history.append(
+                {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss, "seconds": seconds}
+            )
+            progress(
+                ProgressEvent(
+                    "fit",
+                    epoch / config.epochs,
+                    epoch=epoch,
+                    epochs=config.epochs,
+                    train_loss=train_loss,
+                    val_loss=val_loss,
+                    message=f"epoch {epoch}/{config.epochs}",
+                )
+            )
+            current = val_loss if val_loss is not None else train_loss
+            if current < best - config.min_delta:  # Keras EarlyStopping: improvement beyond min_delta
+                best, best_epoch, wait = current, epoch, 0
+            else:
+                wait += 1
+                if wait >= config.patience:
+                    stopped_early = True
+                    self.fit_notes.append(
+                        f"early stopping fired after epoch {epoch}: {monitor} did not improve by "
+                        f"min_delta={config.min_delta:g} on {best:.3g} (epoch {best_epoch}) for "
+                        f"{config.patience} epochs; the last weights are kept, as in the reference"
+                    )
+                    break
+        if not stopped_early:
+            self.fit_notes.append(
+                f"ran all {config.epochs} epochs; best {monitor} {best:.3g} at epoch {best_epoch}"
+            )
+        self.threshold_stats = self._error_stats(val_values, val_idx if len(val_idx) else train_idx)
+        return FitResult(
+            history=history,
+            epochs_run=len(history),
+            best_epoch=best_epoch,
+            stopped_early=stopped_early,
+            seed=config.seed,
+            notes=list(self.fit_notes),
+        )
+
+    def _split(
+        self,
+        series: _Series,
+        starts: dict[Any, np.ndarray],
+        val: Dataset | None,
+        healthy: bool,
+        need: int,
+    ) -> tuple[np.ndarray, np.ndarray, _Series | None]:
+        """Training and validation window starts: the given validation units when there are any,
+        else the newest ``validation_split`` share of each unit's windows (Keras' validation_split)."""
+        if val is not None and len(val.frame):
+            val_series = self._series(val, _is_run_to_failure(val) and self.config.healthy_fraction < 1.0)
+            val_starts = val_series.window_starts(need)
+            val_idx = np.concatenate([*val_starts.values(), np.zeros(0, np.int64)])
+            if len(val_idx):
+                train_idx = np.concatenate(list(starts.values()))
+                return train_idx, val_idx, val_series
+            self.fit_notes.append("validation units too short for a window: split the training units instead")
+        train_parts, val_parts = [], []
+        for unit_starts in starts.values():
+            n_val = int(len(unit_starts) * self.config.validation_split)
+            train_parts.append(unit_starts[: len(unit_starts) - n_val])
+            val_parts.append(unit_starts[len(unit_starts) - n_val :])
+        return np.concatenate(train_parts), np.concatenate(val_parts), None
+
+    def _gather(self, values: torch.Tensor, starts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        l_s, n_pred = self.config.l_s, self.config.n_predictions
+        steps = torch.arange(l_s)
+        x = values[starts[:, None] + steps[None, :]]
+        y = values[starts[:, None] + l_s + torch.arange(n_pred)[None, :], 0]
+        return x, y
+
+    @torch.no_grad()
+    def _loss(self, values: torch.Tensor, starts: np.ndarray, should_stop: ShouldStop) -> float:
+        self.net.eval()
+        total = 0.0
+        for first in range(0, len(starts), PREDICT_CHUNK):
+            if should_stop():
+                raise Cancelled()
+            batch = torch.from_numpy(starts[first : first + PREDICT_CHUNK])
+            x, y = self._gather(values, batch)
+            total += float(((self.net(x) - y) ** 2).mean()) * len(batch)
+        return total / max(len(starts), 1)
+
+    @torch.no_grad()
+    def _error_stats(self, values: torch.Tensor, starts: np.ndarray) -> dict[str, float]:
+        """1-step error statistics on held-out windows, kept with the model for reports and drift."""
+        if not len(starts):
+            return {}
+        predicted = self._predict_first(values, starts, never_stop)
+        actual = values[torch.from_numpy(starts) + self.config.l_s, 0].numpy()
+        errors = np.abs(predicted - actual)
+        return {
+            "windows": int(len(errors)),
+            "error_mean": float(errors.mean()),
+            "error_std": float(errors.std()),
+            "error_p95": float(np.percentile(errors, 95)),
+        }
+
+    # -- prediction ----------------------------------------------------------------------------
+    @torch.no_grad()
+    def _predict_first(self, values: torch.Tensor, starts: np.ndarray, should_stop: ShouldStop) -> np.ndarray:
+        """The 1-step-ahead prediction of each window (the only one scored)."""
+        self.net.eval()
+        out = np.empty(len(starts), dtype=np.float64)
+        steps = torch.arange(self.config.l_s)
+        for first in range(0, len(starts), PREDICT_CHUNK):
+            if should_stop():
+                raise Cancelled()
+            batch = torch.from_numpy(starts[first : first + PREDICT_CHUNK])
+            x = values[batch[:, None] + steps[None, :]]
+            out[first : first + len(batch)] = self.net(x)[:, 0].numpy()
+        return out
+
+    def _require_trained(self) -> None:
+        if self.net is None or self.mean is None:
+            raise ModelNotTrainedError(
+                f"The Telemanom model for '{self.target}' has not been trained or loaded."
+            )
+
+    def detect(
+        self,
+        data: Dataset,
+        *,
+        units: list[Any] | None = None,
+        progress: ProgressCallback = no_progress,
+        should_stop: ShouldStop = never_stop,
+    ) -> DetectionResult:
+        """Per unit: 1-step errors, smoothed errors, thresholds and anomaly ranges on the data's time axis.
+
+        ``actual``/``predicted`` are in the sensor's units; errors and thresholds in the model's
+        (scaled) units. Rows before the first full input window (the first ``l_s``) are not scored;
+        a unit no longer than ``l_s`` gets empty arrays.
+        """
+        self._require_trained()
+        configure_threads()
+        config = self.config
+        wanted = list(units) if units is not None else None
+        subset = data if wanted is None else data.subset(wanted)
+        series = self._series(subset, healthy=False)
+        values = torch.from_numpy(series.values)
+        params = ThresholdParams.from_config(config)
+        results: dict[Any, UnitDetection] = {}
+        frames = dict(subset.iter_units())
+        for position, (unit, (offset, length)) in enumerate(series.offsets.items()):
+            if should_stop():
+                raise Cancelled()
+            times = frames[unit][subset.time_col].to_numpy()
+            n_scored = max(0, length - config.l_s)
+            starts = offset + np.arange(n_scored, dtype=np.int64)
+            predicted = self._predict_first(values, starts, should_stop)
+            actual = series.values[offset + config.l_s : offset + length, 0].astype(np.float64)
+            found = find_anomalies(np.abs(predicted - actual), actual, params)
+            ranges = []
+            for seq in found.sequences:
+                first_row, last_row = seq.start + config.l_s, seq.end + config.l_s
+                ranges.append(
+                    AnomalyRange(
+                        start=_plain(times[first_row]),
+                        end=_plain(times[last_row]),
+                        score=seq.score,
+                        start_index=int(first_row),
+                        end_index=int(last_row),
+                        direction=seq.direction,
+                    )
+                )
+            results[unit] = UnitDetection(
+                unit=unit,
+                time=times[config.l_s :],
+                actual=actual * self.std[0] + self.mean[0],
+                predicted=predicted * self.std[0] + self.mean[0],
+                errors=found.errors,
+                smoothed=found.smoothed,
+                threshold=found.threshold,
+                anomalies=ranges,
+            )
+            progress(ProgressEvent("detect", (position + 1) / len(series.offsets), message=f"unit {unit}"))
+        return DetectionResult(target=self.target, units=results, threshold_method=config.threshold_method)
+
+    def evaluate(
+        self,
+        data: Dataset,
+        *,
+        progress: ProgressCallback = no_progress,
+        should_stop: ShouldStop = never_stop,
+    ) -> dict[str, float]:
+        """Held-out metrics: 1-step prediction MSE, share of scored steps flagged and, where the failure
+        time is known (run-to-failure or RUL-paired data), the median first-alarm lead time before
+        failure and the share of units with a (false) alarm in the first half of their life."""
+        detection = self.detect(data, progress=progress, should_stop=should_stop)
+        scored = [d for d in detection.units.values() if len(d.errors)]
+        if not scored:
+            raise InsufficientDataError(
+                f"No unit of the evaluation data is longer than the model window (l_s = {self.config.l_s})."
+            )
+        errors = np.concatenate([d.errors for d in scored])
+        flagged = sum(int(sum(r.end_index - r.start_index + 1 for r in d.anomalies)) for d in scored)
+        metrics: dict[str, float] = {
+            "prediction_mse": float(np.mean(errors**2)),
+            "anomaly_share": flagged / len(errors),
+            "units_scored": float(len(scored)),
+        }
+        failures = _failure_times(data)
+        if failures:
+            metrics.update(lead_time_metrics(detection, failures, data))
+        return metrics
+
+    # -- persistence ---------------------------------------------------------------------------
+    def save(self, directory: Path) -> None:
+        """``weights.pt`` (a state dict) and ``meta.json``: data only, nothing that executes on load."""
+        self._require_trained()
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        torch.save(self.net.state_dict(), directory / WEIGHTS_FILE)
+        meta = {
+            "format_version": FORMAT_VERSION,
+            "model": "telemanom",
+            "target": self.target,
+            "features": self.features,
+            "scaler": {"mean": self.mean.tolist(), "std": self.std.tolist()},
+            "config": dataclasses.asdict(self.config),
+            "threshold_stats": self.threshold_stats,
+            "fit_notes": self.fit_notes,
+        }
+        (directory / META_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
+
+    @classmethod
+    def load(cls, directory: Path, *, config: Any = None, target: str | None = None) -> TelemanomModel:
+        """Rebuild from :meth:`save`; the stored (effective) config wins over ``config``."""
+        directory = Path(directory)
+        try:
+            meta = json.loads((directory / META_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ModelNotTrainedError(f"{directory}: no readable Telemanom model ({exc}).") from None
+        stored = dict(meta["config"])
+        stored["lstm_units"] = tuple(stored["lstm_units"])
+        try:
+            effective = TelemanomConfig(**stored)
+        except TypeError as exc:
+            raise ConfigError(
+                f"{directory}: the stored Telemanom settings do not match this version ({exc})."
+            ) from None
+        model = cls(effective, meta["target"] if target is None else target)
+        model.features = list(meta["features"])
+        model.mean = np.asarray(meta["scaler"]["mean"], dtype=np.float64)
+        model.std = np.asarray(meta["scaler"]["std"], dtype=np.float64)
+        model.threshold_stats = dict(meta.get("threshold_stats", {}))
+        model.fit_notes = list(meta.get("fit_notes", []))
+        model.net = TelemanomNet(
+            len(model.features), effective.lstm_units, effective.dropout, effective.n_predictions
+        )
+        state = torch.load(directory / WEIGHTS_FILE, map_location="cpu", weights_only=True)
+        model.net.load_state_dict(state)
+        model.net.eval()
+        return model
+
+
+def lead_time_metrics(
+    detection: DetectionResult, failures: dict[Any, float], data: Dataset
+) -> dict[str, float]:
+    """First-alarm lead time before failure (median over alarmed units), the share of units alarmed,
+    and the share with an alarm starting in the first half of life (a false alarm on healthy engines)."""
+    starts = data.frame.groupby("unit", sort=False)[data.time_col].min()
+    leads, early, units = [], 0, 0
+    for unit, found in detection.units.items():
+        if unit not in failures or not len(found.errors):
+            continue
+        units += 1
+        life_start, failure = float(starts[unit]), failures[unit]
+        halfway = life_start + (failure - life_start) / 2
+        if found.anomalies:
+            first = min(float(r.start) for r in found.anomalies)
+            leads.append(failure - first)
+            if any(float(r.start) <= halfway for r in found.anomalies):
+                early += 1
+    return {
+        "lead_time_median": float(np.median(leads)) if leads else float("nan"),
+        "alarmed_share": len(leads) / units if units else float("nan"),
+        "false_alarm_share": early / units if units else float("nan"),
+    }
+
+
+def _fill_gaps(values: np.ndarray) -> np.ndarray:
+    """Carry the last value forward over missing values (zero before the first one, in scaled units)."""
+    filled = values.copy()
+    for column in range(filled.shape[1]):
+        col = filled[:, column]
+        mask = np.isnan(col)
+        if mask.all():
+            col[:] = 0.0
+            continue
+        index = np.where(~mask, np.arange(len(col)), 0)
+        np.maximum.accumulate(index, out=index)
+        col[:] = col[index]
+        col[np.isnan(col)] = 0.0
+    return filled
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value

@@ -1,0 +1,160 @@
+"""The Telemanom model on real data slices: tiny fits, cancellation, persistence, determinism."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from turbofan_desktop.data.dataset import Dataset
+from turbofan_desktop.data.readers import read_dataset
+from turbofan_desktop.errors import Cancelled, ConfigError, InsufficientDataError, ModelNotTrainedError
+from turbofan_desktop.plugins.contract import DetectionResult, build_config
+from turbofan_desktop.plugins.manager import get_plugin_manager
+
+TINY = {
+    "l_s": 20,
+    "n_predictions": 3,
+    "lstm_units": "8,8",
+    "epochs": 1,
+    "batch_size": 32,
+    "predict_batch_size": 20,
+    "window_size": 10,
+    "error_buffer": 5,
+}
+
+
+def _model(target: str, **overrides):
+    spec = get_plugin_manager().model("telemanom")
+    return spec.build(build_config(spec.config_class, {**TINY, **overrides}), target)
+
+
+def _rows(data: Dataset, first: int, last: int) -> Dataset:
+    frame = data.frame.iloc[first:last].reset_index(drop=True)
+    return data.with_frame(frame, {"step": "rows", "first": first, "last": last})
+
+
+@pytest.fixture
+def fd001(sample_dir):
+    return read_dataset(sample_dir / "train_FD001.txt")
+
+
+@pytest.fixture
+def a1(smap_msl_dir):
+    train = read_dataset(smap_msl_dir / "train" / "A-1.npy")
+    test = read_dataset(smap_msl_dir / "test" / "A-1.npy")
+    return _rows(train, 0, 400), _rows(test, 0, 300)
+
+
+def _sine(n: int, shift_at: int | None = None) -> Dataset:
+    values = np.sin(np.arange(n) / 6.0)
+    if shift_at is not None:
+        values[shift_at : shift_at + 25] += 4.0
+    frame = pd.DataFrame({"unit": "s", "step": np.arange(100, 100 + n), "value": values})
+    return Dataset(frame=frame, time_col="step", sensors=["value"], settings=[], format="test")
+
+
+def test_spec_and_config_defaults_are_the_papers():
+    spec = get_plugin_manager().model("telemanom")
+    config = build_config(spec.config_class)
+    assert (config.l_s, config.n_predictions, config.lstm_units, config.dropout) == (250, 10, (80, 80), 0.3)
+    assert (config.batch_size, config.epochs, config.patience, config.min_delta) == (64, 35, 10, 3e-4)
+    assert (config.validation_split, config.predict_batch_size, config.smoothing_window) == (0.2, 70, 105)
+    assert (config.error_buffer, config.p, config.z_min, config.z_max) == (100, 0.13, 2.5, 12.0)
+    with pytest.raises(ConfigError, match="z_min"):
+        build_config(spec.config_class, {"z_min": 5, "z_max": 3})
+    with pytest.raises(ConfigError):
+        build_config(spec.config_class, {"features": "everything"})
+
+
+def test_tiny_fit_and_detect_on_a_smap_channel(a1):
+    train, test = a1
+    model = _model("value")
+    events = []
+    result = model.fit(train, None, progress=events.append)
+    assert result.epochs_run == 1 and result.seed == 0
+    assert events[-1].epoch == 1 and events[-1].train_loss > 0 and events[-1].val_loss is not None
+    assert model.features[0] == "value" and len(model.features) == 25  # value + 24 command columns
+    assert any("input scaling: none" in note for note in result.notes)  # telemetry is pre-scaled
+    detection = model.detect(test)
+    assert isinstance(detection, DetectionResult)
+    unit = detection.units["A-1"]
+    assert len(unit.errors) == len(unit.smoothed) == len(unit.threshold) == 300 - 20
+    assert unit.time[0] == 20  # the first scored step follows the first full input window
+    for found in unit.anomalies:
+        assert unit.time[0] <= found.start <= found.end <= 299
+        assert found.start_index - 20 >= 0
+    metrics = model.evaluate(test)
+    assert metrics["prediction_mse"] >= 0 and 0 <= metrics["anomaly_share"] <= 1
+
+
+def test_tiny_fit_on_fd001_scales_to_turbofan_and_reports_lead_times(fd001):
+    units = fd001.units
+    model = _model("s_11", l_s=250, predict_batch_size=70, window_size=30, error_buffer=100)
+    result = model.fit(fd001.subset(units[:4]), fd001.subset(units[4:6]))
+    shortest = int(fd001.subset(units[:4]).unit_lengths().min())
+    assert model.config.l_s == min(50, max(10, shortest // 4))  # the documented turbofan rule
+    assert model.config.window_size == 10 and model.config.error_buffer == 5
+    assert any("first 50%" in note for note in result.notes)
+    assert model.features[0] == "s_11" and "s_1" not in model.features  # constant sensors left out
+    metrics = model.evaluate(fd001.subset(units[6:9]))
+    assert {"prediction_mse", "lead_time_median", "alarmed_share", "false_alarm_share"} <= set(metrics)
+    detection = model.detect(fd001.subset(units[6:7]))
+    unit = detection.units[units[6]]
+    l_s = model.config.l_s
+    assert unit.time[0] == l_s + 1  # cycles start at 1; the first l_s are input only
+    assert np.allclose(unit.actual, fd001.unit_frame(units[6])["s_11"].to_numpy()[l_s:])
+
+
+def test_planted_shift_is_reported_on_the_datas_time_axis():
+    model = _model("value", epochs=3, scaling="none")
+    model.fit(_sine(600), None)
+    detection = model.detect(_sine(400, shift_at=250))
+    anomalies = detection.units["s"].anomalies
+    assert anomalies, "a +4 shift on a unit sine must be flagged"
+    assert any(a.start <= 100 + 250 + 24 and a.end >= 100 + 250 for a in anomalies)
+    assert all(a.start_index >= 20 for a in anomalies)
+
+
+def test_cancel_stops_within_one_batch(a1):
+    train, _ = a1
+    calls = []
+
+    def should_stop():
+        calls.append(1)
+        return len(calls) > 3
+
+    model = _model("value", batch_size=8)
+    with pytest.raises(Cancelled):
+        model.fit(train, None, should_stop=should_stop)
+    assert len(calls) == 4  # three batches trained, stopped before the fourth
+
+
+def test_save_load_round_trip_gives_identical_detections(a1, tmp_path):
+    train, test = a1
+    model = _model("value")
+    model.fit(train, None)
+    model.save(tmp_path / "m")
+    assert {p.name for p in (tmp_path / "m").iterdir()} == {"weights.pt", "meta.json"}
+    loaded = type(model).load(tmp_path / "m", config=model.config, target="value")
+    first, second = model.detect(test).units["A-1"], loaded.detect(test).units["A-1"]
+    np.testing.assert_array_equal(first.errors, second.errors)
+    np.testing.assert_array_equal(first.threshold, second.threshold)
+    assert [(a.start, a.end) for a in first.anomalies] == [(a.start, a.end) for a in second.anomalies]
+
+
+def test_same_seed_same_model_other_seed_other_model(a1):
+    train, _ = a1
+    runs = []
+    for seed in (3, 3, 4):
+        model = _model("value", seed=seed)
+        runs.append(model.fit(train, None).history[0]["train_loss"])
+    assert runs[0] == runs[1]
+    assert runs[0] != runs[2]
+
+
+def test_units_too_short_and_untrained_model_are_user_errors(fd001):
+    with pytest.raises(InsufficientDataError, match="shorter than the model window"):
+        _model("s_11", l_s=50, auto_scale=False, healthy_fraction=0.2).fit(fd001.subset([1]), None)
+    with pytest.raises(ModelNotTrainedError):
+        _model("s_11").detect(fd001)

@@ -1,0 +1,246 @@
+"""The Transformer forecast + RUL plugin on the bundled FD001 sample, with tiny configs."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from turbofan_transformer import TransformerConfig, register_models
+
+from turbofan_desktop.data.dataset import Dataset
+from turbofan_desktop.errors import Cancelled, ConfigError, IncompatibleDataError, ModelNotTrainedError
+from turbofan_desktop.plugins.contract import ForecastResult, RULResult, build_config
+
+SAMPLE = Path(__file__).resolve().parents[2] / "resources" / "sample"
+COLUMNS = ["unit", "cycle", *[f"setting_{i}" for i in range(1, 4)], *[f"s_{i}" for i in range(1, 22)]]
+TINY = {
+    "epochs": 2,
+    "d_model": 16,
+    "heads": 2,
+    "layers": 1,
+    "window": 20,
+    "horizon": 5,
+    "max_windows_per_unit": 12,
+    "batch_size": 64,
+}
+
+
+def read_cmapss(path: Path, rul_path: Path | None = None) -> Dataset:
+    """The data layer's reader when it exists, else a minimal pandas reader of the same layout."""
+    try:
+        from turbofan_desktop.data import read_dataset  # type: ignore[attr-defined]
+    except ImportError:
+        read_dataset = None
+    if read_dataset is not None:
+        data = read_dataset(path)
+        if rul_path is not None and data.rul is None:
+            values = pd.read_csv(rul_path, sep=r"\s+", header=None)[0].to_numpy()
+            data.rul = pd.Series(values, index=data.units[: len(values)])
+        return data
+    frame = pd.read_csv(path, sep=r"\s+", header=None, names=COLUMNS)
+    data = Dataset(
+        frame=frame,
+        time_col="cycle",
+        sensors=COLUMNS[5:],
+        settings=COLUMNS[2:5],
+        format="cmapss",
+        source=path,
+    )
+    if rul_path is not None:
+        values = pd.read_csv(rul_path, sep=r"\s+", header=None)[0].to_numpy()
+        data.rul = pd.Series(values, index=data.units[: len(values)])
+    return data
+
+
+@pytest.fixture(scope="module")
+def spec():
+    return register_models()[0]
+
+
+@pytest.fixture(scope="module")
+def train_data() -> Dataset:
+    full = read_cmapss(SAMPLE / "train_FD001.txt")
+    return full.subset(full.units[:24])
+
+
+@pytest.fixture(scope="module")
+def test_data() -> Dataset:
+    full = read_cmapss(SAMPLE / "test_FD001.txt", SAMPLE / "RUL_FD001.txt")
+    return full.subset(full.units[:10])
+
+
+@pytest.fixture(scope="module")
+def trained(spec, train_data):
+    model = spec.build(build_config(spec.config_class, TINY), "*")
+    events = []
+    fit = model.fit(train_data, None, progress=events.append)
+    return model, fit, events
+
+
+def _tiny(spec, **changes):
+    return build_config(spec.config_class, {**TINY, **changes})
+
+
+# -- registration and config --------------------------------------------------------------------------
+def test_spec_serves_forecast_and_rul_for_all_sensors(spec):
+    assert spec.name == "transformer"
+    assert set(spec.tasks) == {"forecast", "rul"}
+    assert spec.per_target is False
+    assert spec.config_class is TransformerConfig
+    defaults = {row["name"]: row["default"] for row in spec.schema()}
+    assert defaults["horizon"] == 20 and defaults["rul_cap"] == 125.0
+    assert tuple(defaults["quantiles"]) == (0.1, 0.5, 0.9)
+
+
+def test_registering_the_plugin_does_not_import_torch():
+    code = "import sys, turbofan_transformer; turbofan_transformer.register_models(); print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "False", out.stderr
+
+
+@pytest.mark.parametrize(
+    ("values", "phrase"),
+    [
+        ({"d_model": 30, "heads": 4}, "does not divide d_model"),
+        ({"quantiles": "0.9,0.5,0.1"}, "three increasing numbers"),
+        ({"quantiles": "0.1,0.4,0.9"}, "middle must be 0.5"),
+        ({"window": 10, "min_history": 20}, "at most the window length"),
+        ({"window": 1}, "expected at least 2"),
+        ({"dropout": "lots"}, "expected a float"),
+    ],
+)
+def test_invalid_settings_raise_config_error_with_a_sentence(spec, values, phrase):
+    with pytest.raises(ConfigError) as info:
+        build_config(spec.config_class, values)
+    message = str(info.value)
+    assert phrase in message and message.endswith(".")
+
+
+def test_unknown_sensor_is_a_config_error(spec, train_data):
+    model = spec.build(_tiny(spec, sensors=["s_2", "s_99"]), "*")
+    with pytest.raises(ConfigError, match="s_99"):
+        model.fit(train_data, None)
+
+
+def test_predicting_before_training_is_refused(spec, test_data):
+    with pytest.raises(ModelNotTrainedError):
+        spec.build(_tiny(spec), "*").predict_rul(test_data)
+
+
+# -- training ----------------------------------------------------------------------------------------
+def test_fit_reports_each_epoch_and_holds_out_units(trained, train_data):
+    model, fit, events = trained
+    assert fit.epochs_run == len(fit.history) == len(events) == 2
+    assert [e.epoch for e in events] == [1, 2]
+    assert all(e.stage == "fit" and math.isfinite(e.train_loss) and math.isfinite(e.val_loss) for e in events)
+    assert 1 <= len(model.val_units) < len(train_data.units)
+    assert set(model.val_units) <= set(train_data.units)
+    # constant sensors of FD001 are left out when no sensor is named
+    assert not {"s_1", "s_5", "s_6", "s_10", "s_16", "s_18", "s_19"} & set(model.forecast_sensors)
+    assert len(model.forecast_sensors) == 14
+
+
+def test_predict_rul_scores_each_unit_with_ordered_interval(trained, test_data):
+    model, _, _ = trained
+    result = model.predict_rul(test_data)
+    assert isinstance(result, RULResult) and result.interval == pytest.approx(0.8)
+    assert [u.unit for u in result.units] == test_data.units
+    for unit in result.units:
+        assert 0.0 <= unit.lower <= unit.rul <= unit.upper
+        assert unit.true_rul == float(test_data.rul[unit.unit])
+
+
+def test_forecast_continues_each_units_own_time_axis(trained, test_data):
+    model, _, _ = trained
+    result = model.forecast(test_data, units=[1, 3])
+    assert isinstance(result, ForecastResult) and result.horizon == 5
+    assert list(result.units) == [1, 3]
+    for unit, unit_forecast in result.units.items():
+        last_cycle = int(test_data.unit_frame(unit)["cycle"].iloc[-1])
+        assert set(unit_forecast.sensors) == set(model.forecast_sensors)
+        for sensor in unit_forecast.sensors.values():
+            np.testing.assert_array_equal(sensor.time, np.arange(last_cycle + 1, last_cycle + 6))
+            assert sensor.median.shape == sensor.lower.shape == sensor.upper.shape == (5,)
+            assert np.all(sensor.lower <= sensor.median) and np.all(sensor.median <= sensor.upper)
+    shorter = model.forecast(test_data, horizon=3, units=[1])
+    assert shorter.units[1].sensors["s_2"].median.shape == (3,)
+    with pytest.raises(ConfigError, match="horizon"):
+        model.forecast(test_data, horizon=6)
+
+
+def test_evaluate_reports_rul_and_forecast_metrics(trained, test_data, train_data):
+    model, _, _ = trained
+    metrics = model.evaluate(test_data)
+    for key in ("rul_rmse", "rul_score", "rul_coverage80", "forecast_mase_h5", "forecast_coverage80"):
+        assert math.isfinite(metrics[key]), key
+    assert "forecast_mase_h5_s_2" in metrics
+    on_val = model.evaluate(train_data.subset(model.val_units))
+    assert math.isfinite(on_val["rul_rmse"]) and 0.0 <= on_val["rul_coverage80"] <= 1.0
+
+
+def test_short_units_are_padded_not_dropped(trained, test_data):
+    model, _, _ = trained
+    frame = test_data.frame
+    short = frame[(frame["unit"] != 2) | (frame["cycle"] <= 4)].reset_index(drop=True)
+    data = test_data.with_frame(short, {"step": "truncate unit 2 to 4 cycles"})
+    rul = {u.unit: u for u in model.predict_rul(data).units}
+    assert 2 in rul and math.isfinite(rul[2].rul)
+    forecast = model.forecast(data, units=[2])
+    np.testing.assert_array_equal(forecast.units[2].sensors["s_2"].time, np.arange(5, 10))
+
+
+def test_missing_sensor_in_new_data_is_incompatible(trained, test_data):
+    model, _, _ = trained
+    data = test_data.with_frame(test_data.frame.drop(columns=["s_2"]), {"step": "drop s_2"})
+    with pytest.raises(IncompatibleDataError, match="s_2"):
+        model.predict_rul(data)
+
+
+def test_save_load_round_trip_gives_identical_predictions(spec, trained, test_data, tmp_path):
+    model, _, _ = trained
+    model.save(tmp_path)
+    assert (tmp_path / "weights.pt").is_file() and (tmp_path / "meta.json").is_file()
+    loaded = type(model).load(tmp_path, config=model.config, target="*")
+    before, after = model.predict_rul(test_data), loaded.predict_rul(test_data)
+    assert [(u.rul, u.lower, u.upper) for u in before.units] == [
+        (u.rul, u.lower, u.upper) for u in after.units
+    ]
+    f1 = model.forecast(test_data, units=[4]).units[4].sensors["s_7"]
+    f2 = loaded.forecast(test_data, units=[4]).units[4].sensors["s_7"]
+    np.testing.assert_array_equal(f1.median, f2.median)
+    np.testing.assert_array_equal(f1.upper, f2.upper)
+
+
+def test_same_seed_gives_same_metrics(spec, train_data, test_data):
+    config = _tiny(spec, epochs=1, seed=7)
+    first = spec.build(config, "*")
+    first.fit(train_data, None)
+    second = spec.build(_tiny(spec, epochs=1, seed=7), "*")
+    second.fit(train_data, None)
+    assert first.val_units == second.val_units
+    assert first.evaluate(test_data) == second.evaluate(test_data)
+
+
+def test_cancellation_stops_within_one_batch(spec, train_data):
+    model = spec.build(_tiny(spec, epochs=5), "*")
+    calls = {"n": 0}
+
+    def should_stop() -> bool:
+        calls["n"] += 1
+        return calls["n"] >= 3
+
+    with pytest.raises(Cancelled):
+        model.fit(train_data, None, should_stop=should_stop)
+    assert calls["n"] == 3  # the third check raised; no batch ran after it
+
+
+def test_single_sensor_target_forecasts_only_that_sensor(spec, train_data, test_data):
+    model = spec.build(_tiny(spec, epochs=1), "s_11")
+    model.fit(train_data, None)
+    result = model.forecast(test_data, units=[1])
+    assert list(result.units[1].sensors) == ["s_11"]

@@ -1,0 +1,93 @@
+"""Many writers at once: threads sharing one registry, and separate processes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from collections import defaultdict
+from pathlib import Path
+
+from registry_helpers import artifact_writer
+
+from turbofan_desktop.registry import Registry
+
+HERE = Path(__file__).resolve().parent
+THREADS, PER_THREAD = 8, 50
+PAIRS = [("telemanom", "sensor_2"), ("transformer", "sensor_2"), ("telemanom", "*")]
+
+
+def _assert_contiguous(registry: Registry, expected_total: int) -> None:
+    records = registry.list_versions(limit=10_000)
+    assert len(records) == expected_total
+    per_pair = defaultdict(list)
+    for rec in records:
+        per_pair[(rec.plugin, rec.target)].append(rec.version)
+    for versions in per_pair.values():
+        assert sorted(versions) == list(range(1, len(versions) + 1))
+
+
+def test_eight_threads_register_400_versions(registry, dataset_id):
+    errors: list[BaseException] = []
+    connections: set[int] = set()
+    barrier = threading.Barrier(THREADS)
+
+    def worker(index: int) -> None:
+        try:
+            barrier.wait()
+            for i in range(PER_THREAD):
+                plugin, target = PAIRS[(index + i) % len(PAIRS)]
+                registry.register_version(
+                    run_id=None,
+                    plugin=plugin,
+                    target=target,
+                    dataset_id=dataset_id,
+                    config={"thread": index, "i": i},
+                    history=[],
+                    metrics={"i": i},
+                    validation_performed=False,
+                    validation_metrics=None,
+                    validation_data_hash=None,
+                    training_seconds=0.0,
+                    library_versions={},
+                    write_artifact=artifact_writer(f"{index}-{i}".encode()),
+                )
+                if i % 10 == 0:
+                    registry.list_versions(plugin=plugin, limit=5)  # readers interleave with writers
+            connections.add(id(registry.db.connection()))
+        except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(THREADS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not errors, errors[:3]
+    assert len(connections) == THREADS  # one connection per thread
+    _assert_contiguous(registry, THREADS * PER_THREAD)
+    assert len({r.artifact_path for r in registry.list_versions(limit=10_000)}) == THREADS * PER_THREAD
+    assert registry.check().ok
+
+
+def test_three_processes_register_at_once(isolated_home):
+    Registry.open(isolated_home).close()  # create the schema once, as the app would
+    writers = [
+        subprocess.Popen(
+            [sys.executable, str(HERE / "registry_writer.py"), str(isolated_home), str(seed), "15"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for seed in range(3)
+    ]
+    outputs = [writer.communicate(timeout=120) for writer in writers]
+    for writer, (_out, err) in zip(writers, outputs, strict=True):
+        assert writer.returncode == 0, err
+        assert "locked" not in err
+    committed = [line for out, _ in outputs for line in out.splitlines() if line.startswith("committed")]
+    deleted = [line for out, _ in outputs for line in out.splitlines() if line.startswith("deleted")]
+    assert len(committed) == 45
+    with Registry.open(isolated_home) as registry:
+        assert registry.count_versions() == 45 - len(deleted)
+        assert registry.check().ok

@@ -1,0 +1,255 @@
+"""JobManager: plain functions on QThreads, queued, throttled, cancellable, cleaned up; and the JobsPanel."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+pytest.importorskip("PySide6")
+
+from PySide6.QtCore import QThread  # noqa: E402
+
+from turbofan_desktop.errors import Cancelled, InsufficientDataError  # noqa: E402
+from turbofan_desktop.plugins.contract import ProgressEvent  # noqa: E402
+from turbofan_desktop.ui.jobs import (  # noqa: E402
+    CANCELLED,
+    FAILED,
+    FINISHED,
+    JobManager,
+    ProgressThrottle,
+)
+
+
+class _Workspace:
+    """Only what JobManager reads: the log file named in internal-error messages."""
+
+    class settings:  # noqa: N801 - mimics the attribute
+        log_file = "/tmp/turbofan-test.log"
+
+
+@pytest.fixture
+def manager(qtbot):
+    jobs = JobManager(_Workspace())
+    yield jobs
+    assert jobs.shutdown(5000)
+
+
+def _epochs(n: int, delay: float = 0.0):
+    """A plain job function reporting one event per epoch, like Model.fit."""
+
+    def fit(*, progress, should_stop):
+        for epoch in range(1, n + 1):
+            if should_stop():
+                raise Cancelled()
+            time.sleep(delay)
+            progress(ProgressEvent("fit", epoch / n, epoch=epoch, epochs=n, train_loss=1.0 / epoch, val_loss=2.0 / epoch))
+        return {"epochs": n}
+
+    return fit
+
+
+def test_runs_a_function_with_progress_and_returns_its_result(manager, qtbot):
+    seen = []
+    manager.job_progress.connect(lambda job_id, event: seen.append(event))
+    with qtbot.waitSignal(manager.job_finished, timeout=5000) as blocker:
+        job_id = manager.submit("fit", _epochs(3, 0.06))
+    assert blocker.args == [job_id, {"epochs": 3}]
+    job = manager.job(job_id)
+    assert job.state == FINISHED and job.fraction == 1.0 and job.result == {"epochs": 3}
+    assert [p.epoch for p in job.losses] == [1, 2, 3]
+    assert job.losses[-1].val_loss == pytest.approx(2 / 3)
+    assert seen and seen[-1].epoch == 3  # the final event always arrives
+    qtbot.waitUntil(lambda: manager.running_count() == 0, timeout=2000)
+
+
+def test_args_and_kwargs_are_passed_and_progress_only_when_accepted(manager, qtbot):
+    def add(a, b, *, scale=1):  # takes neither progress nor should_stop (like export_report)
+        return (a + b) * scale
+
+    with qtbot.waitSignal(manager.job_finished, timeout=5000) as blocker:
+        manager.submit("add", add, 2, 3, scale=10)
+    assert blocker.args[1] == 50
+
+
+def test_signals_arrive_on_the_gui_thread(manager, qtbot):
+    gui = QThread.currentThread()
+    threads = []
+    manager.job_progress.connect(lambda *a: threads.append(QThread.currentThread()))
+    manager.job_finished.connect(lambda *a: threads.append(QThread.currentThread()))
+    ran_on = []
+
+    def fn(*, progress, should_stop):
+        ran_on.append(threading.current_thread() is threading.main_thread())
+        progress(ProgressEvent("fit", 0.5))
+        return 1
+
+    with qtbot.waitSignal(manager.job_finished, timeout=5000):
+        manager.submit("t", fn)
+    assert ran_on == [False]
+    assert threads and all(t is gui for t in threads)
+
+
+def test_cancel_mid_run_emits_job_cancelled_and_the_function_saw_should_stop(manager, qtbot):
+    started = threading.Event()
+    saw_stop = []
+
+    def long_fit(*, progress, should_stop):
+        started.set()
+        for _ in range(500):
+            if should_stop():
+                saw_stop.append(True)
+                raise Cancelled()
+            time.sleep(0.01)
+        return "ran to the end"
+
+    job_id = manager.submit("long", long_fit)
+    assert started.wait(5)
+    with qtbot.waitSignal(manager.job_cancelled, timeout=5000) as blocker:
+        manager.cancel(job_id)
+    assert blocker.args == [job_id]
+    assert saw_stop == [True]
+    assert manager.job(job_id).state == CANCELLED
+
+
+def test_a_returned_cancelled_summary_counts_as_cancelled(manager, qtbot):
+    started = threading.Event()
+
+    def train_like(*, should_stop):
+        started.set()
+        while not should_stop():
+            time.sleep(0.01)
+        return {"cancelled": True, "registered": []}
+
+    job_id = manager.submit("train", train_like)
+    assert started.wait(5)
+    with qtbot.waitSignal(manager.job_cancelled, timeout=5000):
+        manager.cancel(job_id)
+    assert manager.job(job_id).result == {"cancelled": True, "registered": []}
+
+
+def test_user_error_fails_with_its_sentence_and_a_bug_points_to_the_log(manager, qtbot):
+    def short(*, progress, should_stop):
+        raise InsufficientDataError("Unit 3 has 12 cycles; the model needs at least 30.")
+
+    def bug(*, progress, should_stop):
+        return 1 / 0
+
+    with qtbot.waitSignal(manager.job_failed, timeout=5000) as blocker:
+        first = manager.submit("short", short)
+    assert blocker.args == [first, "Unit 3 has 12 cycles; the model needs at least 30."]
+    with qtbot.waitSignal(manager.job_failed, timeout=5000) as blocker:
+        manager.submit("bug", bug)
+    assert blocker.args[1] == "internal error, see /tmp/turbofan-test.log"
+    assert manager.job(first).state == FAILED
+
+
+def test_jobs_queue_and_run_one_at_a_time(manager, qtbot):
+    order = []
+    release = threading.Event()
+
+    def first(*, should_stop):
+        order.append("first start")
+        release.wait(5)
+        order.append("first end")
+        return 1
+
+    def second(*, should_stop):
+        order.append("second start")
+        return 2
+
+    a = manager.submit("a", first)
+    b = manager.submit("b", second)
+    qtbot.wait(150)
+    assert manager.running_count() == 1 and manager.queued_count() == 1
+    assert manager.job(b).state == "queued"
+    with qtbot.waitSignals([manager.job_finished, manager.job_finished], timeout=5000):
+        release.set()
+    assert order == ["first start", "first end", "second start"]
+    assert manager.job(a).state == manager.job(b).state == FINISHED
+
+
+def test_max_concurrent_two_runs_two_together(qtbot):
+    jobs = JobManager(_Workspace(), max_concurrent=2)
+    both = threading.Barrier(2, timeout=5)
+
+    def meet(*, should_stop):
+        both.wait()  # only returns when the two jobs run at the same time
+        return True
+
+    with qtbot.waitSignals([jobs.job_finished, jobs.job_finished], timeout=5000):
+        jobs.submit("a", meet)
+        jobs.submit("b", meet)
+    assert jobs.shutdown(5000)
+
+
+def test_cancel_a_queued_job_just_removes_it(manager, qtbot):
+    release = threading.Event()
+    manager.submit("blocker", lambda *, should_stop: release.wait(5))
+    ran = []
+    queued = manager.submit("never", lambda *, should_stop: ran.append(1))
+    with qtbot.waitSignal(manager.job_cancelled, timeout=1000):
+        manager.cancel(queued)
+    release.set()
+    qtbot.waitUntil(lambda: manager.running_count() == 0, timeout=5000)
+    qtbot.wait(50)
+    assert ran == [] and manager.job(queued).state == CANCELLED
+
+
+def test_shutdown_while_running_stops_and_waits(qtbot):
+    jobs = JobManager(_Workspace())
+    started = threading.Event()
+    stopped = []
+
+    def spin(*, progress, should_stop):
+        started.set()
+        while not should_stop():
+            time.sleep(0.005)
+        stopped.append(True)
+        raise Cancelled()
+
+    job_id = jobs.submit("spin", spin)
+    queued = jobs.submit("queued", spin)
+    assert started.wait(5)
+    cancelled = []
+    jobs.job_cancelled.connect(cancelled.append)
+    t0 = time.monotonic()
+    assert jobs.shutdown(5000) is True
+    assert time.monotonic() - t0 < 2
+    assert stopped == [True] and jobs.running_count() == 0
+    assert sorted(cancelled) == sorted([job_id, queued])
+    assert jobs.job(job_id).state == CANCELLED
+    late = jobs.submit("late", spin)  # after shutdown nothing starts
+    assert jobs.job(late).state == FAILED
+
+
+def test_throttling_bounds_the_number_of_progress_signals(manager, qtbot):
+    n = 20000
+
+    def chatty(*, progress, should_stop):
+        for i in range(n):
+            progress(ProgressEvent("fit", (i + 1) / n, epoch=i // 2000 + 1, epochs=10, train_loss=1.0))
+        return "ok"
+
+    count = []
+    manager.job_progress.connect(lambda job_id, event: count.append(event))
+    with qtbot.waitSignal(manager.job_finished, timeout=10000):
+        job_id = manager.submit("chatty", chatty)
+    assert 1 <= len(count) <= 101 + 10  # rounded percentage (and epoch) changes, never every event
+    assert count[-1].fraction == 1.0  # the final event is delivered
+    assert [p.epoch for p in manager.job(job_id).losses] == list(range(1, 11))  # no loss point lost
+
+
+def test_throttle_rate_limit_and_flush():
+    now = [0.0]
+    throttle = ProgressThrottle(max_hz=20, clock=lambda: now[0])
+    assert throttle.offer(ProgressEvent("fit", 0.10)) is not None
+    now[0] += 0.01  # too soon: held back even though the percentage changed
+    assert throttle.offer(ProgressEvent("fit", 0.20)) is None
+    now[0] += 0.1
+    assert throttle.offer(ProgressEvent("fit", 0.20)) is not None
+    assert throttle.offer(ProgressEvent("fit", 0.30)) is None
+    event, _, _ = throttle.flush()
+    assert event.fraction == 0.30
+    assert throttle.flush() is None

@@ -1,0 +1,79 @@
+"""Helpers for the CLI commands that run jobs through the services: workspace, --set, Ctrl-C, progress."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from turbofan_desktop.cli._common import TerminalProgress
+from turbofan_desktop.errors import ConfigError
+
+
+def open_workspace(args: argparse.Namespace):
+    from turbofan_desktop.services import Workspace
+
+    return Workspace.open(getattr(args, "registry", None))
+
+
+def parse_settings(pairs: list[str] | None) -> dict[str, Any]:
+    """``["epochs=2", "l_s=30"]`` -> ``{"epochs": "2", "l_s": "30"}`` (values converted by the model's
+    config); a pair without ``=`` or without a name is a ConfigError."""
+    values: dict[str, Any] = {}
+    for pair in pairs or []:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise ConfigError(
+                f"'--set {pair}' is not a setting; expected --set name=value, e.g. --set epochs=2."
+            )
+        values[name.strip()] = value.strip()
+    return values
+
+
+def progress_bar(args: argparse.Namespace) -> TerminalProgress:
+    """A bar on a terminal; none with --json or when stderr is piped."""
+    return TerminalProgress(enabled=False) if getattr(args, "json", False) else TerminalProgress()
+
+
+class StopFlag:
+    """Set by Ctrl-C while a job runs, so the job stops cooperatively and records its cancellation."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def __call__(self) -> bool:
+        return self._event.is_set()
+
+    def set(self) -> None:
+        self._event.set()
+
+
+@contextlib.contextmanager
+def stop_on_interrupt() -> Iterator[StopFlag]:
+    """The first Ctrl-C asks the job to stop; a second one interrupts as usual."""
+    flag = StopFlag()
+    if threading.current_thread() is not threading.main_thread():
+        yield flag
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def handler(signum, frame):
+        if flag():
+            signal.signal(signal.SIGINT, previous)
+            raise KeyboardInterrupt
+        flag.set()
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield flag
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def add_version_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--version", dest="version_id", type=int, required=True, metavar="ID", help="model version id"
+    )

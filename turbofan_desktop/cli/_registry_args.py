@@ -1,0 +1,21 @@
+"""Opening the registry named by ``--registry`` (or TURBOFAN_HOME) for the registry commands."""
+
+from __future__ import annotations
+
+import argparse
+
+from turbofan_desktop.registry import Registry
+
+
+def open_registry(args: argparse.Namespace) -> Registry:
+    """An explicit ``--registry DIR`` must exist (a typo must not create an empty registry)."""
+    folder = getattr(args, "registry", None)
+    return Registry.open(folder, create=folder is None)
+
+
+def print_table(headers: list[str], rows: list[list[object]]) -> None:
+    cells = [[("-" if v is None else str(v)) for v in row] for row in rows]
+    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
+    print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
+    for row in cells:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())

@@ -1,0 +1,175 @@
+"""``turbofan-desktop models ...``: list, show, promote, delete and clean up model versions."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from turbofan_desktop.cli._common import add_output_args, print_json
+from turbofan_desktop.cli._registry_args import open_registry, print_table
+from turbofan_desktop.registry import STAGES, VERSION_STATUSES, VersionRecord
+
+
+def _non_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected 0 or more, got {value}")
+    return value
+
+
+def _positive(text: str) -> int:
+    value = _non_negative(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("expected 1 or more, got 0")
+    return value
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("models", help="list, show, promote and delete model versions")
+    actions = parser.add_subparsers(dest="models_action", metavar="ACTION")
+    parser.set_defaults(func=lambda args: _usage(parser))
+
+    listing = actions.add_parser("list", help="model versions, newest first")
+    listing.add_argument("--plugin", help="only this model plugin")
+    listing.add_argument("--target", help="only this target sensor ('*' for multi-sensor models)")
+    listing.add_argument("--stage", choices=STAGES)
+    listing.add_argument("--status", choices=VERSION_STATUSES)
+    listing.add_argument("--limit", type=_positive, default=100, help="page size (default 100)")
+    listing.add_argument("--offset", type=_non_negative, default=0, help="versions to skip (default 0)")
+    add_output_args(listing)
+    listing.set_defaults(func=list_versions)
+
+    show = actions.add_parser("show", help="everything stored about one version")
+    show.add_argument("id", type=int, metavar="ID")
+    add_output_args(show)
+    show.set_defaults(func=show_version)
+
+    promote = actions.add_parser("promote", help="move a version to a stage (production needs validation)")
+    promote.add_argument("id", type=int, metavar="ID")
+    promote.add_argument("--stage", required=True, choices=STAGES)
+    add_output_args(promote)
+    promote.set_defaults(func=promote_version)
+
+    delete = actions.add_parser("delete", help="delete a version and its artifact")
+    delete.add_argument("id", type=int, metavar="ID")
+    delete.add_argument("--force", action="store_true", help="also delete a production version")
+    add_output_args(delete)
+    delete.set_defaults(func=delete_version)
+
+    cleanup = actions.add_parser(
+        "cleanup", help="keep the newest N versions per plugin and target (plus production/staging)"
+    )
+    cleanup.add_argument("--keep", type=_non_negative, required=True, metavar="N")
+    add_output_args(cleanup)
+    cleanup.set_defaults(func=cleanup_versions)
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help()
+    return 2
+
+
+def _summary_row(rec: VersionRecord) -> list[object]:
+    key = next(iter(rec.validation_metrics or rec.metrics or {}), None)
+    source = rec.validation_metrics if rec.validation_metrics else rec.metrics
+    metric = f"{key}={source[key]:.4g}" if key and isinstance(source.get(key), int | float) else "-"
+    return [
+        rec.id,
+        rec.plugin,
+        rec.target,
+        rec.version,
+        rec.stage,
+        rec.status,
+        "yes" if rec.validation_performed else "no",
+        metric,
+        rec.created[:19].replace("T", " "),
+        rec.lineage.get("data_hash", "")[:12],
+    ]
+
+
+def list_versions(args: argparse.Namespace) -> int:
+    with open_registry(args) as registry:
+        filters = {"plugin": args.plugin, "target": args.target, "stage": args.stage, "status": args.status}
+        records = registry.list_versions(**filters, limit=args.limit, offset=args.offset)
+        total = registry.count_versions(**filters)
+    if args.json:
+        print_json([rec.to_dict() for rec in records])
+        return 0
+    if not records:
+        print("No model versions match." if total else "No model versions.")
+        return 0
+    headers = ["ID", "PLUGIN", "TARGET", "VER", "STAGE", "STATUS", "VALIDATED", "METRIC", "CREATED", "DATA"]
+    print_table(headers, [_summary_row(rec) for rec in records])
+    shown_to = args.offset + len(records)
+    if total > len(records):
+        print(f"({args.offset + 1}-{shown_to} of {total}; use --offset/--limit for more)")
+    return 0
+
+
+def show_version(args: argparse.Namespace) -> int:
+    with open_registry(args) as registry:
+        record = registry.get(args.id)
+        history = registry.metric_history(args.id)
+        feedback = registry.list_feedback(args.id)
+    data = record.to_dict()
+    data["metric_history"] = history
+    data["feedback"] = feedback
+    if args.json:
+        print_json(data)
+        return 0
+    print(f"Model version {record.label}")
+    for key in ("stage", "status", "created", "training_seconds", "artifact_path", "artifact_sha256"):
+        print(f"  {key}: {data[key]}")
+    print(f"  validated: {'yes' if record.validation_performed else 'no'}")
+    lineage = record.lineage
+    print(
+        f"  data: {lineage.get('source')} ({lineage.get('format')}, {lineage.get('units')} units, "
+        f"{lineage.get('rows')} rows, {lineage.get('time_start')}..{lineage.get('time_end')}, "
+        f"hash {str(lineage.get('data_hash'))[:16]})"
+    )
+    for key in ("config", "metrics", "validation_metrics", "library_versions"):
+        print(f"  {key}: {json.dumps(data[key], sort_keys=True, default=str)}")
+    print(
+        f"  training history: {len(record.history)} epochs; KPI entries: {len(history)}; labels: {len(feedback)}"
+    )
+    return 0
+
+
+def promote_version(args: argparse.Namespace) -> int:
+    with open_registry(args) as registry:
+        before = registry.production_of(args.id) if args.stage == "production" else None
+        record = registry.promote(args.id, args.stage)
+    if args.json:
+        data = record.to_dict()
+        data["archived_id"] = before.id if before is not None and before.id != record.id else None
+        print_json(data)
+        return 0
+    print(f"Model version {record.label} is now in stage '{record.stage}'.")
+    if before is not None and before.id != record.id:
+        print(f"Previous production version {before.label} was archived.")
+    return 0
+
+
+def delete_version(args: argparse.Namespace) -> int:
+    with open_registry(args) as registry:
+        record = registry.get(args.id)
+        registry.delete(args.id, force=args.force)
+    if args.json:
+        print_json({"deleted": record.id, "label": record.label})
+        return 0
+    print(f"Deleted model version {record.label} and its artifact.")
+    return 0
+
+
+def cleanup_versions(args: argparse.Namespace) -> int:
+    with open_registry(args) as registry:
+        deleted = registry.cleanup(keep=args.keep)
+        remaining = registry.count_versions()
+    if args.json:
+        print_json({"deleted": deleted, "remaining": remaining})
+        return 0
+    print(f"Deleted {len(deleted)} model version(s); {remaining} remain.")
+    return 0

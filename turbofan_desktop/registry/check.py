@@ -1,0 +1,254 @@
+"""``registry check``: find what a crash, a full disk or a curious user left inconsistent.
+
+Found: database damage, rows whose artifact is missing or modified (never repaired automatically:
+the user must restore or delete them), artifact folders without a row, half-written artifacts,
+runs and versions left ``running``/``training`` by a process that no longer exists. Repair only
+does what loses nothing: it marks dead runs failed and moves orphans to ``quarantine/``.
+
+Work in progress is not a problem: staging entries carry their writer's process id, and the
+inventory is taken before the rows are read (see :mod:`.artifacts`), so a registration committing
+while the check runs is never mistaken for an orphan.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from turbofan_desktop.errors import RegistryError
+from turbofan_desktop.registry.records import CheckReport
+from turbofan_desktop.registry.schema import ModelVersion, TrainingRun
+
+if TYPE_CHECKING:
+    from turbofan_desktop.registry.store import Registry
+
+# A run owned by another machine (shared folder), or recorded without a process id, is presumed
+# dead only after this long: we cannot ask that machine whether it is still training.
+FOREIGN_RUN_STALE_AFTER = timedelta(hours=24)
+
+
+def pid_alive(pid: int | None) -> bool:
+    """Whether a process with this id exists on this machine."""
+    if pid is None or pid <= 0:
+        return False
+    if pid == os.getpid():
+        return True
+    if os.name == "nt":  # os.kill(pid, 0) would terminate the process on Windows
+        import ctypes
+
+        handle = ctypes.windll.kernel32.OpenProcess(0x1000, False, pid)  # QUERY_LIMITED_INFORMATION
+        if not handle:
+            return False
+        code = ctypes.c_ulong()
+        ctypes.windll.kernel32.GetExitCodeProcess(handle, ctypes.byref(code))
+        ctypes.windll.kernel32.CloseHandle(handle)
+        return code.value == 259  # STILL_ACTIVE
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _older_than(iso: str | None, age: timedelta) -> bool:
+    try:
+        then = datetime.fromisoformat(iso or "")
+    except ValueError:
+        return True
+    if then.tzinfo is None:
+        then = then.replace(tzinfo=UTC)
+    return datetime.now(UTC) - then > age
+
+
+def run_is_dead(run: TrainingRun, host: str) -> bool:
+    if run.pid is not None and run.host == host:
+        return not pid_alive(run.pid)
+    return _older_than(run.started, FOREIGN_RUN_STALE_AFTER)
+
+
+def _problem(kind: str, message: str, *, repairable: bool, **where: object) -> dict:
+    return {"kind": kind, "message": message, "repairable": repairable, "repaired": False, **where}
+
+
+def check_registry(registry: Registry, *, repair: bool = False, verify_hashes: bool = True) -> CheckReport:
+    from turbofan_desktop.registry.store import utc_now
+
+    store = registry.artifacts
+    report = CheckReport(quarantine=str(store.quarantine))
+    host = socket.gethostname()
+
+    # 1. inventory first (staging, then folders), rows after: see the module docstring
+    staging = list(store.staging_entries())
+    live_tokens = {e.token for e in staging if e.kind in ("tmp", "pending") and pid_alive(e.pid)}
+    folders = set(store.artifact_names())
+
+    quick = registry.db.execute_sql("PRAGMA quick_check").fetchall()
+    if [row[0] for row in quick] != ["ok"]:
+        detail = "; ".join(str(row[0]) for row in quick[:3])
+        report.problems.append(
+            _problem(
+                "database_damaged",
+                f"The registry database {registry.path} is damaged ({detail}); restore it from a backup.",
+                repairable=False,
+                path=str(registry.path),
+            )
+        )
+
+    versions = list(
+        ModelVersion.select(
+            ModelVersion.id,
+            ModelVersion.plugin,
+            ModelVersion.target,
+            ModelVersion.version,
+            ModelVersion.status,
+            ModelVersion.artifact_path,
+            ModelVersion.artifact_sha256,
+            ModelVersion.run,
+        )
+    )
+    runs = {run.id: run for run in TrainingRun.select()}
+    report.checked_versions, report.checked_runs = len(versions), len(runs)
+    referenced = {v.artifact_path for v in versions if v.artifact_path}
+
+    # 2. rows and their artifacts
+    for v in versions:
+        label = f"{v.plugin}/{v.target} v{v.version} (id {v.id})"
+        if v.status == "training":
+            run = runs.get(v.run_id) if v.run_id is not None else None
+            if run is None or run.status != "running" or run_is_dead(run, host):
+                report.problems.append(
+                    _problem(
+                        "stuck_version",
+                        f"Model version {label} is still marked 'training' but no process is training it.",
+                        repairable=True,
+                        version_id=v.id,
+                    )
+                )
+            continue
+        if v.status != "trained":
+            continue
+        if not v.artifact_path or not v.artifact_sha256:
+            report.problems.append(
+                _problem(
+                    "missing_artifact",
+                    f"Model version {label} has no artifact recorded.",
+                    repairable=False,
+                    version_id=v.id,
+                )
+            )
+            continue
+        try:
+            path = store.path_of(v.artifact_path)
+        except RegistryError as exc:
+            report.problems.append(_problem("bad_artifact_path", str(exc), repairable=False, version_id=v.id))
+            continue
+        if not path.is_dir():
+            report.problems.append(
+                _problem(
+                    "missing_artifact",
+                    f"The artifact of model version {label} is missing ({path}); restore it from a backup "
+                    f"or delete the version (models delete {v.id} --force).",
+                    repairable=False,
+                    version_id=v.id,
+                    path=str(path),
+                )
+            )
+        elif verify_hashes:
+            ok, _ = store.verify(v.artifact_path, v.artifact_sha256)
+            if not ok:
+                report.problems.append(
+                    _problem(
+                        "sha_mismatch",
+                        f"The artifact of model version {label} was modified or damaged (sha256 mismatch in "
+                        f"{path}); restore it or delete the version.",
+                        repairable=False,
+                        version_id=v.id,
+                        path=str(path),
+                    )
+                )
+
+    # 3. folders nobody owns
+    for name in sorted(folders - referenced - live_tokens):
+        path = store.root / name
+        if not path.exists():  # deleted meanwhile by a `models delete` that just committed
+            continue
+        report.problems.append(
+            _problem(
+                "orphan_artifact",
+                f"{path} belongs to no model version (left by an interrupted registration or deletion).",
+                repairable=True,
+                path=str(path),
+            )
+        )
+    for entry in staging:
+        if entry.token in live_tokens or not entry.path.exists():
+            continue
+        kind, message = {
+            "tmp": (
+                "incomplete_artifact",
+                f"{entry.path} is an artifact whose writer (process {entry.pid}) died.",
+            ),
+            "pending": ("stale_marker", f"{entry.path} is a leftover marker of process {entry.pid}."),
+        }.get(entry.kind, ("unknown_staging_entry", f"{entry.path} is not something the registry writes."))
+        report.problems.append(_problem(kind, message, repairable=True, path=str(entry.path)))
+
+    # 4. runs a crash left running
+    for run in runs.values():
+        if run.status == "running" and run_is_dead(run, host):
+            owner = f"process {run.pid} on {run.host}" if run.pid is not None else "an unknown process"
+            report.problems.append(
+                _problem(
+                    "stuck_run",
+                    f"Training run {run.id} ({run.plugin}/{run.target}) is still marked running, but {owner} "
+                    "is gone.",
+                    repairable=True,
+                    run_id=run.id,
+                )
+            )
+
+    if repair:
+        for problem in report.problems:
+            if problem["repairable"]:
+                _repair(registry, problem, utc_now())
+                if problem["repaired"]:
+                    report.repaired.append(problem)
+    return report
+
+
+def _repair(registry: Registry, problem: dict, now: str) -> None:
+    kind = problem["kind"]
+    try:
+        if kind == "stuck_run":
+            message = "interrupted: the training process ended without finishing the run"
+
+            def fail_run() -> None:
+                TrainingRun.update(status="failed", message=message, finished=now).where(
+                    (TrainingRun.id == problem["run_id"]) & (TrainingRun.status == "running")
+                ).execute()
+
+            registry._write(fail_run)
+            problem["action"] = "marked failed"
+        elif kind == "stuck_version":
+
+            def fail_version() -> None:
+                ModelVersion.update(status="failed").where(
+                    (ModelVersion.id == problem["version_id"]) & (ModelVersion.status == "training")
+                ).execute()
+
+            registry._write(fail_version)
+            problem["action"] = "marked failed"
+        elif kind == "stale_marker":
+            os.unlink(problem["path"])
+            problem["action"] = "removed"
+        else:  # orphan_artifact, incomplete_artifact, unknown_staging_entry
+            from pathlib import Path
+
+            target = registry.artifacts.move_to_quarantine(Path(problem["path"]))
+            problem["action"] = f"moved to {target}"
+        problem["repaired"] = True
+    except (OSError, RegistryError) as exc:
+        problem["action"] = f"repair failed: {exc}"

@@ -1,0 +1,141 @@
+"""Ordered schema migrations keyed by ``PRAGMA user_version``.
+
+A fresh registry runs every step from 0, an old one the steps it lacks, so both end with the same
+schema. Steps are frozen SQL: never edit a released step, append a new one. Each step runs inside the
+same ``BEGIN IMMEDIATE`` transaction that bumps ``user_version`` (SQLite DDL is transactional), so a
+crash mid-migration leaves the old schema intact and two programs opening one registry at once
+migrate it exactly once.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import peewee
+
+from turbofan_desktop.errors import RegistryError
+from turbofan_desktop.registry.db import write_transaction
+
+log = logging.getLogger(__name__)
+
+# Version 1: datasets, training runs, model versions, feedback labels.
+V1 = (
+    """CREATE TABLE datasets (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        data_hash TEXT NOT NULL,
+        source TEXT NOT NULL,
+        file_sha256 TEXT,
+        format TEXT NOT NULL,
+        units INTEGER NOT NULL,
+        rows INTEGER NOT NULL,
+        time_kind TEXT NOT NULL,
+        time_start TEXT,
+        time_end TEXT,
+        preprocessing TEXT NOT NULL DEFAULT '[]',
+        created TEXT NOT NULL,
+        UNIQUE (data_hash, source))""",
+    """CREATE TABLE training_runs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        plugin TEXT NOT NULL,
+        target TEXT NOT NULL,
+        config TEXT NOT NULL DEFAULT '{}',
+        dataset_id INTEGER REFERENCES datasets (id) ON DELETE SET NULL,
+        status TEXT NOT NULL CHECK (status IN ('running', 'succeeded', 'failed', 'cancelled')),
+        message TEXT NOT NULL DEFAULT '',
+        epochs_done INTEGER NOT NULL DEFAULT 0,
+        started TEXT NOT NULL,
+        finished TEXT)""",
+    """CREATE TABLE model_versions (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        plugin TEXT NOT NULL,
+        target TEXT NOT NULL,
+        version INTEGER NOT NULL CHECK (version >= 1),
+        stage TEXT NOT NULL DEFAULT 'none'
+            CHECK (stage IN ('none', 'staging', 'production', 'archived')),
+        status TEXT NOT NULL CHECK (status IN ('training', 'trained', 'failed')),
+        created TEXT NOT NULL,
+        artifact_path TEXT,
+        artifact_sha256 TEXT,
+        config TEXT NOT NULL DEFAULT '{}',
+        history TEXT NOT NULL DEFAULT '[]',
+        metrics TEXT NOT NULL DEFAULT '{}',
+        validation_performed INTEGER NOT NULL DEFAULT 0,
+        validation_metrics TEXT,
+        validation_data_hash TEXT,
+        training_seconds REAL NOT NULL DEFAULT 0,
+        library_versions TEXT NOT NULL DEFAULT '{}',
+        dataset_id INTEGER NOT NULL REFERENCES datasets (id) ON DELETE RESTRICT,
+        UNIQUE (plugin, target, version))""",
+    """CREATE TABLE feedback_labels (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        version_id INTEGER NOT NULL REFERENCES model_versions (id) ON DELETE CASCADE,
+        unit TEXT NOT NULL,
+        range_start TEXT,
+        range_end TEXT,
+        label TEXT NOT NULL,
+        note TEXT NOT NULL DEFAULT '',
+        created TEXT NOT NULL)""",
+)
+
+# Version 2: the KPI history, run ownership (pid/host) for crash detection, the run a version came
+# from, dataset columns/unit ids, free-form extras, and the indexes the list/status views filter on.
+# "At most one production version per (plugin, target)" becomes a partial unique index, so even a
+# buggy caller cannot break it.
+V2 = (
+    "ALTER TABLE datasets ADD COLUMN columns TEXT NOT NULL DEFAULT '[]'",
+    "ALTER TABLE datasets ADD COLUMN unit_ids TEXT NOT NULL DEFAULT '[]'",
+    "ALTER TABLE training_runs ADD COLUMN pid INTEGER",
+    "ALTER TABLE training_runs ADD COLUMN host TEXT",
+    "ALTER TABLE model_versions ADD COLUMN run_id INTEGER REFERENCES training_runs (id) ON DELETE SET NULL",
+    "ALTER TABLE model_versions ADD COLUMN extra TEXT NOT NULL DEFAULT '{}'",
+    """CREATE TABLE metric_history (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        version_id INTEGER NOT NULL REFERENCES model_versions (id) ON DELETE CASCADE,
+        kind TEXT NOT NULL,
+        metrics TEXT NOT NULL DEFAULT '{}',
+        data_hash TEXT,
+        created TEXT NOT NULL)""",
+    # Versions validated under v1 start their KPI history with that validation.
+    """INSERT INTO metric_history (version_id, kind, metrics, data_hash, created)
+        SELECT id, 'validation', validation_metrics, validation_data_hash, created
+        FROM model_versions WHERE validation_performed = 1 AND validation_metrics IS NOT NULL""",
+    "CREATE INDEX model_versions_target ON model_versions (target)",
+    "CREATE INDEX model_versions_stage ON model_versions (stage)",
+    "CREATE INDEX model_versions_status ON model_versions (status)",
+    "CREATE UNIQUE INDEX model_versions_one_production ON model_versions (plugin, target) "
+    "WHERE stage = 'production'",
+    "CREATE INDEX training_runs_status ON training_runs (status)",
+    "CREATE INDEX feedback_labels_version ON feedback_labels (version_id)",
+    "CREATE INDEX metric_history_version ON metric_history (version_id)",
+)
+
+MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = ((1, V1), (2, V2))
+LATEST_VERSION = MIGRATIONS[-1][0]
+
+
+def schema_version(db: peewee.Database) -> int:
+    return int(db.execute_sql("PRAGMA user_version").fetchone()[0])
+
+
+def migrate(db: peewee.Database) -> int:
+    """Bring the schema to :data:`LATEST_VERSION`; returns the version it started from."""
+
+    def upgrade() -> int:
+        start = schema_version(db)  # read under the write lock: another program may have migrated
+        if start > LATEST_VERSION:
+            raise RegistryError(
+                f"The registry {db.database} has schema version {start}, newer than this program "
+                f"understands ({LATEST_VERSION}); update Turbofan Desktop to open it."
+            )
+        for number, statements in MIGRATIONS:
+            if number <= start:
+                continue
+            log.info("migrating registry %s to schema version %d", db.database, number)
+            for statement in statements:
+                db.execute_sql(statement)
+            db.execute_sql(f"PRAGMA user_version = {number:d}")
+        return start
+
+    if schema_version(db) == LATEST_VERSION:
+        return LATEST_VERSION
+    return write_transaction(db, upgrade)

@@ -1,0 +1,621 @@
+"""The model registry: versions, stages, datasets, runs, feedback and KPI history.
+
+Every write is one transaction through :func:`write_transaction` (``BEGIN IMMEDIATE`` on SQLite);
+reads are single statements. A :class:`Registry` owns one database object with a connection per
+thread, so one instance may be shared by the UI thread and workers.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import peewee
+
+from turbofan_desktop.errors import (
+    ConfigError,
+    NotFoundError,
+    RegistryError,
+    ValidationRequiredError,
+)
+from turbofan_desktop.registry import db as dbmod
+from turbofan_desktop.registry.artifacts import ArtifactStore
+from turbofan_desktop.registry.migrations import migrate
+from turbofan_desktop.registry.records import RECORD_COLUMN_NAMES, RECORD_COLUMNS, CheckReport, VersionRecord
+from turbofan_desktop.registry.schema import (
+    FINAL_RUN_STATUSES,
+    STAGES,
+    VERSION_STATUSES,
+    DatasetRow,
+    FeedbackLabel,
+    MetricRecord,
+    ModelVersion,
+    TrainingRun,
+)
+
+log = logging.getLogger(__name__)
+
+DB_FILE = "registry.db"
+ARTIFACTS_DIR = "artifacts"
+MAX_LIST_LIMIT = 10_000
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def _choice(name: str, value: str | None, allowed: tuple[str, ...]) -> None:
+    if value is not None and value not in allowed:
+        raise ConfigError(f"Unknown {name} '{value}' (expected one of: {', '.join(allowed)}).")
+
+
+def _lineage_dict(lineage: Any) -> dict[str, Any]:
+    """A DataLineage (anything with ``to_dict``) or a mapping with the same keys."""
+    data = lineage.to_dict() if hasattr(lineage, "to_dict") else dict(lineage)
+    missing = [k for k in ("data_hash", "source", "format", "units", "rows") if data.get(k) is None]
+    if missing:
+        raise ConfigError(f"The dataset lineage lacks {', '.join(missing)}.")
+    return data
+
+
+class Registry:
+    """A registry folder: ``registry.db`` plus ``artifacts/`` (and ``quarantine/`` after repairs)."""
+
+    def __init__(self, home: Path, database: peewee.Database):
+        self.home = Path(home)
+        self.db = database
+        self.artifacts = ArtifactStore(self.home / ARTIFACTS_DIR)
+
+    # -- opening --------------------------------------------------------------------------------
+    @classmethod
+    def open(cls, home: Path | str | None = None, *, create: bool = True) -> Registry:
+        """Open (and create or migrate) the registry in ``home``; None means the settings' home.
+
+        ``create=False`` refuses a folder that does not exist (a mistyped ``--registry``).
+        """
+        if home is None:
+            from turbofan_desktop.config import load_settings
+
+            home = load_settings().home
+        home = Path(home).expanduser()
+        if not create and not home.is_dir():
+            raise NotFoundError(f"The registry folder '{home}' does not exist.")
+        try:
+            home.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RegistryError(f"Cannot create the registry folder '{home}': {exc.strerror}.") from None
+        database = dbmod.open_database(home / DB_FILE)
+        registry = cls(home, database)
+        registry._activate()
+        try:
+            migrate(database)
+        except peewee.DatabaseError as exc:
+            database.close()
+            raise RegistryError(f"'{home / DB_FILE}' is not a usable registry database ({exc}).") from None
+        registry.artifacts.ensure()
+        return registry
+
+    def _activate(self) -> None:
+        # The models are bound to one proxy; a process normally has one registry open, but tests and
+        # the CLI may open a second folder, so each call re-points the proxy at its own database.
+        if dbmod.database.obj is not self.db:
+            dbmod.database.initialize(self.db)
+
+    def close(self) -> None:
+        """Close this thread's connection (other threads' connections close with their thread)."""
+        if not self.db.is_closed():
+            self.db.close()
+
+    def __enter__(self) -> Registry:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def path(self) -> Path:
+        return self.home / DB_FILE
+
+    def _write(self, work: Callable[[], Any]) -> Any:
+        self._activate()
+        return dbmod.write_transaction(self.db, work)
+
+    # -- datasets -------------------------------------------------------------------------------
+    def record_dataset(self, lineage: Any) -> int:
+        """Store a dataset's lineage once per (data_hash, source); returns its id."""
+        data = _lineage_dict(lineage)
+
+        def work() -> int:
+            existing = DatasetRow.get_or_none(
+                (DatasetRow.data_hash == data["data_hash"]) & (DatasetRow.source == str(data["source"]))
+            )
+            if existing is not None:
+                return existing.id
+            return DatasetRow.create(
+                data_hash=data["data_hash"],
+                source=str(data["source"]),
+                file_sha256=data.get("file_sha256"),
+                format=data["format"],
+                units=int(data["units"]),
+                rows=int(data["rows"]),
+                time_kind=data.get("time_kind") or "step",
+                time_start=data.get("time_start"),
+                time_end=data.get("time_end"),
+                columns=list(data.get("columns") or ()),
+                unit_ids=list(data.get("unit_ids") or ()),
+                preprocessing=[dict(p) for p in data.get("preprocessing") or ()],
+                created=utc_now(),
+            ).id
+
+        return self._write(work)
+
+    def get_dataset(self, dataset_id: int) -> dict[str, Any]:
+        self._activate()
+        row = DatasetRow.get_or_none(DatasetRow.id == dataset_id)
+        if row is None:
+            raise NotFoundError(f"Dataset {dataset_id} does not exist in the registry.")
+        return row.lineage()
+
+    # -- training runs --------------------------------------------------------------------------
+    def start_run(self, *, plugin: str, target: str, config: dict, dataset_id: int | None) -> int:
+        """Record that training started (status ``running``, owned by this process)."""
+
+        def work() -> int:
+            if dataset_id is not None and not DatasetRow.select().where(DatasetRow.id == dataset_id).exists():
+                raise NotFoundError(f"Dataset {dataset_id} does not exist in the registry.")
+            return TrainingRun.create(
+                plugin=plugin,
+                target=target,
+                config=dict(config),
+                dataset=dataset_id,
+                status="running",
+                started=utc_now(),
+                pid=os.getpid(),
+                host=socket.gethostname(),
+            ).id
+
+        return self._write(work)
+
+    def finish_run(self, run_id: int, *, status: str, message: str = "", epochs_done: int = 0) -> None:
+        _choice("run status", status, FINAL_RUN_STATUSES)
+
+        def work() -> None:
+            updated = (
+                TrainingRun.update(
+                    status=status, message=message, epochs_done=int(epochs_done), finished=utc_now()
+                )
+                .where(TrainingRun.id == run_id)
+                .execute()
+            )
+            if not updated:
+                raise NotFoundError(f"Training run {run_id} does not exist in the registry.")
+
+        self._write(work)
+
+    def get_run(self, run_id: int) -> dict[str, Any]:
+        self._activate()
+        row = TrainingRun.get_or_none(TrainingRun.id == run_id)
+        if row is None:
+            raise NotFoundError(f"Training run {run_id} does not exist in the registry.")
+        return _run_dict(row)
+
+    def list_runs(self, *, status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        self._activate()
+        query = TrainingRun.select().order_by(TrainingRun.id.desc()).limit(limit)
+        if status is not None:
+            query = query.where(TrainingRun.status == status)
+        return [_run_dict(row) for row in query]
+
+    # -- versions -------------------------------------------------------------------------------
+    def register_version(
+        self,
+        *,
+        run_id: int | None,
+        plugin: str,
+        target: str,
+        dataset_id: int,
+        config: dict,
+        history: list[dict],
+        metrics: dict,
+        validation_performed: bool,
+        validation_metrics: dict | None,
+        validation_data_hash: str | None,
+        training_seconds: float,
+        library_versions: dict,
+        write_artifact: Callable[[Path], None],
+        extra: dict | None = None,
+    ) -> VersionRecord:
+        """Store the artifact durably, then commit the row with the next version number.
+
+        The artifact is written and fsynced before any lock is taken (a large model must not stall
+        other writers); the version number is allocated and the row inserted in one ``BEGIN
+        IMMEDIATE`` transaction, so numbers per (plugin, target) stay unique and contiguous. If the
+        row does not commit, the artifact is removed again.
+        """
+        if not plugin or not target:
+            raise ConfigError("A model version needs a plugin name and a target.")
+        staged = self.artifacts.stage(write_artifact)
+
+        def work() -> int:
+            if not DatasetRow.select().where(DatasetRow.id == dataset_id).exists():
+                raise NotFoundError(f"Dataset {dataset_id} does not exist in the registry.")
+            if run_id is not None and not TrainingRun.select().where(TrainingRun.id == run_id).exists():
+                raise NotFoundError(f"Training run {run_id} does not exist in the registry.")
+            last = (
+                ModelVersion.select(peewee.fn.MAX(ModelVersion.version))
+                .where((ModelVersion.plugin == plugin) & (ModelVersion.target == target))
+                .scalar()
+            )
+            now = utc_now()
+            row = ModelVersion.create(
+                plugin=plugin,
+                target=target,
+                version=(last or 0) + 1,
+                stage="none",
+                status="trained",
+                created=now,
+                artifact_path=staged.name,
+                artifact_sha256=staged.sha256,
+                config=dict(config),
+                history=list(history),
+                metrics=dict(metrics),
+                validation_performed=bool(validation_performed),
+                validation_metrics=dict(validation_metrics) if validation_metrics is not None else None,
+                validation_data_hash=validation_data_hash,
+                training_seconds=float(training_seconds),
+                library_versions=dict(library_versions),
+                dataset=dataset_id,
+                run=run_id,
+                extra=dict(extra or {}),
+            )
+            if validation_performed and validation_metrics is not None:
+                MetricRecord.create(
+                    version=row.id,
+                    kind="validation",
+                    metrics=dict(validation_metrics),
+                    data_hash=validation_data_hash,
+                    created=now,
+                )
+            return row.id
+
+        try:
+            version_id = self._write(work)
+        except BaseException:
+            self.artifacts.discard(staged)
+            raise
+        self.artifacts.release(staged)
+        return self.get(version_id)
+
+    def _records(self, query: peewee.ModelSelect) -> list[VersionRecord]:
+        """Run a version query and attach each row's lineage (each dataset decoded once)."""
+        rows = self.db.execute(query).fetchall()
+        if not rows:
+            return []
+        dataset_at = RECORD_COLUMN_NAMES.index("dataset_id")
+        ids = {row[dataset_at] for row in rows}
+        lineages = {d.id: d.lineage() for d in DatasetRow.select().where(DatasetRow.id.in_(list(ids)))}
+        root = self.artifacts.root
+        return [VersionRecord.from_columns(row, lineages[row[dataset_at]], root) for row in rows]
+
+    def _version_query(self) -> peewee.ModelSelect:
+        self._activate()
+        return ModelVersion.select(*RECORD_COLUMNS)
+
+    def get(self, version_id: int) -> VersionRecord:
+        found = self._records(self._version_query().where(ModelVersion.id == version_id))
+        if not found:
+            raise NotFoundError(f"Model version {version_id} does not exist in the registry.")
+        return found[0]
+
+    def _filtered(self, query, plugin, target, stage, status):
+        _choice("stage", stage, STAGES)
+        _choice("status", status, VERSION_STATUSES)
+        if plugin is not None:
+            query = query.where(ModelVersion.plugin == plugin)
+        if target is not None:
+            query = query.where(ModelVersion.target == target)
+        if stage is not None:
+            query = query.where(ModelVersion.stage == stage)
+        if status is not None:
+            query = query.where(ModelVersion.status == status)
+        return query
+
+    def list_versions(
+        self,
+        *,
+        plugin: str | None = None,
+        target: str | None = None,
+        stage: str | None = None,
+        status: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[VersionRecord]:
+        """Versions matching every given filter, newest first, one page of at most ``limit``."""
+        if not 1 <= int(limit) <= MAX_LIST_LIMIT:
+            raise ConfigError(f"The page size must be between 1 and {MAX_LIST_LIMIT}, not {limit}.")
+        if int(offset) < 0:
+            raise ConfigError(f"The offset must be 0 or more, not {offset}.")
+        query = self._filtered(self._version_query(), plugin, target, stage, status)
+        return self._records(query.order_by(ModelVersion.id.desc()).limit(int(limit)).offset(int(offset)))
+
+    def count_versions(
+        self,
+        *,
+        plugin: str | None = None,
+        target: str | None = None,
+        stage: str | None = None,
+        status: str | None = None,
+    ) -> int:
+        self._activate()
+        return self._filtered(ModelVersion.select(), plugin, target, stage, status).count()
+
+    def latest(self, plugin: str, target: str, *, stage: str | None = None) -> VersionRecord | None:
+        """The newest trained version of (plugin, target), optionally in one stage; None when none."""
+        found = self.list_versions(plugin=plugin, target=target, stage=stage, status="trained", limit=1)
+        return found[0] if found else None
+
+    def production(self, plugin: str, target: str) -> VersionRecord | None:
+        return self.latest(plugin, target, stage="production")
+
+    def production_of(self, version_id: int) -> VersionRecord | None:
+        """The production version of the same (plugin, target) as ``version_id``, if any."""
+        record = self.get(version_id)
+        return self.production(record.plugin, record.target)
+
+    # -- artifacts ------------------------------------------------------------------------------
+    def artifact_dir(self, version_id: int) -> Path:
+        """The version's artifact folder, after checking its sha256 (RegistryError when it fails)."""
+        record = self.get(version_id)
+        self.verify_artifact(record)
+        return Path(record.artifact_path).resolve()
+
+    def verify_artifact(self, record: VersionRecord) -> None:
+        if record.status != "trained" or not record.artifact_path or not record.artifact_sha256:
+            raise RegistryError(
+                f"Model version {record.label} has no usable artifact (status {record.status})."
+            )
+        try:
+            name = Path(record.artifact_path).relative_to(self.artifacts.root).as_posix()
+        except ValueError:
+            name = record.artifact_path  # path_of refuses it with a sentence
+        ok, actual = self.artifacts.verify(name, record.artifact_sha256)
+        if actual is None:
+            raise RegistryError(
+                f"The artifact of model version {record.label} is missing ({record.artifact_path}); "
+                "restore the folder from a backup or delete the version."
+            )
+        if not ok:
+            raise RegistryError(
+                f"The artifact of model version {record.label} was modified or damaged "
+                f"(sha256 mismatch in {record.artifact_path}); it will not be loaded."
+            )
+
+    # -- validation and KPI history -------------------------------------------------------------
+    def record_validation(self, version_id: int, *, metrics: dict, data_hash: str) -> VersionRecord:
+        """Store validation metrics with the hash of the data they were computed on."""
+
+        def work() -> None:
+            now = utc_now()
+            updated = (
+                ModelVersion.update(
+                    validation_performed=True,
+                    validation_metrics=dict(metrics),
+                    validation_data_hash=data_hash,
+                )
+                .where(ModelVersion.id == version_id)
+                .execute()
+            )
+            if not updated:
+                raise NotFoundError(f"Model version {version_id} does not exist in the registry.")
+            MetricRecord.create(
+                version=version_id, kind="validation", metrics=dict(metrics), data_hash=data_hash, created=now
+            )
+
+        self._write(work)
+        return self.get(version_id)
+
+    def record_metrics(
+        self, version_id: int, *, kind: str, metrics: dict, data_hash: str | None = None
+    ) -> int:
+        """Append a KPI entry (e.g. ``detection`` against labels) without changing the version."""
+
+        def work() -> int:
+            if not ModelVersion.select().where(ModelVersion.id == version_id).exists():
+                raise NotFoundError(f"Model version {version_id} does not exist in the registry.")
+            return MetricRecord.create(
+                version=version_id, kind=kind, metrics=dict(metrics), data_hash=data_hash, created=utc_now()
+            ).id
+
+        return self._write(work)
+
+    def metric_history(self, version_id: int) -> list[dict[str, Any]]:
+        """The version's KPI entries, oldest first."""
+        self._activate()
+        query = MetricRecord.select().where(MetricRecord.version == version_id).order_by(MetricRecord.id)
+        return [
+            {"id": r.id, "kind": r.kind, "metrics": r.metrics, "data_hash": r.data_hash, "created": r.created}
+            for r in query
+        ]
+
+    # -- stages ---------------------------------------------------------------------------------
+    def promote(self, version_id: int, stage: str) -> VersionRecord:
+        """Move a version to ``stage``. Production needs a validated, intact, trained version; the
+        previous production version of the same (plugin, target) is archived in the same transaction.
+        """
+        _choice("stage", stage, STAGES)
+        record = self.get(version_id)
+        if stage in ("staging", "production") and record.status != "trained":
+            raise RegistryError(
+                f"Model version {record.label} has status '{record.status}' and cannot be promoted."
+            )
+        if stage == "production":
+            if not record.validation_performed:
+                raise ValidationRequiredError(
+                    f"Model version {record.label} has not been validated; validate it before promoting it "
+                    "to production."
+                )
+            self.verify_artifact(record)
+
+        def work() -> None:
+            row = ModelVersion.get_or_none(ModelVersion.id == version_id)
+            if row is None:
+                raise NotFoundError(f"Model version {version_id} does not exist in the registry.")
+            if row.stage == stage:
+                return
+            if stage == "production":
+                if not row.validation_performed:  # re-read under the lock
+                    raise ValidationRequiredError(f"Model version {record.label} has not been validated.")
+                ModelVersion.update(stage="archived").where(
+                    (ModelVersion.plugin == row.plugin)
+                    & (ModelVersion.target == row.target)
+                    & (ModelVersion.stage == "production")
+                    & (ModelVersion.id != row.id)
+                ).execute()
+            ModelVersion.update(stage=stage).where(ModelVersion.id == version_id).execute()
+
+        self._write(work)
+        return self.get(version_id)
+
+    # -- deletion -------------------------------------------------------------------------------
+    def delete(self, version_id: int, *, force: bool = False) -> None:
+        """Delete a version: first its row (with feedback and KPI history), then its artifact.
+
+        In that order a crash leaves at worst an artifact without a row, which ``registry check``
+        quarantines; never a row that names a missing artifact.
+        """
+
+        def work() -> str | None:
+            row = ModelVersion.get_or_none(ModelVersion.id == version_id)
+            if row is None:
+                raise NotFoundError(f"Model version {version_id} does not exist in the registry.")
+            if row.stage == "production" and not force:
+                raise RegistryError(
+                    f"Model version {row.plugin}/{row.target} v{row.version} (id {row.id}) is in production; "
+                    "promote another version first or delete it with --force."
+                )
+            row.delete_instance()
+            return row.artifact_path
+
+        artifact = self._write(work)
+        self._remove_artifact(artifact)
+
+    def _remove_artifact(self, name: str | None) -> None:
+        if not name:
+            return
+        try:
+            self.artifacts.remove(name)
+        except (OSError, RegistryError) as exc:
+            log.warning("could not remove artifact %s (registry check will report it): %s", name, exc)
+
+    def cleanup(self, *, keep: int) -> list[int]:
+        """Delete all but the newest ``keep`` versions of each (plugin, target); versions in
+        production or staging, and versions still training, are always kept. Returns deleted ids.
+        """
+        if int(keep) < 0:
+            raise ConfigError(f"The number of versions to keep must be 0 or more, not {keep}.")
+
+        def work() -> list[tuple[int, str | None]]:
+            doomed: list[tuple[int, str | None]] = []
+            seen: dict[tuple[str, str], int] = {}
+            query = ModelVersion.select(
+                ModelVersion.id,
+                ModelVersion.plugin,
+                ModelVersion.target,
+                ModelVersion.stage,
+                ModelVersion.status,
+                ModelVersion.artifact_path,
+            ).order_by(ModelVersion.plugin, ModelVersion.target, ModelVersion.version.desc())
+            for row in query:
+                key = (row.plugin, row.target)
+                rank = seen.get(key, 0)
+                seen[key] = rank + 1
+                if rank < keep or row.stage in ("production", "staging") or row.status == "training":
+                    continue
+                doomed.append((row.id, row.artifact_path))
+            ids = [version_id for version_id, _ in doomed]
+            for start in range(0, len(ids), 500):
+                ModelVersion.delete().where(ModelVersion.id.in_(ids[start : start + 500])).execute()
+            return doomed
+
+        doomed = self._write(work)
+        for _, artifact in doomed:
+            self._remove_artifact(artifact)
+        return sorted(version_id for version_id, _ in doomed)
+
+    # -- feedback -------------------------------------------------------------------------------
+    def add_feedback(
+        self, version_id: int, *, unit: Any, start: Any, end: Any, label: str, note: str = ""
+    ) -> int:
+        """Store a user's label for a time range of one unit (``true_anomaly``, ``false_alarm``, ...)."""
+        if not label:
+            raise ConfigError("A feedback label must not be empty.")
+
+        def work() -> int:
+            if not ModelVersion.select().where(ModelVersion.id == version_id).exists():
+                raise NotFoundError(f"Model version {version_id} does not exist in the registry.")
+            return FeedbackLabel.create(
+                version=version_id, unit=unit, start=start, end=end, label=label, note=note, created=utc_now()
+            ).id
+
+        return self._write(work)
+
+    def list_feedback(self, version_id: int) -> list[dict[str, Any]]:
+        self._activate()
+        query = FeedbackLabel.select().where(FeedbackLabel.version == version_id).order_by(FeedbackLabel.id)
+        return [
+            {
+                "id": r.id,
+                "version_id": version_id,
+                "unit": r.unit,
+                "start": r.start,
+                "end": r.end,
+                "label": r.label,
+                "note": r.note,
+                "created": r.created,
+            }
+            for r in query
+        ]
+
+    def delete_feedback(self, feedback_id: int) -> None:
+        def work() -> None:
+            if not FeedbackLabel.delete().where(FeedbackLabel.id == feedback_id).execute():
+                raise NotFoundError(f"Feedback label {feedback_id} does not exist in the registry.")
+
+        self._write(work)
+
+    # -- overview and consistency ---------------------------------------------------------------
+    def status(self) -> list[dict[str, Any]]:
+        """Per (plugin, target): latest version, production version, last trained, validated, age."""
+        from turbofan_desktop.registry.overview import training_status
+
+        self._activate()
+        return training_status()
+
+    def check(self, *, repair: bool = False) -> CheckReport:
+        """Find (and with ``repair`` fix what is safe) inconsistencies; see :mod:`.check`."""
+        from turbofan_desktop.registry.check import check_registry
+
+        self._activate()
+        return check_registry(self, repair=repair)
+
+
+def _run_dict(row: TrainingRun) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "plugin": row.plugin,
+        "target": row.target,
+        "config": row.config,
+        "dataset_id": row.dataset_id,
+        "status": row.status,
+        "message": row.message,
+        "epochs_done": row.epochs_done,
+        "started": row.started,
+        "finished": row.finished,
+        "pid": row.pid,
+        "host": row.host,
+    }

@@ -1,0 +1,89 @@
+"""The application layer: the use cases both the GUI and the CLI call.
+
+A :class:`Workspace` bundles what every use case needs — the settings, the model registry and the
+plugin registry — so a caller opens one and passes it to the service functions
+(:mod:`~turbofan_desktop.services.training`, :mod:`~turbofan_desktop.services.validation`,
+:mod:`~turbofan_desktop.services.inference`, ...). Pure Python: no Qt, and torch is only imported by a
+plugin when a model is built or loaded. Long work reports progress through callbacks and stops
+cooperatively when ``should_stop()`` becomes true.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from pathlib import Path
+from typing import Any
+
+from turbofan_desktop.config import Settings, load_settings
+from turbofan_desktop.plugins.manager import PluginRegistry, get_plugin_manager
+from turbofan_desktop.registry import Registry
+
+
+class Workspace:
+    """Settings + model registry + plugin registry (loaded on first use) + a cache of loaded models.
+
+    One workspace may be shared by worker threads: the registry keeps a connection per thread and the
+    model cache is guarded by a lock.
+    """
+
+    def __init__(self, settings: Settings, registry: Registry, plugins: PluginRegistry | None = None) -> None:
+        self.settings = settings
+        self.registry = registry
+        self._plugins = plugins
+        self._lock = threading.RLock()
+        self._models: dict[int, tuple[Any, Any]] = {}
+
+    @classmethod
+    def open(
+        cls,
+        registry_dir: Path | str | None = None,
+        *,
+        settings: Settings | None = None,
+        plugins: PluginRegistry | None = None,
+    ) -> Workspace:
+        """Open the registry in ``registry_dir`` (default: the settings' home, i.e. TURBOFAN_HOME)."""
+        settings = settings or load_settings()
+        if registry_dir is not None:
+            settings = dataclasses.replace(settings, home=Path(registry_dir).expanduser())
+        registry = Registry.open(settings.home)
+        return cls(settings, registry, plugins)
+
+    @property
+    def plugins(self) -> PluginRegistry:
+        with self._lock:
+            if self._plugins is None:
+                self._plugins = get_plugin_manager()
+            return self._plugins
+
+    # -- loaded-model cache (used by services.inference) ------------------------------------------
+    def cached_model(self, version_id: int) -> tuple[Any, Any] | None:
+        with self._lock:
+            return self._models.get(version_id)
+
+    def cache_model(self, version_id: int, entry: tuple[Any, Any]) -> None:
+        with self._lock:
+            self._models[version_id] = entry
+
+    def forget_model(self, version_id: int | None = None) -> None:
+        """Drop one cached model (e.g. after its version was deleted), or all with ``None``."""
+        with self._lock:
+            if version_id is None:
+                self._models.clear()
+            else:
+                self._models.pop(version_id, None)
+
+    def close(self) -> None:
+        self.forget_model()
+        close = getattr(self.registry, "close", None)
+        if callable(close):
+            close()
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+__all__ = ["Workspace"]

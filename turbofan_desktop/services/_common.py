@@ -1,0 +1,50 @@
+"""Small pieces the use cases share: callback defaults, the environment record, progress weighting."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import platform
+from collections.abc import Callable
+
+from turbofan_desktop import __version__
+from turbofan_desktop.errors import Cancelled
+
+# Libraries whose versions decide whether a result can be reproduced. Looked up by distribution
+# metadata so that recording them never imports them (torch stays unloaded in the services layer).
+TRACKED_DISTRIBUTIONS = ("numpy", "pandas", "torch", "scipy", "pyarrow", "peewee", "pluggy", "matplotlib")
+
+
+def library_versions(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """Python, platform and library versions as strings ("not installed" when a library is absent)."""
+    versions = {
+        "python": platform.python_version(),
+        "platform": platform.platform(terse=True),
+        "turbofan-desktop": __version__,
+    }
+    for name in TRACKED_DISTRIBUTIONS:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    versions.update(extra or {})
+    return versions
+
+
+def never_stop() -> bool:
+    return False
+
+
+def stop_checker(should_stop: Callable[[], bool] | None) -> Callable[[], bool]:
+    return should_stop or never_stop
+
+
+def raise_if_stopped(should_stop: Callable[[], bool]) -> None:
+    if should_stop():
+        raise Cancelled()
+
+
+def plugin_version(ws, plugin_name: str) -> str | None:
+    for row in ws.plugins.plugins():
+        if row.get("name") == plugin_name:
+            return str(row.get("version"))
+    return None

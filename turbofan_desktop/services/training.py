@@ -1,0 +1,421 @@
+"""Training use cases: train one target, or every target, and register what was trained.
+
+One target runs: unit-wise seeded split -> a new model instance for that target -> ``fit`` with
+progress and cancellation -> ``evaluate`` on the held-out validation units -> the artifact is written
+and the version registered together with the lineage of the exact training data (the train split), the
+split itself and the environment. Iterating over targets happens here, never in a plugin, so each
+target gets its own model and its own outcome: a failing target is reported and the next one starts;
+a cancelled one leaves a ``cancelled`` run, no version, and the remaining targets are skipped.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from turbofan_desktop.data.dataset import Dataset
+from turbofan_desktop.data.split import split_units
+from turbofan_desktop.errors import Cancelled, ConfigError, InsufficientDataError, TurbofanError
+from turbofan_desktop.plugins.contract import (
+    ALL_TARGETS,
+    ModelSpec,
+    ProgressEvent,
+    build_config,
+    config_to_dict,
+)
+from turbofan_desktop.services._common import (
+    library_versions,
+    plugin_version,
+    raise_if_stopped,
+    stop_checker,
+)
+from turbofan_desktop.services.data import load_dataset
+
+log = logging.getLogger(__name__)
+
+# Share of one target's progress bar spent fitting; evaluation and registration take the rest.
+FIT_SHARE = 0.9
+
+
+@dataclass
+class TrainRequest:
+    """What to train. Give ``data_path`` (read here) or an already loaded ``dataset``."""
+
+    plugin: str
+    data_path: Path | None = None
+    dataset: Dataset | None = None
+    rul_path: Path | None = None
+    # None -> the plugin decides: per-target models need ``targets`` or ``all_sensors``;
+    # a model serving all sensors (per_target=False) trains one version with target "*".
+    targets: list[str] | None = None
+    all_sensors: bool = False
+    config: dict[str, Any] = field(default_factory=dict)
+    seed: int = 0
+    val_fraction: float = 0.2
+    test_fraction: float = 0.0
+    unit_col: str | None = None
+    time_col: str | None = None
+
+
+@dataclass
+class JobProgress:
+    """Progress of a training job: which target (``index`` of ``total``), its event, overall 0..1."""
+
+    plugin: str
+    target: str
+    index: int
+    total: int
+    event: ProgressEvent
+    overall: float
+
+
+@dataclass
+class TargetOutcome:
+    plugin: str
+    target: str
+    version_id: int | None = None
+    error: str | None = None
+    cancelled: bool = False
+    metrics: dict[str, float] = field(default_factory=dict)
+    run_id: int | None = None
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.version_id is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        row: dict[str, Any] = {"plugin": self.plugin, "target": self.target}
+        if self.version_id is not None:
+            row["version_id"] = self.version_id
+        else:
+            row["error"] = self.error or "not trained"
+        row.update(
+            {
+                "metrics": dict(self.metrics),
+                "cancelled": self.cancelled,
+                "run_id": self.run_id,
+                "seconds": round(self.seconds, 3),
+            }
+        )
+        return row
+
+
+@dataclass
+class TrainSummary:
+    results: list[TargetOutcome]
+    successful: int
+    failed: int
+    registered: list[int]
+    cancelled: bool
+
+    @classmethod
+    def from_results(cls, results: list[TargetOutcome]) -> TrainSummary:
+        registered = [r.version_id for r in results if r.version_id is not None]
+        return cls(
+            results=results,
+            successful=len(registered),
+            failed=sum(1 for r in results if r.version_id is None and not r.cancelled),
+            registered=registered,
+            cancelled=any(r.cancelled for r in results),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "results": [r.to_dict() for r in self.results],
+            "summary": {
+                "successful": self.successful,
+                "failed": self.failed,
+                "registered": list(self.registered),
+                "cancelled": self.cancelled,
+            },
+        }
+
+
+# -- targets and configuration -----------------------------------------------------------------------
+def trainable_targets(ws, plugin: str, dataset: Dataset) -> list[str]:
+    """The targets a plugin can be trained on for ``dataset``: its informative sensors, or ``["*"]``."""
+    spec = ws.plugins.model(plugin)
+    if not spec.per_target:
+        return [ALL_TARGETS]
+    return list(dataset.informative_sensors)
+
+
+def resolve_targets(spec: ModelSpec, dataset: Dataset, request: TrainRequest) -> list[str]:
+    """The targets to train, checked against the dataset's sensors (ConfigError otherwise)."""
+    if not spec.per_target:
+        # One model serves all its sensors (chosen ones reach it through its config): target "*".
+        missing = [t for t in request.targets or [] if t != ALL_TARGETS and t not in dataset.sensors]
+        if missing:
+            raise ConfigError(
+                f"Sensor(s) {', '.join(missing)} are not in {_name(dataset)}; "
+                f"its sensors are {', '.join(dataset.sensors)}."
+            )
+        return [ALL_TARGETS]
+    if request.all_sensors:
+        targets = list(dataset.informative_sensors)
+        if not targets:
+            raise InsufficientDataError(
+                f"{_name(dataset)} has no informative (non-constant) sensor to train on."
+            )
+        return targets
+    if not request.targets:
+        raise ConfigError(
+            f"Model '{spec.name}' is trained per sensor: name one or more sensors (--sensor) "
+            "or ask for all informative sensors (--all-sensors)."
+        )
+    missing = [t for t in request.targets if t not in dataset.sensors]
+    if missing:
+        raise ConfigError(
+            f"Sensor(s) {', '.join(missing)} are not in {_name(dataset)}; "
+            f"its sensors are {', '.join(dataset.sensors)}."
+        )
+    return list(dict.fromkeys(request.targets))
+
+
+def config_values(spec: ModelSpec, request: TrainRequest) -> dict[str, Any]:
+    """The request's config with the request seed (and, for all-sensor models, chosen sensors) added
+    when the model's config has such a setting and the caller did not set it explicitly."""
+    values = dict(request.config)
+    fields = {row["name"] for row in spec.schema()}
+    if "seed" in fields and "seed" not in values:
+        values["seed"] = request.seed
+    named = [t for t in request.targets or [] if t != ALL_TARGETS]
+    if not spec.per_target and named:
+        if "sensors" not in fields:
+            raise ConfigError(
+                f"Model '{spec.name}' serves all sensors and cannot be limited to {', '.join(named)}."
+            )
+        values.setdefault("sensors", named)
+    return values
+
+
+def _name(dataset: Dataset) -> str:
+    return str(dataset.source) if dataset.source else (dataset.name or "the data")
+
+
+# -- the job -------------------------------------------------------------------------------------------
+def train(
+    ws,
+    request: TrainRequest,
+    *,
+    progress: Callable[[JobProgress], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> TrainSummary:
+    """Train every requested target, one new model each, and register each that succeeds.
+
+    Bad data, an unknown model, unknown targets or an invalid config raise a TurbofanError before
+    any target starts. After that, each target's failure is recorded in its outcome and the job goes
+    on; cancellation stops the current target (run marked ``cancelled``, nothing registered) and skips
+    the rest.
+    """
+    should_stop = stop_checker(should_stop)
+    spec = ws.plugins.model(request.plugin)
+    dataset = _request_dataset(ws, request)
+    targets = resolve_targets(spec, dataset, request)
+    values = config_values(spec, request)
+    build_config(spec.config_class, values)  # invalid settings fail here, before anything is recorded
+    if not 0.0 < request.val_fraction < 1.0:
+        raise ConfigError(
+            f"The validation fraction is {request.val_fraction}; expected a number between 0 and 1."
+        )
+
+    split = split_units(
+        dataset, val_fraction=request.val_fraction, test_fraction=request.test_fraction, seed=request.seed
+    )
+    train_ds, val_ds, _test_ds = split.apply(dataset)
+    if train_ds.n_rows == 0 or val_ds.n_rows == 0:
+        raise InsufficientDataError(
+            f"{_name(dataset)} has too few units ({len(dataset.units)}) for a training and a validation split."
+        )
+    dataset_id = ws.registry.record_dataset(train_ds.lineage)
+    context = _JobContext(
+        ws=ws,
+        spec=spec,
+        request=request,
+        dataset=dataset,
+        train_ds=train_ds,
+        val_ds=val_ds,
+        split=split.to_dict(),
+        dataset_id=dataset_id,
+        values=values,
+        total=len(targets),
+        progress=progress,
+        should_stop=should_stop,
+    )
+
+    results: list[TargetOutcome] = []
+    for index, target in enumerate(targets):
+        if results and results[-1].cancelled or should_stop():
+            results.append(
+                TargetOutcome(spec.name, target, error="skipped: training was cancelled", cancelled=True)
+            )
+            continue
+        results.append(context.train_target(index, target))
+    return TrainSummary.from_results(results)
+
+
+def _request_dataset(ws, request: TrainRequest) -> Dataset:
+    if request.dataset is not None:
+        return request.dataset
+    if request.data_path is None:
+        raise ConfigError("Nothing to train on: give a data file.")
+    return load_dataset(
+        ws,
+        request.data_path,
+        rul_path=request.rul_path,
+        unit_col=request.unit_col,
+        time_col=request.time_col,
+    )
+
+
+@dataclass
+class _JobContext:
+    """Everything one training job shares across its targets."""
+
+    ws: Any
+    spec: ModelSpec
+    request: TrainRequest
+    dataset: Dataset
+    train_ds: Dataset
+    val_ds: Dataset
+    split: dict[str, Any]
+    dataset_id: int
+    values: dict[str, Any]
+    total: int
+    progress: Callable[[JobProgress], None] | None
+    should_stop: Callable[[], bool]
+
+    def _reporter(self, index: int, target: str, offset: float, share: float):
+        def report(event: ProgressEvent) -> None:
+            if self.progress is None:
+                return
+            within = offset + share * min(max(float(event.fraction), 0.0), 1.0)
+            overall = (index + within) / max(self.total, 1)
+            self.progress(JobProgress(self.spec.name, target, index, self.total, event, overall))
+
+        return report
+
+    def train_target(self, index: int, target: str) -> TargetOutcome:
+        spec, registry = self.spec, self.ws.registry
+        outcome = TargetOutcome(spec.name, target)
+        config = build_config(spec.config_class, self.values)
+        config_dict = config_to_dict(config)
+        outcome.run_id = run_id = registry.start_run(
+            plugin=spec.name, target=target, config=config_dict, dataset_id=self.dataset_id
+        )
+        epochs_seen = [0]
+        fit_report = self._reporter(index, target, 0.0, FIT_SHARE)
+
+        def on_fit(event: ProgressEvent) -> None:
+            if event.epoch is not None:
+                epochs_seen[0] = max(epochs_seen[0], int(event.epoch))
+            fit_report(event)
+
+        started = time.perf_counter()
+        try:
+            raise_if_stopped(self.should_stop)
+            model = spec.build(config, target)
+            fit = model.fit(self.train_ds, self.val_ds, progress=on_fit, should_stop=self.should_stop)
+            epochs_done = int(getattr(fit, "epochs_run", epochs_seen[0]) or epochs_seen[0])
+            raise_if_stopped(self.should_stop)
+            metrics = model.evaluate(
+                self.val_ds,
+                progress=self._reporter(index, target, FIT_SHARE, 1.0 - FIT_SHARE),
+                should_stop=self.should_stop,
+            )
+            metrics = {str(k): float(v) for k, v in dict(metrics).items()}
+            raise_if_stopped(self.should_stop)
+            seconds = time.perf_counter() - started
+            record = registry.register_version(
+                run_id=run_id,
+                plugin=spec.name,
+                target=target,
+                dataset_id=self.dataset_id,
+                config=config_dict,
+                history=[dict(row) for row in fit.history],
+                metrics=metrics,
+                validation_performed=True,
+                validation_metrics=metrics,
+                validation_data_hash=self.val_ds.data_hash,
+                training_seconds=seconds,
+                library_versions=self._library_versions(),
+                write_artifact=model.save,
+                extra=self._extra(fit),
+            )
+        except Cancelled:
+            outcome.cancelled = True
+            outcome.error = "cancelled"
+            registry.finish_run(
+                run_id, status="cancelled", message="cancelled by the user", epochs_done=epochs_seen[0]
+            )
+        except TurbofanError as exc:
+            outcome.error = str(exc)
+            registry.finish_run(run_id, status="failed", message=str(exc), epochs_done=epochs_seen[0])
+        except Exception as exc:  # noqa: BLE001 - one target's bug must not end the whole job
+            log.exception("training %s on %s failed", spec.name, target)
+            outcome.error = f"internal error while training {target}: {type(exc).__name__}: {exc}"
+            registry.finish_run(run_id, status="failed", message=outcome.error, epochs_done=epochs_seen[0])
+        else:
+            outcome.version_id = int(record.id)
+            outcome.metrics = metrics
+            registry.finish_run(run_id, status="succeeded", message="", epochs_done=epochs_done)
+        outcome.seconds = time.perf_counter() - started
+        if self.progress is not None and not outcome.cancelled:
+            done = ProgressEvent(stage="done", fraction=1.0, message=outcome.error or "registered")
+            self.progress(JobProgress(spec.name, target, index, self.total, done, (index + 1) / self.total))
+        return outcome
+
+    def _library_versions(self) -> dict[str, str]:
+        extra = {}
+        version = plugin_version(self.ws, self.spec.plugin)
+        if version is not None:
+            extra[f"plugin:{self.spec.plugin}"] = version
+        return library_versions(extra)
+
+    def _extra(self, fit: Any) -> dict[str, Any]:
+        """What validation and reports need later: the split, its seed and how to find the source."""
+        request, dataset = self.request, self.dataset
+        return {
+            "split": self.split,
+            "seed": request.seed,
+            "val_fraction": request.val_fraction,
+            "test_fraction": request.test_fraction,
+            "source": {
+                "path": str(Path(dataset.source).resolve()) if dataset.source else None,
+                "rul_path": str(Path(dataset.rul_source).resolve()) if dataset.rul_source else None,
+                "unit_col": request.unit_col,
+                "time_col": request.time_col,
+                "format": dataset.format,
+                "data_hash": dataset.data_hash,
+                "units": len(dataset.units),
+            },
+            "validation": {
+                "split": "val",
+                "units": len(self.val_ds.units),
+                "data_hash": self.val_ds.data_hash,
+            },
+            "fit": {
+                "epochs_run": getattr(fit, "epochs_run", None),
+                "best_epoch": getattr(fit, "best_epoch", None),
+                "stopped_early": getattr(fit, "stopped_early", False),
+                "seed": getattr(fit, "seed", None),
+                "notes": list(getattr(fit, "notes", []) or []),
+            },
+            "model_version": self.spec.version,
+        }
+
+
+__all__ = [
+    "JobProgress",
+    "TargetOutcome",
+    "TrainRequest",
+    "TrainSummary",
+    "resolve_targets",
+    "train",
+    "trainable_targets",
+]

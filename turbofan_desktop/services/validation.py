@@ -1,0 +1,265 @@
+"""Validation use cases: score registered versions on held-out or new data and store the metrics.
+
+Without a data file, a version is scored on its own held-out units: the training source is read
+again, checked to be the same data (by its content hash), and split again from the recorded split
+(seed, fractions, unit lists) — the test units when the run kept some apart, else the validation
+units. With a file (e.g. a C-MAPSS test file paired with its RUL file), every version is scored on
+that file. Either way the metrics are stored with the hash of the exact data they were computed on.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from turbofan_desktop.data.dataset import Dataset
+from turbofan_desktop.data.split import UnitSplit, split_units
+from turbofan_desktop.errors import Cancelled, IncompatibleDataError, TurbofanError
+from turbofan_desktop.plugins.contract import ProgressEvent
+from turbofan_desktop.services._common import raise_if_stopped, stop_checker
+from turbofan_desktop.services.data import load_dataset
+from turbofan_desktop.services.inference import load_model
+from turbofan_desktop.services.training import JobProgress
+
+log = logging.getLogger(__name__)
+
+# list_versions is paginated; batch validation walks it in pages of this size.
+PAGE = 500
+
+
+@dataclass
+class ValidationOutcome:
+    id: int
+    plugin: str
+    target: str
+    metrics: dict[str, float] = field(default_factory=dict)
+    data_hash: str | None = None
+    data_source: str | None = None
+    error: str | None = None
+    cancelled: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "plugin": self.plugin,
+            "target": self.target,
+            "metrics": dict(self.metrics),
+            "data_hash": self.data_hash,
+            "data_source": self.data_source,
+            "error": self.error,
+            "cancelled": self.cancelled,
+        }
+
+
+@dataclass
+class ValidationSummary:
+    results: list[ValidationOutcome]
+    validated: int
+    failed: int
+    cancelled: bool
+
+    @classmethod
+    def from_results(cls, results: list[ValidationOutcome]) -> ValidationSummary:
+        return cls(
+            results=results,
+            validated=sum(1 for r in results if r.ok),
+            failed=sum(1 for r in results if not r.ok and not r.cancelled),
+            cancelled=any(r.cancelled for r in results),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "results": [r.to_dict() for r in self.results],
+            "summary": {"validated": self.validated, "failed": self.failed, "cancelled": self.cancelled},
+        }
+
+
+def select_versions(ws, version_ids: list[int] | None, *, plugin=None, target=None) -> list[Any]:
+    """The registry records to validate: the given ids (NotFoundError for an unknown one), or every
+    trained version matching the filters, newest first."""
+    if version_ids is not None:
+        records = [ws.registry.get(int(v)) for v in version_ids]
+        return [
+            r
+            for r in records
+            if (plugin is None or r.plugin == plugin) and (target is None or r.target == target)
+        ]
+    records: list[Any] = []
+    offset = 0
+    while True:
+        page = ws.registry.list_versions(
+            plugin=plugin, target=target, stage=None, status="trained", limit=PAGE, offset=offset
+        )
+        records.extend(page)
+        if len(page) < PAGE:
+            return records
+        offset += PAGE
+
+
+def validate(
+    ws,
+    version_ids: list[int] | None = None,
+    *,
+    data_path: Path | str | None = None,
+    plugin: str | None = None,
+    target: str | None = None,
+    progress: Callable[[JobProgress], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> ValidationSummary:
+    """Validate versions (``None`` -> all trained ones matching ``plugin``/``target``).
+
+    A bad data file raises before any version is scored; afterwards each version's problem is
+    reported in its outcome and the batch goes on. Cancellation stops the batch (nothing is stored
+    for the version being scored).
+    """
+    should_stop = stop_checker(should_stop)
+    records = select_versions(ws, version_ids, plugin=plugin, target=target)
+    new_data = load_dataset(ws, data_path) if data_path is not None else None
+    held_out = _HeldOutCache(ws)
+    results: list[ValidationOutcome] = []
+    for index, record in enumerate(records):
+        outcome = ValidationOutcome(int(record.id), record.plugin, record.target)
+        if results and results[-1].cancelled or should_stop():
+            outcome.cancelled, outcome.error = True, "skipped: validation was cancelled"
+            results.append(outcome)
+            continue
+        report = _reporter(progress, record, index, len(records))
+        try:
+            data = new_data if new_data is not None else held_out.for_record(record)
+            outcome.metrics, outcome.data_hash = validate_one(ws, record, data, report, should_stop)
+            outcome.data_source = str(data.source) if data.source else data.name
+        except Cancelled:
+            outcome.cancelled, outcome.error = True, "cancelled"
+        except TurbofanError as exc:
+            outcome.error = str(exc)
+        except Exception as exc:  # noqa: BLE001 - one version's bug must not end the batch
+            log.exception("validating version %s failed", record.id)
+            outcome.error = (
+                f"internal error while validating version {record.id}: {type(exc).__name__}: {exc}"
+            )
+        results.append(outcome)
+    return ValidationSummary.from_results(results)
+
+
+def validate_one(
+    ws, record: Any, data: Dataset, progress: Callable[[ProgressEvent], None], should_stop
+) -> tuple[dict[str, float], str]:
+    """Score one version on ``data`` and store the metrics with the data's hash."""
+    _spec, model = load_model(ws, int(record.id))
+    target = record.target
+    if target != "*" and target not in data.frame.columns:
+        where = str(data.source) if data.source else (data.name or "the data")
+        raise IncompatibleDataError(
+            f"Version {record.id} needs sensor {target}, which {where} does not have."
+        )
+    metrics = model.evaluate(data, progress=progress, should_stop=should_stop)
+    metrics = {str(k): float(v) for k, v in dict(metrics).items()}
+    raise_if_stopped(should_stop)
+    data_hash = data.data_hash
+    ws.registry.record_validation(int(record.id), metrics=metrics, data_hash=data_hash)
+    return metrics, data_hash
+
+
+def _reporter(progress, record, index: int, total: int) -> Callable[[ProgressEvent], None]:
+    def report(event: ProgressEvent) -> None:
+        if progress is not None:
+            fraction = min(max(float(event.fraction), 0.0), 1.0)
+            progress(
+                JobProgress(record.plugin, record.target, index, total, event, (index + fraction) / total)
+            )
+
+    return report
+
+
+class _HeldOutCache:
+    """Held-out datasets re-derived from training sources, read once per source and split."""
+
+    def __init__(self, ws) -> None:
+        self.ws = ws
+        self._sources: dict[tuple, Dataset] = {}
+        self._splits: dict[tuple, Dataset] = {}
+
+    def for_record(self, record: Any) -> Dataset:
+        extra = dict(getattr(record, "extra", None) or {})
+        source = dict(extra.get("source") or {})
+        split = extra.get("split")
+        if not source.get("path") or split is None:
+            raise IncompatibleDataError(
+                f"Version {record.id} does not record its training source and split; validate it on a data file."
+            )
+        key = (source["path"], source.get("rul_path"), source.get("unit_col"), source.get("time_col"))
+        dataset = self._sources.get(key)
+        if dataset is None:
+            dataset = held_out_source(self.ws, record.id, source)
+            self._sources[key] = dataset
+        split_key = (*key, repr(split), extra.get("seed"))
+        if split_key not in self._splits:
+            self._splits[split_key] = held_out_split(record.id, dataset, extra)
+        return self._splits[split_key]
+
+
+def held_out_source(ws, version_id: int, source: dict[str, Any]) -> Dataset:
+    """The training source of a version, read again and checked to hold the same values."""
+    path = Path(source["path"])
+    if not path.exists():
+        raise IncompatibleDataError(
+            f"The training data of version {version_id} ({path}) is no longer there; validate it on a data file."
+        )
+    dataset = load_dataset(
+        ws,
+        path,
+        rul_path=source.get("rul_path"),
+        unit_col=source.get("unit_col"),
+        time_col=source.get("time_col"),
+    )
+    recorded = source.get("data_hash")
+    if recorded and dataset.data_hash != recorded:
+        raise IncompatibleDataError(
+            f"{path} changed since version {version_id} was trained on it (its data hash differs); "
+            "validate the version on a data file instead."
+        )
+    return dataset
+
+
+def held_out_split(version_id: int, dataset: Dataset, extra: dict[str, Any]) -> Dataset:
+    """The units the version never trained on: the test split when there is one, else validation.
+
+    The recorded unit lists are used as they are; a split that was recorded only by its seed and
+    fractions is derived again with the same seed.
+    """
+    recorded = extra.get("split")
+    if isinstance(recorded, dict) and {"train", "val", "test"} <= set(recorded):
+        split = UnitSplit.from_dict({**recorded, "seed": recorded.get("seed", extra.get("seed", 0))})
+    else:
+        split = split_units(
+            dataset,
+            val_fraction=float(extra.get("val_fraction", 0.2)),
+            test_fraction=float(extra.get("test_fraction", 0.0)),
+            seed=int(extra.get("seed", 0)),
+        )
+    held = list(split.test) or list(split.val)
+    known = set(_plain(dataset.units))
+    if not held or any(_plain(u) not in known for u in held):
+        raise IncompatibleDataError(
+            f"The held-out units of version {version_id} are not in its training data any more; "
+            "validate it on a data file instead."
+        )
+    # apply() builds the same subsets as training did, so the held-out data hashes as it did then
+    _train, val, test = split.apply(dataset)
+    return test if split.test else val
+
+
+def _plain(value: Any) -> Any:
+    """The JSON form of a value, so a split read back from the registry compares with a fresh one."""
+    return json.loads(json.dumps(value, default=lambda v: v.item() if hasattr(v, "item") else str(v)))
+
+
+__all__ = ["ValidationOutcome", "ValidationSummary", "select_versions", "validate", "validate_one"]

@@ -1,0 +1,229 @@
+"""Starting the desktop application, and its scripted ``--screenshot`` mode.
+
+:func:`run_app` is called by the CLI with the GUI argument namespace (``files``, ``screenshot``,
+``demo_train``, ``registry``). The window is shown first and files load afterwards on a worker thread,
+so the first paint never waits for data. ``--screenshot PATH`` renders the window offscreen once the
+files are loaded (and, with ``--demo-train``, after tiny models were trained and applied) and exits.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+SAMPLE_FILES = ("train_FD001.txt", "test_FD001.txt", "RUL_FD001.txt")
+SCREENSHOT_TIMEOUT_MS = 9 * 60 * 1000
+SCREENSHOT_SIZE = (1400, 860)
+
+#: tiny configurations for ``--demo-train``: seconds of CPU, enough to draw anomalies and a forecast
+DEMO_CONFIGS: dict[str, dict[str, Any]] = {
+    "telemanom": {"l_s": 20, "n_predictions": 1, "lstm_units": (16, 16), "epochs": 3, "batch_size": 128},
+    "transformer": {
+        "window": 20,
+        "d_model": 16,
+        "heads": 2,
+        "layers": 1,
+        "horizon": 15,
+        "epochs": 3,
+        "max_windows_per_unit": 40,
+    },
+}
+DEMO_TRAIN_UNITS = 20
+
+
+def sample_files() -> list[Path]:
+    """The bundled FD001 sample (train, test and its RUL file), wherever the app is installed."""
+    roots = [Path(__file__).resolve().parents[2] / "resources" / "sample"]
+    bundle = getattr(sys, "_MEIPASS", None)  # PyInstaller one-folder build
+    if bundle:
+        roots.insert(0, Path(bundle) / "resources" / "sample")
+    for root in roots:
+        files = [root / name for name in SAMPLE_FILES]
+        if all(f.is_file() for f in files):
+            return files
+    return []
+
+
+def _application() -> Any:
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication(sys.argv[:1])
+    app.setApplicationName("Turbofan Desktop")
+    app.setOrganizationName("turbofan-desktop")
+    app.setDesktopFileName("turbofan-desktop")
+    return app
+
+
+def run_app(args: Any) -> int:
+    """Open the main window with ``args.files`` (default: the bundled sample) and run the event loop."""
+    if getattr(args, "screenshot", None) and "QT_QPA_PLATFORM" not in os.environ:
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    app = _application()
+    from turbofan_desktop.services import Workspace
+    from turbofan_desktop.ui.main_window import MainWindow
+
+    workspace = Workspace.open(getattr(args, "registry", None))
+    try:
+        window = MainWindow(workspace)
+        files = [Path(f) for f in (getattr(args, "files", None) or [])] or sample_files()
+        if getattr(args, "screenshot", None):
+            window.resize(*SCREENSHOT_SIZE)
+            director = ScreenshotDirector(window, Path(args.screenshot), demo_train=bool(args.demo_train))
+            window.show()
+            director.start(files)
+            app.exec()
+            window.close()
+            return director.exit_code
+        window.show()
+        window.open_files(files)
+        code = app.exec()
+        return int(code)
+    finally:
+        workspace.close()
+
+
+class ScreenshotDirector:
+    """Drives the scripted screenshot: load -> (train -> show on plot) -> grab -> quit.
+
+    Each step starts when the previous one signals it is done; a watchdog saves whatever is on screen
+    if a step never finishes, so the command always ends.
+    """
+
+    def __init__(self, window: Any, path: Path, *, demo_train: bool):
+        from PySide6.QtCore import QTimer
+
+        self.window = window
+        self.path = path
+        self.demo_train = demo_train
+        self.exit_code = 1
+        self._train_jobs: set[int] = set()
+        self._plot_jobs: set[int] = set()
+        self._versions: list[int] = []
+        self._done = False
+        self._watchdog = QTimer()
+        self._watchdog.setSingleShot(True)
+        self._watchdog.timeout.connect(lambda: self._finish("timed out; saving the window as it is"))
+
+    def start(self, files: list[Path]) -> None:
+        self._watchdog.start(SCREENSHOT_TIMEOUT_MS)
+        self.window.datasets_loaded.connect(self._loaded)
+        requests = self.window.open_files(files)
+        if not requests:
+            self._loaded()
+
+    def _loaded(self) -> None:
+        self.window.datasets_loaded.disconnect(self._loaded)
+        if not self.demo_train:
+            self._grab_soon()
+            return
+        jobs = self.window.jobs
+        dataset = self._training_dataset()
+        if jobs is None or dataset is None:
+            self._finish("nothing to train on (no data loaded or no job manager)")
+            return
+        jobs.job_finished.connect(self._job_finished)
+        jobs.job_failed.connect(self._job_failed)
+        jobs.job_cancelled.connect(self._job_failed)
+        self._choose_display_unit()
+        for request in self._demo_requests(dataset):
+            self._train_jobs.add(self.window.submit_training(request))
+
+    def _training_dataset(self) -> Any:
+        for loaded in self.window.data_panel.loaded:
+            if loaded.dataset.rul is None:  # a run-to-failure training file
+                units = loaded.dataset.units[:DEMO_TRAIN_UNITS]
+                return loaded.dataset.subset(units, note="demo training units")
+        return None
+
+    def _choose_display_unit(self) -> None:
+        """Show results on a unit the models did not train on: the longest test unit when loaded."""
+        panel = self.window.data_panel
+        loaded = panel.loaded
+        test_index = next((i for i, d in enumerate(loaded) if d.dataset.rul is not None), None)
+        index = test_index if test_index is not None else 0
+        dataset = loaded[index].dataset
+        lengths = dataset.unit_lengths()
+        unit = lengths.idxmax() if test_index is not None else dataset.units[-1]
+        sensors = list(panel.selection().sensors) or dataset.informative_sensors[:4]
+        panel.select(index, [unit], sensors)
+
+    def _demo_requests(self, dataset: Any) -> list[Any]:
+        from turbofan_desktop.services.training import TrainRequest
+
+        plugins = self.window.workspace.plugins.models()
+        sensor = (self.window.current_sensors() or dataset.informative_sensors)[0]
+        requests = []
+        for name, config in DEMO_CONFIGS.items():
+            spec = plugins.get(name)
+            if spec is None:
+                log.warning("demo training: model %s is not available", name)
+                continue
+            known = {row["name"] for row in spec.schema()}
+            config = {k: v for k, v in config.items() if k in known}
+            targets = [sensor] if spec.per_target else None
+            requests.append(TrainRequest(plugin=name, dataset=dataset, targets=targets, config=config))
+        return requests
+
+    def _job_finished(self, job_id: int, result: Any) -> None:
+        if job_id in self._train_jobs:
+            self._train_jobs.discard(job_id)
+            self._versions += list(getattr(result, "registered", []) or [])
+            for outcome in getattr(result, "results", []) or []:
+                if outcome.error:
+                    log.warning(
+                        "demo training of %s/%s failed: %s", outcome.plugin, outcome.target, outcome.error
+                    )
+            if not self._train_jobs:
+                self._show_versions()
+        elif job_id in self._plot_jobs:
+            self._plot_jobs.discard(job_id)
+            if not self._plot_jobs:
+                self._grab_soon()
+
+    def _job_failed(self, job_id: int, message: str = "cancelled") -> None:
+        log.warning("demo job %s failed: %s", job_id, message)
+        self._job_finished(job_id, None)
+
+    def _show_versions(self) -> None:
+        if not self._versions:
+            self._finish("demo training registered no model version")
+            return
+        if self.window.models_panel is not None:
+            self.window.models_panel.refresh()
+        for version_id in self._versions:
+            job_id = self.window.show_version_on_plot(version_id)
+            if job_id is not None:
+                self._plot_jobs.add(job_id)
+        if not self._plot_jobs:
+            self._grab_soon()
+
+    def _grab_soon(self) -> None:
+        from PySide6.QtCore import QTimer
+
+        self.window.jobs_dock.raise_() if self.demo_train else None
+        QTimer.singleShot(300, lambda: self._finish(None))  # let layouts and plots settle
+
+    def _finish(self, problem: str | None) -> None:
+        from PySide6.QtWidgets import QApplication
+
+        if self._done:
+            return
+        self._done = True
+        self._watchdog.stop()
+        if problem:
+            print(f"screenshot: {problem}", file=sys.stderr)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        saved = self.window.grab().save(str(self.path))
+        if saved:
+            print(f"screenshot saved to {self.path}")
+        else:
+            print(f"screenshot: could not write {self.path}", file=sys.stderr)
+        self.exit_code = 0 if saved and not problem else 1
+        QApplication.instance().quit()

@@ -1,0 +1,476 @@
+"""The registry browser: versions, filters, details (lineage, config, KPI history) and stage actions.
+
+Reads go straight to ``workspace.registry`` (a list of 10,000 rows takes milliseconds); work that
+takes seconds — exporting a report — runs as a job. Nothing is deleted without a confirmation, and a
+production version needs a second, explicit one (the registry's ``force``).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QUrl, Signal
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QInputDialog,
+    QLabel,
+    QMessageBox,
+    QPushButton,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
+)
+
+from turbofan_desktop.errors import TurbofanError
+from turbofan_desktop.ui.dialogs import show_error
+from turbofan_desktop.ui.jobs import JobManager
+
+STAGES = ("none", "staging", "production", "archived")
+PROMOTE_STAGES = ("staging", "production", "none")
+LIST_LIMIT = 2000
+ALL = "(all)"
+COLUMNS = ("id", "plugin", "target", "version", "stage", "status", "key metric", "validated", "created")
+#: preferred "key metric" names, best first; the first present in a version's metrics is shown
+KEY_METRICS = ("rul_rmse", "forecast_rmse", "rmse", "f1", "f0_5", "precision", "val_loss", "mae")
+
+
+def key_metric(record: Any) -> tuple[str, float] | None:
+    """The metric a user compares versions by: validation metrics first, then training metrics."""
+    for metrics in (getattr(record, "validation_metrics", None), getattr(record, "metrics", None)):
+        if not metrics:
+            continue
+        numeric = {k: v for k, v in metrics.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+        for name in KEY_METRICS:
+            if name in numeric:
+                return name, float(numeric[name])
+        for name in sorted(numeric):
+            if name.endswith(("_rmse", "_f1", "rmse")):
+                return name, float(numeric[name])
+        if numeric:
+            name = sorted(numeric)[0]
+            return name, float(numeric[name])
+    return None
+
+
+def _format_number(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _short_time(created: str | None) -> str:
+    return (created or "").replace("T", " ")[:19]
+
+
+def cleanup_preview(records: list[Any], keep: int) -> list[Any]:
+    """The versions ``registry.cleanup(keep=keep)`` would delete, for the confirmation dialog:
+    all but the newest ``keep`` per (plugin, target), never production, staging or training ones."""
+    doomed, seen = [], {}
+    for record in sorted(records, key=lambda r: (r.plugin, r.target, -int(r.version))):
+        key = (record.plugin, record.target)
+        rank = seen.get(key, 0)
+        seen[key] = rank + 1
+        if rank < keep or record.stage in ("production", "staging") or record.status == "training":
+            continue
+        doomed.append(record)
+    return doomed
+
+
+def _table(rows: list[tuple[str, Any]]) -> str:
+    cells = "".join(
+        f"<tr><td><b>{html.escape(str(k))}</b></td><td>{html.escape(_format_number(v))}</td></tr>" for k, v in rows
+    )
+    return f"<table cellspacing='2' cellpadding='2'>{cells}</table>"
+
+
+def details_html(record: Any, history: list[dict] | None = None) -> str:
+    """The details pane: identity, metrics, validation, lineage, config and KPI history."""
+    parts = [f"<h3>{html.escape(record.label)}</h3>"]
+    parts.append(
+        _table(
+            [
+                ("stage", record.stage),
+                ("status", record.status),
+                ("created", _short_time(record.created)),
+                ("training time", f"{record.training_seconds:.1f} s"),
+                ("epochs", len(record.history or [])),
+                ("artifact sha256", (record.artifact_sha256 or "—")[:16]),
+            ]
+        )
+    )
+    if record.metrics:
+        parts.append("<h4>Metrics at training</h4>" + _table(sorted(record.metrics.items())))
+    if record.validation_performed and record.validation_metrics:
+        parts.append("<h4>Validation</h4>" + _table(sorted(record.validation_metrics.items())))
+        parts.append(f"<p>on data {html.escape((record.validation_data_hash or '')[:16])}</p>")
+    else:
+        parts.append("<p><i>Not validated: validate before promoting to production.</i></p>")
+    lineage = record.lineage or {}
+    if lineage:
+        keys = ("data_hash", "source", "format", "units", "rows", "time_start", "time_end", "preprocessing")
+        rows = [(k, lineage[k]) for k in keys if k in lineage and lineage[k] not in (None, "", [], ())]
+        parts.append("<h4>Data lineage</h4>" + _table(rows))
+    if record.config:
+        config = html.escape(json.dumps(record.config, indent=1, sort_keys=True, default=str))
+        parts.append(f"<h4>Config</h4><pre>{config}</pre>")
+    if history:
+        lines = "".join(
+            f"<tr><td>{html.escape(_short_time(h.get('created')))}</td><td>{html.escape(str(h.get('kind')))}</td>"
+            f"<td>{html.escape(', '.join(f'{k}={_format_number(v)}' for k, v in (h.get('metrics') or {}).items()))}"
+            "</td></tr>"
+            for h in history
+        )
+        parts.append(f"<h4>KPI history</h4><table cellpadding='2'>{lines}</table>")
+    return "".join(parts)
+
+
+class ModelsPanel(QWidget):
+    """Table of registry versions with filters, a details pane and the stage actions."""
+
+    show_on_plot_requested = Signal(int)
+    validate_requested = Signal(list)  # version ids; the window opens a ValidateDialog
+    versions_changed = Signal()  # after promote / archive / delete / cleanup
+
+    def __init__(self, workspace: Any, jobs: JobManager, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.workspace = workspace
+        self.jobs = jobs
+        self.records: list[Any] = []
+        self._report_jobs: dict[int, Path] = {}
+        self._report_dir: Path | None = None
+        self.last_error: str | None = None
+
+        self.plugin_filter = QComboBox()
+        self.target_filter = QComboBox()
+        self.stage_filter = QComboBox()
+        self.stage_filter.addItems([ALL, *STAGES])
+        for combo in (self.plugin_filter, self.target_filter):
+            combo.addItem(ALL)
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        for combo in (self.plugin_filter, self.target_filter, self.stage_filter):
+            combo.currentIndexChanged.connect(self._filters_changed)
+        refresh = QPushButton("Refresh")
+        refresh.clicked.connect(self.refresh)
+        filters = QHBoxLayout()
+        for label, combo in (("Plugin", self.plugin_filter), ("Target", self.target_filter), ("Stage", self.stage_filter)):
+            filters.addWidget(QLabel(label))
+            filters.addWidget(combo)
+        filters.addStretch(1)
+        filters.addWidget(refresh)
+
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels([c.capitalize() for c in COLUMNS])
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().hide()
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.setSortingEnabled(False)
+        self.table.itemSelectionChanged.connect(self._selection_changed)
+        self.table.doubleClicked.connect(lambda *_: self.show_on_plot())
+
+        self.details = QTextBrowser()
+        self.details.setOpenExternalLinks(False)
+
+        self.buttons: dict[str, QPushButton] = {}
+        actions = QHBoxLayout()
+        for key, text, slot in (
+            ("promote", "Promote…", self.promote),
+            ("archive", "Archive", self.archive),
+            ("delete", "Delete…", self.delete),
+            ("validate", "Validate…", self.validate),
+            ("report", "Open report", self.open_report),
+            ("plot", "Show on plot", self.show_on_plot),
+            ("cleanup", "Cleanup old versions…", self.cleanup),
+        ):
+            button = QPushButton(text)
+            button.setObjectName(f"models_{key}")
+            button.clicked.connect(slot)
+            self.buttons[key] = button
+            actions.addWidget(button)
+        actions.addStretch(1)
+
+        self.count_label = QLabel()
+        splitter = QSplitter()
+        splitter.addWidget(self.table)
+        splitter.addWidget(self.details)
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 2)
+        layout = QVBoxLayout(self)
+        layout.addLayout(filters)
+        layout.addWidget(splitter, 1)
+        layout.addLayout(actions)
+        layout.addWidget(self.count_label)
+
+        jobs.job_finished.connect(self._job_finished)
+        jobs.job_failed.connect(self._job_failed)
+        self.refresh()
+
+    # -- reading ------------------------------------------------------------------------------
+    def _filter_value(self, combo: QComboBox) -> str | None:
+        text = combo.currentText()
+        return None if text in ("", ALL) else text
+
+    def _filters_changed(self, *_: Any) -> None:
+        if not getattr(self, "_filling", False):
+            self.refresh()
+
+    def _refill(self, combo: QComboBox, values: list[str]) -> None:
+        current = combo.currentText()
+        combo.clear()
+        combo.addItems([ALL, *values])
+        index = combo.findText(current)
+        combo.setCurrentIndex(max(index, 0))
+
+    def refresh(self) -> None:
+        """Re-read the registry with the current filters, keeping the selection."""
+        selected = set(self.selected_ids())
+        registry = self.workspace.registry
+        try:
+            everything = registry.list_versions(limit=LIST_LIMIT)
+            self.records = registry.list_versions(
+                plugin=self._filter_value(self.plugin_filter),
+                target=self._filter_value(self.target_filter),
+                stage=self._filter_value(self.stage_filter),
+                limit=LIST_LIMIT,
+            )
+        except TurbofanError as exc:
+            self._error(exc)
+            return
+        self._filling = True
+        try:
+            self._refill(self.plugin_filter, sorted({r.plugin for r in everything}))
+            self._refill(self.target_filter, sorted({r.target for r in everything}))
+        finally:
+            self._filling = False
+        self._fill_table(selected)
+        total = registry.count_versions() if hasattr(registry, "count_versions") else len(everything)
+        shown = f"{len(self.records)} of {total} versions"
+        if len(self.records) >= LIST_LIMIT:
+            shown += f" (newest {LIST_LIMIT} shown)"
+        self.count_label.setText(shown)
+        self._selection_changed()
+
+    def _fill_table(self, selected: set[int]) -> None:
+        self.table.blockSignals(True)
+        self.table.clearSelection()
+        self.table.setRowCount(len(self.records))
+        for row, record in enumerate(self.records):
+            metric = key_metric(record)
+            values = (
+                record.id,
+                record.plugin,
+                record.target,
+                record.version,
+                record.stage,
+                record.status,
+                f"{metric[0]} = {metric[1]:.4g}" if metric else "",
+                "yes" if record.validation_performed else "no",
+                _short_time(record.created),
+            )
+            for column, value in enumerate(values):
+                item = QTableWidgetItem(str(value))
+                if column == 0:
+                    item.setData(256, int(record.id))  # Qt.UserRole
+                self.table.setItem(row, column, item)
+            if record.id in selected:
+                self.table.selectRow(row)
+        self.table.blockSignals(False)
+
+    def selected_ids(self) -> list[int]:
+        rows = sorted({index.row() for index in self.table.selectionModel().selectedRows()})
+        return [self.records[r].id for r in rows if r < len(self.records)]
+
+    def selected_record(self) -> Any | None:
+        ids = self.selected_ids()
+        if not ids:
+            return None
+        return next((r for r in self.records if r.id == ids[0]), None)
+
+    def select_version(self, version_id: int) -> bool:
+        """Select (and scroll to) a version, clearing filters that hide it; False when it is gone."""
+        if not any(r.id == version_id for r in self.records):
+            self._filling = True
+            for combo in (self.plugin_filter, self.target_filter, self.stage_filter):
+                combo.setCurrentIndex(0)
+            self._filling = False
+            self.refresh()
+        for row, record in enumerate(self.records):
+            if record.id == version_id:
+                self.table.selectRow(row)
+                self.table.scrollToItem(self.table.item(row, 0))
+                return True
+        return False
+
+    def _selection_changed(self) -> None:
+        record = self.selected_record()
+        several = len(self.selected_ids()) > 1
+        for key, button in self.buttons.items():
+            if key == "cleanup":
+                button.setEnabled(bool(self.records))
+            elif key in ("validate", "delete"):
+                button.setEnabled(record is not None)
+            else:
+                button.setEnabled(record is not None and not several)
+        if record is None:
+            self.details.setHtml("<p><i>Select a version to see its lineage, config and metrics.</i></p>")
+            return
+        history_fn = getattr(self.workspace.registry, "metric_history", None)
+        try:
+            history = history_fn(record.id) if callable(history_fn) else None
+        except TurbofanError:
+            history = None
+        self.details.setHtml(details_html(record, history))
+
+    # -- actions ------------------------------------------------------------------------------
+    def _error(self, exc: BaseException | str) -> None:
+        self.last_error = str(exc)
+        log_file = getattr(getattr(self.workspace, "settings", None), "log_file", None)
+        show_error(self, exc, str(log_file) if log_file else None)
+
+    def _confirm(self, title: str, text: str) -> bool:
+        answer = QMessageBox.question(
+            self,
+            title,
+            text,
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No,
+        )
+        return answer == QMessageBox.StandardButton.Yes
+
+    def _changed(self) -> None:
+        self.refresh()
+        self.versions_changed.emit()
+
+    def promote(self, stage: str | None = None) -> bool:
+        """Move the selected version to a stage (asked when not given). Returns True when it moved."""
+        record = self.selected_record()
+        if record is None:
+            return False
+        if not isinstance(stage, str):
+            choices = [s for s in PROMOTE_STAGES if s != record.stage]
+            stage, ok = QInputDialog.getItem(self, "Promote", f"Move {record.label} to stage:", choices, 0, False)
+            if not ok:
+                return False
+        try:
+            self.workspace.registry.promote(record.id, stage)
+        except TurbofanError as exc:
+            self._error(exc)
+            return False
+        self._changed()
+        return True
+
+    def archive(self) -> bool:
+        return self.promote("archived")
+
+    def delete(self) -> list[int]:
+        """Delete the selected versions after confirmation; production ones need a second, explicit one."""
+        records = [r for r in self.records if r.id in set(self.selected_ids())]
+        if not records:
+            return []
+        names = "\n".join(f"  {r.label} [{r.stage}]" for r in records)
+        if not self._confirm("Delete versions", f"Delete {len(records)} version(s) and their artifacts?\n{names}"):
+            return []
+        production = [r for r in records if r.stage == "production"]
+        force = False
+        if production:
+            listed = "\n".join(f"  {r.label}" for r in production)
+            force = self._confirm(
+                "Delete production version",
+                f"These versions are in production and in use:\n{listed}\n"
+                "Delete them anyway? Nothing will serve their targets until another version is promoted.",
+            )
+        deleted = []
+        for record in records:
+            if record.stage == "production" and not force:
+                continue
+            try:
+                self.workspace.registry.delete(record.id, force=force and record.stage == "production")
+            except TurbofanError as exc:
+                self._error(exc)
+                continue
+            forget = getattr(self.workspace, "forget_model", None)
+            if callable(forget):
+                forget(record.id)
+            deleted.append(record.id)
+        self._changed()
+        return deleted
+
+    def cleanup(self) -> list[int]:
+        """Keep the newest N versions per (plugin, target) after confirming the list of what goes."""
+        keep, ok = QInputDialog.getInt(
+            self, "Cleanup old versions", "Versions to keep per plugin and target:", 3, 0, 1000
+        )
+        if not ok:
+            return []
+        everything = self.workspace.registry.list_versions(limit=LIST_LIMIT)
+        doomed = cleanup_preview(everything, keep)
+        if not doomed:
+            QMessageBox.information(self, "Cleanup old versions", f"Nothing to delete when keeping {keep}.")
+            return []
+        listed = "\n".join(f"  {r.label}" for r in doomed[:30])
+        if len(doomed) > 30:
+            listed += f"\n  … and {len(doomed) - 30} more"
+        text = (
+            f"Delete {len(doomed)} version(s) and their artifacts, keeping the newest {keep} per plugin and "
+            f"target (production and staging versions are kept)?\n{listed}"
+        )
+        if not self._confirm("Cleanup old versions", text):
+            return []
+        try:
+            deleted = list(self.workspace.registry.cleanup(keep=keep))
+        except TurbofanError as exc:
+            self._error(exc)
+            return []
+        self._changed()
+        return deleted
+
+    def validate(self) -> None:
+        ids = self.selected_ids()
+        if ids:
+            self.validate_requested.emit(ids)
+
+    def show_on_plot(self) -> None:
+        record = self.selected_record()
+        if record is not None:
+            self.show_on_plot_requested.emit(int(record.id))
+
+    def open_report(self) -> int | None:
+        """Export the selected version's HTML report in a job and open it when done; returns the job id."""
+        from turbofan_desktop.services.reports import export_report
+
+        record = self.selected_record()
+        if record is None:
+            return None
+        if self._report_dir is None:
+            self._report_dir = Path(tempfile.mkdtemp(prefix="turbofan-reports-"))
+        out = self._report_dir / f"model-{record.id}.html"
+        job_id = self.jobs.submit(f"Report {record.label}", export_report, self.workspace, record.id, "html", out)
+        self._report_jobs[job_id] = out
+        return job_id
+
+    def _job_finished(self, job_id: int, result: Any) -> None:
+        out = self._report_jobs.pop(job_id, None)
+        if out is not None:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(result or out)))
+            return
+        self.refresh()  # a training or validation job changed the registry
+
+    def _job_failed(self, job_id: int, message: str) -> None:
+        if self._report_jobs.pop(job_id, None) is not None:
+            self._error(message)
+
+
+__all__ = ["ModelsPanel", "cleanup_preview", "details_html", "key_metric"]

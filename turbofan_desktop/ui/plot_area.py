@@ -1,0 +1,483 @@
+"""The plot area: sensors of the selected unit(s) on their own time axis, with model overlays.
+
+One :class:`SensorPlot` per shown sensor, stacked with linked x axes, plus a lower panel for the
+smoothed prediction error and its threshold. Every data series is one pyqtgraph curve object created
+once and updated with ``setData`` (pyqtgraph's advice for speed); plots are kept in a pool and reused
+when the selection changes. Large files stay fluid through ``setClipToView(True)`` and peak
+downsampling, which draw only the visible range at about one point per pixel column.
+
+Model results arrive as the plain dataclasses of :mod:`turbofan_desktop.plugins.contract`; the other
+half of the UI calls :meth:`PlotArea.show_detection`, :meth:`PlotArea.show_forecast`,
+:meth:`PlotArea.show_rul` and :meth:`PlotArea.clear_overlays`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QLabel, QSplitter, QVBoxLayout, QWidget
+
+UNIT = "unit"
+
+ANOMALY_BRUSH = (220, 40, 40, 55)
+ANOMALY_PEN = (220, 40, 40, 160)
+FORECAST_PEN = pg.mkPen((255, 140, 0), width=2, style=Qt.PenStyle.DashLine)
+BAND_BRUSH = (255, 140, 0, 60)
+RUL_BRUSH = (90, 90, 200, 25)
+PREDICTED_PEN = pg.mkPen((0, 150, 80), width=1, style=Qt.PenStyle.DashLine)
+
+
+#: distinct, print-friendly colours (matplotlib's "tab10") for the units plotted together
+UNIT_COLORS = (
+    (31, 119, 180),
+    (44, 160, 44),
+    (148, 103, 189),
+    (140, 86, 75),
+    (227, 119, 194),
+    (127, 127, 127),
+    (188, 189, 34),
+    (23, 190, 207),
+)
+
+
+def unit_color(index: int) -> Any:
+    return UNIT_COLORS[index % len(UNIT_COLORS)]
+
+
+def lookup_unit(mapping: Mapping[Any, Any], unit: Any) -> Any:
+    """``mapping[unit]`` tolerating numpy/int/str spellings of the same unit id; None when absent."""
+    if unit in mapping:
+        return mapping[unit]
+    text = str(unit)
+    for key, value in mapping.items():
+        if str(key) == text:
+            return value
+    return None
+
+
+def as_float_time(values: Any) -> np.ndarray:
+    """Time values as float64 for plotting: cycles/steps as is, timestamps as epoch seconds."""
+    array = np.asarray(values)
+    if np.issubdtype(array.dtype, np.datetime64):
+        return array.astype("datetime64[ns]").astype(np.int64) / 1e9
+    return array.astype(np.float64, copy=False)
+
+
+@dataclass
+class Series:
+    """One unit's values of one sensor, as plotted."""
+
+    unit: Any
+    time: np.ndarray
+    values: np.ndarray
+
+
+@dataclass
+class SensorPlot:
+    """A pooled plot with its curves; curves are reused by index, never re-created."""
+
+    plot: pg.PlotItem
+    crosshair: pg.InfiniteLine
+    curves: list[pg.PlotDataItem] = field(default_factory=list)
+    predicted: pg.PlotDataItem | None = None
+    forecast: pg.PlotDataItem | None = None
+    band_lower: pg.PlotDataItem | None = None
+    band_upper: pg.PlotDataItem | None = None
+    band: pg.FillBetweenItem | None = None
+    sensor: str = ""
+    series: list[Series] = field(default_factory=list)
+
+
+def _configure(plot: pg.PlotItem) -> None:
+    plot.setClipToView(True)
+    plot.setDownsampling(auto=True, mode="peak")
+    plot.showGrid(x=True, y=True, alpha=0.2)
+    plot.setMenuEnabled(True)
+    plot.getAxis("left").setWidth(60)  # equal widths keep the linked x axes aligned
+
+
+class PlotArea(QWidget):
+    """Stacked sensor plots + error panel. Call :meth:`plot_series` to show data."""
+
+    crosshair_moved = Signal(float, str)  # x, the value text shown
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        pg.setConfigOptions(antialias=False, background="w", foreground="k")
+        self.info_label = QLabel("Open a data file, or drop files onto the window.")
+        self.info_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.rul_label = QLabel("")
+        self.rul_label.setObjectName("rulLabel")
+        self.rul_label.setVisible(False)
+        self.graphics = pg.GraphicsLayoutWidget()
+        self.graphics.setObjectName("sensorPlots")
+        self.error_widget = pg.PlotWidget()
+        self.error_widget.setObjectName("errorPlot")
+        self.error_plot: pg.PlotItem = self.error_widget.getPlotItem()
+        _configure(self.error_plot)
+        self.error_plot.setLabel("left", "error")
+        self.error_raw = self.error_plot.plot(pen=pg.mkPen((150, 150, 150), width=1), name="error")
+        self.error_smoothed = self.error_plot.plot(pen=pg.mkPen((30, 90, 200), width=2), name="smoothed")
+        self.error_threshold = self.error_plot.plot(
+            pen=pg.mkPen((220, 40, 40), width=2, style=Qt.PenStyle.DashLine), name="threshold"
+        )
+        self.error_crosshair = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen((120, 120, 120)))
+        self.error_crosshair.setVisible(False)
+        self.error_plot.addItem(self.error_crosshair, ignoreBounds=True)
+        self.error_widget.setVisible(False)
+
+        self.splitter = QSplitter(Qt.Orientation.Vertical)
+        self.splitter.setObjectName("plotSplitter")
+        self.splitter.addWidget(self.graphics)
+        self.splitter.addWidget(self.error_widget)
+        self.splitter.setStretchFactor(0, 4)
+        self.splitter.setStretchFactor(1, 1)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addWidget(self.info_label)
+        layout.addWidget(self.rul_label)
+        layout.addWidget(self.splitter, 1)
+
+        self._pool: list[SensorPlot] = []
+        self._shown: list[SensorPlot] = []
+        self._overlays: dict[str, list[tuple[pg.PlotItem, Any]]] = {}
+        self._dataset: Any = None
+        self._units: list[Any] = []
+        self._time_label = "time"
+        self._mouse_proxies = [
+            pg.SignalProxy(self.graphics.scene().sigMouseMoved, rateLimit=60, slot=self._mouse_moved),
+            pg.SignalProxy(self.error_widget.scene().sigMouseMoved, rateLimit=60, slot=self._mouse_moved),
+        ]
+
+    # -- data ---------------------------------------------------------------------------------------
+    @property
+    def shown_sensors(self) -> list[str]:
+        return [p.sensor for p in self._shown]
+
+    @property
+    def shown_units(self) -> list[Any]:
+        return list(self._units)
+
+    @property
+    def dataset(self) -> Any:
+        return self._dataset
+
+    def sensor_plot(self, sensor: str) -> SensorPlot | None:
+        return next((p for p in self._shown if p.sensor == sensor), None)
+
+    def plot_dataset(
+        self, dataset: Any, units: Sequence[Any], sensors: Sequence[str], *, keep_overlays: bool = False
+    ) -> None:
+        """Plot ``sensors`` of ``units`` from a :class:`~turbofan_desktop.data.dataset.Dataset`."""
+        frame = dataset.frame
+        time_col = dataset.time_col
+        by_unit = []
+        if units:
+            mask = frame[UNIT].isin(list(units))
+            selected = frame.loc[mask, [UNIT, time_col, *[s for s in sensors if s in frame.columns]]]
+            groups = dict(tuple(selected.groupby(UNIT, sort=False)))
+            for unit in units:
+                part = lookup_unit(groups, unit)
+                if part is not None:
+                    by_unit.append((unit, part))
+        series = {
+            sensor: [
+                Series(
+                    unit, as_float_time(part[time_col].to_numpy()), part[sensor].to_numpy(dtype=np.float64)
+                )
+                for unit, part in by_unit
+            ]
+            for sensor in sensors
+            if sensor in frame.columns
+        }
+        self._dataset = dataset
+        self._units = list(units)
+        self._time_label = time_col
+        self.plot_series(
+            series,
+            time_label=time_col,
+            timestamps=dataset.time_kind == "timestamp",
+            keep_overlays=keep_overlays,
+        )
+
+    def plot_series(
+        self,
+        series: Mapping[str, Sequence[Series]],
+        *,
+        time_label: str = "time",
+        timestamps: bool = False,
+        keep_overlays: bool = False,
+    ) -> None:
+        """Show one plot per sensor with one curve per unit; overlays of the previous data are cleared."""
+        if not keep_overlays:
+            self.clear_overlays()
+        sensors = list(series)
+        self._ensure_plots(len(sensors))
+        for index, (sensor, plot) in enumerate(zip(sensors, self._shown, strict=True)):
+            plot.sensor = sensor
+            plot.series = list(series[sensor])
+            plot.plot.setLabel("left", sensor)
+            self._ensure_curves(plot, len(plot.series))
+            for curve_index, curve in enumerate(plot.curves):
+                if curve_index < len(plot.series):
+                    item = plot.series[curve_index]
+                    curve.setData(item.time, item.values)
+                    curve.setVisible(True)
+                else:
+                    curve.setData([], [])
+                    curve.setVisible(False)
+            # every plot keeps its bottom axis (so its grid lines); only the last one shows values
+            plot.plot.getAxis("bottom").setStyle(showValues=index == len(sensors) - 1)
+            plot.plot.setLabel("bottom", "")
+            plot.plot.enableAutoRange()
+        if self._shown:
+            self._shown[-1].plot.setLabel("bottom", time_label)
+            self._use_date_axis(timestamps)
+        units = sorted({str(s.unit) for p in self._shown for s in p.series})
+        if sensors:
+            self.info_label.setText(f"unit {', '.join(units)}: {', '.join(sensors)}")
+        else:
+            self.info_label.setText("Select a unit and sensors in the data panel.")
+
+    def _use_date_axis(self, timestamps: bool) -> None:
+        for plot in self._shown + [SensorPlot(self.error_plot, self.error_crosshair)]:
+            axis = plot.plot.getAxis("bottom")
+            if timestamps and not isinstance(axis, pg.DateAxisItem):
+                plot.plot.setAxisItems({"bottom": pg.DateAxisItem()})
+            elif not timestamps and isinstance(axis, pg.DateAxisItem):
+                plot.plot.setAxisItems({"bottom": pg.AxisItem("bottom")})
+
+    def _ensure_plots(self, count: int) -> None:
+        while len(self._pool) < count:
+            plot = pg.PlotItem()
+            _configure(plot)
+            crosshair = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen((120, 120, 120)))
+            crosshair.setVisible(False)  # until the mouse first moves over the plots
+            plot.addItem(crosshair, ignoreBounds=True)
+            entry = SensorPlot(plot, crosshair)
+            entry.predicted = plot.plot(pen=PREDICTED_PEN, name="predicted")
+            entry.band_lower = plot.plot(pen=None)
+            entry.band_upper = plot.plot(pen=None)
+            entry.band = pg.FillBetweenItem(entry.band_lower, entry.band_upper, brush=BAND_BRUSH)
+            plot.addItem(entry.band, ignoreBounds=True)  # its empty path would pull the y range to 0
+            entry.forecast = plot.plot(pen=FORECAST_PEN, name="forecast")
+            for item in (entry.predicted, entry.band, entry.forecast):
+                item.setVisible(False)
+            if self._pool:
+                plot.setXLink(self._pool[0].plot)
+            else:
+                self.error_plot.setXLink(plot)
+            self._pool.append(entry)
+        wanted = self._pool[:count]
+        if wanted != self._shown:
+            layout = self.graphics.ci
+            for entry in self._shown:
+                layout.removeItem(entry.plot)
+            for row, entry in enumerate(wanted):
+                layout.addItem(entry.plot, row=row, col=0)
+            self._shown = wanted
+        for entry in self._pool[count:]:
+            entry.series = []
+            for curve in entry.curves:
+                curve.setData([], [])
+
+    def _ensure_curves(self, plot: SensorPlot, count: int) -> None:
+        while len(plot.curves) < count:
+            index = len(plot.curves)
+            curve = plot.plot.plot(pen=pg.mkPen(unit_color(index), width=1.5))
+            plot.curves.append(curve)
+
+    # -- crosshair ----------------------------------------------------------------------------------
+    def _mouse_moved(self, event: tuple) -> None:
+        position = event[0]
+        for entry in self._shown + [SensorPlot(self.error_plot, self.error_crosshair)]:
+            if entry.plot.isVisible() and entry.plot.sceneBoundingRect().contains(position):
+                if entry.plot.scene() is None:
+                    continue
+                self.crosshair_at(entry.plot.vb.mapSceneToView(position).x())
+                return
+
+    def crosshair_at(self, x: float) -> str:
+        """Move the crosshair to ``x`` and show each sensor's value there (first shown unit)."""
+        parts = [f"{self._time_label} {x:.6g}"]
+        for entry in self._shown:
+            entry.crosshair.setPos(x)
+            entry.crosshair.setVisible(True)
+            if not entry.series:
+                continue
+            first = entry.series[0]
+            if len(first.time) == 0:
+                continue
+            index = int(np.clip(np.searchsorted(first.time, x), 0, len(first.time) - 1))
+            if index > 0 and abs(first.time[index - 1] - x) <= abs(first.time[index] - x):
+                index -= 1
+            parts.append(f"{entry.sensor} {first.values[index]:.6g}")
+        self.error_crosshair.setPos(x)
+        self.error_crosshair.setVisible(True)
+        unit = f"unit {self._shown[0].series[0].unit}: " if self._shown and self._shown[0].series else ""
+        text = unit + " | ".join(parts)
+        self.info_label.setText(text)
+        self.crosshair_moved.emit(float(x), text)
+        return text
+
+    # -- overlays -----------------------------------------------------------------------------------
+    def _add_overlay(self, kind: str, plot: pg.PlotItem, item: Any) -> None:
+        plot.addItem(item, ignoreBounds=True)
+        self._overlays.setdefault(kind, []).append((plot, item))
+
+    def overlay_items(self, kind: str | None = None) -> list[Any]:
+        """The overlay items drawn now: ``"anomaly"``, ``"anomaly_label"``, ``"rul"`` or all."""
+        kinds = [kind] if kind else list(self._overlays)
+        return [item for k in kinds for _, item in self._overlays.get(k, [])]
+
+    def _clear_kind(self, *kinds: str) -> None:
+        for kind in kinds:
+            for plot, item in self._overlays.pop(kind, []):
+                plot.removeItem(item)
+
+    def clear_overlays(self) -> None:
+        """Remove every model overlay (anomalies, error panel, forecast, RUL); data curves stay."""
+        self._clear_kind(*list(self._overlays))
+        for entry in self._pool:
+            for item in (entry.predicted, entry.forecast, entry.band_lower, entry.band_upper):
+                item.setData([], [])
+            for item in (entry.predicted, entry.forecast, entry.band):
+                item.setVisible(False)
+        for curve in (self.error_raw, self.error_smoothed, self.error_threshold):
+            curve.setData([], [])
+        self.error_widget.setVisible(False)
+        self.rul_label.setText("")
+        self.rul_label.setVisible(False)
+
+    def _plot_for(self, sensor: str, unit: Any) -> SensorPlot | None:
+        """The plot showing ``sensor``; adds it to the shown sensors when the dataset has it."""
+        entry = self.sensor_plot(sensor)
+        if entry is not None or self._dataset is None or sensor not in self._dataset.frame.columns:
+            return entry
+        units = self._units if any(str(u) == str(unit) for u in self._units) else [*self._units, unit]
+        self.plot_dataset(self._dataset, units, [*self.shown_sensors, sensor], keep_overlays=True)
+        return self.sensor_plot(sensor)
+
+    def show_detection(self, result: Any, unit: Any) -> None:
+        """Anomaly ranges (shaded, with scores) on the target sensor; smoothed error + threshold below."""
+        self._clear_kind("anomaly", "anomaly_label")
+        detection = lookup_unit(result.units, unit)
+        if detection is None:
+            self.info_label.setText(f"The detection result has no unit {unit}.")
+            return
+        entry = self._plot_for(result.target, unit)
+        if entry is None:
+            self.info_label.setText(f"Sensor {result.target} is not in the current data.")
+            return
+        time = as_float_time(detection.time)
+        entry.predicted.setData(time, np.asarray(detection.predicted, dtype=np.float64))
+        entry.predicted.setVisible(True)
+        actual = np.asarray(detection.actual, dtype=np.float64)
+        finite = actual[np.isfinite(actual)]
+        top = float(finite.max()) if finite.size else 0.0
+        for anomaly in detection.anomalies:
+            start, end = float(as_float_time([anomaly.start])[0]), float(as_float_time([anomaly.end])[0])
+            region = pg.LinearRegionItem(
+                values=(start, end if end > start else start + 0.5),
+                movable=False,
+                brush=pg.mkBrush(ANOMALY_BRUSH),
+                pen=pg.mkPen(ANOMALY_PEN),
+            )
+            region.setZValue(-10)
+            region.setToolTip(f"anomaly {anomaly.start}–{anomaly.end}, score {anomaly.score:.3g}")
+            self._add_overlay("anomaly", entry.plot, region)
+            label = pg.TextItem(f"{anomaly.score:.2f}", color=(180, 20, 20), anchor=(0, 0))
+            label.setPos(start, top)
+            self._add_overlay("anomaly_label", entry.plot, label)
+        self.error_raw.setData(time, np.asarray(detection.errors, dtype=np.float64))
+        self.error_smoothed.setData(time, np.asarray(detection.smoothed, dtype=np.float64))
+        self.error_threshold.setData(time, np.asarray(detection.threshold, dtype=np.float64))
+        self.error_plot.setTitle(f"smoothed prediction error, {result.target}, unit {unit}", size="9pt")
+        if not self.error_widget.isVisible():
+            self.error_widget.setVisible(True)
+            total = sum(self.splitter.sizes()) or self.height()
+            if self.splitter.sizes()[1] < total // 5:
+                self.splitter.setSizes([total * 3 // 4, total // 4])
+        self.error_plot.enableAutoRange(axis="y")
+
+    def show_forecast(self, result: Any, unit: Any) -> None:
+        """Forecast median (dashed) and its interval band, continuing each shown sensor's series."""
+        unit_forecast = lookup_unit(result.units, unit)
+        if unit_forecast is None:
+            self.info_label.setText(f"The forecast has no unit {unit}.")
+            return
+        drawn = []
+        for sensor, forecast in unit_forecast.sensors.items():
+            entry = self.sensor_plot(sensor)
+            if entry is None:
+                continue
+            time = as_float_time(forecast.time)
+            median = np.asarray(forecast.median, dtype=np.float64)
+            lower = np.asarray(forecast.lower, dtype=np.float64)
+            upper = np.asarray(forecast.upper, dtype=np.float64)
+            last = next((s for s in entry.series if str(s.unit) == str(unit)), None)
+            if last is not None and len(last.time):
+                # start at the last observation so the forecast visibly continues the series
+                t0, v0 = last.time[-1], last.values[-1]
+                time, median = np.r_[t0, time], np.r_[v0, median]
+                lower, upper = np.r_[v0, lower], np.r_[v0, upper]
+            entry.forecast.setData(time, median)
+            entry.band_lower.setData(time, lower)
+            entry.band_upper.setData(time, upper)
+            for item in (entry.forecast, entry.band):
+                item.setVisible(True)
+            drawn.append(sensor)
+        if not drawn:
+            self.info_label.setText("None of the forecast sensors is shown; select them in the data panel.")
+
+    def show_rul(self, result: Any, unit: Any) -> None:
+        """The unit's RUL estimate as text plus an end-of-life marker with its interval band."""
+        self._clear_kind("rul")
+        estimate = next((u for u in result.units if str(u.unit) == str(unit)), None)
+        if estimate is None:
+            self.rul_label.setText(f"No RUL estimate for unit {unit}.")
+            self.rul_label.setVisible(True)
+            return
+        percent = f"{result.interval * 100:.0f} %"
+        text = (
+            f"Unit {unit}: estimated RUL {estimate.rul:.0f} cycles "
+            f"({estimate.lower:.0f}–{estimate.upper:.0f}, {percent} interval)"
+        )
+        if estimate.true_rul is not None and not math.isnan(float(estimate.true_rul)):
+            text += f"; true RUL {float(estimate.true_rul):.0f}"
+        self.rul_label.setText(text)
+        self.rul_label.setVisible(True)
+        if not self._shown or not self._shown[0].series:
+            return
+        series = next(
+            (s for s in self._shown[0].series if str(s.unit) == str(unit)), self._shown[0].series[0]
+        )
+        if not len(series.time):
+            return
+        last = float(series.time[-1])
+        for entry in self._shown:
+            band = pg.LinearRegionItem(
+                values=(last + estimate.lower, last + estimate.upper),
+                movable=False,
+                brush=pg.mkBrush(RUL_BRUSH),
+            )
+            band.setZValue(-20)
+            self._add_overlay("rul", entry.plot, band)
+            line = pg.InfiniteLine(
+                pos=last + estimate.rul,
+                angle=90,
+                movable=False,
+                pen=pg.mkPen((60, 60, 180), width=2, style=Qt.PenStyle.DotLine),
+                label=f"RUL {estimate.rul:.0f}" if entry is self._shown[0] else None,
+                labelOpts={"position": 0.9, "color": (60, 60, 180)},
+            )
+            self._add_overlay("rul", entry.plot, line)
+        first = float(series.time[0])
+        self._shown[0].plot.setXRange(first, last + max(estimate.upper, estimate.rul) * 1.05, padding=0.02)
