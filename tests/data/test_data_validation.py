@@ -165,6 +165,11 @@ def test_csv_long_row_is_a_column_count_error(write_text):
     _fails(path, line=4, match="found 4 fields")
 
 
+def test_csv_every_row_wider_than_the_header(write_text):
+    path = write_text("wide.csv", ["unit,cycle,a", "1,1,0.5,9", "1,2,0.6,9"])
+    _fails(path, line=2, match="found 4 fields")
+
+
 def test_csv_non_numeric_cell(write_text):
     path = write_text("word.csv", ["unit,cycle,a", "1,1,0.5", "1,2,high"])
     error = _fails(path, line=3, match="'high' is not a number")

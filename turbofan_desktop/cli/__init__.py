@@ -12,6 +12,7 @@ import importlib
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from turbofan_desktop import __version__
 from turbofan_desktop.errors import TurbofanError
@@ -84,12 +85,18 @@ def setup_logging() -> str | None:
 
     try:
         log_file = load_settings().log_file
+    except TurbofanError:
+        return None
+    root = logging.getLogger()
+    for existing in root.handlers:  # main() may run many times in one process (tests, the GUI)
+        if isinstance(existing, logging.FileHandler) and Path(existing.baseFilename) == log_file:
+            return str(log_file)
+    try:
         log_file.parent.mkdir(parents=True, exist_ok=True)
         handler = logging.FileHandler(log_file, encoding="utf-8")
-    except (OSError, TurbofanError):
+    except OSError:
         return None
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
     root.addHandler(handler)
     root.setLevel(logging.INFO)
     return str(log_file)

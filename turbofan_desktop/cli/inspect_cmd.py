@@ -28,7 +28,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def summarise(args: argparse.Namespace) -> dict[str, Any]:
     """The inspect report as a plain dict (the keys of ``--json``)."""
     from turbofan_desktop.data import detect_regimes, missing_report, read_dataset
-    from turbofan_desktop.data.readers import _default_max_file_mb
 
     extra_readers = _plugin_readers()
     ds = read_dataset(
@@ -37,7 +36,6 @@ def summarise(args: argparse.Namespace) -> dict[str, Any]:
         unit_col=args.unit_col,
         time_col=args.time_col,
         extra_readers=extra_readers,
-        max_file_mb=_default_max_file_mb(),
     )
     lineage = ds.lineage
     missing = missing_report(ds)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import logging
 import re
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -335,15 +336,18 @@ def read_csv_table(
     delimiter = _csv_delimiter(first) or ","
     header = not all(_is_number(t) for t in first.split(delimiter))
     try:
-        frame = pd.read_csv(
-            path,
-            sep=delimiter,
-            engine="c",
-            header=0 if header else None,
-            skipinitialspace=True,
-            encoding="utf-8-sig",
-            low_memory=False,
-        )
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", pd.errors.ParserWarning)
+            frame = pd.read_csv(
+                path,
+                sep=delimiter,
+                engine="c",
+                header=0 if header else None,
+                index_col=False,  # never silently turn an extra field per row into an index
+                skipinitialspace=True,
+                encoding="utf-8-sig",
+                low_memory=False,
+            )
     except pd.errors.EmptyDataError:
         raise DataFormatError(path, "the file holds no data", expected="a header and data rows") from None
     except pd.errors.ParserError:
@@ -351,6 +355,8 @@ def read_csv_table(
         raise DataFormatError(path, "cannot be parsed as CSV", expected="a delimited table") from None
     except UnicodeDecodeError:
         raise DataFormatError(path, "contains bytes that are not UTF-8 text", expected="a CSV file") from None
+    if any(issubclass(w.category, pd.errors.ParserWarning) for w in caught):
+        _check_csv_widths(path, delimiter, _header_width(path, delimiter))  # rows wider than the header
     if not header:
         frame.columns = [f"column_{i + 1}" for i in range(frame.shape[1])]
     if frame.empty:
@@ -638,7 +644,7 @@ def read_dataset(
     beside it on its own. Files above ``max_file_mb`` (default: the ``max_file_mb`` setting) are
     refused before a byte is parsed.
     """
-    from turbofan_desktop.data.preprocess import detect_constant_sensors
+    from turbofan_desktop.data.preprocess import detect_constant_sensors, missing_report
 
     path = Path(path).expanduser()
     limit = _default_max_file_mb() if max_file_mb is None else float(max_file_mb)
@@ -663,4 +669,8 @@ def read_dataset(
         dataset.rul_source = partner
     if not dataset.constant_sensors:
         dataset.constant_sensors = detect_constant_sensors(dataset)
+    missing = missing_report(dataset)["total"]
+    dataset.metadata["missing_values"] = missing
+    if missing:
+        log.warning("%s has %d missing values (see inspect; fill_missing() fills them)", path, missing)
     return dataset

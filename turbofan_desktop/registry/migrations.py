@@ -99,9 +99,14 @@ V2 = (
     """INSERT INTO metric_history (version_id, kind, metrics, data_hash, created)
         SELECT id, 'validation', validation_metrics, validation_data_hash, created
         FROM model_versions WHERE validation_performed = 1 AND validation_metrics IS NOT NULL""",
+    # An index on (x) is ordered by (x, rowid): each filter of the newest-first list is an index walk.
+    "CREATE INDEX model_versions_plugin ON model_versions (plugin)",
+    "CREATE INDEX model_versions_plugin_target ON model_versions (plugin, target)",
     "CREATE INDEX model_versions_target ON model_versions (target)",
     "CREATE INDEX model_versions_stage ON model_versions (stage)",
     "CREATE INDEX model_versions_status ON model_versions (status)",
+    # covers "newest trained version per (plugin, target)" for the status overview
+    "CREATE INDEX model_versions_newest_by_status ON model_versions (status, plugin, target, version)",
     "CREATE UNIQUE INDEX model_versions_one_production ON model_versions (plugin, target) "
     "WHERE stage = 'production'",
     "CREATE INDEX training_runs_status ON training_runs (status)",

@@ -30,32 +30,13 @@ def _age_seconds(created: str, now: datetime) -> float | None:
     return max((now - then).total_seconds(), 0.0)
 
 
-def training_status() -> list[dict[str, Any]]:
-    """Latest version, production version, last trained, validated and age per (plugin, target).
+def _rows_at_versions(newest: peewee.ModelSelect) -> dict[tuple[str, str], ModelVersion]:
+    """The rows named by a grouped (plugin, target, v) query, keyed by (plugin, target).
 
-    Three grouped queries whatever the number of versions: counts and newest version numbers, the
-    rows of those newest versions, and the production rows.
+    Only the small columns are read: the overview must not load training histories.
     """
-    groups = {
-        (row.plugin, row.target): (row.latest, row.n)
-        for row in ModelVersion.select(
-            ModelVersion.plugin,
-            ModelVersion.target,
-            peewee.fn.MAX(ModelVersion.version).alias("latest"),
-            peewee.fn.COUNT(ModelVersion.id).alias("n"),
-        )
-        .group_by(ModelVersion.plugin, ModelVersion.target)
-        .objects()
-    }
-    latest_rows: dict[tuple[str, str], ModelVersion] = {}
-    newest = (
-        ModelVersion.select(
-            ModelVersion.plugin, ModelVersion.target, peewee.fn.MAX(ModelVersion.version).alias("v")
-        )
-        .group_by(ModelVersion.plugin, ModelVersion.target)
-        .alias("newest")
-    )
-    query = ModelVersion.select().join(
+    newest = newest.alias("newest")
+    query = ModelVersion.select(*_SMALL_COLUMNS).join(
         newest,
         on=(
             (ModelVersion.plugin == newest.c.plugin)
@@ -63,34 +44,63 @@ def training_status() -> list[dict[str, Any]]:
             & (ModelVersion.version == newest.c.v)
         ),
     )
-    for row in query:
-        latest_rows[(row.plugin, row.target)] = row
-    production = {
-        (row.plugin, row.target): row
-        for row in ModelVersion.select().where(ModelVersion.stage == "production")
-    }
-    # "last trained" is the newest successfully trained version, which may be older than the latest row
-    trained = {
-        (row.plugin, row.target): row.created
+    return {(row.plugin, row.target): row for row in query}
+
+
+def _newest_per_group(where=None) -> peewee.ModelSelect:
+    query = ModelVersion.select(
+        ModelVersion.plugin, ModelVersion.target, peewee.fn.MAX(ModelVersion.version).alias("v")
+    )
+    if where is not None:
+        query = query.where(where)
+    return query.group_by(ModelVersion.plugin, ModelVersion.target)
+
+
+_SMALL_COLUMNS = (
+    ModelVersion.id,
+    ModelVersion.plugin,
+    ModelVersion.target,
+    ModelVersion.version,
+    ModelVersion.status,
+    ModelVersion.stage,
+    ModelVersion.created,
+    ModelVersion.validation_performed,
+)
+
+
+def training_status() -> list[dict[str, Any]]:
+    """Latest version, production version, last trained, validated and age per (plugin, target).
+
+    A few grouped, index-covered queries whatever the number of versions.
+    """
+    counts = {
+        (row.plugin, row.target): row.n
         for row in ModelVersion.select(
-            ModelVersion.plugin, ModelVersion.target, peewee.fn.MAX(ModelVersion.created).alias("created")
+            ModelVersion.plugin, ModelVersion.target, peewee.fn.COUNT(ModelVersion.id).alias("n")
         )
-        .where(ModelVersion.status == "trained")
         .group_by(ModelVersion.plugin, ModelVersion.target)
         .objects()
     }
+    latest_rows = _rows_at_versions(_newest_per_group())
+    # "last trained" is the newest successfully trained version, which may be older than the latest row
+    trained_rows = _rows_at_versions(_newest_per_group(ModelVersion.status == "trained"))
+    production = {
+        (row.plugin, row.target): row
+        for row in ModelVersion.select(*_SMALL_COLUMNS).where(ModelVersion.stage == "production")
+    }
     now = datetime.now(UTC)
     lines = []
-    for key in sorted(groups, key=lambda k: (k[1], k[0])):
+    for key in sorted(counts, key=lambda k: (k[1], k[0])):
         latest = latest_rows.get(key)
         prod = production.get(key)
-        last_trained = trained.get(key)
+        trained = trained_rows.get(key)
+        last_trained = trained.created if trained else None
         age = _age_seconds(last_trained, now) if last_trained else None
         lines.append(
             {
                 "plugin": key[0],
                 "target": key[1],
-                "versions": groups[key][1],
+                "versions": counts[key],
                 "latest_id": latest.id if latest else None,
                 "latest_version": latest.version if latest else None,
                 "latest_status": latest.status if latest else None,

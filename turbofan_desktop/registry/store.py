@@ -340,8 +340,12 @@ class Registry:
             raise ConfigError(f"The page size must be between 1 and {MAX_LIST_LIMIT}, not {limit}.")
         if int(offset) < 0:
             raise ConfigError(f"The offset must be 0 or more, not {offset}.")
-        query = self._filtered(self._version_query(), plugin, target, stage, status)
-        return self._records(query.order_by(ModelVersion.id.desc()).limit(int(limit)).offset(int(offset)))
+        # Page through ids first (an index walk that never reads the large JSON columns), then
+        # fetch only the rows of that page.
+        page = self._filtered(ModelVersion.select(ModelVersion.id), plugin, target, stage, status)
+        page = page.order_by(ModelVersion.id.desc()).limit(int(limit)).offset(int(offset))
+        query = self._version_query().where(ModelVersion.id.in_(page)).order_by(ModelVersion.id.desc())
+        return self._records(query)
 
     def count_versions(
         self,

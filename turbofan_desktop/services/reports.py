@@ -200,13 +200,9 @@ def _plot_data(ws, record: Any, extra: dict[str, Any], data_path) -> Dataset:
     """The given file, else the version's held-out training units (validation split)."""
     if data_path is not None:
         return load_dataset(ws, data_path)
-    from turbofan_desktop.services.validation import held_out_source, held_out_split
+    from turbofan_desktop.services.validation import held_out_data
 
-    source = dict(extra.get("source") or {})
-    if not source.get("path"):
-        raise ConfigError("the version does not record its training source; give a data file")
-    dataset = held_out_source(ws, int(record.id), source)
-    return held_out_split(int(record.id), dataset, extra)
+    return held_out_data(ws, record)
 
 
 def task_plots(ws, version_id: int, spec, data: Dataset) -> list[Plot]:

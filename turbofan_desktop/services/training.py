@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from turbofan_desktop.data.dataset import Dataset
+from turbofan_desktop.data.dataset import Dataset, canonical_hash
 from turbofan_desktop.data.split import split_units
 from turbofan_desktop.errors import Cancelled, ConfigError, InsufficientDataError, TurbofanError
 from turbofan_desktop.plugins.contract import (
@@ -194,6 +194,12 @@ def config_values(spec: ModelSpec, request: TrainRequest) -> dict[str, Any]:
     return values
 
 
+def held_out_fingerprint(held: Dataset) -> str:
+    """The hash of the held-out rows' values alone (no preprocessing notes): what validation without
+    a data file checks before it trusts a re-read training source."""
+    return canonical_hash(held.frame)
+
+
 def _name(dataset: Dataset) -> str:
     return str(dataset.source) if dataset.source else (dataset.name or "the data")
 
@@ -227,7 +233,7 @@ def train(
     split = split_units(
         dataset, val_fraction=request.val_fraction, test_fraction=request.test_fraction, seed=request.seed
     )
-    train_ds, val_ds, _test_ds = split.apply(dataset)
+    train_ds, val_ds, test_ds = split.apply(dataset)
     if train_ds.n_rows == 0 or val_ds.n_rows == 0:
         raise InsufficientDataError(
             f"{_name(dataset)} has too few units ({len(dataset.units)}) for a training and a validation split."
@@ -240,6 +246,7 @@ def train(
         dataset=dataset,
         train_ds=train_ds,
         val_ds=val_ds,
+        test_ds=test_ds,
         split=split.to_dict(),
         dataset_id=dataset_id,
         values=values,
@@ -283,6 +290,7 @@ class _JobContext:
     dataset: Dataset
     train_ds: Dataset
     val_ds: Dataset
+    test_ds: Dataset
     split: dict[str, Any]
     dataset_id: int
     values: dict[str, Any]
@@ -399,6 +407,11 @@ class _JobContext:
                 "units": len(self.val_ds.units),
                 "data_hash": self.val_ds.data_hash,
             },
+            # what validation without a data file compares a re-read source against
+            "held_out": {
+                "split": "test" if self.split["test"] else "val",
+                "frame_hash": held_out_fingerprint(self.test_ds if self.split["test"] else self.val_ds),
+            },
             "fit": {
                 "epochs_run": getattr(fit, "epochs_run", None),
                 "best_epoch": getattr(fit, "best_epoch", None),
@@ -415,6 +428,7 @@ __all__ = [
     "TargetOutcome",
     "TrainRequest",
     "TrainSummary",
+    "held_out_fingerprint",
     "resolve_targets",
     "train",
     "trainable_targets",

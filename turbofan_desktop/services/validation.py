@@ -16,14 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from turbofan_desktop.data.dataset import Dataset
-from turbofan_desktop.data.split import UnitSplit, split_units
+from turbofan_desktop.data.dataset import Dataset, canonical_hash
+from turbofan_desktop.data.split import UnitSplit
 from turbofan_desktop.errors import Cancelled, IncompatibleDataError, TurbofanError
 from turbofan_desktop.plugins.contract import ProgressEvent
 from turbofan_desktop.services._common import raise_if_stopped, stop_checker
 from turbofan_desktop.services.data import load_dataset
 from turbofan_desktop.services.inference import load_model
-from turbofan_desktop.services.training import JobProgress
+from turbofan_desktop.services.training import JobProgress, held_out_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -180,81 +180,71 @@ def _reporter(progress, record, index: int, total: int) -> Callable[[ProgressEve
 
 
 class _HeldOutCache:
-    """Held-out datasets re-derived from training sources, read once per source and split."""
+    """Held-out datasets re-derived from training sources; each source file is read once."""
 
     def __init__(self, ws) -> None:
         self.ws = ws
         self._sources: dict[tuple, Dataset] = {}
-        self._splits: dict[tuple, Dataset] = {}
 
     def for_record(self, record: Any) -> Dataset:
-        extra = dict(getattr(record, "extra", None) or {})
-        source = dict(extra.get("source") or {})
-        split = extra.get("split")
-        if not source.get("path") or split is None:
-            raise IncompatibleDataError(
-                f"Version {record.id} does not record its training source and split; validate it on a data file."
-            )
-        key = (source["path"], source.get("rul_path"), source.get("unit_col"), source.get("time_col"))
-        dataset = self._sources.get(key)
-        if dataset is None:
-            dataset = held_out_source(self.ws, record.id, source)
-            self._sources[key] = dataset
-        split_key = (*key, repr(split), extra.get("seed"))
-        if split_key not in self._splits:
-            self._splits[split_key] = held_out_split(record.id, dataset, extra)
-        return self._splits[split_key]
+        return held_out_data(self.ws, record, sources=self._sources)
 
 
-def held_out_source(ws, version_id: int, source: dict[str, Any]) -> Dataset:
-    """The training source of a version, read again and checked to hold the same values."""
+def held_out_data(ws, record: Any, *, sources: dict[tuple, Dataset] | None = None) -> Dataset:
+    """The units ``record`` never trained on (its test split when it kept one, else its validation
+    split), read again from its training source and checked to hold the very values it held then.
+
+    When the source file is unchanged the split is applied exactly as in training, so the held-out
+    data hashes as it did then. When the model was trained on part of a file (a subset the GUI
+    passed in memory), the held-out units are cut from the file and compared value by value with the
+    recorded fingerprint of the held-out rows.
+    """
+    extra = dict(getattr(record, "extra", None) or {})
+    source = dict(extra.get("source") or {})
+    if not source.get("path") or not isinstance(extra.get("split"), dict):
+        raise IncompatibleDataError(
+            f"Version {record.id} does not record its training source and split; validate it on a data file."
+        )
+    key = (source["path"], source.get("rul_path"), source.get("unit_col"), source.get("time_col"))
+    cache = sources if sources is not None else {}
+    if key not in cache:
+        cache[key] = _read_source(ws, record.id, source)
+    dataset = cache[key]
+    split = UnitSplit.from_dict(extra["split"])
+    held = list(split.test) or list(split.val)
+    by_plain = {_plain(u): u for u in dataset.units}
+    missing = [u for u in held if _plain(u) not in by_plain]
+    if not held or missing:
+        raise IncompatibleDataError(
+            f"The held-out units of version {record.id} are not in {source['path']} any more; "
+            "validate it on a data file instead."
+        )
+    if dataset.data_hash == source.get("data_hash"):
+        _train, val, test = split.apply(dataset)
+        return test if split.test else val
+    part = dataset.subset([by_plain[_plain(u)] for u in held], note=f"held-out units of version {record.id}")
+    fingerprint = dict(extra.get("held_out") or {}).get("frame_hash")
+    if fingerprint is None or canonical_hash(part.frame) != fingerprint:
+        raise IncompatibleDataError(
+            f"{source['path']} no longer holds the data version {record.id} was trained on (its data hash "
+            "differs); validate the version on a data file instead."
+        )
+    return part
+
+
+def _read_source(ws, version_id: int, source: dict[str, Any]) -> Dataset:
     path = Path(source["path"])
     if not path.exists():
         raise IncompatibleDataError(
             f"The training data of version {version_id} ({path}) is no longer there; validate it on a data file."
         )
-    dataset = load_dataset(
+    return load_dataset(
         ws,
         path,
         rul_path=source.get("rul_path"),
         unit_col=source.get("unit_col"),
         time_col=source.get("time_col"),
     )
-    recorded = source.get("data_hash")
-    if recorded and dataset.data_hash != recorded:
-        raise IncompatibleDataError(
-            f"{path} changed since version {version_id} was trained on it (its data hash differs); "
-            "validate the version on a data file instead."
-        )
-    return dataset
-
-
-def held_out_split(version_id: int, dataset: Dataset, extra: dict[str, Any]) -> Dataset:
-    """The units the version never trained on: the test split when there is one, else validation.
-
-    The recorded unit lists are used as they are; a split that was recorded only by its seed and
-    fractions is derived again with the same seed.
-    """
-    recorded = extra.get("split")
-    if isinstance(recorded, dict) and {"train", "val", "test"} <= set(recorded):
-        split = UnitSplit.from_dict({**recorded, "seed": recorded.get("seed", extra.get("seed", 0))})
-    else:
-        split = split_units(
-            dataset,
-            val_fraction=float(extra.get("val_fraction", 0.2)),
-            test_fraction=float(extra.get("test_fraction", 0.0)),
-            seed=int(extra.get("seed", 0)),
-        )
-    held = list(split.test) or list(split.val)
-    known = set(_plain(dataset.units))
-    if not held or any(_plain(u) not in known for u in held):
-        raise IncompatibleDataError(
-            f"The held-out units of version {version_id} are not in its training data any more; "
-            "validate it on a data file instead."
-        )
-    # apply() builds the same subsets as training did, so the held-out data hashes as it did then
-    _train, val, test = split.apply(dataset)
-    return test if split.test else val
 
 
 def _plain(value: Any) -> Any:
@@ -262,4 +252,12 @@ def _plain(value: Any) -> Any:
     return json.loads(json.dumps(value, default=lambda v: v.item() if hasattr(v, "item") else str(v)))
 
 
-__all__ = ["ValidationOutcome", "ValidationSummary", "select_versions", "validate", "validate_one"]
+__all__ = [
+    "ValidationOutcome",
+    "ValidationSummary",
+    "held_out_data",
+    "held_out_fingerprint",
+    "select_versions",
+    "validate",
+    "validate_one",
+]

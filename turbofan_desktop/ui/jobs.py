@@ -10,16 +10,18 @@ thread up (quit, wait, deleteLater) only after it has stopped, so no QThread is 
 
 from __future__ import annotations
 
+import ctypes
 import inspect
 import itertools
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from PySide6.QtCore import QCoreApplication, QDeadlineTimer, QObject, Qt, QThread, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QDeadlineTimer, QObject, Qt, QThread, Signal, SignalInstance, Slot
 
 from turbofan_desktop.errors import Cancelled, TurbofanError
 
@@ -36,6 +38,53 @@ DONE_STATES = (FINISHED, FAILED, CANCELLED)
 #: at most this many progress signals per second per job (the final event is always delivered)
 MAX_EMIT_HZ = 20.0
 MAX_LOG_LINES = 500
+
+
+# -- PySide6 6.12 on CPython < 3.12: Signal.emit() returns True without a new reference -------------
+# Every ``.emit()`` from Python (ours and pyqtgraph's) then takes one reference away from ``True``;
+# after a few thousand emits CPython aborts with "bool_dealloc: deallocating True or False". The
+# probe below measures the leak instead of trusting a version number, so the fix is a no-op where
+# the binding is correct (or where True is immortal, CPython 3.12+).
+_emit_fix_lock = threading.Lock()
+_emit_fix_state: bool | None = None
+
+
+class _EmitProbe(QObject):
+    ping = Signal()
+
+
+def _emit_steals_a_reference(samples: int = 16) -> bool:
+    probe = _EmitProbe()
+    before = sys.getrefcount(True)
+    for _ in range(samples):
+        probe.ping.emit()
+    stolen = before - sys.getrefcount(True)
+    for _ in range(max(0, stolen)):
+        ctypes.pythonapi.Py_IncRef(ctypes.py_object(True))  # give back what the probe took
+    return stolen >= samples
+
+
+def install_emit_refcount_fix() -> bool:
+    """Wrap ``SignalInstance.emit`` to add the reference the binding forgets; True when installed.
+
+    Idempotent and thread-safe; :class:`JobManager` calls it, and the application should call it once
+    at start-up (before any widget emits), since the leak affects every Python ``emit`` in the process.
+    """
+    global _emit_fix_state
+    with _emit_fix_lock:
+        if _emit_fix_state is None:
+            _emit_fix_state = _emit_steals_a_reference()
+            if _emit_fix_state:
+                original = SignalInstance.emit
+
+                def emit(self: SignalInstance, *args: Any) -> Any:
+                    result = original(self, *args)
+                    ctypes.pythonapi.Py_IncRef(ctypes.py_object(result))
+                    return result
+
+                SignalInstance.emit = emit
+                log.info("installed the PySide6 Signal.emit reference-count fix")
+        return _emit_fix_state
 
 
 @dataclass
@@ -285,6 +334,7 @@ class JobManager(QObject):
     _ids = itertools.count(1)
 
     def __init__(self, workspace: Any = None, parent: QObject | None = None, max_concurrent: int = 1):
+        install_emit_refcount_fix()
         super().__init__(parent)
         self.workspace = workspace
         self._max_concurrent = max(1, int(max_concurrent))
@@ -489,4 +539,11 @@ class JobManager(QObject):
         self.job_changed.emit(job_id)
 
 
-__all__ = ["Job", "JobManager", "LossPoint", "ProgressThrottle", "progress_fraction"]
+__all__ = [
+    "Job",
+    "JobManager",
+    "LossPoint",
+    "ProgressThrottle",
+    "install_emit_refcount_fix",
+    "progress_fraction",
+]

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 from turbofan_desktop.errors import DataFormatError
 
@@ -169,7 +169,9 @@ class DataLoader(QObject):
         thread.started.connect(task.run)
         task.loaded.connect(self.loaded)
         task.failed.connect(self.failed)
-        task.done.connect(thread.quit)
+        # direct: quit() is thread-safe, and a queued call would wait for the GUI thread, which may be
+        # blocked in wait() on quit
+        task.done.connect(thread.quit, Qt.ConnectionType.DirectConnection)
         thread.finished.connect(lambda: self._finished(thread))
         self._running[thread] = task
         thread.start()

@@ -42,7 +42,7 @@ LIST_LIMIT = 2000
 ALL = "(all)"
 COLUMNS = ("id", "plugin", "target", "version", "stage", "status", "key metric", "validated", "created")
 #: preferred "key metric" names, best first; the first present in a version's metrics is shown
-KEY_METRICS = ("rul_rmse", "forecast_rmse", "rmse", "f1", "f0_5", "precision", "val_loss", "mae")
+KEY_METRICS = ("rul_rmse", "f1", "f0_5", "prediction_mse", "forecast_mase_h20", "rmse", "val_loss", "mae")
 
 
 def key_metric(record: Any) -> tuple[str, float] | None:

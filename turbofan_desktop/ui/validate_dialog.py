@@ -30,14 +30,19 @@ from PySide6.QtWidgets import (
 )
 
 from turbofan_desktop.ui.jobs import JobManager
+from turbofan_desktop.ui.models_panel import key_metric
 
 RESULT_COLUMNS = ("id", "plugin", "target", "result", "data hash")
 
 
-def _metrics_text(metrics: dict[str, Any]) -> str:
+def _metrics_text(outcome: Any) -> str:
+    """The key metric first (the one the models panel shows), then the rest alphabetically."""
+    metrics = dict(outcome.metrics or {})
+    key = key_metric(outcome)
+    names = sorted(metrics, key=lambda name: (key is None or name != key[0], name))
     return ", ".join(
-        f"{name} = {value:.4g}" if isinstance(value, float) else f"{name} = {value}"
-        for name, value in sorted(metrics.items())
+        f"{name} = {metrics[name]:.4g}" if isinstance(metrics[name], float) else f"{name} = {metrics[name]}"
+        for name in names
     )
 
 
@@ -87,6 +92,7 @@ class ValidateDialog(QDialog):
         self.table.setHorizontalHeaderLabels([c.capitalize() for c in RESULT_COLUMNS])
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().hide()
+        self.table.setWordWrap(False)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.horizontalHeader().setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
         self.summary = QLabel(f"Validate {what}.")
@@ -187,7 +193,7 @@ class ValidateDialog(QDialog):
         results = list(getattr(summary, "results", []) or [])
         self.table.setRowCount(len(results))
         for row, outcome in enumerate(results):
-            text = f"error: {outcome.error}" if outcome.error else _metrics_text(outcome.metrics)
+            text = f"error: {outcome.error}" if outcome.error else _metrics_text(outcome)
             values = (outcome.id, outcome.plugin, outcome.target, text, (outcome.data_hash or "")[:16])
             for column, value in enumerate(values):
                 item = QTableWidgetItem(str(value))
