@@ -144,7 +144,9 @@ def run_channel(spec, config, channel: str, data: Path, use_cache: bool) -> dict
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, required=True, help="folder with train/, test/, labeled_anomalies.csv")
+    parser.add_argument(
+        "--data", type=Path, required=True, help="folder with train/, test/, labeled_anomalies.csv"
+    )
     parser.add_argument("--labels", type=Path, help="labels CSV (default: DATA/labeled_anomalies.csv)")
     parser.add_argument("--channels", nargs="*", help="channel ids (default: every channel with files)")
     parser.add_argument("--spacecraft", choices=("SMAP", "MSL"), help="only this spacecraft's channels")

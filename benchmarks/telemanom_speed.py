@@ -23,11 +23,11 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+from turbofan_telemanom.model import configure_threads
 
 from turbofan_desktop.data.readers import read_dataset
 from turbofan_desktop.plugins.contract import build_config
 from turbofan_desktop.plugins.manager import get_plugin_manager
-from turbofan_telemanom.model import configure_threads
 
 
 class PlainLSTM(nn.Module):
@@ -104,7 +104,9 @@ def main(argv: list[str] | None = None) -> int:
         fit = model.fit(train, None)
         ours_epochs.append(fit.history[0]["seconds"])
         plain_epochs.append(plain_epoch(plain, optimiser, x_tr, y_tr, x_va, y_va, 64))
-        print(f"repeat {repeat + 1}: plugin {ours_epochs[-1]:.2f} s/epoch, plain {plain_epochs[-1]:.2f} s/epoch")
+        print(
+            f"repeat {repeat + 1}: plugin {ours_epochs[-1]:.2f} s/epoch, plain {plain_epochs[-1]:.2f} s/epoch"
+        )
 
     x_test, _ = windows(test.frame[columns].to_numpy(np.float64), 250, 1)
     plain_pred = plain_predict(plain, x_test)

@@ -17,7 +17,7 @@ class TransformerConfig:
     """Settings of one Transformer model (one model serves every selected sensor and the RUL)."""
 
     window: int = setting(30, "Cycles of history the encoder sees per prediction.", minimum=2, maximum=512)
-    d_model: int = setting(64, "Width of the Transformer encoder.", minimum=4, maximum=1024)
+    d_model: int = setting(32, "Width of the Transformer encoder.", minimum=4, maximum=1024)
     heads: int = setting(4, "Attention heads; must divide d_model.", minimum=1, maximum=64)
     layers: int = setting(2, "Encoder layers.", minimum=1, maximum=12)
     dropout: float = setting(0.1, "Dropout inside the encoder and heads.", minimum=0.0, maximum=0.9)
@@ -44,6 +44,12 @@ class TransformerConfig:
     max_windows_per_unit: int = setting(
         0, "Cap on training windows per unit (evenly spaced); 0 = all.", minimum=0, advanced=True
     )
+    windows_per_epoch: int = setting(
+        8192,
+        "Training windows drawn at random (without replacement) each epoch; 0 = every window each epoch.",
+        minimum=0,
+        advanced=True,
+    )
     stride: int = setting(1, "Step between training windows of a unit.", minimum=1, advanced=True)
     min_history: int = setting(
         5,
@@ -59,6 +65,12 @@ class TransformerConfig:
     )
     calibrate: bool = setting(
         True, "Conformal calibration of the intervals on the validation units.", advanced=True
+    )
+    uncapped_upper: bool = setting(
+        True,
+        "Widen the upper bound where it reaches rul_cap so the interval covers the true, uncapped RUL "
+        "(calibrated on validation units).",
+        advanced=True,
     )
     weight_decay: float = setting(1e-4, "AdamW weight decay.", minimum=0.0, maximum=1.0, advanced=True)
     eval_stride: int = setting(

@@ -377,7 +377,10 @@ class TransformerModel:
             n_inputs = train_win.x.shape[-1]
             self.net = _Network(n_inputs, len(self.forecast_sensors), cfg)
             optimiser = torch.optim.AdamW(self.net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-            batches_per_epoch = math.ceil(len(train_win) / cfg.batch_size)
+            per_epoch = len(train_win)
+            if cfg.windows_per_epoch:
+                per_epoch = min(per_epoch, cfg.windows_per_epoch)
+            batches_per_epoch = math.ceil(per_epoch / cfg.batch_size)
             scheduler = torch.optim.lr_scheduler.OneCycleLR(
                 optimiser, max_lr=cfg.lr, total_steps=max(1, cfg.epochs * batches_per_epoch), pct_start=0.15
             )
@@ -387,7 +390,7 @@ class TransformerModel:
             for epoch in range(1, cfg.epochs + 1):
                 started = time.perf_counter()
                 self.net.train()
-                order = rng.permutation(len(train_win))
+                order = rng.permutation(len(train_win))[:per_epoch]
                 total, count = 0.0, 0
                 for start in range(0, len(order), cfg.batch_size):
                     if should_stop():
@@ -468,7 +471,9 @@ class TransformerModel:
 
         For the lower bound the score is ``lower - y`` and the offset its (1 - q_low) quantile
         (finite-sample corrected); the upper bound likewise with ``y - upper``. RUL targets are the
-        capped training targets; forecast offsets are per sensor and horizon step.
+        capped training targets; forecast offsets are per sensor and horizon step. With
+        ``uncapped_upper``, upper bounds that reach ``rul_cap`` get one more offset, calibrated against
+        the uncapped remaining cycles of the validation windows whose bound reached the cap.
         """
         q_low, _, q_high = (float(q) for q in self.config.quantiles)
         rul, fc = self._predict_windows(win)
@@ -479,6 +484,15 @@ class TransformerModel:
             "rul_lower": _conformal_offset(rul[:, 0] - y, 1 - q_low),
             "rul_upper": _conformal_offset(y - rul[:, 2], q_high),
         }
+        calibration["rul_upper_saturated"] = 0.0
+        if self.config.uncapped_upper:
+            # Where the upper bound reaches the cap the model cannot tell how far beyond it the true RUL
+            # lies; widen those bounds by the uncapped shortfall seen on validation windows like them.
+            upper_now = rul[:, 2] + calibration["rul_upper"]
+            saturated = upper_now >= self.config.rul_cap
+            if saturated.sum() >= 20:
+                shortfall = win.remaining[saturated] - upper_now[saturated]
+                calibration["rul_upper_saturated"] = max(0.0, _conformal_offset(shortfall, q_high))
         mask = win.future_mask
         lower, upper = [], []
         for s in range(len(self.forecast_sensors)):
@@ -499,6 +513,8 @@ class TransformerModel:
         if self.calibration:
             out[:, 0] -= self.calibration["rul_lower"]
             out[:, 2] += self.calibration["rul_upper"]
+            saturated = out[:, 2] >= self.config.rul_cap
+            out[saturated, 2] += self.calibration.get("rul_upper_saturated", 0.0)
         out = np.maximum(out, 0.0)
         out[:, 0] = np.minimum(out[:, 0], out[:, 1])
         out[:, 2] = np.maximum(out[:, 2], out[:, 1])
@@ -701,7 +717,9 @@ class TransformerModel:
         """Rebuild from :meth:`save` output; the saved config defines the architecture."""
         directory = Path(directory)
         meta = json.loads((directory / "meta.json").read_text())
-        saved = TransformerConfig(**{**meta["config"], "quantiles": tuple(meta["config"]["quantiles"])})
+        known = {f.name for f in dataclasses.fields(TransformerConfig)}
+        values = {k: v for k, v in meta["config"].items() if k in known}
+        saved = TransformerConfig(**{**values, "quantiles": tuple(values.get("quantiles", (0.1, 0.5, 0.9)))})
         model = cls(config=saved, target=meta.get("target", target))
         model.input_sensors = list(meta["input_sensors"])
         model.forecast_sensors = list(meta["forecast_sensors"])

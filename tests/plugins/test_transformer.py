@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import subprocess
 import sys
@@ -205,6 +206,11 @@ def test_save_load_round_trip_gives_identical_predictions(spec, trained, test_da
     model, _, _ = trained
     model.save(tmp_path)
     assert (tmp_path / "weights.pt").is_file() and (tmp_path / "meta.json").is_file()
+    meta = json.loads((tmp_path / "meta.json").read_text())
+    assert meta["forecast_sensors"] == model.forecast_sensors
+    assert meta["scaler"]["normalizer"]["sensors"] == model.input_sensors
+    assert meta["calibration"]["method"].startswith("split conformal")
+    assert meta["config"]["horizon"] == 5
     loaded = type(model).load(tmp_path, config=model.config, target="*")
     before, after = model.predict_rul(test_data), loaded.predict_rul(test_data)
     assert [(u.rul, u.lower, u.upper) for u in before.units] == [

@@ -125,8 +125,10 @@ def test_cli_errors_are_one_sentence_with_exit_2(capsys, cli_registry, tmp_path,
         ["rul", str(fd001_small["test"]), "--version", "424242"],
         ["report", "424242", "-o", str(tmp_path / "r.html")],
     ]
-    for argv in cases:
-        code = main([*argv, *reg])
+    runs = [[*argv, *reg] for argv in cases]
+    runs.append(["validate", "--all", "--registry", str(tmp_path / "no-such-registry")])
+    for argv in runs:
+        code = main(argv)
         captured = capsys.readouterr()
         assert code == 2, (argv, captured)
         lines = captured.err.strip().splitlines()

@@ -283,3 +283,65 @@ def test_training_status_lists_targets_and_gaps(shared, fd001_small):
         assert row["latest_id"] == versions["telemanom"] and row["validated"]
         assert by_key[("telemanom", "s_3")]["versions"] == 0
     assert rows[-1]["target"] == "*"
+
+
+def test_in_memory_subset_trains_reports_progress_and_validates_without_a_file(tmp_path, fd001_small):
+    """The GUI path: a loaded (and cut) dataset is passed in memory; validation re-reads its source."""
+    require_plugin("telemanom")
+    events = []
+    with Workspace.open(tmp_path / "reg") as ws:
+        data = load_dataset(ws, fd001_small["train"])
+        part = data.subset(data.units[:6], note="chosen in the GUI")
+        request = TrainRequest(
+            plugin="telemanom", dataset=part, targets=["s_7", "s_8"], config=TINY["telemanom"]
+        )
+        summary = train(ws, request, progress=events.append)
+        assert summary.successful == 2
+        overall = [e.overall for e in events]
+        assert overall == sorted(overall) and overall[-1] == pytest.approx(1.0)
+        assert {(e.index, e.total) for e in events} == {(0, 2), (1, 2)}
+        assert {e.event.stage for e in events} >= {"fit", "done"}
+        record = ws.registry.get(summary.registered[0])
+        assert record.lineage["units"] == len(record.extra["split"]["train"])
+        held = validate(ws, summary.registered)
+        assert held.failed == 0, [r.error for r in held.results]
+
+
+def test_validation_refuses_a_changed_training_source(tmp_path, fd001_small):
+    require_plugin("telemanom")
+    source = tmp_path / "train_copy.txt"
+    source.write_text(fd001_small["train"].read_text())
+    with Workspace.open(tmp_path / "reg") as ws:
+        summary = train(
+            ws, TrainRequest(plugin="telemanom", data_path=source, targets=["s_2"], config=TINY["telemanom"])
+        )
+        version_id = summary.registered[0]
+        held_units = ws.registry.get(version_id).extra["split"]["val"]
+        lines = source.read_text().splitlines()
+        changed = []
+        for line in lines:
+            fields = line.split()
+            if int(fields[0]) == held_units[0] and fields[1] == "5":
+                fields[6] = "999.99"  # s_2 of one held-out row
+            changed.append(" ".join(fields))
+        source.write_text("\n".join(changed) + "\n")
+        result = validate(ws, [version_id]).results[0]
+        assert result.error is not None and "train_copy.txt" in result.error and "validate" in result.error
+        assert (
+            ws.registry.get(version_id).validation_data_hash
+            == ws.registry.get(version_id).validation_data_hash
+        )
+
+
+def test_all_sensors_means_every_informative_sensor(fd001_small, tmp_path):
+    from turbofan_desktop.services.training import resolve_targets
+
+    with Workspace.open(tmp_path / "reg") as ws:
+        data = load_dataset(ws, fd001_small["train"])
+        spec = ws.plugins.model("telemanom")
+        targets = resolve_targets(
+            spec, data, TrainRequest(plugin="telemanom", dataset=data, all_sensors=True)
+        )
+        assert targets == data.informative_sensors and "s_1" not in targets and len(targets) >= 10
+        with pytest.raises(Exception, match="--all-sensors"):
+            resolve_targets(spec, data, TrainRequest(plugin="telemanom", dataset=data))

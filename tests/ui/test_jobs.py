@@ -44,7 +44,11 @@ def _epochs(n: int, delay: float = 0.0):
             if should_stop():
                 raise Cancelled()
             time.sleep(delay)
-            progress(ProgressEvent("fit", epoch / n, epoch=epoch, epochs=n, train_loss=1.0 / epoch, val_loss=2.0 / epoch))
+            progress(
+                ProgressEvent(
+                    "fit", epoch / n, epoch=epoch, epochs=n, train_loss=1.0 / epoch, val_loss=2.0 / epoch
+                )
+            )
         return {"epochs": n}
 
     return fit
@@ -253,3 +257,20 @@ def test_throttle_rate_limit_and_flush():
     event, _, _ = throttle.flush()
     assert event.fraction == 0.30
     assert throttle.flush() is None
+
+
+def test_refcount_guard_keeps_a_long_running_gui_alive(qtbot):
+    """PySide6 6.12 on CPython 3.11 loses a reference to None per void call (see jobs.py)."""
+    import sys
+
+    from PySide6.QtWidgets import QLabel
+
+    from turbofan_desktop.ui.jobs import install_refcount_guard
+
+    found = install_refcount_guard()
+    assert install_refcount_guard() is found  # idempotent
+    label = QLabel()
+    qtbot.addWidget(label)
+    for _ in range(60_000):  # more than None's reference count in a bare process
+        label.setText("x")
+    assert sys.getrefcount(None) > 0

@@ -78,7 +78,9 @@ def dialogs(monkeypatch):
     monkeypatch.setattr(QMessageBox, "information", staticmethod(lambda *a, **k: None))
     monkeypatch.setattr(QInputDialog, "getItem", staticmethod(lambda *a, **k: (record["stage"], True)))
     monkeypatch.setattr(QInputDialog, "getInt", staticmethod(lambda *a, **k: (record["keep"], True)))
-    monkeypatch.setattr(models_module, "show_error", lambda parent, exc, log_file=None: record["errors"].append(str(exc)))
+    monkeypatch.setattr(
+        models_module, "show_error", lambda parent, exc, log_file=None: record["errors"].append(str(exc))
+    )
     return record
 
 
@@ -91,7 +93,9 @@ def _panel(qtbot, workspace, jobs):
 def test_table_filters_and_details(qtbot, workspace, jobs):
     a = _register(workspace, target="s_2")
     b = _register(workspace, target="s_3", validated=False)
-    c = _register(workspace, plugin="transformer", target="*", metrics={"rul_rmse": 21.5, "forecast_rmse": 0.3})
+    c = _register(
+        workspace, plugin="transformer", target="*", metrics={"rul_rmse": 21.5, "forecast_rmse": 0.3}
+    )
     panel = _panel(qtbot, workspace, jobs)
     assert [r.id for r in panel.records] == [c.id, b.id, a.id]  # newest first
     assert panel.table.rowCount() == 3
@@ -110,6 +114,9 @@ def test_table_filters_and_details(qtbot, workspace, jobs):
     with qtbot.waitSignal(panel.show_on_plot_requested) as blocker:
         panel.buttons["plot"].click()
     assert blocker.args == [c.id]
+    with qtbot.waitSignal(panel.validate_requested) as blocker:
+        panel.buttons["validate"].click()
+    assert blocker.args == [[c.id]]
 
 
 def test_promote_needs_validation_and_archives_the_previous_production(qtbot, workspace, jobs, dialogs):
@@ -224,7 +231,9 @@ def test_training_job_registers_a_version_shown_in_the_panels_and_a_report_job(
 
     # Open report: an HTML export job, then the file is opened
     opened = []
-    monkeypatch.setattr(models_module.QDesktopServices, "openUrl", staticmethod(lambda url: opened.append(url)))
+    monkeypatch.setattr(
+        models_module.QDesktopServices, "openUrl", staticmethod(lambda url: opened.append(url))
+    )
     panel.select_version(version_id)
     with qtbot.waitSignal(jobs.job_finished, timeout=120_000):
         panel.open_report()
@@ -232,22 +241,23 @@ def test_training_job_registers_a_version_shown_in_the_panels_and_a_report_job(
     html_path = Path(opened[0].toLocalFile())
     assert html_path.suffix == ".html" and "<html" in html_path.read_text(encoding="utf-8").lower()
 
-    # validation: the held-out units cannot be rebuilt from the file (we trained on a subset of it),
-    # which shows as that version's sentence; on a data file it gives metrics and the data hash
+    # validation on the held-out units (rebuilt by the service from the version's recorded split),
+    # then on a data file: one row per version with its metrics (key metric first) or its sentence
     from turbofan_desktop.ui.validate_dialog import ValidateDialog
 
     validate = ValidateDialog(workspace, jobs, [version_id])
     qtbot.addWidget(validate)
-    with qtbot.waitSignal(jobs.job_finished, timeout=120_000):
+    with qtbot.waitSignal(jobs.job_finished, timeout=120_000) as held_out:
         validate.start()
     assert validate.table.rowCount() == 1 and validate.table.item(0, 0).text() == str(version_id)
-    assert validate.table.item(0, 3).text().startswith("error: ")
-    assert validate.summary.text().startswith("0 validated, 1 failed")
+    outcome = held_out.args[1].results[0]
+    shown = validate.table.item(0, 3).text()
+    assert shown == f"error: {outcome.error}" if outcome.error else shown.startswith("prediction_mse = ")
     validate.path_edit.setText(str(sample_dir / "test_FD001.txt"))
     assert validate.data_path() == sample_dir / "test_FD001.txt"
     with qtbot.waitSignal(jobs.job_finished, timeout=120_000):
         validate.start()
-    assert "prediction_mse" in validate.table.item(0, 3).text()
+    assert validate.table.item(0, 3).text().startswith("prediction_mse = ")
     assert validate.summary.text().startswith("1 validated, 0 failed")
     assert len(validate.table.item(0, 4).text()) == 16
 

@@ -13,10 +13,13 @@ from turbofan_desktop.cli._common import TerminalProgress
 from turbofan_desktop.errors import ConfigError
 
 
-def open_workspace(args: argparse.Namespace):
+def open_workspace(args: argparse.Namespace, *, create: bool = True):
+    """The workspace of ``--registry`` (default TURBOFAN_HOME). Commands that only use existing models
+    pass ``create=False`` so a mistyped folder is an error, not a new empty registry."""
     from turbofan_desktop.services import Workspace
 
-    return Workspace.open(getattr(args, "registry", None))
+    registry = getattr(args, "registry", None)
+    return Workspace.open(registry, create=create or registry is None)
 
 
 def parse_settings(pairs: list[str] | None) -> dict[str, Any]:
@@ -77,3 +80,11 @@ def add_version_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--version", dest="version_id", type=int, required=True, metavar="ID", help="model version id"
     )
+
+
+def brief_metrics(metrics: dict[str, float], limit: int = 4) -> str:
+    """The first few metrics for a terminal line (``--json`` has them all)."""
+    items = [f"{k}={v:.4g}" for k, v in list(metrics.items())[:limit]]
+    if len(metrics) > limit:
+        items.append(f"+{len(metrics) - limit} more")
+    return ", ".join(items)

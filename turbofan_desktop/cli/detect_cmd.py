@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     from turbofan_desktop.services.inference import detect
 
     bar = progress_bar(args)
-    with open_workspace(args) as ws, stop_on_interrupt() as stop:
+    with open_workspace(args, create=False) as ws, stop_on_interrupt() as stop:
         dataset = load_dataset(ws, args.file, rul_path=args.rul)
         try:
             result = detect(

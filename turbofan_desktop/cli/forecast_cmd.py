@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     from turbofan_desktop.services.data import load_dataset
     from turbofan_desktop.services.inference import forecast
 
-    with open_workspace(args) as ws:
+    with open_workspace(args, create=False) as ws:
         dataset = load_dataset(ws, args.file, rul_path=args.rul)
         result = forecast(ws, args.version_id, dataset, units=args.units, horizon=args.horizon)
     payload = forecast_to_dict(args.version_id, result)

@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
 
     fmt = args.format or ("pdf" if args.output.suffix.lower() == ".pdf" else "html")
     bar = progress_bar(args)
-    with open_workspace(args) as ws:
+    with open_workspace(args, create=False) as ws:
         try:
             path = export_report(
                 ws,

@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     from turbofan_desktop.services.data import load_dataset
     from turbofan_desktop.services.inference import predict_rul
 
-    with open_workspace(args) as ws:
+    with open_workspace(args, create=False) as ws:
         dataset = load_dataset(ws, args.file, rul_path=args.rul)
         result = predict_rul(ws, args.version_id, dataset)
     payload = rul_to_dict(args.version_id, result)

@@ -7,7 +7,13 @@ import sys
 from pathlib import Path
 
 from turbofan_desktop.cli._common import add_output_args, print_json
-from turbofan_desktop.cli._jobs import open_workspace, parse_settings, progress_bar, stop_on_interrupt
+from turbofan_desktop.cli._jobs import (
+    brief_metrics,
+    open_workspace,
+    parse_settings,
+    progress_bar,
+    stop_on_interrupt,
+)
 from turbofan_desktop.errors import ConfigError
 
 
@@ -97,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         for outcome in summary.results:
             if outcome.version_id is not None:
-                metrics = ", ".join(f"{k}={v:.4g}" for k, v in outcome.metrics.items())
+                metrics = brief_metrics(outcome.metrics)
                 print(
                     f"{outcome.plugin} {outcome.target}: registered version id {outcome.version_id} ({metrics})"
                 )

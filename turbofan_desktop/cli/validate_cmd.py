@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from turbofan_desktop.cli._common import add_output_args, print_json
-from turbofan_desktop.cli._jobs import open_workspace, progress_bar, stop_on_interrupt
+from turbofan_desktop.cli._jobs import brief_metrics, open_workspace, progress_bar, stop_on_interrupt
 from turbofan_desktop.errors import ConfigError
 
 
@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     def on_progress(job) -> None:
         bar.update(job.overall, f"{job.plugin} {job.target} ({job.index + 1}/{job.total})")
 
-    with open_workspace(args) as ws, stop_on_interrupt() as stop:
+    with open_workspace(args, create=False) as ws, stop_on_interrupt() as stop:
         try:
             summary = validate(
                 ws,
@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         for outcome in summary.results:
             if outcome.ok:
-                metrics = ", ".join(f"{k}={v:.4g}" for k, v in outcome.metrics.items())
+                metrics = brief_metrics(outcome.metrics)
                 print(f"{outcome.id} {outcome.plugin} {outcome.target}: {metrics}")
             else:
                 print(f"{outcome.id} {outcome.plugin} {outcome.target}: {outcome.error}")

@@ -69,7 +69,8 @@ def _hash_files(files: list[tuple[str, Path]], *, fsync: bool = False) -> str:
     """sha256 over each file's relative path, size and bytes in sorted path order."""
     digest = hashlib.sha256(b"turbofan-desktop/artifact-v1\0")
     for relative, path in files:
-        with open(path, "r+b" if fsync else "rb") as handle:
+        # Windows can only flush a handle opened for writing; POSIX flushes any descriptor.
+        with open(path, "r+b" if fsync and os.name == "nt" else "rb") as handle:
             size = os.fstat(handle.fileno()).st_size
             digest.update(relative.encode("utf-8") + b"\0" + size.to_bytes(8, "little"))
             while chunk := handle.read(_CHUNK):

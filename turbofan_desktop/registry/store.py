@@ -241,11 +241,24 @@ class Registry:
             raise ConfigError("A model version needs a plugin name and a target.")
         staged = self.artifacts.stage(write_artifact)
 
-        def work() -> int:
+        def missing_reference() -> NotFoundError | None:
+            # only asked after a FOREIGN KEY failure: the happy path lets SQLite check the references
             if not DatasetRow.select().where(DatasetRow.id == dataset_id).exists():
-                raise NotFoundError(f"Dataset {dataset_id} does not exist in the registry.")
+                return NotFoundError(f"Dataset {dataset_id} does not exist in the registry.")
             if run_id is not None and not TrainingRun.select().where(TrainingRun.id == run_id).exists():
-                raise NotFoundError(f"Training run {run_id} does not exist in the registry.")
+                return NotFoundError(f"Training run {run_id} does not exist in the registry.")
+            return None
+
+        def work() -> int:
+            try:
+                return insert()
+            except peewee.IntegrityError:
+                problem = missing_reference()
+                if problem is None:
+                    raise
+                raise problem from None
+
+        def insert() -> int:
             last = (
                 ModelVersion.select(peewee.fn.MAX(ModelVersion.version))
                 .where((ModelVersion.plugin == plugin) & (ModelVersion.target == target))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +28,15 @@ class Workspace:
     model cache is guarded by a lock.
     """
 
+    MODEL_CACHE_SIZE = 8  # loaded models kept per workspace
+
     def __init__(self, settings: Settings, registry: Registry, plugins: PluginRegistry | None = None) -> None:
         self.settings = settings
         self.registry = registry
         self._plugins = plugins
         self._lock = threading.RLock()
-        self._models: dict[int, tuple[Any, Any]] = {}
+        # id -> (spec, model, artifact sha256), least recently used first
+        self._models: OrderedDict[int, tuple[Any, ...]] = OrderedDict()
 
     @classmethod
     def open(
@@ -41,12 +45,17 @@ class Workspace:
         *,
         settings: Settings | None = None,
         plugins: PluginRegistry | None = None,
+        create: bool = True,
     ) -> Workspace:
-        """Open the registry in ``registry_dir`` (default: the settings' home, i.e. TURBOFAN_HOME)."""
+        """Open the registry in ``registry_dir`` (default: the settings' home, i.e. TURBOFAN_HOME).
+
+        ``create=False`` refuses a folder that does not exist (a mistyped ``--registry`` of a command
+        that only reads models) instead of creating an empty registry there.
+        """
         settings = settings or load_settings()
         if registry_dir is not None:
             settings = dataclasses.replace(settings, home=Path(registry_dir).expanduser())
-        registry = Registry.open(settings.home)
+        registry = Registry.open(settings.home, create=create)
         return cls(settings, registry, plugins)
 
     @property
@@ -57,13 +66,20 @@ class Workspace:
             return self._plugins
 
     # -- loaded-model cache (used by services.inference) ------------------------------------------
-    def cached_model(self, version_id: int) -> tuple[Any, Any] | None:
+    def cached_model(self, version_id: int) -> tuple[Any, ...] | None:
         with self._lock:
-            return self._models.get(version_id)
+            entry = self._models.get(version_id)
+            if entry is not None:
+                self._models.move_to_end(version_id)
+            return entry
 
-    def cache_model(self, version_id: int, entry: tuple[Any, Any]) -> None:
+    def cache_model(self, version_id: int, entry: tuple[Any, ...]) -> None:
+        """Keep a loaded model; a batch over many versions keeps only the most recent few in memory."""
         with self._lock:
             self._models[version_id] = entry
+            self._models.move_to_end(version_id)
+            while len(self._models) > self.MODEL_CACHE_SIZE:
+                self._models.popitem(last=False)
 
     def forget_model(self, version_id: int | None = None) -> None:
         """Drop one cached model (e.g. after its version was deleted), or all with ``None``."""

@@ -26,11 +26,15 @@ from turbofan_desktop.services._common import stop_checker
 
 
 def load_model(ws, version_id: int) -> tuple[ModelSpec, Any]:
-    """The spec and the loaded model of a version (artifact sha256 verified; cached per workspace)."""
-    cached = ws.cached_model(int(version_id))
-    if cached is not None:
-        return cached
+    """The spec and the loaded model of a version (artifact sha256 verified; cached per workspace).
+
+    The cache is keyed by id *and* artifact hash: SQLite may hand a deleted version's id to a new
+    version, which must never be served the old model.
+    """
     record = ws.registry.get(int(version_id))
+    cached = ws.cached_model(int(version_id))
+    if cached is not None and cached[2] == record.artifact_sha256:
+        return cached[0], cached[1]
     spec = ws.plugins.model(record.plugin)
     directory = ws.registry.artifact_dir(int(version_id))  # raises RegistryError on a sha256 mismatch
     config = build_config(spec.config_class, _config_values(spec, record.config))
@@ -39,9 +43,8 @@ def load_model(ws, version_id: int) -> tuple[ModelSpec, Any]:
     if loader is None:  # the factory is a function: ask the class of the model it builds
         loader = type(factory(config=config, target=record.target)).load
     model = loader(directory, config=config, target=record.target)
-    entry = (spec, model)
-    ws.cache_model(int(version_id), entry)
-    return entry
+    ws.cache_model(int(version_id), (spec, model, record.artifact_sha256))
+    return spec, model
 
 
 def _config_values(spec: ModelSpec, stored: dict[str, Any] | None) -> dict[str, Any]:

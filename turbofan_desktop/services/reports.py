@@ -165,6 +165,9 @@ def collect_content(
         )
     progress(ProgressEvent(stage="report", fraction=0.6, message="tables"))
     split = extra.get("split") or {}
+    history_rows = _validation_history(ws, version_id)
+    if history_rows:
+        content.sections.append(("Validation history", history_rows))
     content.sections.append(("Lineage (training data)", [(k, _fmt(v)) for k, v in lineage.items()]))
     content.sections.append(
         (
@@ -174,7 +177,7 @@ def collect_content(
                 ("val_fraction", _fmt(extra.get("val_fraction"))),
                 ("test_fraction", _fmt(extra.get("test_fraction"))),
                 *[(f"source {k}", _fmt(v)) for k, v in dict(extra.get("source") or {}).items()],
-                *[(f"split {k}", _fmt(v)) for k, v in dict(split).items() if not isinstance(split, list)],
+                *[(f"split {k}", _fmt(v)) for k, v in dict(split).items()],
                 *[(f"fit {k}", _fmt(v)) for k, v in dict(extra.get("fit") or {}).items()],
             ],
         )
@@ -194,6 +197,20 @@ def collect_content(
             log.warning("report section %r failed: %s", section.title, exc)
             content.notes.append(f"Report section '{section.title}' failed: {type(exc).__name__}: {exc}")
     return content
+
+
+def _validation_history(ws, version_id: int) -> list[tuple[str, str]]:
+    """Every stored evaluation of the version: when, on which data (hash), the first metrics."""
+    reader = getattr(ws.registry, "metric_history", None)
+    if reader is None:
+        return []
+    rows = []
+    for entry in reader(version_id):
+        metrics = dict(entry.get("metrics") or {})
+        shown = ", ".join(f"{k}={_fmt(v)}" for k, v in list(metrics.items())[:4])
+        label = f"{entry.get('created', '')} {entry.get('kind', '')}".strip()
+        rows.append((label, f"data {str(entry.get('data_hash') or '-')[:16]}: {shown}"))
+    return rows
 
 
 def _plot_data(ws, record: Any, extra: dict[str, Any], data_path) -> Dataset:

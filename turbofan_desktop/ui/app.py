@@ -71,7 +71,7 @@ def run_app(args: Any) -> int:
 
     workspace = Workspace.open(getattr(args, "registry", None))
     try:
-        window = MainWindow(workspace)
+        window = MainWindow(workspace, defer_panels=True)
         files = [Path(f) for f in (getattr(args, "files", None) or [])] or sample_files()
         if getattr(args, "screenshot", None):
             window.resize(*SCREENSHOT_SIZE)

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from PySide6.QtCore import QCoreApplication, QDeadlineTimer, QObject, Qt, QThread, Signal, SignalInstance, Slot
+from PySide6.QtCore import QCoreApplication, QDeadlineTimer, QObject, Qt, QThread, Signal, Slot
 
 from turbofan_desktop.errors import Cancelled, TurbofanError
 
@@ -40,51 +40,48 @@ MAX_EMIT_HZ = 20.0
 MAX_LOG_LINES = 500
 
 
-# -- PySide6 6.12 on CPython < 3.12: Signal.emit() returns True without a new reference -------------
-# Every ``.emit()`` from Python (ours and pyqtgraph's) then takes one reference away from ``True``;
-# after a few thousand emits CPython aborts with "bool_dealloc: deallocating True or False". The
-# probe below measures the leak instead of trusting a version number, so the fix is a no-op where
-# the binding is correct (or where True is immortal, CPython 3.12+).
-_emit_fix_lock = threading.Lock()
-_emit_fix_state: bool | None = None
+# -- PySide6 6.12 on CPython 3.11 forgets references to None and True ----------------------------------
+# Measured here: every void Qt call from Python (``label.setText``, ``bar.setValue``, painter calls)
+# takes one reference away from ``None``, every ``Signal.emit()`` one away from ``True``. CPython 3.11
+# then aborts ("none_dealloc: deallocating None") after some ten thousand calls — minutes of a live
+# GUI. CPython 3.12 made these singletons immortal; the guard below does the same by hand: it probes
+# for the leak and, only where it is found, gives None/True/False a reference count no app can use
+# up. Singletons are never freed anyway, so the only effect is that the abort cannot happen.
+_GUARD_REFERENCES = 1 << 40
+_guard_lock = threading.Lock()
+_guard_state: bool | None = None
 
 
-class _EmitProbe(QObject):
+class _LeakProbe(QObject):
     ping = Signal()
 
 
-def _emit_steals_a_reference(samples: int = 16) -> bool:
-    probe = _EmitProbe()
-    before = sys.getrefcount(True)
+def _singleton_leak_detected(samples: int = 32) -> bool:
+    probe = _LeakProbe()
+    none_before, true_before = sys.getrefcount(None), sys.getrefcount(True)
     for _ in range(samples):
         probe.ping.emit()
-    stolen = before - sys.getrefcount(True)
-    for _ in range(max(0, stolen)):
-        ctypes.pythonapi.Py_IncRef(ctypes.py_object(True))  # give back what the probe took
-    return stolen >= samples
+        probe.setObjectName("probe")
+    lost_none = none_before - sys.getrefcount(None)
+    lost_true = true_before - sys.getrefcount(True)
+    return lost_none >= samples or lost_true >= samples
 
 
-def install_emit_refcount_fix() -> bool:
-    """Wrap ``SignalInstance.emit`` to add the reference the binding forgets; True when installed.
+def install_refcount_guard() -> bool:
+    """Protect None/True/False from the binding's lost references; True when the leak was found.
 
-    Idempotent and thread-safe; :class:`JobManager` calls it, and the application should call it once
-    at start-up (before any widget emits), since the leak affects every Python ``emit`` in the process.
+    Idempotent and cheap. :class:`JobManager` calls it; the application should call it once at
+    start-up, right after creating the QApplication, since every widget update leaks.
     """
-    global _emit_fix_state
-    with _emit_fix_lock:
-        if _emit_fix_state is None:
-            _emit_fix_state = _emit_steals_a_reference()
-            if _emit_fix_state:
-                original = SignalInstance.emit
-
-                def emit(self: SignalInstance, *args: Any) -> Any:
-                    result = original(self, *args)
-                    ctypes.pythonapi.Py_IncRef(ctypes.py_object(result))
-                    return result
-
-                SignalInstance.emit = emit
-                log.info("installed the PySide6 Signal.emit reference-count fix")
-        return _emit_fix_state
+    global _guard_state
+    with _guard_lock:
+        if _guard_state is None:
+            _guard_state = sys.implementation.name == "cpython" and _singleton_leak_detected()
+            if _guard_state:
+                for singleton in (None, True, False):
+                    ctypes.c_ssize_t.from_address(id(singleton)).value += _GUARD_REFERENCES
+                log.info("PySide6 loses references to None/True here; made them effectively immortal")
+        return _guard_state
 
 
 @dataclass
@@ -118,6 +115,10 @@ class Job:
     started_at: float | None = None
     finished_at: float | None = None
     last_progress: Any = None
+
+    @property
+    def log_lines(self) -> list[str]:
+        return list(self.log)
 
     @property
     def done(self) -> bool:
@@ -334,7 +335,7 @@ class JobManager(QObject):
     _ids = itertools.count(1)
 
     def __init__(self, workspace: Any = None, parent: QObject | None = None, max_concurrent: int = 1):
-        install_emit_refcount_fix()
+        install_refcount_guard()
         super().__init__(parent)
         self.workspace = workspace
         self._max_concurrent = max(1, int(max_concurrent))
@@ -544,6 +545,6 @@ __all__ = [
     "JobManager",
     "LossPoint",
     "ProgressThrottle",
-    "install_emit_refcount_fix",
+    "install_refcount_guard",
     "progress_fraction",
 ]

@@ -24,7 +24,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from turbofan_desktop.ui.jobs import CANCELLED, CANCELLING, DONE_STATES, FAILED, FINISHED, RUNNING, Job, JobManager
+from turbofan_desktop.ui.jobs import (
+    CANCELLED,
+    CANCELLING,
+    DONE_STATES,
+    FAILED,
+    FINISHED,
+    RUNNING,
+    Job,
+    JobManager,
+)
 
 REFRESH_MS = 200
 ROW_PLOT_HEIGHT = 110
@@ -102,7 +111,9 @@ class JobRow(QFrame):
         self.train_curve = self.plot.plot(
             [], [], pen=pg.mkPen("#1565c0", width=2), symbol="o", symbolSize=4, name="train"
         )
-        self.val_curve = self.plot.plot([], [], pen=pg.mkPen("#ef6c00", width=2), symbol="o", symbolSize=4, name="val")
+        self.val_curve = self.plot.plot(
+            [], [], pen=pg.mkPen("#ef6c00", width=2), symbol="o", symbolSize=4, name="val"
+        )
         self.plot.hide()
 
         self.log = QPlainTextEdit()
@@ -153,7 +164,9 @@ class JobRow(QFrame):
             self.epoch.setText(f"epoch {job.losses[-1].epoch}")
         else:
             self.epoch.setText("")
-        self.eta.setText(format_eta(job.eta) if job.state in (RUNNING, CANCELLING) else f"{job.elapsed:.1f} s")
+        self.eta.setText(
+            format_eta(job.eta) if job.state in (RUNNING, CANCELLING) else f"{job.elapsed:.1f} s"
+        )
         self.cancel_button.setVisible(not job.done)
         self.cancel_button.setEnabled(job.state != CANCELLING)
         self._refresh_losses(job)

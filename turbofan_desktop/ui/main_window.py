@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -31,7 +31,6 @@ from turbofan_desktop.ui import dialogs
 from turbofan_desktop.ui.about import show_about
 from turbofan_desktop.ui.data_panel import DataPanel
 from turbofan_desktop.ui.loading import DataLoader, LoadedData, LoadRequest, pair_files
-from turbofan_desktop.ui.plot_area import PlotArea
 from turbofan_desktop.ui.settings import UI_STATE_VERSION, UiSettings
 
 log = logging.getLogger(__name__)
@@ -90,11 +89,29 @@ def run_show_on_plot(
     return result
 
 
+class _FirstPaintLabel(QLabel):
+    """The central placeholder at start-up; tells the window when the first frame was painted."""
+
+    painted = Signal()
+
+    def __init__(self, text: str):
+        super().__init__(text)
+        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self._emitted = False
+
+    def paintEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+        super().paintEvent(event)
+        if not self._emitted:
+            self._emitted = True
+            self.painted.emit()
+
+
 class MainWindow(QMainWindow):
     """The application window. ``workspace`` is a :class:`turbofan_desktop.services.Workspace`."""
 
     datasets_loaded = Signal()  # emitted whenever the loader becomes idle
     plot_results_shown = Signal(int)  # version id whose results were drawn
+    ready = Signal()  # the plot area, job manager and panels exist
 
     def __init__(
         self,
@@ -103,7 +120,11 @@ class MainWindow(QMainWindow):
         *,
         ui_settings: UiSettings | None = None,
         load_function: Callable | None = None,
+        defer_panels: bool = False,
     ):
+        """``defer_panels=True`` (used at application start) paints the window shell first and builds
+        the plot area (pyqtgraph) and the jobs/models panels right after the first paint; anything
+        that needs them calls :meth:`ensure_ready`."""
         super().__init__(parent)
         self.workspace = workspace
         self.ui_settings = ui_settings or UiSettings()
@@ -112,8 +133,13 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self.resize(1280, 800)
 
-        self.plot_area = PlotArea(self)
-        self.setCentralWidget(self.plot_area)
+        self.plot_area: Any = None
+        self.jobs: Any = None
+        self.jobs_panel: Any = None
+        self.models_panel: Any = None
+        self._ready = False
+        placeholder = _FirstPaintLabel("Starting…")
+        self.setCentralWidget(placeholder)
         self.data_panel = DataPanel(self)
         self.data_panel.selection_changed.connect(self._plot_selection)
         self.loader = DataLoader(workspace, self, load_function=load_function)
@@ -124,12 +150,34 @@ class MainWindow(QMainWindow):
         self._unavailable: dict[str, str] = {}
         self._first_load_selects = True
 
-        self.jobs = self._make_job_manager()
         self._build_docks()
         self._build_actions()
         self._build_menus()
         self._build_status_bar()
         self._restore_state()
+        if defer_panels:
+            placeholder.painted.connect(lambda: QTimer.singleShot(0, self.ensure_ready))
+            QTimer.singleShot(1000, self.ensure_ready)  # in case the window is never painted
+        else:
+            self.ensure_ready()
+
+    def ensure_ready(self) -> None:
+        """Build the plot area, job manager and jobs/models panels (once)."""
+        if self._ready:
+            return
+        self._ready = True
+        from turbofan_desktop.ui.plot_area import PlotArea
+
+        self.plot_area = PlotArea(self)
+        self.setCentralWidget(self.plot_area)
+        splitter = self.ui_settings.splitter_state("plots")
+        if splitter is not None:
+            self.plot_area.splitter.restoreState(splitter)
+        self.jobs = self._make_job_manager()
+        self._build_panels()
+        self._require_dialogs()
+        self._update_job_count()
+        self.ready.emit()
 
     # -- construction -------------------------------------------------------------------------------
     def _make_job_manager(self) -> Any:
@@ -147,6 +195,8 @@ class MainWindow(QMainWindow):
         manager.job_cancelled.connect(self._on_job_cancelled)
         for signal in ("job_started", "job_finished", "job_failed", "job_cancelled"):
             getattr(manager, signal).connect(self._update_job_count)
+            # the manager reaps a finished thread just after its final signal: count again then
+            getattr(manager, signal).connect(lambda *_: QTimer.singleShot(100, self._update_job_count))
         return manager
 
     def _dock(self, title: str, name: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
@@ -164,12 +214,23 @@ class MainWindow(QMainWindow):
 
     def _build_docks(self) -> None:
         self.data_dock = self._dock("Data", "dataDock", self.data_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
-        self.jobs_panel = None
-        self.models_panel = None
+        self.jobs_dock = self._dock(
+            "Jobs", "jobsDock", QLabel("Starting…"), Qt.DockWidgetArea.BottomDockWidgetArea
+        )
+        self.models_dock = self._dock(
+            "Models", "modelsDock", QLabel("Starting…"), Qt.DockWidgetArea.BottomDockWidgetArea
+        )
+        self.tabifyDockWidget(self.jobs_dock, self.models_dock)
+        self.jobs_dock.raise_()
+        self._layout_restored = False
+
+    def _build_panels(self) -> None:
         jobs_panel_class, error = _optional("jobs_panel", "JobsPanel")
         if jobs_panel_class is not None and self.jobs is not None:
             self.jobs_panel = jobs_panel_class(self.jobs, self)
-            self.jobs_panel.version_activated.connect(self.reveal_version)
+            version_activated = getattr(self.jobs_panel, "version_activated", None)
+            if version_activated is not None:
+                version_activated.connect(self.reveal_version)
             jobs_widget: QWidget = self.jobs_panel
         else:
             self._unavailable["jobs_panel"] = error or self._unavailable.get("jobs", "")
@@ -178,18 +239,15 @@ class MainWindow(QMainWindow):
         if models_panel_class is not None:
             self.models_panel = models_panel_class(self.workspace, self.jobs, self)
             self.models_panel.show_on_plot_requested.connect(self.show_version_on_plot)
-            self.models_panel.validate_requested.connect(self.validate_versions)
+            validate_requested = getattr(self.models_panel, "validate_requested", None)
+            if validate_requested is not None:  # panels that delegate validation to the window
+                validate_requested.connect(self.validate_versions)
             models_widget: QWidget = self.models_panel
         else:
             self._unavailable["models_panel"] = error or ""
             models_widget = self._placeholder("the models panel", error)
-        self.jobs_dock = self._dock("Jobs", "jobsDock", jobs_widget, Qt.DockWidgetArea.BottomDockWidgetArea)
-        self.models_dock = self._dock(
-            "Models", "modelsDock", models_widget, Qt.DockWidgetArea.BottomDockWidgetArea
-        )
-        self.tabifyDockWidget(self.jobs_dock, self.models_dock)
-        self.jobs_dock.raise_()
-        self._layout_restored = False
+        self.jobs_dock.setWidget(jobs_widget)
+        self.models_dock.setWidget(models_widget)
 
     def _action(
         self,
@@ -231,9 +289,14 @@ class MainWindow(QMainWindow):
             "Validate &all", lambda: self.validate(all_versions=True), "Ctrl+Shift+R", "validateAllAction"
         )
         self.clear_overlays_action = self._action(
-            "&Clear model overlays", self.plot_area.clear_overlays, "Esc", "clearOverlaysAction"
+            "&Clear model overlays",
+            lambda: self.plot_area.clear_overlays() if self.plot_area else None,
+            "Esc",
+            "clearOverlaysAction",
         )
         self.about_action = self._action("&About Turbofan Desktop", self.show_about, "F1", "aboutAction")
+
+    def _require_dialogs(self) -> None:
         self._require("Export model report", self.export_report_action, ("report_dialog", "ReportDialog"))
         self._require("Training", self.train_selected_action, ("train_dialog", "TrainDialog"))
         self._require("Training", self.train_all_action, ("train_dialog", "TrainDialog"))
@@ -313,9 +376,6 @@ class MainWindow(QMainWindow):
         state = self.ui_settings.window_state()
         if state is not None:
             self._layout_restored = self.restoreState(state, UI_STATE_VERSION)
-        splitter = self.ui_settings.splitter_state("plots")
-        if splitter is not None:
-            self.plot_area.splitter.restoreState(splitter)
 
     def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
         super().showEvent(event)
@@ -326,12 +386,13 @@ class MainWindow(QMainWindow):
 
     def save_state(self) -> None:
         self.ui_settings.save_window(self.saveGeometry(), self.saveState(UI_STATE_VERSION))
-        self.ui_settings.save_splitter_state("plots", self.plot_area.splitter.saveState())
+        if self.plot_area is not None:
+            self.ui_settings.save_splitter_state("plots", self.plot_area.splitter.saveState())
         self.ui_settings.sync()
 
     def _update_job_count(self, *_: Any) -> None:
         if self.jobs is None:
-            self.jobs_label.setText("jobs unavailable")
+            self.jobs_label.setText("starting…" if not self._ready else "jobs unavailable")
             return
         running = self.jobs.running_count()
         queued = self.jobs.queued_count() if hasattr(self.jobs, "queued_count") else 0
@@ -426,6 +487,7 @@ class MainWindow(QMainWindow):
         self.open_files(paths)
 
     def _on_loaded(self, loaded: LoadedData) -> None:
+        self.ensure_ready()
         index = self.data_panel.add_dataset(loaded)
         self.statusBar().showMessage(
             f"Loaded {loaded.request.path.name}: {len(loaded.dataset.units)} units in {loaded.seconds:.2f} s",
@@ -445,10 +507,12 @@ class MainWindow(QMainWindow):
         if selection.dataset_index is None:
             return
         dataset = self.data_panel.loaded[selection.dataset_index].dataset
+        self.ensure_ready()
         self.plot_area.plot_dataset(dataset, list(selection.units), list(selection.sensors))
 
     def show_version_on_plot(self, version_id: int) -> int | None:
         """Run detect/forecast/RUL with ``version_id`` on the current unit as a job; draws when done."""
+        self.ensure_ready()
         dataset, unit = self.current_dataset(), self.current_unit()
         if dataset is None or unit is None:
             self.show_error("Open a data file and select a unit before showing a model on the plot.")
@@ -495,6 +559,7 @@ class MainWindow(QMainWindow):
     # -- the jobs/models half -----------------------------------------------------------------------
     def train(self, *, all_sensors: bool) -> int | None:
         """Train > Train selected sensor… / Train all sensors…: the dialog picks, a job trains."""
+        self.ensure_ready()
         dataset = self.current_dataset()
         if dataset is None:
             self.show_error("Open a data file before training a model.")
@@ -518,6 +583,7 @@ class MainWindow(QMainWindow):
 
     def submit_training(self, request: Any) -> int:
         """Queue ``services.training.train(workspace, request)`` as a job; returns its id."""
+        self.ensure_ready()
         from turbofan_desktop.services.training import train
 
         targets = request.targets or (["all sensors"] if request.all_sensors else ["default targets"])
@@ -533,6 +599,7 @@ class MainWindow(QMainWindow):
 
     def validate(self, *, all_versions: bool) -> None:
         """Validate > Validate selected version… / Validate all: the dialog runs the job and shows results."""
+        self.ensure_ready()
         version_ids = None if all_versions else self.selected_version_ids()
         if version_ids == []:
             self.models_dock.raise_()
@@ -554,6 +621,7 @@ class MainWindow(QMainWindow):
 
     def export_report(self) -> None:
         """File > Export model report…: for the version selected in the Models panel."""
+        self.ensure_ready()
         report_dialog, error = _optional("report_dialog", "ReportDialog")
         if report_dialog is None or self.jobs is None:
             self.show_error(

@@ -89,7 +89,8 @@ def cleanup_preview(records: list[Any], keep: int) -> list[Any]:
 
 def _table(rows: list[tuple[str, Any]]) -> str:
     cells = "".join(
-        f"<tr><td><b>{html.escape(str(k))}</b></td><td>{html.escape(_format_number(v))}</td></tr>" for k, v in rows
+        f"<tr><td><b>{html.escape(str(k))}</b></td><td>{html.escape(_format_number(v))}</td></tr>"
+        for k, v in rows
     )
     return f"<table cellspacing='2' cellpadding='2'>{cells}</table>"
 
@@ -139,7 +140,7 @@ class ModelsPanel(QWidget):
     """Table of registry versions with filters, a details pane and the stage actions."""
 
     show_on_plot_requested = Signal(int)
-    validate_requested = Signal(list)  # version ids; the window opens a ValidateDialog
+    validate_requested = Signal(list)  # version ids; the main window opens a ValidateDialog for them
     versions_changed = Signal()  # after promote / archive / delete / cleanup
 
     def __init__(self, workspace: Any, jobs: JobManager, parent: QWidget | None = None):
@@ -163,7 +164,11 @@ class ModelsPanel(QWidget):
         refresh = QPushButton("Refresh")
         refresh.clicked.connect(self.refresh)
         filters = QHBoxLayout()
-        for label, combo in (("Plugin", self.plugin_filter), ("Target", self.target_filter), ("Stage", self.stage_filter)):
+        for label, combo in (
+            ("Plugin", self.plugin_filter),
+            ("Target", self.target_filter),
+            ("Stage", self.stage_filter),
+        ):
             filters.addWidget(QLabel(label))
             filters.addWidget(combo)
         filters.addStretch(1)
@@ -175,8 +180,10 @@ class ModelsPanel(QWidget):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().hide()
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.setWordWrap(False)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(COLUMNS.index("key metric"), QHeaderView.ResizeMode.Stretch)
         self.table.setSortingEnabled(False)
         self.table.itemSelectionChanged.connect(self._selection_changed)
         self.table.doubleClicked.connect(lambda *_: self.show_on_plot())
@@ -284,6 +291,8 @@ class ModelsPanel(QWidget):
                 item = QTableWidgetItem(str(value))
                 if column == 0:
                     item.setData(256, int(record.id))  # Qt.UserRole
+                elif column == COLUMNS.index("key metric"):
+                    item.setToolTip(str(value))
                 self.table.setItem(row, column, item)
             if record.id in selected:
                 self.table.selectRow(row)
@@ -361,7 +370,9 @@ class ModelsPanel(QWidget):
             return False
         if not isinstance(stage, str):
             choices = [s for s in PROMOTE_STAGES if s != record.stage]
-            stage, ok = QInputDialog.getItem(self, "Promote", f"Move {record.label} to stage:", choices, 0, False)
+            stage, ok = QInputDialog.getItem(
+                self, "Promote", f"Move {record.label} to stage:", choices, 0, False
+            )
             if not ok:
                 return False
         try:
@@ -381,7 +392,9 @@ class ModelsPanel(QWidget):
         if not records:
             return []
         names = "\n".join(f"  {r.label} [{r.stage}]" for r in records)
-        if not self._confirm("Delete versions", f"Delete {len(records)} version(s) and their artifacts?\n{names}"):
+        if not self._confirm(
+            "Delete versions", f"Delete {len(records)} version(s) and their artifacts?\n{names}"
+        ):
             return []
         production = [r for r in records if r.stage == "production"]
         force = False
@@ -438,6 +451,7 @@ class ModelsPanel(QWidget):
         return deleted
 
     def validate(self) -> None:
+        """Ask the window to validate the selected versions (it owns the dialog's life cycle)."""
         ids = self.selected_ids()
         if ids:
             self.validate_requested.emit(ids)
@@ -457,7 +471,9 @@ class ModelsPanel(QWidget):
         if self._report_dir is None:
             self._report_dir = Path(tempfile.mkdtemp(prefix="turbofan-reports-"))
         out = self._report_dir / f"model-{record.id}.html"
-        job_id = self.jobs.submit(f"Report {record.label}", export_report, self.workspace, record.id, "html", out)
+        job_id = self.jobs.submit(
+            f"Report {record.label}", export_report, self.workspace, record.id, "html", out
+        )
         self._report_jobs[job_id] = out
         return job_id
 

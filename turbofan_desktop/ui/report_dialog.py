@@ -6,6 +6,7 @@ format, the output path and optionally the data the plots are drawn on.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from turbofan_desktop.errors import TurbofanError
 from turbofan_desktop.ui.jobs import JobManager
 
 FORMATS = {"HTML (self-contained)": "html", "PDF": "pdf"}
@@ -49,10 +51,8 @@ class ReportDialog(QDialog):
         self.job_id: int | None = None
         self.written: Path | None = None
         label = f"version {self.version_id}"
-        try:
+        with contextlib.suppress(TurbofanError):  # cosmetic; the export reports a missing version
             label = workspace.registry.get(self.version_id).label
-        except Exception:  # noqa: BLE001 - the title is cosmetic; export reports a missing version
-            pass
         self.setWindowTitle(f"Export report: {label}")
         self._default_dir = Path(default_dir) if default_dir else Path.home()
 

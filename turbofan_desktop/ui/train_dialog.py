@@ -95,7 +95,9 @@ class TrainDialog(QDialog):
         self.config_area.setWidgetResizable(True)
         self.config_area.setMinimumHeight(220)
 
-        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        self.buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
         self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Train")
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)

@@ -65,7 +65,8 @@ class ValidateDialog(QDialog):
         what = (
             "all trained versions"
             if self.version_ids is None
-            else ", ".join(f"#{v}" for v in self.version_ids[:8]) + (" …" if len(self.version_ids) > 8 else "")
+            else ", ".join(f"#{v}" for v in self.version_ids[:8])
+            + (" …" if len(self.version_ids) > 8 else "")
         )
         self.setWindowTitle("Validate models")
 
@@ -77,7 +78,9 @@ class ValidateDialog(QDialog):
         group.addButton(self.from_file)
         self.path_edit = QLineEdit()
         self.path_edit.setPlaceholderText("e.g. test_FD001.txt (its RUL file is paired automatically)")
-        self.path_edit.textChanged.connect(lambda text: self.from_file.setChecked(bool(text)) if text else None)
+        self.path_edit.textChanged.connect(
+            lambda text: self.from_file.setChecked(bool(text)) if text else None
+        )
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._browse)
         file_row = QHBoxLayout()
@@ -148,8 +151,12 @@ class ValidateDialog(QDialog):
         self.progress.show()
         self.run_button.setEnabled(False)
         self.cancel_button.show()
-        title = "Validate " + ("all versions" if self.version_ids is None else f"{len(self.version_ids)} version(s)")
-        self.job_id = self.jobs.submit(title, validate, self.workspace, self.version_ids, data_path=self.data_path())
+        title = "Validate " + (
+            "all versions" if self.version_ids is None else f"{len(self.version_ids)} version(s)"
+        )
+        self.job_id = self.jobs.submit(
+            title, validate, self.workspace, self.version_ids, data_path=self.data_path()
+        )
         return self.job_id
 
     def cancel(self) -> None:

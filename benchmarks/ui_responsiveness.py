@@ -1,0 +1,293 @@
+"""How responsive the desktop application is. Prints the numbers (``--json`` for machines).
+
+Four measurements, each against the target in issue 7:
+
+* ``cold_start``: a fresh Python process (subprocess) until the main window's first paint, and until
+  the bundled FD001 sample is loaded and plotted (target: first paint < 1.5 s).
+* ``training_stall``: a 10 ms heartbeat QTimer on the GUI thread while a Telemanom model trains through
+  the JobManager with the window showing the jobs panel; the lateness of each beat is the GUI-thread
+  stall (target: max < 50 ms; p99 and max reported).
+* ``fd002_all_sensors``: read train_FD002, add it to the data panel and draw all its sensors for one
+  unit, painted (target < 300 ms).
+* ``pan_zoom``: frame time (range change + synchronous repaint) while panning and zooming over one
+  channel of 10 million points (target < 30 ms).
+
+Run: ``QT_QPA_PLATFORM=offscreen .venv/bin/python benchmarks/ui_responsiveness.py [--json] [--only NAME]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+REPO = Path(__file__).resolve().parents[1]
+CMAPSS = Path(os.environ.get("TURBOFAN_SHARED_DATA", REPO.parent / "shared" / "data")) / "cmapss"
+TARGETS_MS = {"cold_start": 1500.0, "training_stall": 50.0, "fd002_all_sensors": 300.0, "pan_zoom": 30.0}
+
+COLD_START_CHILD = textwrap.dedent(
+    """
+    import sys, time
+    from PySide6.QtCore import QEvent, QObject, QTimer
+    from turbofan_desktop.ui.app import _application, sample_files
+    app = _application()
+    from turbofan_desktop.services import Workspace
+    from turbofan_desktop.ui.main_window import MainWindow
+
+    class FirstPaint(QObject):
+        painted = None
+        def eventFilter(self, obj, event):
+            if event.type() == QEvent.Type.Paint and self.painted is None:
+                self.painted = time.time()
+                print(f"painted {self.painted:.6f}", flush=True)
+            return False
+
+    window = MainWindow(Workspace.open(), defer_panels=True)  # as run_app does
+    probe = FirstPaint()
+    window.installEventFilter(probe)
+    window.show()
+    window.open_files(sample_files())
+
+    def loaded():
+        app.processEvents()
+        window.plot_area.graphics.repaint()
+        print(f"loaded {time.time():.6f} {len(window.plot_area.shown_sensors)}", flush=True)
+        window.close()
+        app.quit()
+
+    window.datasets_loaded.connect(loaded)
+    QTimer.singleShot(60000, app.quit)
+    app.exec()
+    """
+)
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def cold_start(repeats: int = 3) -> dict:
+    paints, loads = [], []
+    env = dict(os.environ)
+    with tempfile.TemporaryDirectory() as home:
+        env["TURBOFAN_HOME"] = home
+        env["TURBOFAN_CONFIG_DIR"] = str(Path(home) / "config")
+        for _ in range(repeats):
+            started = time.time()
+            result = subprocess.run(
+                [sys.executable, "-c", COLD_START_CHILD], capture_output=True, text=True, env=env, timeout=120
+            )
+            stamps = dict(line.split(" ", 1) for line in result.stdout.splitlines() if " " in line)
+            if "painted" not in stamps:
+                raise RuntimeError(f"cold start child failed: {result.stderr[-2000:]}")
+            paints.append((float(stamps["painted"]) - started) * 1000)
+            loads.append((float(stamps["loaded"].split()[0]) - started) * 1000)
+    return {
+        "first_paint_ms": statistics.median(paints),
+        "first_paint_min_ms": min(paints),
+        "sample_plotted_ms": statistics.median(loads),
+        "repeats": repeats,
+        "value_ms": statistics.median(paints),
+    }
+
+
+def _window():
+    from turbofan_desktop.services import Workspace
+    from turbofan_desktop.ui.app import _application
+    from turbofan_desktop.ui.main_window import MainWindow
+    from turbofan_desktop.ui.settings import UiSettings
+
+    app = _application()
+    workspace = Workspace.open()
+    window = MainWindow(workspace, ui_settings=UiSettings(Path(tempfile.mkdtemp()) / "ui.ini"))
+    window.resize(1400, 900)
+    window.show()
+    app.processEvents()
+    return app, workspace, window
+
+
+def training_stall(epochs: int = 3, units: int = 20, heartbeat_ms: int = 10) -> dict:
+    from PySide6.QtCore import QEventLoop, QTimer
+
+    from turbofan_desktop.services.data import load_dataset
+    from turbofan_desktop.services.training import TrainRequest
+    from turbofan_desktop.ui.app import sample_files
+
+    app, workspace, window = _window()
+    dataset = load_dataset(workspace, sample_files()[0])
+    window.loader.loaded.emit(_loaded(dataset, sample_files()[0]))
+    app.processEvents()
+    subset = dataset.subset(dataset.units[:units])
+    config = {"l_s": 30, "n_predictions": 1, "lstm_units": (32, 32), "epochs": epochs, "batch_size": 64}
+    request = TrainRequest(plugin="telemanom", dataset=subset, targets=["s_2"], config=config)
+
+    beats: list[float] = []
+    timer = QTimer()
+    timer.setInterval(heartbeat_ms)
+    timer.timeout.connect(lambda: beats.append(time.perf_counter()))
+    loop = QEventLoop()
+    outcome: dict = {}
+
+    def finished(job_id, result):
+        outcome["result"] = result
+        loop.quit()
+
+    def failed(job_id, message):
+        outcome["error"] = message
+        loop.quit()
+
+    window.jobs.job_finished.connect(finished)
+    window.jobs.job_failed.connect(failed)
+    timer.start()
+    started = time.perf_counter()
+    window.submit_training(request)
+    QTimer.singleShot(600_000, loop.quit)
+    loop.exec()
+    seconds = time.perf_counter() - started
+    timer.stop()
+    window.close()
+    workspace.close()
+    if "error" in outcome:
+        raise RuntimeError(f"training failed: {outcome['error']}")
+    gaps = [(b - a) * 1000 for a, b in zip(beats, beats[1:], strict=False)]
+    stalls = [max(0.0, gap - heartbeat_ms) for gap in gaps]
+    return {
+        "train_seconds": seconds,
+        "heartbeats": len(beats),
+        "stall_p50_ms": _percentile(stalls, 50),
+        "stall_p99_ms": _percentile(stalls, 99),
+        "stall_max_ms": max(stalls) if stalls else float("nan"),
+        "value_ms": max(stalls) if stalls else float("nan"),
+    }
+
+
+def _loaded(dataset, path):
+    from turbofan_desktop.ui.loading import LoadedData, LoadRequest, sensor_flags
+
+    return LoadedData(LoadRequest(Path(path)), dataset, dataset.data_hash, sensor_flags(dataset))
+
+
+def fd002_all_sensors(repeats: int = 3) -> dict:
+    from turbofan_desktop.services.data import load_dataset
+
+    path = CMAPSS / "train_FD002.txt"
+    if not path.is_file():
+        return {"skipped": f"{path} not found"}
+    app, workspace, window = _window()
+    runs = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        dataset = load_dataset(workspace, path)
+        t1 = time.perf_counter()
+        index = window.data_panel.add_dataset(_loaded(dataset, path))
+        t2 = time.perf_counter()
+        unit = dataset.units[0]
+        window.plot_area.plot_dataset(dataset, [unit], list(dataset.sensors))
+        window.plot_area.graphics.repaint()
+        app.processEvents()
+        t3 = time.perf_counter()
+        runs.append({"load_ms": (t1 - t0) * 1000, "panel_ms": (t2 - t1) * 1000, "draw_ms": (t3 - t2) * 1000})
+        runs[-1]["total_ms"] = (t3 - t0) * 1000
+        window.data_panel.tree.clear()
+        del index
+    window.close()
+    workspace.close()
+    best = min(runs, key=lambda r: r["total_ms"])
+    return {
+        **{k: statistics.median(r[k] for r in runs) for k in runs[0]},
+        "best_total_ms": best["total_ms"],
+        "first_total_ms": runs[0]["total_ms"],  # includes creating the pooled plots once
+        "sensors": len(dataset.sensors),
+        "rows": dataset.n_rows,
+        "value_ms": statistics.median(r["total_ms"] for r in runs),
+    }
+
+
+def pan_zoom(points: int = 10_000_000, frames: int = 30) -> dict:
+    import numpy as np
+
+    from turbofan_desktop.ui.plot_area import Series
+
+    app, workspace, window = _window()
+    rng = np.random.default_rng(0)
+    time_axis = np.arange(points, dtype=np.float64)
+    values = np.cumsum(rng.standard_normal(points)).astype(np.float64)
+    window.plot_area.plot_series({"channel": [Series(0, time_axis, values)]}, time_label="step")
+    plot = window.plot_area.sensor_plot("channel").plot
+    window.plot_area.graphics.repaint()
+    app.processEvents()
+
+    def frame(x0: float, x1: float) -> float:
+        started = time.perf_counter()
+        plot.setXRange(x0, x1, padding=0)
+        app.processEvents()
+        window.plot_area.graphics.repaint()
+        return (time.perf_counter() - started) * 1000
+
+    scenarios = {}
+    scenarios["full_view_pan"] = [frame(i * 1000, points + i * 1000) for i in range(frames)]
+    width = points / 100
+    scenarios["zoomed_1pct_pan"] = [frame(i * width / 10, i * width / 10 + width) for i in range(frames)]
+    spans = np.geomspace(points, 1000, frames)
+    scenarios["zoom_in"] = [frame(points / 2 - s / 2, points / 2 + s / 2) for s in spans]
+    window.close()
+    workspace.close()
+    result = {}
+    for name, times in scenarios.items():
+        result[f"{name}_median_ms"] = statistics.median(times)
+        result[f"{name}_max_ms"] = max(times)
+    result["points"] = points
+    result["value_ms"] = max(statistics.median(t) for t in scenarios.values())
+    return result
+
+
+BENCHMARKS = {
+    "cold_start": cold_start,
+    "fd002_all_sensors": fd002_all_sensors,
+    "pan_zoom": pan_zoom,
+    "training_stall": training_stall,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--only", choices=sorted(BENCHMARKS), action="append", help="run only these")
+    args = parser.parse_args(argv)
+    home = tempfile.mkdtemp(prefix="turbofan-bench-")
+    os.environ.setdefault("TURBOFAN_HOME", home)
+    os.environ.setdefault("TURBOFAN_CONFIG_DIR", str(Path(home) / "config"))
+    results = {}
+    for name in args.only or list(BENCHMARKS):
+        result = BENCHMARKS[name]()
+        if "value_ms" in result:
+            result["target_ms"] = TARGETS_MS[name]
+            result["meets_target"] = result["value_ms"] < TARGETS_MS[name]
+        results[name] = result
+        if not args.json:
+            numbers = ", ".join(
+                f"{k}={v:.1f}" if isinstance(v, float) else f"{k}={v}"
+                for k, v in result.items()
+                if k != "value_ms"
+            )
+            print(f"{name}: {numbers}", flush=True)
+    if args.json:
+        print(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,199 @@
+"""Monitoring a registered model: data drift against its training data and its KPIs over time.
+
+* **Drift** — every version trained through :mod:`~turbofan_desktop.services.training` keeps a
+  compact summary of its training split (:func:`turbofan_desktop.data.drift.training_statistics`)
+  in its artifact folder, as ``training_statistics.json``: covered by the artifact's sha256, removed
+  with the version, and never decoded when versions are listed (a version row stays small).
+  ``extra["training_stats"]`` holding the summary itself is read too (hand-registered versions).
+  :func:`drift` compares a dataset with it under the thresholds of the settings and appends the
+  result to the version's history (``metric_history``, kind ``"drift"``): the report's headline
+  numbers first, then the per-sensor verdicts.
+* **KPIs** — :func:`kpi_history` is the version's validation / detection history without the drift
+  entries; :func:`kpi_warning` says when the latest validation is worse than the one at registration
+  by more than ``Settings.kpi_warning_margin`` (relative), in any metric whose better direction is
+  known from its name.
+
+Pure Python: no Qt, no torch.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from turbofan_desktop.data.dataset import Dataset
+from turbofan_desktop.data.drift import STATS_FORMAT, DriftReport, compare, training_statistics
+from turbofan_desktop.errors import IncompatibleDataError, NotFoundError
+
+STATS_FILE = "training_statistics.json"
+DRIFT_KIND = "drift"
+VALIDATION_KIND = "validation"
+
+# Metric names whose better direction is known: substrings, checked in order (first match wins).
+_LOWER_IS_BETTER = ("mse", "rmse", "mae", "mape", "mase", "loss", "error", "rul_score", "false_alarm")
+_HIGHER_IS_BETTER = ("precision", "recall", "f1", "f0_5", "f05", "fbeta", "accuracy", "auc", "r2")
+
+
+# -- training statistics -------------------------------------------------------------------------------
+def with_training_statistics(
+    write_artifact: Callable[[Path], None], train: Dataset
+) -> Callable[[Path], None]:
+    """Wrap a model's ``save`` so the artifact folder also holds the training data's statistics.
+
+    The registry stages and hashes whatever the writer leaves in the folder, so the statistics are
+    part of the verified artifact. Computed once, when the wrapper is made.
+    """
+    stats = training_statistics(train)
+    text = json.dumps(stats, allow_nan=False, separators=(",", ":"))
+
+    def write(directory: Path) -> None:
+        write_artifact(directory)
+        (Path(directory) / STATS_FILE).write_text(text, encoding="utf-8")
+
+    return write
+
+
+def reference_statistics(ws, version_id: int) -> dict[str, Any]:
+    """The training statistics of a version: from ``extra["training_stats"]`` or its artifact."""
+    record = ws.registry.get(version_id)
+    stored = dict(record.extra or {}).get("training_stats")
+    if isinstance(stored, dict) and stored.get("format") == STATS_FORMAT:
+        return stored
+    path = Path(record.artifact_path) / STATS_FILE if record.artifact_path else None
+    if path is None or not path.is_file():
+        raise NotFoundError(
+            f"{record.label} was registered without statistics of its training data, so drift cannot "
+            "be measured; retrain it to monitor drift."
+        )
+    ws.registry.verify_artifact(record)  # the sha256 covers the statistics file too
+    try:
+        stats = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise IncompatibleDataError(f"{path}: the training statistics cannot be read ({exc}).") from None
+    if not isinstance(stats, dict) or stats.get("format") != STATS_FORMAT:
+        raise IncompatibleDataError(f"{path}: the training statistics are not in the format {STATS_FORMAT}.")
+    return stats
+
+
+def has_reference_statistics(ws, version_id: int) -> bool:
+    """Whether :func:`drift` can run for this version (cheap: no hashing)."""
+    record = ws.registry.get(version_id)
+    stored = dict(record.extra or {}).get("training_stats")
+    if isinstance(stored, dict) and stored.get("format") == STATS_FORMAT:
+        return True
+    return bool(record.artifact_path) and (Path(record.artifact_path) / STATS_FILE).is_file()
+
+
+# -- drift -----------------------------------------------------------------------------------------------
+def drift_summary(report: DriftReport) -> dict[str, Any]:
+    """What the history keeps of a report: headline numbers first (history views show the first
+    few), then each sensor's verdict."""
+    payload = report.to_dict()
+    psis = [s["psi"] for s in payload["sensors"].values() if s["psi"] is not None]
+    pvalues = [s["ks_pvalue"] for s in payload["sensors"].values() if s["ks_pvalue"] is not None]
+    return {
+        "drifted_sensors": len(report.drifted),
+        "max_psi": max(psis) if psis else None,
+        "min_ks_pvalue": min(pvalues) if pvalues else None,
+        "rows": report.rows,
+        "drifted": report.drifted,
+        "thresholds": payload["thresholds"],
+        "sensors": {
+            name: {"psi": s["psi"], "ks_pvalue": s["ks_pvalue"], "drift": s["drift"]}
+            for name, s in payload["sensors"].items()
+        },
+    }
+
+
+def drift(ws, version_id: int, dataset: Dataset, *, store: bool = True) -> DriftReport:
+    """Per-sensor drift of ``dataset`` against the version's training data; stored unless ``store``
+    is false. Thresholds: ``Settings.drift_psi_threshold`` and ``Settings.drift_ks_pvalue``."""
+    stats = reference_statistics(ws, version_id)
+    report = compare(
+        stats,
+        dataset,
+        psi_threshold=ws.settings.drift_psi_threshold,
+        ks_pvalue=ws.settings.drift_ks_pvalue,
+    )
+    if store:
+        ws.registry.record_metrics(
+            version_id, kind=DRIFT_KIND, metrics=drift_summary(report), data_hash=report.data_hash
+        )
+    return report
+
+
+def drift_history(ws, version_id: int) -> list[dict[str, Any]]:
+    """Stored drift checks of the version, oldest first (``metrics`` as in :func:`drift_summary`)."""
+    return [e for e in ws.registry.metric_history(version_id) if e.get("kind") == DRIFT_KIND]
+
+
+def latest_drift(ws, version_id: int) -> dict[str, Any] | None:
+    """The newest stored drift check, or None (for a badge)."""
+    history = drift_history(ws, version_id)
+    return history[-1] if history else None
+
+
+# -- KPIs ------------------------------------------------------------------------------------------------
+def kpi_history(ws, version_id: int) -> list[dict[str, Any]]:
+    """The version's KPI entries (validation, detection with ground truth, ...), oldest first."""
+    return [e for e in ws.registry.metric_history(version_id) if e.get("kind") != DRIFT_KIND]
+
+
+def metric_direction(name: str) -> int:
+    """-1 when a smaller value is better, +1 when a larger one is, 0 when the name does not say."""
+    lowered = name.lower()
+    for pattern in _LOWER_IS_BETTER:
+        if pattern in lowered:
+            return -1
+    for pattern in _HIGHER_IS_BETTER:
+        if pattern in lowered:
+            return 1
+    return 0
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def kpi_changes(baseline: dict[str, Any], latest: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per metric of known direction in both: ``worse`` = relative worsening (negative: better)."""
+    changes = []
+    for name, before in baseline.items():
+        direction = metric_direction(str(name))
+        a, b = _number(before), _number(latest.get(name))
+        if direction == 0 or a is None or b is None:
+            continue
+        delta = (b - a) * -direction  # > 0: worse
+        if a != 0:
+            worse = delta / abs(a)
+        else:
+            worse = 0.0 if delta == 0 else math.copysign(math.inf, delta)
+        changes.append({"metric": str(name), "registered": a, "latest": b, "worse": worse})
+    return changes
+
+
+def kpi_warning(ws, version_id: int, margin: float | None = None) -> str | None:
+    """A sentence when the latest validation is worse than the one at registration by more than
+    ``margin`` (relative; default ``Settings.kpi_warning_margin``) in some metric; else None."""
+    margin = ws.settings.kpi_warning_margin if margin is None else float(margin)
+    validations = [e for e in kpi_history(ws, version_id) if e.get("kind") == VALIDATION_KIND]
+    if len(validations) < 2:
+        return None
+    baseline, latest = validations[0], validations[-1]
+    changes = kpi_changes(dict(baseline.get("metrics") or {}), dict(latest.get("metrics") or {}))
+    worst = max(changes, key=lambda c: c["worse"], default=None)
+    if worst is None or worst["worse"] <= margin:
+        return None
+    label = ws.registry.get(version_id).label
+    amount = "far" if math.isinf(worst["worse"]) else f"{worst['worse']:.0%}"
+    return (
+        f"{label}: {worst['metric']} is {worst['latest']:.4g} in the latest validation "
+        f"({str(latest.get('created', ''))[:10]}), {amount} worse than {worst['registered']:.4g} at "
+        f"registration (warning margin {margin:.0%})."
+    )
