@@ -93,7 +93,7 @@ def fit_gpd(peaks: np.ndarray) -> tuple[float, float]:
         if lo < 0 < hi:
             lo, hi = (lo, -1e-12) if best_theta < 0 else (1e-12, hi)
         refined = optimize.minimize_scalar(
-            lambda t: -_profile(float(t), peaks)[0], bounds=(lo, hi), method="bounded"
+            lambda t: min(-_profile(float(t), peaks)[0], 1e300), bounds=(lo, hi), method="bounded"
         )
         if refined.success and -refined.fun > best_ll:
             best_ll, best_theta = -float(refined.fun), float(refined.x)

@@ -71,7 +71,15 @@ def run_app(args: Any) -> int:
 
     workspace = Workspace.open(getattr(args, "registry", None))
     try:
-        window = MainWindow(workspace, defer_panels=True)
+        ui_settings = None
+        if getattr(args, "screenshot", None):
+            # a scripted screenshot neither uses nor overwrites the user's saved window layout
+            import tempfile
+
+            from turbofan_desktop.ui.settings import UiSettings
+
+            ui_settings = UiSettings(Path(tempfile.mkdtemp(prefix="turbofan-screenshot-")) / "ui.ini")
+        window = MainWindow(workspace, defer_panels=True, ui_settings=ui_settings)
         files = [Path(f) for f in (getattr(args, "files", None) or [])] or sample_files()
         if getattr(args, "screenshot", None):
             window.resize(*SCREENSHOT_SIZE)

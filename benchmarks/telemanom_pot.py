@@ -1,0 +1,126 @@
+"""Nonparametric vs POT/SPOT thresholds on the NASA SMAP/MSL channels, in one run on the same errors.
+
+    python benchmarks/telemanom_pot.py --data ../shared/data/smap_msl [--channels T-9 ...]
+        [--risk 1e-3 ...] [--level 0.98] [--init-share 0.3] [--train-missing] [--set key=value ...]
+        [--json out.json]
+
+Models come from the cache of ``benchmarks/telemanom_nasa.py`` (same key: channel, settings, seed);
+a channel without a cached model is skipped unless ``--train-missing`` trains and caches it the
+way that script does. Each channel's test file is run through the model once; the nonparametric
+threshold (the model's own ``detect``) and SPOT (``turbofan_telemanom.pot``, calibrated on the first
+``init-share`` of each series, then streaming) judge the *same* smoothed errors. Both are scored by
+the paper's overlap rule (``telemanom_nasa.score_channel``) and pooled into precision, recall and
+F0.5. The first ``--risk`` is the declared setting; further risks are listed for context only
+(choosing among them on these labels would be tuning on the test set).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import telemanom_nasa as nasa  # noqa: E402
+
+from turbofan_desktop.data.readers import read_dataset  # noqa: E402
+from turbofan_desktop.plugins.contract import build_config  # noqa: E402
+from turbofan_desktop.plugins.manager import get_plugin_manager  # noqa: E402
+
+
+def pot_ranges(unit, config, *, risk: float, level: float, init_share: float) -> list[tuple[int, int]]:
+    """SPOT's anomalous sequences on the detection's errors, as raw test-row ranges."""
+    from turbofan_telemanom.pot import find_anomalies_pot
+    from turbofan_telemanom.threshold import ThresholdParams
+
+    params = ThresholdParams.from_config(config)
+    found = find_anomalies_pot(
+        unit.errors, unit.errors, params, risk=risk, level=level, init_share=init_share
+    )
+    return [(s.start + config.l_s, s.end + config.l_s) for s in found.sequences]
+
+
+def load_cached(spec, config, channel: str):
+    folder = nasa.cache_dir(channel, config)
+    if not (folder / "fit.json").is_file():
+        return None
+    return spec.load_factory().load(folder / "model", config=config, target="value")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--labels", type=Path)
+    parser.add_argument("--channels", nargs="*")
+    parser.add_argument(
+        "--risk", type=float, nargs="+", default=[1e-3], help="SPOT risk q (first = declared)"
+    )
+    parser.add_argument("--level", type=float, default=0.98, help="initial threshold quantile")
+    parser.add_argument("--init-share", type=float, default=0.3, help="share of each series to calibrate on")
+    parser.add_argument("--train-missing", action="store_true", help="train channels without a cached model")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args(argv)
+
+    labels = nasa.read_labels(args.labels or args.data / "labeled_anomalies.csv")
+    channels = args.channels or [c for c in labels if (args.data / "test" / f"{c}.npy").is_file()]
+    spec = get_plugin_manager().model("telemanom")
+    config = build_config(spec.config_class, nasa.parse_sets(args.set))
+    nasa.CACHE.mkdir(parents=True, exist_ok=True)
+
+    methods = ["nonparametric", *[f"pot q={q:g}" for q in args.risk]]
+    rows: dict[str, list[dict[str, Any]]] = {m: [] for m in methods}
+    per_channel: dict[str, dict[str, Any]] = {}
+    started = time.perf_counter()
+    for channel in channels:
+        model = load_cached(spec, config, channel)
+        if model is None and args.train_missing:
+            nasa.run_channel(spec, config, channel, args.data, True)
+            model = load_cached(spec, config, channel)
+        if model is None:
+            print(f"{channel:6s} skipped: no cached model (use --train-missing)", flush=True)
+            continue
+        test = read_dataset(args.data / "test" / f"{channel}.npy")
+        (unit,) = model.detect(test).units.values()
+        truth = labels[channel]["ranges"]
+        found = {"nonparametric": [(a.start_index, a.end_index) for a in unit.anomalies]}
+        for q, name in zip(args.risk, methods[1:], strict=True):
+            found[name] = pot_ranges(unit, model.config, risk=q, level=args.level, init_share=args.init_share)
+        per_channel[channel] = {"labels": truth, "spacecraft": labels[channel]["spacecraft"]}
+        for name, predicted in found.items():
+            counts = nasa.score_channel(predicted, truth)
+            rows[name].append(counts)
+            per_channel[channel][name] = {"predicted": predicted, **counts}
+        line = "  ".join(
+            f"{name}: TP {per_channel[channel][name]['tp']} FP {per_channel[channel][name]['fp']} "
+            f"FN {per_channel[channel][name]['fn']}"
+            for name in methods
+        )
+        print(f"{channel:6s} {line}  labels {truth}", flush=True)
+
+    summary = {name: nasa.pooled(rows[name]) for name in methods}
+    fmt = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
+    for name, block in summary.items():
+        print(
+            f"{name:16s} channels {block['channels']:2d}  TP {block['tp']} FP {block['fp']} FN {block['fn']}  "
+            f"P {fmt(block['precision'])} R {fmt(block['recall'])} F0.5 {fmt(block['f0_5'])}"
+        )
+    if args.json:
+        out = {
+            "risk": args.risk,
+            "level": args.level,
+            "init_share": args.init_share,
+            "wall_seconds": time.perf_counter() - started,
+            "summary": summary,
+            "channels": per_channel,
+        }
+        args.json.write_text(json.dumps(out, indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
