@@ -48,7 +48,10 @@ def peak_rss_mb() -> float:
 def print_epoch(event) -> None:
     """One short line per epoch, so long runs show they are alive."""
     if event.epoch is not None:
-        print(f"  epoch {event.epoch}: train {event.train_loss:.4f} val {event.val_loss}", flush=True)
+        print(
+            f"  epoch {event.epoch}: train {event.train_loss:.4f} val {event.val_loss} {event.message}",
+            flush=True,
+        )
 
 
 def run_seed(spec, settings: dict, seed: int, train, test) -> dict:

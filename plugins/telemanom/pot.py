@@ -45,6 +45,7 @@ from turbofan_telemanom.threshold import (
 DEFAULT_RISK = 1e-3
 DEFAULT_LEVEL = 0.98
 MIN_PEAKS = 5  # fewer excesses than this cannot define a tail: the threshold is the largest value
+MIN_TAIL = 10  # on short calibration data the level drops (not below 0.5) so ~10 values exceed t
 MIN_CALIBRATION = 100  # a series shorter than this after its ignored prefix is calibrated as a whole
 _TINY = 1e-300
 
@@ -125,13 +126,19 @@ class PeaksOverThreshold:
     def calibrate(
         cls, values: np.ndarray, *, risk: float = DEFAULT_RISK, level: float = DEFAULT_LEVEL
     ) -> PeaksOverThreshold:
-        """Initial batch: ``t`` = the ``level`` quantile, GPD fitted to the excesses over it."""
+        """Initial batch: ``t`` = the ``level`` quantile, GPD fitted to the excesses over it.
+
+        With fewer than ``MIN_TAIL / (1 - level)`` values the level is lowered (to at least 0.5)
+        so about :data:`MIN_TAIL` values exceed ``t``; ``level`` records what was used.
+        """
         if not 0 < risk < 1 or not 0 < level < 1:
             raise ValueError(f"POT needs 0 < risk < 1 and 0 < level < 1, got {risk} and {level}.")
         values = np.asarray(values, dtype=np.float64)
         values = values[np.isfinite(values)]
         if values.size == 0:
             raise ValueError("POT needs at least one finite value to calibrate on.")
+        # 2 % of 100 values is 2 excesses, too few for a GPD: lower the level to keep ~MIN_TAIL
+        level = min(level, max(0.5, 1.0 - MIN_TAIL / values.size))
         t = float(np.quantile(values, level))
         pot = cls(
             risk=risk,

@@ -406,12 +406,15 @@ class TransformerModel:
                     total += float(loss.detach()) * len(batch["x"])
                     count += len(batch["x"])
                 train_loss = total / max(count, 1)
-                val_loss = self._eval_loss(val_win, should_stop) if val_win is not None else train_loss
+                val_loss, val_rmse = (
+                    self._eval_loss(val_win, should_stop) if val_win is not None else (train_loss, math.nan)
+                )
                 history.append(
                     {
                         "epoch": epoch,
                         "train_loss": train_loss,
                         "val_loss": val_loss,
+                        "val_rul_rmse": val_rmse,
                         "seconds": time.perf_counter() - started,
                     }
                 )
@@ -423,7 +426,7 @@ class TransformerModel:
                         epochs=cfg.epochs,
                         train_loss=train_loss,
                         val_loss=val_loss if val_win is not None else None,
-                        message=f"epoch {epoch}/{cfg.epochs}",
+                        message=f"epoch {epoch}/{cfg.epochs}, validation RUL RMSE {val_rmse:.2f}",
                     )
                 )
                 if val_loss < best_loss - 1e-6:
@@ -453,10 +456,11 @@ class TransformerModel:
             notes=notes,
         )
 
-    def _eval_loss(self, win: _Windows, should_stop: ShouldStop) -> float:
+    def _eval_loss(self, win: _Windows, should_stop: ShouldStop) -> tuple[float, float]:
+        """Validation loss (what early stopping watches) and the median's RUL RMSE on capped targets."""
         assert self.net is not None
         self.net.eval()
-        total = 0.0
+        total, squared = 0.0, 0.0
         with torch.no_grad():
             for start in range(0, len(win), 2048):
                 if should_stop():
@@ -464,7 +468,10 @@ class TransformerModel:
                 batch = self._tensors(win, slice(start, start + 2048))
                 rul, fc = self.net(batch["x"], batch["pad"], batch["base"])
                 total += float(self._loss(batch, rul, fc)) * len(batch["x"])
-        return total / max(len(win), 1)
+                target = torch.clamp(batch["remaining"], max=self.config.rul_cap)
+                squared += float(((rul[:, 1] * self.config.rul_cap - target) ** 2).sum())
+        n = max(len(win), 1)
+        return total / n, math.sqrt(squared / n)
 
     def _calibrate(self, win: _Windows) -> dict[str, Any]:
         """Split-conformal offsets that make each bound miss ~its nominal share on validation units.

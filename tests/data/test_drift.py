@@ -33,6 +33,13 @@ def fd001_test():
 
 
 @pytest.fixture(scope="module")
+def fd002_train():
+    if not (CMAPSS_DIR / "train_FD002.txt").is_file():
+        pytest.skip("train_FD002.txt not available")
+    return read_dataset(CMAPSS_DIR / "train_FD002.txt")
+
+
+@pytest.fixture(scope="module")
 def fd001_stats(fd001_train):
     # through JSON, as the registry stores them
     return json.loads(json.dumps(training_statistics(fd001_train), allow_nan=False))
@@ -86,10 +93,8 @@ def test_three_std_shift_of_one_sensor_flags_only_that_sensor(fd001_train, fd001
     json.dumps(report.to_dict(detail=True), allow_nan=False)
 
 
-def test_fd002_is_drifted_against_fd001_on_regime_dependent_sensors(fd001_train, fd001_stats):
-    if not (CMAPSS_DIR / "train_FD002.txt").is_file():
-        pytest.skip("train_FD002.txt not available")
-    fd002 = read_dataset(CMAPSS_DIR / "train_FD002.txt")
+def test_fd002_is_drifted_against_fd001_on_regime_dependent_sensors(fd001_train, fd001_stats, fd002_train):
+    fd002 = fd002_train
     labels = detect_regimes(fd002).assign(fd002.frame)
     means = fd002.frame.groupby(labels)[fd002.sensors].mean()
     spread = means.max() - means.min()
@@ -103,10 +108,10 @@ def test_fd002_is_drifted_against_fd001_on_regime_dependent_sensors(fd001_train,
         assert report.sensors[name].psi > 1.0
 
 
-def test_fd002_against_its_own_training_statistics_is_regime_aware():
+def test_fd002_against_its_own_training_statistics_is_regime_aware(fd002_train):
     if not (CMAPSS_DIR / "test_FD002.txt").is_file():
-        pytest.skip("FD002 not available")
-    train = read_dataset(CMAPSS_DIR / "train_FD002.txt")
+        pytest.skip("test_FD002.txt not available")
+    train = fd002_train
     stats = training_statistics(train)
     assert len(stats["regime_norm"]["s_2"]["mean"]) == 6
     test = read_dataset(CMAPSS_DIR / "test_FD002.txt")

@@ -82,3 +82,11 @@ def test_pot_anomalies_on_short_flat_and_calibrated_series():
     series[100:110] += 2.0
     found = find_anomalies_pot(series, series, params, calibration=calibration)
     assert [s for s in found.sequences if s.start <= 110 and s.end >= 100]
+
+
+def test_short_calibration_lowers_the_level_to_keep_a_tail():
+    values = np.random.default_rng(6).exponential(1.0, 100)
+    pot = PeaksOverThreshold.calibrate(values, risk=1e-3, level=0.98)
+    assert pot.level == pytest.approx(0.9) and len(pot.peaks) == 10
+    assert pot.threshold > values.max() * 0.8 and np.isfinite(pot.threshold)
+    assert PeaksOverThreshold.calibrate(np.ones(50)).threshold == 1.0  # flat errors: no tail

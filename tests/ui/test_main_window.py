@@ -3,6 +3,7 @@ menus, persisted state, quitting with a running job, and the torch-free start-up
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -399,6 +400,17 @@ def test_singleton_refcount_guard_is_active():
     turbofan_desktop.ui guards against the resulting interpreter abort."""
     import turbofan_desktop.ui as ui
 
-    if sys.version_info < (3, 12):
+    if ui.singleton_refcounts_need_guard():
         for singleton in (None, True, False):
             assert sys.getrefcount(singleton) > ui.SINGLETON_REFCOUNT_RESERVE // 2
+
+
+def test_gui_leaves_one_core_to_itself_unless_told_otherwise(monkeypatch):
+    from turbofan_desktop.ui.app import leave_a_core_for_the_gui
+
+    monkeypatch.setenv("TURBOFAN_TORCH_THREADS", "3")
+    assert leave_a_core_for_the_gui() is None
+    monkeypatch.delenv("TURBOFAN_TORCH_THREADS")
+    chosen = leave_a_core_for_the_gui()
+    assert chosen is not None and chosen >= 1
+    assert int(os.environ["TURBOFAN_TORCH_THREADS"]) == chosen

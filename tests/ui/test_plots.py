@@ -204,3 +204,35 @@ def test_unknown_unit_is_reported_not_raised(plot_area):
     plot_area.show_rul(RULResult(0.8, [UnitRUL(1, 10.0, 5.0, 20.0)]), 7)
     assert plot_area.overlay_items("anomaly") == []
     assert "unit 7" in plot_area.rul_label.text()
+
+
+def test_peak_pyramid_keeps_every_extreme_with_about_one_block_per_pixel():
+    from turbofan_desktop.ui.plot_area import PeakPyramid
+
+    rng = np.random.default_rng(1)
+    values = np.cumsum(rng.standard_normal(1_234_567))
+    values[700_001] = 1e6  # a one-sample spike must survive any zoom level
+    time = np.arange(len(values), dtype=np.float64)
+    pyramid = PeakPyramid(time, values)
+    for x0, x1 in ((0, len(values)), (600_000, 800_000), (700_000, 700_500)):
+        x, y = pyramid.view(x0, x1, 1000)
+        inside = values[int(x0) : int(x1) + 1]
+        assert y.max() == inside.max() and y.min() <= inside.min()
+        assert len(x) <= 2 * 1000 * PeakPyramid.FACTOR + 16
+        assert np.all(np.diff(x) >= 0)
+
+
+def test_long_series_are_drawn_from_the_pyramid_and_follow_the_view(plot_area):
+    from turbofan_desktop.ui.plot_area import PYRAMID_MIN_POINTS, Series
+
+    n = PYRAMID_MIN_POINTS + 5
+    time = np.arange(n, dtype=np.float64)
+    values = np.sin(time / 1000.0)
+    plot_area.plot_series({"long": [Series(0, time, values)]})
+    entry = plot_area.sensor_plot("long")
+    curve = entry.curves[0]
+    assert 0 in entry.pyramids and len(curve.xData) < n // 100
+    entry.plot.setXRange(1000, 3000, padding=0)
+    assert curve.xData[0] <= 1000 and curve.xData[-1] >= 2999 and curve.xData[-1] < 4000
+    plot_area.plot_series({"long": [Series(0, time[:100], values[:100])]})  # a short series again
+    assert entry.pyramids == {} and len(curve.xData) == 100

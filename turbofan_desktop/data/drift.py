@@ -124,7 +124,8 @@ def sensor_statistics(
     """Count, mean, std, range and the sketch ``(values, cdf)`` of one sensor's finite values.
 
     Sketch values are observed values (``inverted_cdf`` quantiles, deduplicated), so C-MAPSS numbers
-    keep their short decimal form in JSON; ``cdf`` is the exact share of rows at or below each.
+    keep their short decimal form in JSON; ``cdf`` is the share of rows at or below each (exact to
+    five decimals).
     With ``strata`` (an int label per value), ``strata_cdf[b]`` is the same ECDF within stratum b.
     """
     raw = np.asarray(values, dtype=np.float64)
@@ -468,7 +469,7 @@ def compare(
         )
 
     age_weights, age_mix_psi = None, None
-    if stats.get("age") and _is_fleet(ds):
+    if stats.get("age") and ds.time_kind == "cycle":  # one unit is placed by age too
         edges = np.asarray(stats["age"]["edges"], dtype=np.int64)
         strata = np.searchsorted(edges, unit_age(ds), side="right")
         age_weights = np.bincount(strata, minlength=len(edges) + 1).astype(np.float64)

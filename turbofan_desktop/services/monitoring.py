@@ -87,6 +87,19 @@ def has_reference_statistics(ws, version_id: int) -> bool:
     return bool(record.artifact_path) and (Path(record.artifact_path) / STATS_FILE).is_file()
 
 
+def reference_version(ws, dataset: Dataset) -> int | None:
+    """The version a newly opened file is checked against: the newest production version with
+    training statistics whose target the file has, else the newest such version; None if none."""
+    columns = set(dataset.frame.columns)
+    for stage in ("production", None):
+        for record in ws.registry.list_versions(stage=stage, limit=50):
+            if record.target != "*" and record.target not in columns:
+                continue
+            if has_reference_statistics(ws, record.id):
+                return int(record.id)
+    return None
+
+
 # -- drift -----------------------------------------------------------------------------------------------
 def drift_summary(report: DriftReport) -> dict[str, Any]:
     """What the history keeps of a report: headline numbers first (history views show the first
@@ -197,3 +210,18 @@ def kpi_warning(ws, version_id: int, margin: float | None = None) -> str | None:
         f"({str(latest.get('created', ''))[:10]}), {amount} worse than {worst['registered']:.4g} at "
         f"registration (warning margin {margin:.0%})."
     )
+
+
+def version_health(ws, version_id: int) -> dict[str, Any]:
+    """What a badge needs: the KPI warning (or None) and the newest drift check (or None) as
+    ``{"drifted": [...], "created", "data_hash"}``."""
+    latest = latest_drift(ws, version_id)
+    drift_state = None
+    if latest is not None:
+        metrics = dict(latest.get("metrics") or {})
+        drift_state = {
+            "drifted": list(metrics.get("drifted") or []),
+            "created": latest.get("created"),
+            "data_hash": latest.get("data_hash"),
+        }
+    return {"kpi_warning": kpi_warning(ws, version_id), "drift": drift_state}

@@ -9,8 +9,19 @@ from __future__ import annotations
 
 import sys
 
-#: added once to the reference count of each singleton below on CPython < 3.12
+#: added once to the reference count of each singleton when :func:`singleton_refcounts_need_guard`
 SINGLETON_REFCOUNT_RESERVE = 1 << 40
+
+
+def singleton_refcounts_need_guard() -> bool:
+    """True on CPython < 3.12 with shiboken6 6.12 or newer (pyproject pins < 6.12; this is the net)."""
+    if sys.implementation.name != "cpython" or sys.version_info >= (3, 12):
+        return False
+    try:
+        import shiboken6
+    except ImportError:
+        return False
+    return tuple(shiboken6.__version_info__[:2]) >= (6, 12)
 
 
 def _guard_singleton_refcounts() -> None:
@@ -23,7 +34,7 @@ def _guard_singleton_refcounts() -> None:
     Giving the singletons a huge count makes them effectively immortal, as 3.12 does; they are never
     freed on any version, so the extra count changes nothing else.
     """
-    if sys.implementation.name != "cpython" or sys.version_info >= (3, 12):
+    if not singleton_refcounts_need_guard():
         return
     import ctypes
 

@@ -157,7 +157,7 @@ class MainWindow(QMainWindow):
         self._restore_state()
         if defer_panels:
             placeholder.painted.connect(lambda: QTimer.singleShot(0, self.ensure_ready))
-            QTimer.singleShot(1000, self.ensure_ready)  # in case the window is never painted
+            QTimer.singleShot(1000, self, self.ensure_ready)  # in case the window is never painted
         else:
             self.ensure_ready()
 
@@ -177,6 +177,9 @@ class MainWindow(QMainWindow):
         self._build_panels()
         self._require_dialogs()
         self._update_job_count()
+        if self._layout_restored and not self.ui_settings.window_state():
+            self._layout_restored = False  # the docks were sized around the start-up placeholder
+            self._apply_default_layout()
         self.ready.emit()
 
     # -- construction -------------------------------------------------------------------------------
@@ -196,7 +199,7 @@ class MainWindow(QMainWindow):
         for signal in ("job_started", "job_finished", "job_failed", "job_cancelled"):
             getattr(manager, signal).connect(self._update_job_count)
             # the manager reaps a finished thread just after its final signal: count again then
-            getattr(manager, signal).connect(lambda *_: QTimer.singleShot(100, self._update_job_count))
+            getattr(manager, signal).connect(lambda *_: QTimer.singleShot(100, self, self._update_job_count))
         return manager
 
     def _dock(self, title: str, name: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
@@ -379,7 +382,11 @@ class MainWindow(QMainWindow):
 
     def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
         super().showEvent(event)
-        if not self._layout_restored:  # first start: a sensible default split, later the user's
+        self._apply_default_layout()
+
+    def _apply_default_layout(self) -> None:
+        """First start (no saved layout): a sensible default split; later starts restore the user's."""
+        if not self._layout_restored:
             self._layout_restored = True
             self.resizeDocks([self.data_dock], [300], Qt.Orientation.Horizontal)
             self.resizeDocks([self.jobs_dock], [max(160, self.height() // 4)], Qt.Orientation.Vertical)
@@ -579,17 +586,19 @@ class MainWindow(QMainWindow):
         except Exception as exc:  # noqa: BLE001 - a bad config is a user error; anything else is logged
             self.show_error(exc)
             return None
-        return self.submit_training(request)
+        job_title = getattr(dialog, "job_title", None)
+        return self.submit_training(request, title=job_title() if callable(job_title) else None)
 
-    def submit_training(self, request: Any) -> int:
+    def submit_training(self, request: Any, title: str | None = None) -> int:
         """Queue ``services.training.train(workspace, request)`` as a job; returns its id."""
         self.ensure_ready()
         from turbofan_desktop.services.training import train
 
-        targets = request.targets or (["all sensors"] if request.all_sensors else ["default targets"])
-        title = f"Train {request.plugin} on {', '.join(map(str, targets[:3]))}"
-        if len(targets) > 3:
-            title += f" (+{len(targets) - 3})"
+        if title is None:
+            targets = request.targets or (["all sensors"] if request.all_sensors else ["default targets"])
+            title = f"Train {request.plugin} on {', '.join(map(str, targets[:3]))}"
+            if len(targets) > 3:
+                title += f" (+{len(targets) - 3})"
         return self.jobs.submit(title, train, self.workspace, request)
 
     def selected_version_ids(self) -> list[int]:

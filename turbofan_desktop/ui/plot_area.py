@@ -78,6 +78,61 @@ class Series:
     values: np.ndarray
 
 
+class PeakPyramid:
+    """Min and max of blocks of 8, 64, 512, … points of one long series, computed once.
+
+    pyqtgraph's peak downsampling scans every visible point on each frame: ~20 ms for a fully
+    zoomed-out 10-million-point channel. The pyramid answers a view with about one block per pixel
+    column from the level that fits, so a frame costs O(pixels) whatever the zoom.
+    """
+
+    BASE = 8
+    FACTOR = 8
+
+    def __init__(self, time: np.ndarray, values: np.ndarray):
+        self.time = time
+        self.values = values
+        self.levels: list[tuple[int, np.ndarray, np.ndarray]] = []  # (block size, mins, maxs)
+        block, mins, maxs = self.BASE, values, values
+        step = self.BASE
+        while len(mins) >= 2 * step:
+            mins, maxs = self._reduce(mins, maxs, step)
+            self.levels.append((block, mins, maxs))
+            block *= self.FACTOR
+            step = self.FACTOR
+
+    @staticmethod
+    def _reduce(mins: np.ndarray, maxs: np.ndarray, step: int) -> tuple[np.ndarray, np.ndarray]:
+        whole = len(mins) // step * step
+        low = mins[:whole].reshape(-1, step).min(axis=1)
+        high = maxs[:whole].reshape(-1, step).max(axis=1)
+        if whole < len(mins):  # the partial block at the end
+            low = np.append(low, mins[whole:].min())
+            high = np.append(high, maxs[whole:].max())
+        return low, high
+
+    def view(self, x0: float, x1: float, pixels: int) -> tuple[np.ndarray, np.ndarray]:
+        """Points to draw for the x range [x0, x1] on ``pixels`` columns (min/max pairs per block)."""
+        n = len(self.time)
+        i0 = max(0, int(np.searchsorted(self.time, x0, side="left")) - 1)
+        i1 = min(n, int(np.searchsorted(self.time, x1, side="right")) + 1)
+        per_pixel = (i1 - i0) / max(1, pixels)
+        usable = [level for level in self.levels if level[0] <= per_pixel]
+        if not usable:
+            return self.time[i0:i1], self.values[i0:i1]
+        block, mins, maxs = usable[-1]
+        b0, b1 = i0 // block, min(len(mins), -(-i1 // block))
+        starts = np.arange(b0, b1) * block
+        x = np.repeat(self.time[starts], 2)
+        y = np.empty(2 * (b1 - b0))
+        y[0::2], y[1::2] = mins[b0:b1], maxs[b0:b1]
+        return x, y
+
+
+#: series longer than this are drawn from a :class:`PeakPyramid` instead of per-frame downsampling
+PYRAMID_MIN_POINTS = 1_000_000
+
+
 @dataclass
 class SensorPlot:
     """A pooled plot with its curves; curves are reused by index, never re-created."""
@@ -92,6 +147,7 @@ class SensorPlot:
     band: pg.FillBetweenItem | None = None
     sensor: str = ""
     series: list[Series] = field(default_factory=list)
+    pyramids: dict[int, PeakPyramid] = field(default_factory=dict)  # curve index -> pyramid
 
 
 def _configure(plot: pg.PlotItem) -> None:
@@ -230,7 +286,20 @@ class PlotArea(QWidget):
             for curve_index, curve in enumerate(plot.curves):
                 if curve_index < len(plot.series):
                     item = plot.series[curve_index]
-                    curve.setData(item.time, item.values)
+                    # finite data need no per-frame isfinite pass over the visible points
+                    finite = bool(np.isfinite(item.values).all() and np.isfinite(item.time).all())
+                    plot.pyramids.pop(curve_index, None)
+                    if finite and len(item.values) >= PYRAMID_MIN_POINTS:
+                        pyramid = PeakPyramid(item.time, item.values)
+                        plot.pyramids[curve_index] = pyramid
+                        curve.setDownsampling(auto=False, ds=1)
+                        curve.setData(
+                            *pyramid.view(item.time[0], item.time[-1], self._pixels(plot)),
+                            skipFiniteCheck=True,
+                        )
+                    else:
+                        curve.setDownsampling(auto=True, method="peak")
+                        curve.setData(item.time, item.values, skipFiniteCheck=finite)
                     curve.setVisible(True)
                 else:
                     curve.setData([], [])
@@ -275,6 +344,8 @@ class PlotArea(QWidget):
             entry.forecast = plot.plot(pen=FORECAST_PEN, name="forecast")
             for item in (entry.predicted, entry.band, entry.forecast):
                 item.setVisible(False)
+            plot.vb.sigXRangeChanged.connect(lambda _vb, _range, e=entry: self._feed_pyramids(e))
+            plot.vb.sigResized.connect(lambda _vb, e=entry: self._feed_pyramids(e))
             if self._pool:
                 plot.setXLink(self._pool[0].plot)
             else:
@@ -293,11 +364,28 @@ class PlotArea(QWidget):
             for curve in entry.curves:
                 curve.setData([], [])
 
+    @staticmethod
+    def _pixels(plot: SensorPlot) -> int:
+        return max(200, int(plot.plot.vb.width()))
+
+    def _feed_pyramids(self, plot: SensorPlot) -> None:
+        """Give each pyramid-backed curve the blocks of the visible range (the whole range while x
+        auto-ranges, so the data bounds the auto-range reads do not chase the view)."""
+        if not plot.pyramids:
+            return
+        x_auto = bool(plot.plot.vb.state["autoRange"][0])
+        x0, x1 = plot.plot.vb.viewRange()[0]
+        for index, pyramid in plot.pyramids.items():
+            low, high = (pyramid.time[0], pyramid.time[-1]) if x_auto else (x0, x1)
+            plot.curves[index].setData(*pyramid.view(low, high, self._pixels(plot)), skipFiniteCheck=True)
+
     def _ensure_curves(self, plot: SensorPlot, count: int) -> None:
         while len(plot.curves) < count:
             index = len(plot.curves)
             # width 1 keeps Qt on its fast cosmetic-line path (wider pens are stroked, ~2x slower)
-            curve = plot.plot.plot(pen=pg.mkPen(unit_color(index), width=1))
+            # peak mode keeps each pixel column's min and max, so about one block per pixel suffices
+            # (pyqtgraph's default of 5 draws five times the segments for the same picture)
+            curve = plot.plot.plot(pen=pg.mkPen(unit_color(index), width=1), autoDownsampleFactor=1.0)
             plot.curves.append(curve)
 
     # -- crosshair ----------------------------------------------------------------------------------
@@ -388,7 +476,8 @@ class PlotArea(QWidget):
         actual = np.asarray(detection.actual, dtype=np.float64)
         finite = actual[np.isfinite(actual)]
         top = float(finite.max()) if finite.size else 0.0
-        for anomaly in detection.anomalies:
+        step = 0.15 * float(np.ptp(finite)) if finite.size else 0.0
+        for number, anomaly in enumerate(detection.anomalies):
             start, end = float(as_float_time([anomaly.start])[0]), float(as_float_time([anomaly.end])[0])
             region = pg.LinearRegionItem(
                 values=(start, end if end > start else start + 0.5),
@@ -400,7 +489,7 @@ class PlotArea(QWidget):
             region.setToolTip(f"anomaly {anomaly.start}–{anomaly.end}, score {anomaly.score:.3g}")
             self._add_overlay("anomaly", entry.plot, region)
             label = pg.TextItem(f"{anomaly.score:.2f}", color=(180, 20, 20), anchor=(0, 0))
-            label.setPos(start, top)
+            label.setPos(start, top - step * (number % 2))  # alternate rows: close ranges stay legible
             self._add_overlay("anomaly_label", entry.plot, label)
         self.error_raw.setData(time, np.asarray(detection.errors, dtype=np.float64))
         self.error_smoothed.setData(time, np.asarray(detection.smoothed, dtype=np.float64))

@@ -1,0 +1,242 @@
+"""The drift view: per-sensor drift of a dataset against a version's training data.
+
+A table of sensors with their PSI, KS p-value, mean shift and a drift badge, and for the chosen
+sensor both distributions overlaid (training CDF from the stored sketch, new data's CDF at the same
+points). The check itself is ``services.monitoring.drift`` run as a job (:func:`start_drift_check`),
+so the window never waits for it; the dialog opens when the job succeeds.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtGui import QBrush, QColor
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QDialog,
+    QDialogButtonBox,
+    QHeaderView,
+    QLabel,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+COLUMNS = ("sensor", "PSI", "KS p", "shift (std)", "drift")
+DRIFT_COLOUR = QColor(220, 80, 60)
+OK_COLOUR = QColor(70, 160, 90)
+TRAIN_PEN = pg.mkPen(color=(60, 110, 200), width=2)
+NEW_PEN = pg.mkPen(color=(230, 130, 30), width=2)
+
+
+def run_drift(workspace: Any, version_id: int, dataset: Any) -> Any:
+    """Job body (worker thread): the stored drift check of ``dataset`` against the version."""
+    from turbofan_desktop.services.monitoring import drift
+
+    return drift(workspace, version_id, dataset)
+
+
+def _number(value: float | None, spec: str) -> str:
+    return "-" if value is None or not np.isfinite(value) else format(value, spec)
+
+
+class DriftDialog(QDialog):
+    """Sensors with drift badges; both distributions of the selected sensor overlaid."""
+
+    def __init__(self, report: Any, *, title: str = "Data drift", parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("driftDialog")
+        self.setWindowTitle(title)
+        self.report = report
+        self.names = list(report.sensors)
+
+        self.summary = QLabel(self._summary_text())
+        self.summary.setObjectName("driftSummary")
+        self.summary.setWordWrap(True)
+
+        self.table = QTableWidget(len(self.names), len(COLUMNS))
+        self.table.setObjectName("driftTable")
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.verticalHeader().setVisible(False)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self._fill_table()
+
+        self.plot = pg.PlotWidget()
+        self.plot.setObjectName("driftPlot")
+        self.plot.setBackground("w")
+        self.plot.addLegend()
+        self.plot.showGrid(x=True, y=True, alpha=0.3)
+        self.plot.setLabel("left", "share of rows at or below")
+        space = getattr(report, "space", "raw")
+        self.plot.setLabel(
+            "bottom", "std from the regime's training mean" if space == "regime_z" else "value"
+        )
+        self.train_curve = self.plot.plot([], [], pen=TRAIN_PEN, name="training", stepMode=None)
+        self.new_curve = self.plot.plot([], [], pen=NEW_PEN, name="this data")
+
+        splitter = QSplitter()
+        splitter.addWidget(self.table)
+        splitter.addWidget(self.plot)
+        splitter.setSizes([380, 520])
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.summary)
+        layout.addWidget(splitter, 1)
+        layout.addWidget(buttons)
+        self.resize(960, 520)
+
+        self.table.itemSelectionChanged.connect(self._selection_changed)
+        first = next((i for i, n in enumerate(self.names) if report.sensors[n].drift), 0)
+        if self.names:
+            self.table.selectRow(first)
+
+    def _summary_text(self) -> str:
+        report = self.report
+        parts = [report.summary()]
+        extras = []
+        if getattr(report, "age_matched", False):
+            extras.append("compared age for age (rows at the same position in their unit)")
+        if getattr(report, "regimes", 1) > 1:
+            extras.append(f"within {report.regimes} operating regimes")
+        if extras:
+            parts.append("Training data " + " and ".join(extras) + ".")
+        if report.missing:
+            parts.append(f"Missing in this data: {', '.join(report.missing)}.")
+        return " ".join(parts)
+
+    def _fill_table(self) -> None:
+        for row, name in enumerate(self.names):
+            result = self.report.sensors[name]
+            cells = (
+                name,
+                _number(result.psi, ".3f"),
+                _number(result.ks_pvalue, ".2g"),
+                _number(result.shift_std, "+.2f"),
+                "DRIFT" if result.drift else "ok",
+            )
+            for column, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                if column == len(cells) - 1:
+                    item.setForeground(QBrush(QColor("white")))
+                    item.setBackground(QBrush(DRIFT_COLOUR if result.drift else OK_COLOUR))
+                    item.setToolTip(result.note or ("drifted" if result.drift else "no drift"))
+                self.table.setItem(row, column, item)
+
+    def _selection_changed(self) -> None:
+        rows = {index.row() for index in self.table.selectedIndexes()}
+        if rows:
+            self.show_sensor(self.names[min(rows)])
+
+    def show_sensor(self, name: str) -> None:
+        """Overlay the training and new CDFs of ``name`` (steps at the sketch points)."""
+        result = self.report.sensors[name]
+        points = np.asarray(result.points, dtype=float)
+        self.plot.setTitle(
+            f"{name}: PSI {_number(result.psi, '.3f')}, KS p {_number(result.ks_pvalue, '.2g')}"
+        )
+        if points.size == 0:
+            self.train_curve.setData([], [])
+            self.new_curve.setData([], [])
+            return
+        self.train_curve.setData(points, np.asarray(result.train_cdf, dtype=float))
+        new = np.asarray(result.new_cdf, dtype=float)
+        self.new_curve.setData(points[: new.size], new)
+
+    def drifted_rows(self) -> list[str]:
+        """Sensors whose badge says DRIFT (for tests and callers)."""
+        return [n for r, n in enumerate(self.names) if self.table.item(r, len(COLUMNS) - 1).text() == "DRIFT"]
+
+
+def start_drift_check(window: Any, version_id: int | None = None) -> int | None:
+    """Check the window's current dataset against a version (default: the models panel selection)
+    as a job; the :class:`DriftDialog` opens when it succeeds, the error dialog when it fails."""
+    dataset = window.current_dataset()
+    panel = getattr(window, "models_panel", None)
+    if version_id is None and panel is not None:
+        record = panel.selected_record()
+        version_id = record.id if record is not None else None
+    if dataset is None or version_id is None:
+        window.show_error("Open a data file and select a model version before checking for drift.")
+        return None
+    jobs = getattr(window, "jobs", None)
+    if jobs is None:
+        window.show_error("The job manager is not available, so drift cannot be checked.")
+        return None
+    job_id = jobs.submit(
+        f"Drift against version {version_id}", run_drift, window.workspace, version_id, dataset
+    )
+
+    def finished(done_id: int, result: Any) -> None:
+        if done_id != job_id:
+            return
+        disconnect()
+        dialog = DriftDialog(result, title=f"Data drift against version {version_id}", parent=window)
+        window.drift_dialog = dialog
+        dialog.show()
+
+    def failed(done_id: int, message: str) -> None:
+        if done_id == job_id:
+            disconnect()
+            window.show_error(message)
+
+    def cancelled(done_id: int) -> None:
+        if done_id == job_id:
+            disconnect()
+
+    def disconnect() -> None:
+        jobs.job_finished.disconnect(finished)
+        jobs.job_failed.disconnect(failed)
+        jobs.job_cancelled.disconnect(cancelled)
+
+    jobs.job_finished.connect(finished)
+    jobs.job_failed.connect(failed)
+    jobs.job_cancelled.connect(cancelled)
+    return job_id
+
+
+def start_auto_drift_check(window: Any, dataset: Any) -> int | None:
+    """On opening a file: check it against :func:`~turbofan_desktop.services.monitoring.reference_version`
+    as a job and say the verdict in the status bar (quietly nothing when no version qualifies)."""
+    from turbofan_desktop.services.monitoring import reference_version
+
+    jobs = getattr(window, "jobs", None)
+    if jobs is None or dataset is None:
+        return None
+    try:
+        version_id = reference_version(window.workspace, dataset)
+    except Exception:  # noqa: BLE001 - a background check must never break opening a file
+        return None
+    if version_id is None:
+        return None
+    job_id = jobs.submit(
+        f"Drift against version {version_id}", run_drift, window.workspace, version_id, dataset
+    )
+
+    def finished(done_id: int, result: Any) -> None:
+        if done_id != job_id:
+            return
+        disconnect()
+        window.last_drift = (version_id, result)
+        window.statusBar().showMessage(f"Drift against version {version_id}: {result.summary()}", 20000)
+
+    def ended(done_id: int, *_: Any) -> None:
+        if done_id == job_id:
+            disconnect()
+
+    def disconnect() -> None:
+        jobs.job_finished.disconnect(finished)
+        jobs.job_failed.disconnect(ended)
+        jobs.job_cancelled.disconnect(ended)
+
+    jobs.job_finished.connect(finished)
+    jobs.job_failed.connect(ended)
+    jobs.job_cancelled.connect(ended)
+    return job_id
