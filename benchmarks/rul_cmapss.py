@@ -54,13 +54,15 @@ def print_epoch(event) -> None:
         )
 
 
-def run_seed(spec, settings: dict, seed: int, train, test) -> dict:
+def run_seed(spec, settings: dict, seed: int, train, test, save: Path | None = None) -> dict:
     config = build_config(spec.config_class, {**settings, "seed": seed})
     model = spec.build(config, "*")
     started, cpu_started = time.perf_counter(), time.process_time()
     fit = model.fit(train, None, progress=print_epoch)
     train_seconds = time.perf_counter() - started
     train_cpu_seconds = time.process_time() - cpu_started
+    if save is not None:
+        model.save(save / f"seed{seed}")
     started = time.perf_counter()
     result = model.predict_rul(test)
     inference_seconds = time.perf_counter() - started
@@ -98,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--set", action="append", default=[], dest="sets", metavar="KEY=VALUE")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--save", type=Path, help="save each seed's model under DIR/seed<N>")
     args = parser.parse_args(argv)
     spec = register_models()[0]
     settings = parse_sets(args.sets)
@@ -112,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     runs = []
     for seed in range(args.first_seed, args.first_seed + args.seeds):
-        row = run_seed(spec, settings, seed, train, test)
+        row = run_seed(spec, settings, seed, train, test, args.save)
         runs.append(row)
         print(
             f"seed {seed}: rmse {row['rmse']:.2f}  score {row['score']:.0f}  coverage80 {row['coverage80']:.2f}  "

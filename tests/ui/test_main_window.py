@@ -395,6 +395,21 @@ def test_screenshot_command_writes_a_png(tmp_path, isolated_home):
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_screenshot_of_a_bad_file_reports_it_without_blocking(tmp_path, isolated_home):
+    bad = tmp_path / "bad.txt"
+    bad.write_text("garbage a b\n", encoding="utf-8")
+    out = tmp_path / "window.png"
+    result = subprocess.run(
+        [sys.executable, "-m", "turbofan_desktop", "--screenshot", str(out), str(bad)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 1 and out.is_file()
+    assert "bad.txt" in result.stderr and "Traceback" not in result.stderr
+
+
 def test_singleton_refcount_guard_is_active():
     """PySide6 6.12 on Python 3.11 drops None's/True's refcount on void calls and emit();
     turbofan_desktop.ui guards against the resulting interpreter abort."""
@@ -414,3 +429,17 @@ def test_gui_leaves_one_core_to_itself_unless_told_otherwise(monkeypatch):
     chosen = leave_a_core_for_the_gui()
     assert chosen is not None and chosen >= 1
     assert int(os.environ["TURBOFAN_TORCH_THREADS"]) == chosen
+
+
+def test_several_units_plot_together_and_the_mouse_moves_the_crosshair(main_window, qtbot, open_and_wait):
+    open_and_wait(main_window, [_sample("train_FD001.txt")])
+    main_window.data_panel.select(0, [1, 2], ["s_4"])
+    entry = main_window.plot_area.sensor_plot("s_4")
+    visible = [c for c in entry.curves if c.isVisible()]
+    assert len(visible) == 2 and visible[0].opts["pen"].color() != visible[1].opts["pen"].color()
+
+    view = main_window.plot_area.graphics
+    target = entry.plot.sceneBoundingRect().center()
+    qtbot.mouseMove(view.viewport(), view.mapFromScene(target))
+    qtbot.waitUntil(lambda: entry.crosshair.isVisible(), timeout=3000)
+    assert "s_4" in main_window.plot_area.info_label.text()

@@ -110,6 +110,7 @@ def run_app(args: Any) -> int:
         files = [Path(f) for f in (getattr(args, "files", None) or [])] or sample_files()
         if getattr(args, "screenshot", None):
             window.resize(*SCREENSHOT_SIZE)
+            window.interactive = False
             director = ScreenshotDirector(window, Path(args.screenshot), demo_train=bool(args.demo_train))
             window.show()
             director.start(files)
@@ -142,12 +143,14 @@ class ScreenshotDirector:
         self._plot_jobs: set[int] = set()
         self._versions: list[int] = []
         self._done = False
+        self._load_failures: list[Path] = []
         self._watchdog = QTimer()
         self._watchdog.setSingleShot(True)
         self._watchdog.timeout.connect(lambda: self._finish("timed out; saving the window as it is"))
 
     def start(self, files: list[Path]) -> None:
         self._watchdog.start(SCREENSHOT_TIMEOUT_MS)
+        self.window.loader.failed.connect(lambda request, exc: self._load_failures.append(request.path))
         self.window.datasets_loaded.connect(self._loaded)
         requests = self.window.open_files(files)
         if not requests:
@@ -261,5 +264,6 @@ class ScreenshotDirector:
             print(f"screenshot saved to {self.path}")
         else:
             print(f"screenshot: could not write {self.path}", file=sys.stderr)
-        self.exit_code = 0 if saved and not problem else 1
+        # the picture is saved either way; the exit status says whether it shows what was asked
+        self.exit_code = 0 if saved and not problem and not self._load_failures else 1
         QApplication.instance().quit()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QMenu,
+    QStackedWidget,
     QWidget,
 )
 
@@ -139,7 +141,11 @@ class MainWindow(QMainWindow):
         self.models_panel: Any = None
         self._ready = False
         placeholder = _FirstPaintLabel("Starting…")
-        self.setCentralWidget(placeholder)
+        # one central container for the whole session: swapping the central widget itself would make
+        # QMainWindow re-split the space between it and the docks
+        self._central = QStackedWidget()
+        self._central.addWidget(placeholder)
+        self.setCentralWidget(self._central)
         self.data_panel = DataPanel(self)
         self.data_panel.selection_changed.connect(self._plot_selection)
         self.loader = DataLoader(workspace, self, load_function=load_function)
@@ -149,6 +155,7 @@ class MainWindow(QMainWindow):
         self._plot_jobs: dict[int, PlotJob] = {}
         self._unavailable: dict[str, str] = {}
         self._first_load_selects = True
+        self.interactive = True  # False: errors go to stderr and the status bar, not to dialogs
 
         self._build_docks()
         self._build_actions()
@@ -169,7 +176,11 @@ class MainWindow(QMainWindow):
         from turbofan_desktop.ui.plot_area import PlotArea
 
         self.plot_area = PlotArea(self)
-        self.setCentralWidget(self.plot_area)
+        placeholder = self._central.currentWidget()
+        self._central.addWidget(self.plot_area)
+        self._central.setCurrentWidget(self.plot_area)
+        self._central.removeWidget(placeholder)
+        placeholder.deleteLater()
         splitter = self.ui_settings.splitter_state("plots")
         if splitter is not None:
             self.plot_area.splitter.restoreState(splitter)
@@ -177,9 +188,6 @@ class MainWindow(QMainWindow):
         self._build_panels()
         self._require_dialogs()
         self._update_job_count()
-        if self._layout_restored and not self.ui_settings.window_state():
-            self._layout_restored = False  # the docks were sized around the start-up placeholder
-            self._apply_default_layout()
         self.ready.emit()
 
     # -- construction -------------------------------------------------------------------------------
@@ -433,7 +441,11 @@ class MainWindow(QMainWindow):
     def show_error(self, exc: BaseException | str) -> None:
         settings = getattr(self.workspace, "settings", None)
         log_file = str(settings.log_file) if settings is not None else None
-        message = dialogs.show_error(self, exc, log_file)
+        if self.interactive:
+            message = dialogs.show_error(self, exc, log_file)
+        else:  # scripted runs (--screenshot) must never block on a modal dialog
+            message = dialogs.describe_error(exc, log_file)
+            print(f"error: {message.text}", file=sys.stderr)
         self.statusBar().showMessage(message.text, 10000)
 
     # -- data in ------------------------------------------------------------------------------------

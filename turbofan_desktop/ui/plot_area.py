@@ -575,4 +575,7 @@ class PlotArea(QWidget):
             )
             self._add_overlay("rul", entry.plot, line)
         first = float(series.time[0])
-        self._shown[0].plot.setXRange(first, last + max(estimate.upper, estimate.rul) * 1.05, padding=0.02)
+        # show the estimate and the start of its band; a wide interval would otherwise squeeze the data
+        # (the band continues off-screen, and the text above gives its bounds)
+        end = last + max(estimate.rul, 0.0) + 0.2 * max(last - first, 1.0)
+        self._shown[0].plot.setXRange(first, end, padding=0.02)
