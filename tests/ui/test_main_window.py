@@ -410,16 +410,6 @@ def test_screenshot_of_a_bad_file_reports_it_without_blocking(tmp_path, isolated
     assert "bad.txt" in result.stderr and "Traceback" not in result.stderr
 
 
-def test_singleton_refcount_guard_is_active():
-    """PySide6 6.12 on Python 3.11 drops None's/True's refcount on void calls and emit();
-    turbofan_desktop.ui guards against the resulting interpreter abort."""
-    import turbofan_desktop.ui as ui
-
-    if ui.singleton_refcounts_need_guard():
-        for singleton in (None, True, False):
-            assert sys.getrefcount(singleton) > ui.SINGLETON_REFCOUNT_RESERVE // 2
-
-
 def test_gui_leaves_one_core_to_itself_unless_told_otherwise(monkeypatch):
     from turbofan_desktop.ui.app import leave_a_core_for_the_gui
 

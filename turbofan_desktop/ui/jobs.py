@@ -10,11 +10,9 @@ thread up (quit, wait, deleteLater) only after it has stopped, so no QThread is 
 
 from __future__ import annotations
 
-import ctypes
 import inspect
 import itertools
 import logging
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -38,50 +36,6 @@ DONE_STATES = (FINISHED, FAILED, CANCELLED)
 #: at most this many progress signals per second per job (the final event is always delivered)
 MAX_EMIT_HZ = 20.0
 MAX_LOG_LINES = 500
-
-
-# -- PySide6 6.12 on CPython 3.11 forgets references to None and True ----------------------------------
-# Measured here: every void Qt call from Python (``label.setText``, ``bar.setValue``, painter calls)
-# takes one reference away from ``None``, every ``Signal.emit()`` one away from ``True``. CPython 3.11
-# then aborts ("none_dealloc: deallocating None") after some ten thousand calls — minutes of a live
-# GUI. CPython 3.12 made these singletons immortal; the guard below does the same by hand: it probes
-# for the leak and, only where it is found, gives None/True/False a reference count no app can use
-# up. Singletons are never freed anyway, so the only effect is that the abort cannot happen.
-_GUARD_REFERENCES = 1 << 40
-_guard_lock = threading.Lock()
-_guard_state: bool | None = None
-
-
-class _LeakProbe(QObject):
-    ping = Signal()
-
-
-def _singleton_leak_detected(samples: int = 32) -> bool:
-    probe = _LeakProbe()
-    none_before, true_before = sys.getrefcount(None), sys.getrefcount(True)
-    for _ in range(samples):
-        probe.ping.emit()
-        probe.setObjectName("probe")
-    lost_none = none_before - sys.getrefcount(None)
-    lost_true = true_before - sys.getrefcount(True)
-    return lost_none >= samples or lost_true >= samples
-
-
-def install_refcount_guard() -> bool:
-    """Protect None/True/False from the binding's lost references; True when the leak was found.
-
-    Idempotent and cheap. :class:`JobManager` calls it; the application should call it once at
-    start-up, right after creating the QApplication, since every widget update leaks.
-    """
-    global _guard_state
-    with _guard_lock:
-        if _guard_state is None:
-            _guard_state = sys.implementation.name == "cpython" and _singleton_leak_detected()
-            if _guard_state:
-                for singleton in (None, True, False):
-                    ctypes.c_ssize_t.from_address(id(singleton)).value += _GUARD_REFERENCES
-                log.info("PySide6 loses references to None/True here; made them effectively immortal")
-        return _guard_state
 
 
 @dataclass
@@ -335,7 +289,6 @@ class JobManager(QObject):
     _ids = itertools.count(1)
 
     def __init__(self, workspace: Any = None, parent: QObject | None = None, max_concurrent: int = 1):
-        install_refcount_guard()
         super().__init__(parent)
         self.workspace = workspace
         self._max_concurrent = max(1, int(max_concurrent))
@@ -545,6 +498,5 @@ __all__ = [
     "JobManager",
     "LossPoint",
     "ProgressThrottle",
-    "install_refcount_guard",
     "progress_fraction",
 ]
