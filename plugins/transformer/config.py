@@ -58,7 +58,7 @@ class TransformerConfig:
         advanced=True,
     )
     forecast_weight: float = setting(
-        1.0, "Weight of the forecast loss against the RUL loss.", minimum=0.0, maximum=100.0, advanced=True
+        0.2, "Weight of the forecast loss against the RUL loss.", minimum=0.0, maximum=100.0, advanced=True
     )
     use_age: bool = setting(
         True, "Feed the row's position in its unit (engine age) as an input.", advanced=True

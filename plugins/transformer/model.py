@@ -1,8 +1,8 @@
 """The Transformer forecast + RUL model (the only module of this plugin that imports torch).
 
-One encoder reads a window of the selected sensors (plus regime-normalised operating settings on
-multi-regime data and, optionally, the engine's age) and feeds two heads trained jointly with the
-pinball loss:
+One encoder reads a window of the selected sensors, z-scored per operating regime (plus one-hot
+regime inputs on multi-regime data and, optionally, the engine's age) and feeds two heads trained
+jointly with the pinball loss:
 
 - a forecast head: lower / median / upper quantile of every selected sensor for 1..H steps ahead,
   predicted as an offset from the mean of the last observed rows (so "no change" is the easy answer
@@ -240,10 +240,15 @@ class TransformerModel:
         sensor_cols = [self.scaler.feature_names.index(s) for s in self.forecast_sensors]
         xs, pads, bases, unit_idx, ends, remaining, futures, fmasks = [], [], [], [], [], [], [], []
         reg_last, reg_future = [], []
-        units = []
-        for k, (unit, rows) in enumerate(scaled.groupby(UNIT, sort=False)):
-            units.append(unit)
-            feats = rows[self.scaler.feature_names].to_numpy(np.float32)
+        # one numpy pass instead of a pandas selection per unit: inference on 100 units stays well under 1 s
+        all_feats = scaled[self.scaler.feature_names].to_numpy(np.float32)
+        all_regimes = scaled[REGIME].to_numpy()
+        codes, uniques = pd.factorize(scaled[UNIT], sort=False)
+        order = np.argsort(codes, kind="stable")
+        blocks = np.split(order, np.cumsum(np.bincount(codes, minlength=len(uniques)))[:-1])
+        units = list(uniques)
+        for k, rows in enumerate(blocks):
+            feats = all_feats[rows]
             n = len(feats)
             if cfg.use_age:
                 age = (np.arange(n, dtype=np.float32) / AGE_SCALE)[:, None]
@@ -261,7 +266,7 @@ class TransformerModel:
             fut_index = unit_ends[:, None] + 1 + np.arange(horizon)[None, :]
             fmask = fut_index < n
             fut = sens[np.minimum(fut_index, n - 1)] * fmask[..., None]
-            regime = rows[REGIME].to_numpy()
+            regime = all_regimes[rows]
             reg_last.append(regime[unit_ends])
             reg_future.append(
                 np.where(fmask, regime[np.minimum(fut_index, n - 1)], regime[unit_ends][:, None])

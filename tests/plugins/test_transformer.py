@@ -250,3 +250,11 @@ def test_single_sensor_target_forecasts_only_that_sensor(spec, train_data, test_
     model.fit(train_data, None)
     result = model.forecast(test_data, units=[1])
     assert list(result.units[1].sensors) == ["s_11"]
+
+
+def test_plugin_manager_lists_the_transformer_model():
+    from turbofan_desktop.plugins.manager import get_plugin_manager
+
+    spec = get_plugin_manager(refresh=True).model("transformer")
+    assert spec.factory == "turbofan_transformer.model:TransformerModel"
+    assert set(spec.tasks) == {"forecast", "rul"}
