@@ -291,8 +291,9 @@ def _frozen_env(home: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def frozen_app(tmp_path_factory) -> Path:
-    """Build dist/TurbofanDesktop with build.spec into a temporary folder; returns the executable."""
+def frozen_app(tmp_path_factory):
+    """Build dist/TurbofanDesktop with build.spec into a temporary folder; yields the executable and
+    deletes the ~1 GB folder afterwards (pytest would keep it among its last three temp dirs)."""
     pytest.importorskip("PyInstaller", reason="PyInstaller is not installed (pip install -e '.[package]')")
     out = tmp_path_factory.mktemp("pyinstaller")
     result = subprocess.run(
@@ -321,7 +322,8 @@ def frozen_app(tmp_path_factory) -> Path:
         / ("turbofan-desktop.exe" if sys.platform == "win32" else "turbofan-desktop")
     )
     assert exe.is_file()
-    return exe
+    yield exe
+    shutil.rmtree(out, ignore_errors=True)
 
 
 @pytest.mark.slow

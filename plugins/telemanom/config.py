@@ -18,6 +18,7 @@ from turbofan_desktop.plugins.contract import setting
 
 FEATURE_CHOICES = ("all", "target", "target_settings")
 SCALING_CHOICES = ("auto", "none", "standard")
+VALIDATION_PICKS = ("random", "newest")
 THRESHOLD_CHOICES = ("nonparametric",)
 
 
@@ -45,9 +46,16 @@ class TelemanomConfig:
     )
     validation_split: float = setting(
         0.2,
-        "Share of the newest training windows held out for early stopping (when no validation data is given).",
+        "Share of the training windows held out for early stopping (when no validation data is given).",
         minimum=0.0,
         maximum=0.9,
+    )
+    validation_pick: str = setting(
+        "random",
+        "Which windows validation_split holds out: 'random' (the authors shuffle the windows before "
+        "Keras takes the last share) or 'newest' (the end of each unit's series).",
+        choices=VALIDATION_PICKS,
+        advanced=True,
     )
     features: str = setting(
         "all",

@@ -4,8 +4,8 @@ This is the only module of the plugin that imports torch; the plugin manager rea
 spec's factory string when a model is built. One instance serves one target sensor (no state shared
 between sensors). The network follows the authors' Keras model (LSTM 80 -> dropout -> LSTM 80 ->
 dropout -> dense n_predictions, Keras initialisers, Adam with eps 1e-7); training follows their
-``fit`` call (shuffled windows, the newest share held out, early stopping on validation loss without
-restoring the best weights).
+``fit`` call (windows shuffled before Keras' ``validation_split`` takes the last share, i.e. a random
+held-out share; shuffled batches; early stopping on validation loss without restoring the best weights).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 from turbofan_telemanom.config import TelemanomConfig, scaled_for
-from turbofan_telemanom.threshold import ThresholdParams, find_anomalies
+from turbofan_telemanom.threshold import ThresholdParams, find_anomalies, smooth_errors
 
 from turbofan_desktop.data.dataset import Dataset
 from turbofan_desktop.errors import (
@@ -268,9 +268,10 @@ class TelemanomModel:
                 f"Every unit's training part is shorter than the model window: the longest has {longest} "
                 f"rows but l_s + n_predictions = {need} are needed; lower l_s or use longer units."
             )
-        train_idx, val_idx, val_series = self._split(series, starts, val, healthy, need)
+        train_idx, val_idx, val_series = self._split(series, starts, val, need, rng)
         self.fit_notes.append(
-            f"{len(train_idx)} training windows, {len(val_idx)} validation windows, {threads} torch threads"
+            f"{len(train_idx)} training windows, {len(val_idx)} validation windows "
+            f"({config.validation_pick if val_series is None else 'given units'}), {threads} torch threads"
         )
 
         self.net = TelemanomNet(len(self.features), config.lstm_units, config.dropout, config.n_predictions)
@@ -347,11 +348,11 @@ class TelemanomModel:
         series: _Series,
         starts: dict[Any, np.ndarray],
         val: Dataset | None,
-        healthy: bool,
         need: int,
+        rng: np.random.Generator,
     ) -> tuple[np.ndarray, np.ndarray, _Series | None]:
         """Training and validation window starts: the given validation units when there are any,
-        else the newest ``validation_split`` share of each unit's windows (Keras' validation_split)."""
+        else a ``validation_split`` share of the training windows (see :func:`split_windows`)."""
         if val is not None and len(val.frame):
             val_series = self._series(val, _is_run_to_failure(val) and self.config.healthy_fraction < 1.0)
             val_starts = val_series.window_starts(need)
@@ -360,12 +361,10 @@ class TelemanomModel:
                 train_idx = np.concatenate(list(starts.values()))
                 return train_idx, val_idx, val_series
             self.fit_notes.append("validation units too short for a window: split the training units instead")
-        train_parts, val_parts = [], []
-        for unit_starts in starts.values():
-            n_val = int(len(unit_starts) * self.config.validation_split)
-            train_parts.append(unit_starts[: len(unit_starts) - n_val])
-            val_parts.append(unit_starts[len(unit_starts) - n_val :])
-        return np.concatenate(train_parts), np.concatenate(val_parts), None
+        train_idx, val_idx = split_windows(
+            starts, self.config.validation_split, self.config.validation_pick, rng
+        )
+        return train_idx, val_idx, None
 
     def _gather(self, values: torch.Tensor, starts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         l_s, n_pred = self.config.l_s, self.config.n_predictions
@@ -434,7 +433,10 @@ class TelemanomModel:
 
         ``actual``/``predicted`` are in the sensor's units; errors and thresholds in the model's
         (scaled) units. Rows before the first full input window (the first ``l_s``) are not scored;
-        a unit no longer than ``l_s`` gets empty arrays.
+        a unit no longer than ``l_s`` gets empty arrays. Every later row gets an error, but only the
+        windows whose whole ``n_predictions`` target lies in the data are thresholded, as the authors
+        built their test windows: the last ``n_predictions`` errors carry no threshold and are never
+        flagged (this count also decides the authors' ignored prefix and the last threshold window).
         """
         self._require_trained()
         configure_threads()
@@ -454,7 +456,10 @@ class TelemanomModel:
             starts = offset + np.arange(n_scored, dtype=np.int64)
             predicted = self._predict_first(values, starts, should_stop)
             actual = series.values[offset + config.l_s : offset + length, 0].astype(np.float64)
-            found = find_anomalies(np.abs(predicted - actual), actual, params)
+            errors = np.abs(predicted - actual)
+            judged = max(0, n_scored - config.n_predictions)
+            found = find_anomalies(errors[:judged], actual[:judged], params)
+            tail = smooth_errors(errors, params.smoothing_window, params.l_s)[judged:]
             ranges = []
             for seq in found.sequences:
                 first_row, last_row = seq.start + config.l_s, seq.end + config.l_s
@@ -473,9 +478,9 @@ class TelemanomModel:
                 time=times[config.l_s :],
                 actual=actual * self.std[0] + self.mean[0],
                 predicted=predicted * self.std[0] + self.mean[0],
-                errors=found.errors,
-                smoothed=found.smoothed,
-                threshold=found.threshold,
+                errors=errors,
+                smoothed=np.concatenate([found.smoothed, tail]),
+                threshold=np.concatenate([found.threshold, np.full(len(tail), np.nan)]),
                 anomalies=ranges,
             )
             progress(ProgressEvent("detect", (position + 1) / len(series.offsets), message=f"unit {unit}"))
@@ -591,6 +596,28 @@ def lead_time_metrics(
         "alarmed_share": len(leads) / units if units else nan,
         "false_alarm_share": early / units if units else nan,
     }
+
+
+def split_windows(
+    starts: dict[Any, np.ndarray], share: float, pick: str, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """(training, validation) window starts, ``share`` of them held out.
+
+    ``random`` is what the authors ran: their windows are shuffled when built, and Keras'
+    ``validation_split`` then holds out the last share, i.e. a random share of windows spread over
+    the whole series (split at ``int(n * (1 - share))`` as Keras does). ``newest`` holds out the
+    end of each unit's series instead (a temporal split; the model never trains on that stretch).
+    """
+    if pick == "newest":
+        train_parts, val_parts = [], []
+        for unit_starts in starts.values():
+            n_val = int(len(unit_starts) * share)
+            train_parts.append(unit_starts[: len(unit_starts) - n_val])
+            val_parts.append(unit_starts[len(unit_starts) - n_val :])
+        return np.concatenate(train_parts), np.concatenate(val_parts)
+    shuffled = rng.permutation(np.concatenate([*starts.values(), np.zeros(0, np.int64)]))
+    split_at = min(len(shuffled), max(1, int(len(shuffled) * (1.0 - share))))  # train on >= 1 window
+    return np.sort(shuffled[:split_at]), np.sort(shuffled[split_at:])
 
 
 def _fill_gaps(values: np.ndarray) -> np.ndarray:

@@ -60,6 +60,21 @@ class TransformerConfig:
     forecast_weight: float = setting(
         0.2, "Weight of the forecast loss against the RUL loss.", minimum=0.0, maximum=100.0, advanced=True
     )
+    rul_mse_weight: float = setting(
+        0.0,
+        "Weight of a squared-error term on the median RUL (target scaled by rul_cap) added to the pinball "
+        "loss; RMSE is what RUL is judged by, and the squared error punishes large misses harder.",
+        minimum=0.0,
+        maximum=100.0,
+        advanced=True,
+    )
+    stop_on: str = setting(
+        "loss",
+        "What early stopping (and the restored best weights) watches on the validation units: the joint "
+        "loss, or the RUL RMSE alone.",
+        choices=("loss", "rul_rmse"),
+        advanced=True,
+    )
     use_age: bool = setting(
         True, "Feed the row's position in its unit (engine age) as an input.", advanced=True
     )

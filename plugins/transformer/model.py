@@ -315,6 +315,8 @@ class TransformerModel:
         q = self._quantiles
         target = torch.clamp(batch["remaining"], max=self.config.rul_cap) / self.config.rul_cap
         rul_loss = _pinball(rul, target, q).mean()
+        if self.config.rul_mse_weight > 0:
+            rul_loss = rul_loss + self.config.rul_mse_weight * ((rul[:, 1] - target) ** 2).mean()
         if not self.forecast_sensors or self.config.forecast_weight == 0:
             return rul_loss
         per = _pinball(fc, batch["future"], q)  # (B, H, S)
@@ -434,15 +436,16 @@ class TransformerModel:
                         message=f"epoch {epoch}/{cfg.epochs}, validation RUL RMSE {val_rmse:.2f}",
                     )
                 )
-                if val_loss < best_loss - 1e-6:
-                    best_loss, best_epoch, stale = val_loss, epoch, 0
+                watched = val_rmse if (cfg.stop_on == "rul_rmse" and val_win is not None) else val_loss
+                if watched < best_loss - 1e-6:
+                    best_loss, best_epoch, stale = watched, epoch, 0
                     best_state = {k: v.detach().clone() for k, v in self.net.state_dict().items()}
                 else:
                     stale += 1
                     if stale >= cfg.patience:
                         stopped_early = True
                         notes.append(
-                            f"early stopping after epoch {epoch}: validation loss did not improve for "
+                            f"early stopping after epoch {epoch}: validation {cfg.stop_on} did not improve for "
                             f"{cfg.patience} epochs (best {best_loss:.5f} at epoch {best_epoch})"
                         )
                         break

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from turbofan_telemanom.model import split_windows
 
 from turbofan_desktop.data.dataset import Dataset
 from turbofan_desktop.data.readers import read_dataset
@@ -86,6 +87,37 @@ def test_tiny_fit_and_detect_on_a_smap_channel(a1):
         assert found.start_index - 20 >= 0
     metrics = model.evaluate(test)
     assert metrics["prediction_mse"] >= 0 and 0 <= metrics["anomaly_share"] <= 1
+
+
+def test_validation_is_a_random_share_as_the_authors_held_out():
+    """The authors shuffle their windows before Keras' validation_split takes the last 20 %: the
+    held-out windows are spread over the whole series and split at int(n * 0.8), as Keras does."""
+    spec = get_plugin_manager().model("telemanom")
+    assert build_config(spec.config_class).validation_pick == "random"
+    starts = {"u": np.arange(179)}
+    train, val = split_windows(starts, 0.2, "random", np.random.default_rng(0))
+    assert (len(train), len(val)) == (143, 36)  # int(179 * 0.8) = 143
+    assert sorted([*train, *val]) == list(range(179))
+    assert val.min() < 90 < val.max()  # not the end of the series only
+    again = split_windows(starts, 0.2, "random", np.random.default_rng(0))[1]
+    np.testing.assert_array_equal(val, again)  # seeded
+    two_units = {"u": np.arange(100), "v": np.arange(100, 150)}
+    _, newest = split_windows(two_units, 0.2, "newest", np.random.default_rng(0))
+    assert list(newest) == [*range(80, 100), *range(140, 150)]  # the temporal alternative
+
+
+def test_only_windows_with_a_whole_target_are_thresholded(a1):
+    """The authors build test windows only where all n_predictions targets exist, so the last
+    n_predictions errors are reported but carry no threshold and cannot be flagged."""
+    train, test = a1
+    model = _model("value")
+    model.fit(train, None)
+    unit = model.detect(test).units["A-1"]
+    n_pred = model.config.n_predictions
+    assert len(unit.errors) == len(unit.smoothed) == len(unit.threshold) == 300 - 20
+    assert np.isnan(unit.threshold[-n_pred:]).all() and np.isfinite(unit.threshold[:-n_pred]).all()
+    assert np.isfinite(unit.smoothed).all()
+    assert all(found.end_index <= 299 - n_pred for found in unit.anomalies)
 
 
 def test_tiny_fit_on_fd001_scales_to_turbofan_and_reports_lead_times(fd001):

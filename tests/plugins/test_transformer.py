@@ -232,6 +232,14 @@ def test_same_seed_gives_same_metrics(spec, train_data, test_data):
     assert first.evaluate(test_data) == second.evaluate(test_data)
 
 
+@pytest.mark.parametrize("stop_on, watched", [("rul_rmse", "val_rul_rmse"), ("loss", "val_loss")])
+def test_restored_weights_are_the_best_epoch_of_the_watched_metric(spec, train_data, stop_on, watched):
+    model = spec.build(_tiny(spec, epochs=3, stop_on=stop_on, rul_mse_weight=1.0), "*")
+    fit = model.fit(train_data, None)
+    scores = [row[watched] for row in fit.history]
+    assert fit.best_epoch == 1 + int(np.argmin(scores))
+
+
 def test_cancellation_stops_within_one_batch(spec, train_data):
     model = spec.build(_tiny(spec, epochs=5), "*")
     calls = {"n": 0}

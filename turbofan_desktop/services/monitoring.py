@@ -38,16 +38,31 @@ _HIGHER_IS_BETTER = ("precision", "recall", "f1", "f0_5", "f05", "fbeta", "accur
 
 
 # -- training statistics -------------------------------------------------------------------------------
+_STATS_CACHE: dict[str, str] = {}  # data hash -> JSON text; a job's targets share one training split
+_STATS_CACHE_SIZE = 4
+
+
+def _statistics_text(train: Dataset) -> str:
+    key = train.data_hash
+    text = _STATS_CACHE.get(key)
+    if text is None:
+        text = json.dumps(training_statistics(train), allow_nan=False, separators=(",", ":"))
+        while len(_STATS_CACHE) >= _STATS_CACHE_SIZE:
+            _STATS_CACHE.pop(next(iter(_STATS_CACHE)))
+        _STATS_CACHE[key] = text
+    return text
+
+
 def with_training_statistics(
     write_artifact: Callable[[Path], None], train: Dataset
 ) -> Callable[[Path], None]:
     """Wrap a model's ``save`` so the artifact folder also holds the training data's statistics.
 
     The registry stages and hashes whatever the writer leaves in the folder, so the statistics are
-    part of the verified artifact. Computed once, when the wrapper is made.
+    part of the verified artifact. Computed when the wrapper is made, once per training split (the
+    targets of one job share it).
     """
-    stats = training_statistics(train)
-    text = json.dumps(stats, allow_nan=False, separators=(",", ":"))
+    text = _statistics_text(train)
 
     def write(directory: Path) -> None:
         write_artifact(directory)
