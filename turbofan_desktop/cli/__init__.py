@@ -138,6 +138,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (``... | head``): not an error of ours
+        sys.stdout = None  # the interpreter must not flush the closed pipe again at exit
+        return 0
     except Exception:  # noqa: BLE001 - the last line of defence: log it, point to the log
         log.exception("internal error")
         where = log_path or "the log file"

@@ -40,22 +40,34 @@ def load_dataset(
 SAMPLE_FILES = ("train_FD001.txt", "test_FD001.txt", "RUL_FD001.txt")
 
 
-def bundled_sample_dir() -> Path:
-    """The bundled C-MAPSS FD001 sample: ``resources/sample`` beside the package in a source or
-    editable install, or under ``sys._MEIPASS`` in a PyInstaller build."""
+def resources_dir() -> Path | None:
+    """The app's ``resources`` folder: beside the package in a source or editable install, or under
+    ``sys._MEIPASS`` in a PyInstaller build. None when it is not there (a plain wheel install)."""
     package = Path(__file__).resolve().parents[1]
-    candidates = [package.parent / "resources" / "sample", package / "resources" / "sample"]
+    candidates = [package.parent / "resources", package / "resources"]
     frozen = getattr(sys, "_MEIPASS", None)
     if frozen:
-        candidates[:0] = [Path(frozen) / "resources" / "sample", Path(frozen) / "sample"]
-    for folder in candidates:
-        if (folder / SAMPLE_FILES[0]).is_file():
-            return folder
-    raise DataFormatError(
-        candidates[0] / SAMPLE_FILES[0],
-        "the bundled sample data is missing",
-        expected="resources/sample/train_FD001.txt from the installation",
-    )
+        candidates.insert(0, Path(frozen) / "resources")
+    return next((folder for folder in candidates if folder.is_dir()), None)
 
 
-__all__ = ["bundled_sample_dir", "load_dataset"]
+def bundled_sample_dir() -> Path:
+    """The bundled C-MAPSS FD001 sample (``resources/sample``)."""
+    resources = resources_dir()
+    folder = resources / "sample" if resources else Path("resources") / "sample"
+    if not (folder / SAMPLE_FILES[0]).is_file():
+        raise DataFormatError(
+            folder / SAMPLE_FILES[0],
+            "the bundled sample data is missing",
+            expected="resources/sample/train_FD001.txt from the installation",
+        )
+    return folder
+
+
+def bundled_sample_files() -> list[Path]:
+    """Train, test and RUL files of the bundled sample; empty when the sample is not installed."""
+    try:
+        folder = bundled_sample_dir()
+    except DataFormatError:
+        return []
+    return [folder / name for name in SAMPLE_FILES if (folder / name).is_file()]

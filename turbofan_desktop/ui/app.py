@@ -16,7 +16,6 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-SAMPLE_FILES = ("train_FD001.txt", "test_FD001.txt", "RUL_FD001.txt")
 SCREENSHOT_TIMEOUT_MS = 9 * 60 * 1000
 SCREENSHOT_SIZE = (1400, 860)
 
@@ -38,15 +37,22 @@ DEMO_TRAIN_UNITS = 20
 
 def sample_files() -> list[Path]:
     """The bundled FD001 sample (train, test and its RUL file), wherever the app is installed."""
-    roots = [Path(__file__).resolve().parents[2] / "resources" / "sample"]
-    bundle = getattr(sys, "_MEIPASS", None)  # PyInstaller one-folder build
-    if bundle:
-        roots.insert(0, Path(bundle) / "resources" / "sample")
-    for root in roots:
-        files = [root / name for name in SAMPLE_FILES]
-        if all(f.is_file() for f in files):
-            return files
-    return []
+    from turbofan_desktop.services.data import bundled_sample_files
+
+    return bundled_sample_files()
+
+
+def _app_icon() -> Any:
+    from PySide6.QtGui import QIcon
+
+    from turbofan_desktop.services.data import resources_dir
+
+    icon = QIcon()
+    resources = resources_dir()
+    if resources is not None:
+        for png in sorted((resources / "icons").glob("turbofan-desktop_*.png")):
+            icon.addFile(str(png))
+    return icon
 
 
 def leave_a_core_for_the_gui() -> int | None:
@@ -84,6 +90,7 @@ def _application() -> Any:
     app.setApplicationName("Turbofan Desktop")
     app.setOrganizationName("turbofan-desktop")
     app.setDesktopFileName("turbofan-desktop")
+    app.setWindowIcon(_app_icon())
     return app
 
 
