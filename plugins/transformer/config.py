@@ -32,7 +32,7 @@ class TransformerConfig:
     batch_size: int = setting(256, "Windows per training batch.", minimum=1, maximum=8192)
     seed: int = setting(0, "Random seed (unit split, window sampling, weights, dropout).", minimum=0)
     patience: int = setting(
-        8, "Early stopping: epochs without validation improvement before stopping.", minimum=1
+        6, "Early stopping: epochs without validation improvement before stopping.", minimum=1
     )
     rul_cap: float = setting(
         125.0, "Piecewise-linear RUL target: min(remaining cycles, rul_cap).", minimum=1.0, maximum=10000.0
@@ -45,7 +45,7 @@ class TransformerConfig:
         0, "Cap on training windows per unit (evenly spaced); 0 = all.", minimum=0, advanced=True
     )
     windows_per_epoch: int = setting(
-        8192,
+        0,
         "Training windows drawn at random (without replacement) each epoch; 0 = every window each epoch.",
         minimum=0,
         advanced=True,
@@ -61,7 +61,7 @@ class TransformerConfig:
         0.2, "Weight of the forecast loss against the RUL loss.", minimum=0.0, maximum=100.0, advanced=True
     )
     rul_mse_weight: float = setting(
-        0.0,
+        2.0,
         "Weight of a squared-error term on the median RUL (target scaled by rul_cap) added to the pinball "
         "loss; RMSE is what RUL is judged by, and the squared error punishes large misses harder.",
         minimum=0.0,
@@ -69,7 +69,7 @@ class TransformerConfig:
         advanced=True,
     )
     stop_on: str = setting(
-        "loss",
+        "rul_rmse",
         "What early stopping (and the restored best weights) watches on the validation units: the joint "
         "loss, or the RUL RMSE alone.",
         choices=("loss", "rul_rmse"),

@@ -7,7 +7,11 @@ jointly with the pinball loss:
 - a forecast head: lower / median / upper quantile of every selected sensor for 1..H steps ahead,
   predicted as an offset from the mean of the last observed rows (so "no change" is the easy answer
   the network must beat);
-- a RUL head: lower / median / upper quantile of min(remaining rows, rul_cap), scaled by rul_cap.
+- a RUL head: lower / median / upper quantile of min(remaining rows, rul_cap), scaled by rul_cap; the
+  median also gets a squared-error term (``rul_mse_weight``): where degradation has barely begun the
+  targets pile up at the cap, and a pure median then leans to the cap and over-predicts mid-life units.
+
+Early stopping restores the epoch with the best validation RUL RMSE (``stop_on``) by default.
 
 Units shorter than the window are left-padded by repeating their first row; the padded positions are
 masked out of attention (``src_key_padding_mask``) and of the pooling, so padding never looks like data.
