@@ -19,7 +19,7 @@ from turbofan_desktop.plugins.contract import setting
 FEATURE_CHOICES = ("all", "target", "target_settings")
 SCALING_CHOICES = ("auto", "none", "standard")
 VALIDATION_PICKS = ("random", "newest")
-THRESHOLD_CHOICES = ("nonparametric",)
+THRESHOLD_CHOICES = ("nonparametric", "pot")
 
 
 @dataclass(frozen=True)
@@ -105,7 +105,11 @@ class TelemanomConfig:
         advanced=True,
     )
     threshold_method: str = setting(
-        "nonparametric", "Threshold method.", choices=THRESHOLD_CHOICES, advanced=True
+        "nonparametric",
+        "Threshold method: 'nonparametric' (Hundman et al. 2018) or 'pot' (SPOT, Siffer et al. 2017: a "
+        "generalized Pareto tail of the smoothed errors, risk 1e-3; ranges carry probabilities).",
+        choices=THRESHOLD_CHOICES,
+        advanced=True,
     )
 
     # -- run-to-failure (turbofan) data -----------------------------------------------------------

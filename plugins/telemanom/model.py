@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 from turbofan_telemanom.config import TelemanomConfig, scaled_for
+from turbofan_telemanom.pot import find_anomalies_pot
 from turbofan_telemanom.threshold import ThresholdParams, find_anomalies, smooth_errors
 
 from turbofan_desktop.data.dataset import Dataset
@@ -458,7 +459,10 @@ class TelemanomModel:
             actual = series.values[offset + config.l_s : offset + length, 0].astype(np.float64)
             errors = np.abs(predicted - actual)
             judged = max(0, n_scored - config.n_predictions)
-            found = find_anomalies(errors[:judged], actual[:judged], params)
+            if config.threshold_method == "pot":
+                found = find_anomalies_pot(errors[:judged], actual[:judged], params)
+            else:
+                found = find_anomalies(errors[:judged], actual[:judged], params)
             tail = smooth_errors(errors, params.smoothing_window, params.l_s)[judged:]
             ranges = []
             for seq in found.sequences:
@@ -471,6 +475,7 @@ class TelemanomModel:
                         start_index=int(first_row),
                         end_index=int(last_row),
                         direction=seq.direction,
+                        probability=getattr(seq, "probability", None),
                     )
                 )
             results[unit] = UnitDetection(

@@ -90,3 +90,34 @@ def test_short_calibration_lowers_the_level_to_keep_a_tail():
     assert pot.level == pytest.approx(0.9) and len(pot.peaks) == 10
     assert pot.threshold > values.max() * 0.8 and np.isfinite(pot.threshold)
     assert PeaksOverThreshold.calibrate(np.ones(50)).threshold == 1.0  # flat errors: no tail
+
+
+def test_telemanom_detect_with_the_pot_threshold():
+    """threshold_method = "pot": SPOT on the model's smoothed errors, ranges with probabilities."""
+    import pandas as pd
+
+    from turbofan_desktop.data.dataset import Dataset
+    from turbofan_desktop.plugins.contract import build_config
+    from turbofan_desktop.plugins.manager import get_plugin_manager
+
+    def sine(n: int, shift_at: int | None = None) -> Dataset:
+        values = np.sin(np.arange(n) / 6.0)
+        if shift_at is not None:
+            values[shift_at : shift_at + 25] += 4.0
+        frame = pd.DataFrame({"unit": "s", "step": np.arange(100, 100 + n), "value": values})
+        return Dataset(frame=frame, time_col="step", sensors=["value"], settings=[], format="test")
+
+    spec = get_plugin_manager().model("telemanom")
+    settings = {"l_s": 20, "n_predictions": 3, "lstm_units": "8,8", "epochs": 3, "batch_size": 32,
+                "predict_batch_size": 20, "window_size": 10, "error_buffer": 5, "scaling": "none"}  # fmt: skip
+    model = spec.build(build_config(spec.config_class, {**settings, "threshold_method": "pot"}), "value")
+    model.fit(sine(600), None)
+    detection = model.detect(sine(400, shift_at=250))
+    assert detection.threshold_method == "pot"
+    anomalies = detection.units["s"].anomalies
+    assert any(a.start <= 100 + 250 + 24 and a.end >= 100 + 250 for a in anomalies)
+    assert all(a.probability is not None and 0.9 < a.probability <= 1.0 for a in anomalies)
+    threshold = detection.units["s"].threshold
+    assert np.all(np.isfinite(threshold[:-3])) and np.all(
+        np.isnan(threshold[-3:])
+    )  # last n_predictions: not judged

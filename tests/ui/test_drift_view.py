@@ -136,3 +136,19 @@ def test_opening_a_file_checks_it_against_a_reference_version(main_window, qtbot
     version_id, report = main_window.last_drift
     assert version_id == record.id and report.drifted == ["s_4"]
     assert "Drift in 1 of 21 sensors: s_4" in main_window.statusBar().currentMessage()
+
+
+def test_models_panel_shows_the_drift_badge_and_kpi_warning(main_window, workspace, fd001):
+    from turbofan_desktop.services.monitoring import drift
+
+    panel = main_window.models_panel
+    if panel is None or not hasattr(panel, "select_version"):
+        pytest.skip("the models panel is not available")
+    record = _register(workspace, fd001, training_statistics(fd001))
+    drift(workspace, record.id, _shifted(fd001, "s_4", 3 * fd001.frame["s_4"].std()))
+    workspace.registry.record_validation(record.id, metrics={"prediction_mse": 0.1}, data_hash="a")
+    workspace.registry.record_validation(record.id, metrics={"prediction_mse": 0.3}, data_hash="b")
+    panel.refresh()
+    assert panel.select_version(record.id)
+    text = panel.details.toPlainText()
+    assert "DRIFT in s_4" in text and "prediction_mse" in text and "worse than" in text

@@ -81,6 +81,9 @@ def test_menus_hold_the_main_actions_with_shortcuts(main_window):
     assert [a.text().replace("&", "") for a in main_window.menus["validate"].actions()] == [
         "Validate selected version…",
         "Validate all",
+        "Check data drift…",
+        "KPI history…",
+        "Label anomalies…",
     ]
     for action in (
         main_window.open_action,

@@ -380,8 +380,8 @@ def fill_missing(ds: Dataset, method: str = "interpolate") -> Dataset:
     """Fill missing values within each unit (never across units) and record what was filled.
 
     ``interpolate``: linear in row order, edges take the nearest value; ``ffill``: last value carried
-    forward, a unit's leading gap takes its first value; ``median``: the column's median. Whatever
-    is still empty (a column with no value in a unit) takes the column median, then 0.
+    forward, a unit's leading gap takes its first value; ``median``: the unit's median of the column.
+    Whatever is still empty (a column with no value in a unit) takes the column median, then 0.
     """
     if method not in FILL_METHODS:
         raise ConfigError(f"Unknown fill method '{method}' (choose one of {', '.join(FILL_METHODS)}).")
@@ -391,7 +391,7 @@ def fill_missing(ds: Dataset, method: str = "interpolate") -> Dataset:
     if report["total"] and columns:
         values = frame[columns]
         if method == "median":
-            filled = values
+            filled = values.groupby(frame[UNIT], sort=False).transform(lambda g: g.fillna(g.median()))
         else:
             grouped = values.groupby(frame[UNIT], sort=False)
             if method == "interpolate":

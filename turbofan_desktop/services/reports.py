@@ -29,6 +29,8 @@ from turbofan_desktop.data.dataset import Dataset
 from turbofan_desktop.errors import ConfigError, TurbofanError
 from turbofan_desktop.plugins.contract import ProgressEvent
 from turbofan_desktop.services.data import load_dataset
+from turbofan_desktop.services.feedback import report_rows as feedback_report_rows
+from turbofan_desktop.services.monitoring import kpi_warning
 
 log = logging.getLogger(__name__)
 
@@ -168,6 +170,12 @@ def collect_content(
     history_rows = _validation_history(ws, version_id)
     if history_rows:
         content.sections.append(("Validation history", history_rows))
+    labels = feedback_report_rows(ws, version_id)
+    if labels:
+        content.sections.append(("Feedback labels", labels))
+    warning = kpi_warning(ws, version_id)
+    if warning:
+        content.notes.append(f"KPI warning: {warning}")
     content.sections.append(("Lineage (training data)", [(k, _fmt(v)) for k, v in lineage.items()]))
     content.sections.append(
         (

@@ -34,6 +34,7 @@ from turbofan_desktop.services._common import (
     stop_checker,
 )
 from turbofan_desktop.services.data import load_dataset
+from turbofan_desktop.services.monitoring import with_training_statistics
 
 log = logging.getLogger(__name__)
 
@@ -352,7 +353,7 @@ class _JobContext:
                 validation_data_hash=self.val_ds.data_hash,
                 training_seconds=seconds,
                 library_versions=self._library_versions(),
-                write_artifact=model.save,
+                write_artifact=with_training_statistics(model.save, self.train_ds),
                 extra=self._extra(fit),
             )
         except Cancelled:

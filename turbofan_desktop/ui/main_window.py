@@ -299,6 +299,27 @@ class MainWindow(QMainWindow):
         self.validate_all_action = self._action(
             "Validate &all", lambda: self.validate(all_versions=True), "Ctrl+Shift+R", "validateAllAction"
         )
+        self.drift_action = self._action(
+            "Check data &drift…",
+            self.check_drift,
+            None,
+            "driftAction",
+            "Compare the current data with the training data of the selected model version",
+        )
+        self.kpi_action = self._action(
+            "&KPI history…",
+            self.show_kpi_history,
+            None,
+            "kpiHistoryAction",
+            "Metrics of the selected version over time",
+        )
+        self.feedback_action = self._action(
+            "&Label anomalies…",
+            self.label_anomalies,
+            None,
+            "feedbackAction",
+            "Mark the ranges of the detection shown as true or false anomalies, or add a missed one",
+        )
         self.clear_overlays_action = self._action(
             "&Clear model overlays",
             lambda: self.plot_area.clear_overlays() if self.plot_area else None,
@@ -347,6 +368,9 @@ class MainWindow(QMainWindow):
         validate_menu = bar.addMenu("&Validate")
         validate_menu.addAction(self.validate_selected_action)
         validate_menu.addAction(self.validate_all_action)
+        validate_menu.addAction(self.drift_action)
+        validate_menu.addAction(self.kpi_action)
+        validate_menu.addAction(self.feedback_action)
         view_menu = bar.addMenu("V&iew")
         for dock, shortcut in (
             (self.data_dock, "Ctrl+1"),
@@ -515,6 +539,9 @@ class MainWindow(QMainWindow):
         if self._first_load_selects or self.data_panel.selection().dataset_index is None:
             self._first_load_selects = False
             self.data_panel.select(index)
+        from turbofan_desktop.ui.drift_view import start_auto_drift_check
+
+        start_auto_drift_check(self, loaded.dataset)  # against a registered version, as a job
 
     def _on_load_failed(self, request: LoadRequest, exc: Any) -> None:
         log.info("could not load %s: %s", request.path, exc)
@@ -550,7 +577,24 @@ class MainWindow(QMainWindow):
         self._plot_jobs[job_id] = PlotJob(version_id, dataset, unit)
         return job_id
 
+    # -- monitoring (drift, KPI history, feedback) ------------------------------------------------
+    def check_drift(self) -> int | None:
+        from turbofan_desktop.ui.drift_view import start_drift_check
+
+        return start_drift_check(self)
+
+    def show_kpi_history(self) -> Any:
+        from turbofan_desktop.ui.kpi_view import open_kpi_history
+
+        return open_kpi_history(self)
+
+    def label_anomalies(self) -> Any:
+        from turbofan_desktop.ui.feedback_view import open_feedback
+
+        return open_feedback(self)
+
     def draw_results(self, result: ShowOnPlotResult, unit: Any) -> None:
+        self.last_plot_result = (result, unit)
         if result.detection is not None:
             self.plot_area.show_detection(result.detection, unit)
         if result.forecast is not None:

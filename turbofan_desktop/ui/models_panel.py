@@ -341,7 +341,30 @@ class ModelsPanel(QWidget):
             history = history_fn(record.id) if callable(history_fn) else None
         except TurbofanError:
             history = None
-        self.details.setHtml(details_html(record, history))
+        self.details.setHtml(details_html(record, history) + self._health_html(record.id))
+
+    def _health_html(self, version_id: int) -> str:
+        """Badges under the details: the newest drift check and the KPI warning."""
+        try:
+            from turbofan_desktop.services.monitoring import version_health
+
+            health = version_health(self.workspace, version_id)
+        except Exception:  # noqa: BLE001 - a badge must never break the details view
+            return ""
+        parts = []
+        drift = health.get("drift")
+        if drift is not None:
+            drifted = drift["drifted"]
+            colour, text = (
+                ("#c83c28", f"DRIFT in {', '.join(drifted)}") if drifted else ("#46a05a", "no drift")
+            )
+            when = html.escape(str(drift.get("created") or "")[:16])
+            parts.append(
+                f'<p><b style="color:{colour}">{html.escape(text)}</b> (last drift check {when})</p>'
+            )
+        if health.get("kpi_warning"):
+            parts.append(f'<p><b style="color:#c83c28">{html.escape(health["kpi_warning"])}</b></p>')
+        return "".join(parts)
 
     # -- actions ------------------------------------------------------------------------------
     def _error(self, exc: BaseException | str) -> None:
