@@ -7,23 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from turbofan_desktop.services.selftest import TINY_CONFIGS
+
 SAMPLE_DIR = Path(__file__).resolve().parents[2] / "resources" / "sample"
 TRAIN_UNITS = 10
 TEST_UNITS = 6
 
-TINY = {
-    "telemanom": {"epochs": 1, "l_s": 10, "lstm_units": "8", "batch_size": 64, "patience": 1},
-    "transformer": {
-        "epochs": 1,
-        "window": 10,
-        "d_model": 8,
-        "heads": 2,
-        "layers": 1,
-        "batch_size": 64,
-        "max_windows_per_unit": 20,
-        "min_history": 5,
-    },
-}
+TINY = TINY_CONFIGS  # the self-test and the tests train the same tiny models
 
 
 def plugin_ready(module: str) -> bool:
