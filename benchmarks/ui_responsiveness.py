@@ -125,7 +125,7 @@ def training_stall() -> dict:
     runs), then a second one with torch already loaded. The headline is the first, the worse."""
     idle = _idle_stall()
     first = _training_stall_once()
-    second = _training_stall_once()
+    second = _training_stall_once(epochs=20)  # long enough (several seconds) to see the steady state
     result = {f"idle_{k}": v for k, v in idle.items()}
     result.update({f"first_{k}": v for k, v in first.items() if k != "value_ms"})
     result.update({f"warm_{k}": v for k, v in second.items() if k != "value_ms"})
