@@ -143,6 +143,20 @@ def test_show_detection_draws_regions_scores_and_error_panel(plot_area):
     assert plot_area.sensor_plot("s_2").predicted.isVisible()
 
 
+def test_inverted_pass_ranges_are_drawn_apart_from_high_ones(plot_area):
+    from turbofan_desktop.ui.plot_area import ANOMALY_BRUSH, LOW_ANOMALY_BRUSH
+
+    result = _detection()
+    result.units[np.int64(1)].anomalies[1].direction = "low"
+    plot_area.plot_dataset(_dataset(), [1], ["s_2"])
+    plot_area.show_detection(result, 1)
+
+    high, low = plot_area.overlay_items("anomaly")
+    assert high.brush.color().getRgb() == ANOMALY_BRUSH
+    assert low.brush.color().getRgb() == LOW_ANOMALY_BRUSH
+    assert "low" in low.toolTip() and "low" not in high.toolTip()
+
+
 def test_show_detection_adds_the_target_sensor_when_not_shown(plot_area):
     plot_area.plot_dataset(_dataset(), [1], ["s_3"])
     plot_area.show_detection(_detection(target="s_2"), 1)

@@ -26,6 +26,10 @@ from PySide6.QtWidgets import QLabel, QSplitter, QVBoxLayout, QWidget
 UNIT = "unit"
 
 ANOMALY_BRUSH = (220, 40, 40, 55)
+# Ranges from Telemanom's inverted pass (the error fell unusually low) in violet, so they do not read
+# as "the error crossed the threshold drawn below".
+LOW_ANOMALY_BRUSH = (130, 60, 200, 50)
+LOW_ANOMALY_COLOR = (100, 40, 170)
 ANOMALY_PEN = (220, 40, 40, 160)
 FORECAST_PEN = pg.mkPen((255, 140, 0), width=2, style=Qt.PenStyle.DashLine)
 BAND_BRUSH = (255, 140, 0, 80)
@@ -479,16 +483,19 @@ class PlotArea(QWidget):
         step = 0.15 * float(np.ptp(finite)) if finite.size else 0.0
         for number, anomaly in enumerate(detection.anomalies):
             start, end = float(as_float_time([anomaly.start])[0]), float(as_float_time([anomaly.end])[0])
+            low = anomaly.direction == "low"
             region = pg.LinearRegionItem(
                 values=(start, end if end > start else start + 0.5),
                 movable=False,
-                brush=pg.mkBrush(ANOMALY_BRUSH),
-                pen=pg.mkPen(ANOMALY_PEN),
+                brush=pg.mkBrush(LOW_ANOMALY_BRUSH if low else ANOMALY_BRUSH),
+                pen=pg.mkPen(LOW_ANOMALY_COLOR if low else ANOMALY_PEN),
             )
             region.setZValue(-10)
-            region.setToolTip(f"anomaly {anomaly.start}–{anomaly.end}, score {anomaly.score:.3g}")
+            kind = "unusually low error" if low else "anomaly"
+            region.setToolTip(f"{kind} {anomaly.start}–{anomaly.end}, score {anomaly.score:.3g}")
             self._add_overlay("anomaly", entry.plot, region)
-            label = pg.TextItem(f"{anomaly.score:.2f}", color=(180, 20, 20), anchor=(0, 0))
+            label_color = LOW_ANOMALY_COLOR if low else (180, 20, 20)
+            label = pg.TextItem(f"{anomaly.score:.2f}", color=label_color, anchor=(0, 0))
             label.setPos(start, top - step * (number % 2))  # alternate rows: close ranges stay legible
             self._add_overlay("anomaly_label", entry.plot, label)
         self.error_raw.setData(time, np.asarray(detection.errors, dtype=np.float64))
