@@ -26,10 +26,10 @@ from turbofan_desktop.data.validation import (
     check_integral,
     check_no_infinity,
     check_source_file,
+    error_at_first,
     first_text_line,
     looks_like_text,
     read_head,
-    row_location,
     validate_time_axis,
 )
 from turbofan_desktop.errors import DataFormatError, PluginError
@@ -414,32 +414,31 @@ def _to_numeric(series: pd.Series, path: Path, name: str, line_of_row) -> np.nda
         return series.to_numpy(dtype=np.float64, na_value=np.nan)
     coerced = pd.to_numeric(series, errors="coerce")
     bad = (coerced.isna() & series.notna() & (series.astype(str).str.strip() != "")).to_numpy()
-    if bad.any():
-        row = int(np.flatnonzero(bad)[0])
-        line, prefix = row_location(row, line_of_row)
-        raise DataFormatError(
-            path,
-            f"{prefix}'{series.iloc[row]}' is not a number",
-            line=line,
-            column=name,
-            expected="a number or an empty cell",
-        )
+    error = error_at_first(
+        bad,
+        path,
+        line_of_row,
+        lambda row: f"'{series.iloc[row]}' is not a number",
+        column=name,
+        expected="a number or an empty cell",
+    )
+    if error:
+        raise error
     return coerced.to_numpy(dtype=np.float64, na_value=np.nan)
 
 
 def _time_values(series: pd.Series, path: Path, name: str, line_of_row) -> tuple[pd.Series, str]:
     """Cycles as int64, timestamps as datetime64 (UTC-naive); the kind of axis it is."""
-    missing = series.isna().to_numpy()
-    if missing.any():
-        row = int(np.flatnonzero(missing)[0])
-        line, prefix = row_location(row, line_of_row)
-        raise DataFormatError(
-            path,
-            f"{prefix}the time is missing",
-            line=line,
-            column=name,
-            expected="a cycle number or timestamp on every row",
-        )
+    error = error_at_first(
+        series.isna().to_numpy(),
+        path,
+        line_of_row,
+        lambda row: "the time is missing",
+        column=name,
+        expected="a cycle number or timestamp on every row",
+    )
+    if error:
+        raise error
     if pd.api.types.is_datetime64_any_dtype(series):
         parsed = series
     elif pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
@@ -453,17 +452,16 @@ def _time_values(series: pd.Series, path: Path, name: str, line_of_row) -> tuple
         parsed = pd.to_datetime(text, errors="coerce", format="ISO8601")
         if parsed.isna().any():
             parsed = pd.to_datetime(text, errors="coerce", format="mixed")
-        bad = parsed.isna().to_numpy()
-        if bad.any():
-            row = int(np.flatnonzero(bad)[0])
-            line, prefix = row_location(row, line_of_row)
-            raise DataFormatError(
-                path,
-                f"{prefix}'{series.iloc[row]}' is not a timestamp",
-                line=line,
-                column=name,
-                expected="an ISO-8601 timestamp or a cycle number",
-            )
+        error = error_at_first(
+            parsed.isna().to_numpy(),
+            path,
+            line_of_row,
+            lambda row: f"'{series.iloc[row]}' is not a timestamp",
+            column=name,
+            expected="an ISO-8601 timestamp or a cycle number",
+        )
+        if error:
+            raise error
     if getattr(parsed.dt, "tz", None) is not None:
         parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
     return pd.Series(parsed.to_numpy(dtype="datetime64[ns]")), "timestamp"
@@ -484,16 +482,16 @@ def table_to_dataset(
         units: Any = np.full(len(frame), path.stem, dtype=object)
     else:
         raw = frame[unit_name]
-        if raw.isna().any():
-            row = int(np.flatnonzero(raw.isna().to_numpy())[0])
-            line, prefix = row_location(row, line_of_row)
-            raise DataFormatError(
-                path,
-                f"{prefix}the unit is missing",
-                line=line,
-                column=unit_name,
-                expected="a unit id on every row",
-            )
+        error = error_at_first(
+            raw.isna().to_numpy(),
+            path,
+            line_of_row,
+            lambda row: "the unit is missing",
+            column=unit_name,
+            expected="a unit id on every row",
+        )
+        if error:
+            raise error
         if pd.api.types.is_numeric_dtype(raw) and not pd.api.types.is_bool_dtype(raw):
             units = check_integral(raw.to_numpy(dtype=np.float64), path, unit_name, line_of_row)
         else:

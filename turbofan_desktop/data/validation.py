@@ -82,6 +82,24 @@ def row_location(row: int, line_of_row: LineOfRow | None) -> tuple[int | None, s
     return (line, "") if line is not None else (None, f"row {row + 1}: ")
 
 
+def error_at_first(
+    bad: np.ndarray,
+    path: Path | None,
+    line_of_row: LineOfRow | None,
+    problem: Callable[[int], str],
+    *,
+    column: str | None = None,
+    expected: str | None = None,
+) -> DataFormatError | None:
+    """The error for the first row flagged in ``bad`` (None when no row is): its line when known,
+    else 'row N', with ``problem(row)`` as the sentence. The caller raises it."""
+    if not bad.any():
+        return None
+    row = int(np.flatnonzero(bad)[0])
+    line, prefix = row_location(row, line_of_row)
+    return DataFormatError(path, f"{prefix}{problem(row)}", line=line, column=column, expected=expected)
+
+
 def _fmt(value: Any) -> str:
     if isinstance(value, float | np.floating) and float(value).is_integer():
         return str(int(value))
@@ -113,16 +131,18 @@ def validate_time_axis(
         )
     step = frame.groupby(UNIT, sort=False)[time_col].diff()
     back = (step < (pd.Timedelta(0) if pd.api.types.is_timedelta64_dtype(step) else 0)).to_numpy()
-    if back.any():
-        row = int(np.flatnonzero(back)[0])
-        unit, when = frame[UNIT].iloc[row], frame[time_col].iloc[row]
-        line, prefix = row_location(row, line_of_row)
-        raise DataFormatError(
-            path,
-            f"{prefix}{time_col} {_fmt(when)} of unit {_fmt(unit)} comes after a later {time_col}",
-            line=line,
-            expected=f"{time_col} increasing within each unit",
-        )
+    error = error_at_first(
+        back,
+        path,
+        line_of_row,
+        lambda row: (
+            f"{time_col} {_fmt(frame[time_col].iloc[row])} of unit {_fmt(frame[UNIT].iloc[row])} "
+            f"comes after a later {time_col}"
+        ),
+        expected=f"{time_col} increasing within each unit",
+    )
+    if error:
+        raise error
 
 
 def check_integral(
@@ -130,16 +150,16 @@ def check_integral(
 ) -> np.ndarray:
     """Float column that must hold whole numbers (unit ids, cycles) -> int64."""
     bad = ~np.isfinite(values) | (values != np.round(values))
-    if bad.any():
-        row = int(np.flatnonzero(bad)[0])
-        line, prefix = row_location(row, line_of_row)
-        raise DataFormatError(
-            path,
-            f"{prefix}{column} is {values[row]!r}",
-            line=line,
-            column=column,
-            expected="a whole number",
-        )
+    error = error_at_first(
+        bad,
+        path,
+        line_of_row,
+        lambda row: f"{column} is {values[row]!r}",
+        column=column,
+        expected="a whole number",
+    )
+    if error:
+        raise error
     return values.astype(np.int64)
 
 
@@ -149,17 +169,16 @@ def check_no_infinity(
     """Infinity is never a measurement; NaN in tables is a missing value and is reported elsewhere."""
     for name in columns:
         values = frame[name].to_numpy(dtype=np.float64, na_value=np.nan)
-        bad = np.isinf(values)
-        if bad.any():
-            row = int(np.flatnonzero(bad)[0])
-            line, prefix = row_location(row, line_of_row)
-            raise DataFormatError(
-                path,
-                f"{prefix}value {values[row]} is not a finite number",
-                line=line,
-                column=name,
-                expected="a finite number or an empty cell for a missing value",
-            )
+        error = error_at_first(
+            np.isinf(values),
+            path,
+            line_of_row,
+            lambda row, values=values: f"value {values[row]} is not a finite number",
+            column=name,
+            expected="a finite number or an empty cell for a missing value",
+        )
+        if error:
+            raise error
 
 
 def require_window(dataset: Dataset, window: int, *, what: str = "model window") -> None:
