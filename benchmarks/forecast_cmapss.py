@@ -23,9 +23,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _cmapss import read_cmapss  # noqa: E402
-from rul_cmapss import parse_sets, peak_rss_mb, print_epoch  # noqa: E402
+from rul_cmapss import peak_rss_mb, print_epoch  # noqa: E402
 from turbofan_transformer import register_models  # noqa: E402
 
+from turbofan_desktop.cli._jobs import parse_settings  # noqa: E402
 from turbofan_desktop.plugins.contract import build_config  # noqa: E402
 
 
@@ -74,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     spec = register_models()[0]
-    settings = parse_sets(args.sets)
+    settings = parse_settings(args.sets)
     data = read_cmapss(args.data / f"train_{args.subset}.txt")
     runs = []
     for seed in range(args.first_seed, args.first_seed + args.seeds):

@@ -33,17 +33,8 @@ from _cmapss import read_cmapss  # noqa: E402
 from turbofan_transformer import register_models  # noqa: E402
 from turbofan_transformer.model import rul_metrics  # noqa: E402
 
+from turbofan_desktop.cli._jobs import parse_settings  # noqa: E402
 from turbofan_desktop.plugins.contract import build_config  # noqa: E402
-
-
-def parse_sets(items: list[str]) -> dict[str, str]:
-    values = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise SystemExit(f"--set expects key=value, got {item!r}")
-        values[key.strip()] = value.strip()
-    return values
 
 
 def peak_rss_mb() -> float:
@@ -144,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--save", type=Path, help="save each seed's model under DIR/seed<N>")
     args = parser.parse_args(argv)
     spec = register_models()[0]
-    settings = parse_sets(args.sets)
+    settings = parse_settings(args.sets)
     sub = args.subset
     train = read_cmapss(args.data / f"train_{sub}.txt")
     test = read_cmapss(args.data / f"test_{sub}.txt", args.data / f"RUL_{sub}.txt")

@@ -30,22 +30,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from turbofan_desktop.cli._jobs import parse_settings
 from turbofan_desktop.data.readers import read_dataset
 from turbofan_desktop.plugins.contract import build_config
 from turbofan_desktop.plugins.manager import get_plugin_manager
 
 CACHE = Path(__file__).resolve().parent / ".cache" / "telemanom"
 CACHE_VERSION = "1"
-
-
-def parse_sets(items: list[str]) -> dict[str, str]:
-    values = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise SystemExit(f"--set expects key=value, got {item!r}")
-        values[key.strip()] = value.strip()
-    return values
 
 
 def read_labels(path: Path) -> dict[str, dict[str, Any]]:
@@ -167,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         channels = [c for c in channels if labels[c]["spacecraft"] == args.spacecraft]
 
     spec = get_plugin_manager().model("telemanom")
-    settings = parse_sets(args.set)
+    settings = parse_settings(args.set)
     if args.seed is not None:
         settings["seed"] = str(args.seed)
     config = build_config(spec.config_class, settings)

@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     labels = nasa.read_labels(args.labels or args.data / "labeled_anomalies.csv")
     channels = args.channels or [c for c in labels if (args.data / "test" / f"{c}.npy").is_file()]
     spec = get_plugin_manager().model("telemanom")
-    config = build_config(spec.config_class, nasa.parse_sets(args.set))
+    config = build_config(spec.config_class, nasa.parse_settings(args.set))
     nasa.CACHE.mkdir(parents=True, exist_ok=True)
 
     pot_methods = [(q, cal) for q in args.risk for cal in ("series", "train-tail")]

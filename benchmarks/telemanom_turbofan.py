@@ -20,20 +20,11 @@ import math
 import time
 from pathlib import Path
 
+from turbofan_desktop.cli._jobs import parse_settings
 from turbofan_desktop.data.readers import read_dataset
 from turbofan_desktop.data.split import split_units
 from turbofan_desktop.plugins.contract import build_config
 from turbofan_desktop.plugins.manager import get_plugin_manager
-
-
-def parse_sets(items: list[str]) -> dict[str, str]:
-    values = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise SystemExit(f"--set expects key=value, got {item!r}")
-        values[key.strip()] = value.strip()
-    return values
 
 
 def fmt(value: float, digits: int = 1) -> str:
@@ -57,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     train, val, held_out = split.apply(data)
     sensors = args.sensors or data.informative_sensors
     spec = get_plugin_manager().model("telemanom")
-    config = build_config(spec.config_class, {**parse_sets(args.set), "seed": str(args.seed)})
+    config = build_config(spec.config_class, {**parse_settings(args.set), "seed": str(args.seed)})
     print(
         f"{args.subset}: {len(train.units)} training, {len(val.units)} validation, "
         f"{len(held_out.units)} evaluation engines; seed {args.seed}"

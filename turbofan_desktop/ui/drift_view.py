@@ -8,6 +8,7 @@ so the window never waits for it; the dialog opens when the job succeeds.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -155,6 +156,41 @@ class DriftDialog(QDialog):
         return [n for r, n in enumerate(self.names) if self.table.item(r, len(COLUMNS) - 1).text() == "DRIFT"]
 
 
+def _when_job_ends(
+    jobs: Any,
+    job_id: int,
+    *,
+    on_finished: Callable[[Any], None],
+    on_failed: Callable[[str], None] | None = None,
+) -> None:
+    """Call ``on_finished(result)`` or ``on_failed(message)`` once when ``job_id`` ends; a cancelled
+    job calls neither. The connections are removed when the job ends, however it ends."""
+
+    def finished(done_id: int, result: Any) -> None:
+        if done_id == job_id:
+            disconnect()
+            on_finished(result)
+
+    def failed(done_id: int, message: str) -> None:
+        if done_id == job_id:
+            disconnect()
+            if on_failed is not None:
+                on_failed(message)
+
+    def cancelled(done_id: int) -> None:
+        if done_id == job_id:
+            disconnect()
+
+    def disconnect() -> None:
+        jobs.job_finished.disconnect(finished)
+        jobs.job_failed.disconnect(failed)
+        jobs.job_cancelled.disconnect(cancelled)
+
+    jobs.job_finished.connect(finished)
+    jobs.job_failed.connect(failed)
+    jobs.job_cancelled.connect(cancelled)
+
+
 def start_drift_check(window: Any, version_id: int | None = None) -> int | None:
     """Check the window's current dataset against a version (default: the models panel selection)
     as a job; the :class:`DriftDialog` opens when it succeeds, the error dialog when it fails."""
@@ -174,31 +210,12 @@ def start_drift_check(window: Any, version_id: int | None = None) -> int | None:
         f"Drift against version {version_id}", run_drift, window.workspace, version_id, dataset
     )
 
-    def finished(done_id: int, result: Any) -> None:
-        if done_id != job_id:
-            return
-        disconnect()
+    def show(result: Any) -> None:
         dialog = DriftDialog(result, title=f"Data drift against version {version_id}", parent=window)
         window.drift_dialog = dialog
         dialog.show()
 
-    def failed(done_id: int, message: str) -> None:
-        if done_id == job_id:
-            disconnect()
-            window.show_error(message)
-
-    def cancelled(done_id: int) -> None:
-        if done_id == job_id:
-            disconnect()
-
-    def disconnect() -> None:
-        jobs.job_finished.disconnect(finished)
-        jobs.job_failed.disconnect(failed)
-        jobs.job_cancelled.disconnect(cancelled)
-
-    jobs.job_finished.connect(finished)
-    jobs.job_failed.connect(failed)
-    jobs.job_cancelled.connect(cancelled)
+    _when_job_ends(jobs, job_id, on_finished=show, on_failed=window.show_error)
     return job_id
 
 
@@ -220,23 +237,9 @@ def start_auto_drift_check(window: Any, dataset: Any) -> int | None:
         f"Drift against version {version_id}", run_drift, window.workspace, version_id, dataset
     )
 
-    def finished(done_id: int, result: Any) -> None:
-        if done_id != job_id:
-            return
-        disconnect()
+    def report(result: Any) -> None:
         window.last_drift = (version_id, result)
         window.statusBar().showMessage(f"Drift against version {version_id}: {result.summary()}", 20000)
 
-    def ended(done_id: int, *_: Any) -> None:
-        if done_id == job_id:
-            disconnect()
-
-    def disconnect() -> None:
-        jobs.job_finished.disconnect(finished)
-        jobs.job_failed.disconnect(ended)
-        jobs.job_cancelled.disconnect(ended)
-
-    jobs.job_finished.connect(finished)
-    jobs.job_failed.connect(ended)
-    jobs.job_cancelled.connect(ended)
+    _when_job_ends(jobs, job_id, on_finished=report)
     return job_id
