@@ -9,8 +9,9 @@
 # Environment: PYTHON (default python3) makes the fresh venv; PIP_ARGS are passed to pip install (for
 # example a local wheel cache); TORCH_INDEX_URL, when set, is where torch is installed from first (use
 # https://download.pytorch.org/whl/cpu where pip would otherwise pick the multi-GB CUDA build); the
-# build refuses a CUDA torch unless ALLOW_CUDA_TORCH=1. TURBOFAN_STRIP_LIBS=1 strips torch and Arrow
-# libraries (Linux). Prints the build time, the folder size and the executable's path.
+# build refuses a CUDA torch unless ALLOW_CUDA_TORCH=1. On Linux the symbol tables of torch's libraries
+# are stripped (TURBOFAN_STRIP_LIBS=0 keeps them). Prints the build time, the folder size and the
+# executable's path.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -20,7 +21,7 @@ fresh=1
 dist="$repo/dist"
 work=""
 
-usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; }
 
 while [ $# -gt 0 ]; do
     case "$1" in

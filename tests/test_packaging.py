@@ -241,6 +241,8 @@ def test_app_imports_no_module_the_spec_excludes():
 # Excluded although a library imports them here: each importer treats the module as optional.
 OPTIONAL_IMPORTS = {
     "PySide6.QtTest": "pyqtgraph.Qt imports it inside try/except, only to add a qWait helper",
+    "pyarrow": "pandas imports it inside try/except when installed (the test extra installs it); "
+    "the app reads Parquet with fastparquet",
 }
 
 _IMPORT_EVERYTHING = """

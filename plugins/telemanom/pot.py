@@ -18,11 +18,11 @@ is *not* learnt from), a value between ``t`` and ``z_q`` is a new peak that refi
 The GPD is fitted by maximum likelihood through Grimshaw's reduction to one parameter: with
 ``theta = gamma / sigma`` the profile log-likelihood is ``n (ln(theta / v) - v - 1)`` where
 ``v(theta) = mean(ln(1 + theta y))`` and ``gamma = v``; it is maximised on a grid over the admissible
-``theta`` (``1 + theta y_max > 0``), refined by a bounded scalar search, and compared with the
-exponential limit ``gamma = 0``. Shapes below -1 (where the likelihood is unbounded) are not
+``theta`` (``1 + theta y_max > 0``), refined by a golden-section search between the best grid
+point's neighbours, and compared with the exponential limit ``gamma = 0``. Shapes below -1 (where the likelihood is unbounded) are not
 considered.
 
-Pure numpy/scipy, no torch.
+Pure numpy (the app does not ship scipy), no torch.
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import optimize
 from turbofan_telemanom.threshold import (
     MIN_SMOOTHED_ERROR,
     Sequence,
@@ -56,13 +55,40 @@ def _profile(theta: float, peaks: np.ndarray) -> tuple[float, float]:
     if theta == 0.0:
         mean = float(peaks.mean())
         return (-peaks.size * (math.log(mean) + 1.0), 0.0) if mean > 0 else (-math.inf, 0.0)
-    inner = 1.0 + theta * peaks
-    if np.any(inner <= 0):
+    scaled = theta * peaks
+    if np.any(scaled <= -1.0):
         return -math.inf, 0.0
-    v = float(np.mean(np.log(inner)))
+    v = float(np.mean(np.log1p(scaled)))  # log1p: exact for the small theta next to the exponential
     if v == 0.0 or v < -1.0 or (v / theta) <= 0:
         return -math.inf, v
     return peaks.size * (math.log(theta / v) - v - 1.0), v
+
+
+def _golden_section_max(
+    func, lo: float, hi: float, *, rel_tol: float = 1e-7, max_steps: int = 200
+) -> tuple[float, float]:
+    """``(x, func(x))`` at the maximum of a unimodal ``func`` on ``[lo, hi]`` by golden-section search.
+
+    Each step keeps the part of the bracket holding the better of two interior points and shrinks it
+    by 0.618, reusing one evaluation; it stops when the bracket is narrower than ``rel_tol`` of its
+    magnitude (about 35 steps from a grid cell). The grid in :func:`fit_gpd` has already bracketed
+    the maximum, so this only polishes it.
+    """
+    ratio = (math.sqrt(5.0) - 1.0) / 2.0
+    left, right = hi - ratio * (hi - lo), lo + ratio * (hi - lo)
+    f_left, f_right = func(left), func(right)
+    for _ in range(max_steps):
+        if hi - lo <= rel_tol * max(abs(lo), abs(hi)):
+            break
+        if f_left >= f_right:  # the maximum lies in [lo, right]
+            hi, right, f_right = right, left, f_left
+            left = hi - ratio * (hi - lo)
+            f_left = func(left)
+        else:  # in [left, hi]
+            lo, left, f_left = left, right, f_right
+            right = lo + ratio * (hi - lo)
+            f_right = func(right)
+    return (left, f_left) if f_left >= f_right else (right, f_right)
 
 
 def fit_gpd(peaks: np.ndarray) -> tuple[float, float]:
@@ -81,23 +107,19 @@ def fit_gpd(peaks: np.ndarray) -> tuple[float, float]:
             np.logspace(-4, 3, 40) / mean,  # gamma > 0: heavy tails
         ]
     )
-    best_ll, best_theta = _profile(0.0, peaks)[0], 0.0
-    for theta in grid:
-        ll, _ = _profile(float(theta), peaks)
-        if ll > best_ll:
-            best_ll, best_theta = ll, float(theta)
-    if best_theta != 0.0:
-        position = int(np.argmin(np.abs(grid - best_theta)))
-        lo = grid[max(position - 1, 0)]
-        hi = grid[min(position + 1, len(grid) - 1)]
-        lo, hi = (min(lo, hi), max(lo, hi))
-        if lo < 0 < hi:
-            lo, hi = (lo, -1e-12) if best_theta < 0 else (1e-12, hi)
-        refined = optimize.minimize_scalar(
-            lambda t: min(-_profile(float(t), peaks)[0], 1e300), bounds=(lo, hi), method="bounded"
-        )
-        if refined.success and -refined.fun > best_ll:
-            best_ll, best_theta = -float(refined.fun), float(refined.x)
+    thetas = np.sort(np.append(grid, 0.0))  # 0 is the exponential limit, a cell boundary
+    profile = [_profile(float(theta), peaks)[0] for theta in thetas]
+    best = int(np.argmax(profile))
+    best_ll, best_theta = profile[best], float(thetas[best])
+    # polish in the grid cell on either side of the best point (both: the maximum may lie in either)
+    for lo, hi in (
+        (thetas[max(best - 1, 0)], best_theta),
+        (best_theta, thetas[min(best + 1, len(thetas) - 1)]),
+    ):
+        if hi > lo:
+            theta, ll = _golden_section_max(lambda t: _profile(t, peaks)[0], float(lo), float(hi))
+            if ll > best_ll:
+                best_ll, best_theta = ll, theta
     if best_theta == 0.0:
         return 0.0, max(mean, _TINY)
     _, gamma = _profile(best_theta, peaks)

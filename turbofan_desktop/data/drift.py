@@ -13,7 +13,8 @@ sketch), and :func:`compare` measures how far a new dataset moved from it, per s
   therefore a lower bound of the exact two-sample statistic (the supremum runs over every value;
   the gap is at most the training mass between two sketch points, about 1 %). Its p-value uses the
   Kolmogorov distribution with the effective sample size ``n m / (n + m)``, as
-  ``scipy.stats.ks_2samp(method="asymp")`` does, so it is never smaller than the exact test's:
+  ``scipy.stats.ks_2samp(method="asymp")`` does (:mod:`turbofan_desktop.data.kolmogorov` computes
+  it in numpy, agreeing with scipy to about 1e-9), so it is never smaller than the exact test's:
   the sketch can miss a small drift, never invent one.
 
 A sensor **drifts** when the shift is both large (PSI >= threshold) and significant (KS p-value <
@@ -40,7 +41,7 @@ merely for being particular engines. Autocorrelation within one long series (tel
 single unit) is not corrected: there the p-value is optimistic and PSI carries the decision.
 
 The regime and age mixes themselves are reported (``regime_mix_psi``, ``age_mix_psi``).
-Pure numpy/scipy: no Qt, no torch.
+Pure numpy: no scipy, no Qt, no torch.
 """
 
 from __future__ import annotations
@@ -51,9 +52,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy import stats as scipy_stats
 
 from turbofan_desktop.data.dataset import UNIT, Dataset
+from turbofan_desktop.data.kolmogorov import kolmogorov_sf
 from turbofan_desktop.data.preprocess import RegimeModel, detect_regimes
 from turbofan_desktop.errors import IncompatibleDataError
 
@@ -267,7 +268,7 @@ def ks_pvalue(d: float, n: float, m: float) -> float:
     if d <= 0 or n <= 0 or m <= 0:
         return 1.0
     effective = max(1, int(round(n * m / (n + m))))
-    return float(min(max(scipy_stats.kstwo.sf(d, effective), 0.0), 1.0))
+    return kolmogorov_sf(d, effective)
 
 
 @dataclass(frozen=True)

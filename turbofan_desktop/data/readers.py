@@ -373,13 +373,34 @@ def _header_width(path: Path, delimiter: str) -> int:
     return 0
 
 
+def _parquet_frame(path: Path) -> pd.DataFrame:
+    """The table of a Parquet file, read by fastparquet itself.
+
+    The app depends on fastparquet, not pyarrow (about 18 MB with cramjam and fsspec, against about
+    170 MB), and calls it directly rather than through ``pd.read_parquet(engine="fastparquet")``,
+    which pandas 3 deprecates; the development venv then reads files the way the frozen app does.
+    Imported here so that starting the app does not pay for it.
+    """
+    with open(path, "rb") as handle:
+        size = handle.seek(0, 2)
+        handle.seek(max(0, size - 4))
+        if size < 12 or handle.read(4) != b"PAR1":
+            raise ValueError("it does not end with the PAR1 footer: the file is truncated or not Parquet")
+    with warnings.catch_warnings():
+        # fastparquet reads a pandas option that pandas 3 deprecates, once, on import
+        warnings.filterwarnings("ignore", message=".*future.infer_string.*")
+        import fastparquet
+
+    return fastparquet.ParquetFile(str(path)).to_pandas()
+
+
 def read_parquet_table(
     path: Path, *, unit_col: str | None = None, time_col: str | None = None, **_: Any
 ) -> Dataset:
     path = Path(path)
     try:
-        frame = pd.read_parquet(path)
-    except Exception as exc:  # noqa: BLE001 - pyarrow raises many types for a corrupt file
+        frame = _parquet_frame(path)
+    except Exception as exc:  # noqa: BLE001 - fastparquet raises many types for a corrupt file
         raise DataFormatError(path, f"is not a readable Parquet file ({exc})") from None
     if frame.empty:
         raise DataFormatError(path, "holds no rows", expected="at least one data row")

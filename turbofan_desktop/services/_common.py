@@ -11,7 +11,7 @@ from turbofan_desktop.errors import Cancelled
 
 # Libraries whose versions decide whether a result can be reproduced. Looked up by distribution
 # metadata so that recording them never imports them (torch stays unloaded in the services layer).
-TRACKED_DISTRIBUTIONS = ("numpy", "pandas", "torch", "scipy", "pyarrow", "peewee", "pluggy", "matplotlib")
+TRACKED_DISTRIBUTIONS = ("numpy", "pandas", "torch", "fastparquet", "peewee", "pluggy", "matplotlib")
 
 
 def library_versions(extra: dict[str, str] | None = None) -> dict[str, str]:
