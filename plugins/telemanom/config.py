@@ -111,6 +111,14 @@ class TelemanomConfig:
         choices=THRESHOLD_CHOICES,
         advanced=True,
     )
+    exclude_labelled: bool = setting(
+        False,
+        "Use the user's anomaly labels (for this target, on the same data file, from any version) in "
+        "the nonparametric threshold: errors in ranges labelled true or missed anomaly are left out of "
+        "each window's mean, spread and threshold search, so a known large anomaly does not hide smaller "
+        "ones; ranges labelled false alarm are never flagged again. No effect on the 'pot' threshold.",
+        advanced=True,
+    )
 
     # -- run-to-failure (turbofan) data -----------------------------------------------------------
     healthy_fraction: float = setting(

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 from turbofan_telemanom.config import TelemanomConfig, scaled_for
@@ -429,6 +430,7 @@ class TelemanomModel:
         units: list[Any] | None = None,
         progress: ProgressCallback = no_progress,
         should_stop: ShouldStop = never_stop,
+        labels: list[dict[str, Any]] | None = None,
     ) -> DetectionResult:
         """Per unit: 1-step errors, smoothed errors, thresholds and anomaly ranges on the data's time axis.
 
@@ -438,6 +440,10 @@ class TelemanomModel:
         windows whose whole ``n_predictions`` target lies in the data are thresholded, as the authors
         built their test windows: the last ``n_predictions`` errors carry no threshold and are never
         flagged (this count also decides the authors' ignored prefix and the last threshold window).
+
+        ``labels``: the user's feedback on this data (dicts with ``unit``, ``start``, ``end``,
+        ``label`` on the data's time axis); used only with ``exclude_labelled`` and the
+        nonparametric threshold (see :func:`~turbofan_telemanom.threshold.find_anomalies`).
         """
         self._require_trained()
         configure_threads()
@@ -462,7 +468,14 @@ class TelemanomModel:
             if config.threshold_method == "pot":
                 found = find_anomalies_pot(errors[:judged], actual[:judged], params)
             else:
-                found = find_anomalies(errors[:judged], actual[:judged], params)
+                known, dismissed = (
+                    label_masks(labels, unit, times[config.l_s : config.l_s + judged])
+                    if config.exclude_labelled and labels
+                    else (None, None)
+                )
+                found = find_anomalies(
+                    errors[:judged], actual[:judged], params, known=known, dismissed=dismissed
+                )
             tail = smooth_errors(errors, params.smoothing_window, params.l_s)[judged:]
             ranges = []
             for seq in found.sequences:
@@ -601,6 +614,40 @@ def lead_time_metrics(
         "alarmed_share": len(leads) / units if units else nan,
         "false_alarm_share": early / units if units else nan,
     }
+
+
+KNOWN_LABELS = ("true_anomaly", "missed_anomaly")
+DISMISSED_LABELS = ("false_alarm",)
+
+
+def _comparable(values: Any, kind_of: np.ndarray) -> np.ndarray:
+    """Label bounds in the dtype of the time axis (timestamps arrive as ISO text from the registry)."""
+    if np.issubdtype(kind_of.dtype, np.datetime64):
+        return pd.to_datetime(values).to_numpy().astype(kind_of.dtype)
+    return np.asarray(values, dtype=np.float64)
+
+
+def label_masks(labels: list[dict[str, Any]], unit: Any, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(known, dismissed) bool masks over ``times`` from the labels of ``unit``: known = inside a
+    range labelled true or missed anomaly, dismissed = inside a range labelled false alarm."""
+    known = np.zeros(len(times), dtype=bool)
+    dismissed = np.zeros(len(times), dtype=bool)
+    if not len(times):
+        return known, dismissed
+    axis = times if np.issubdtype(times.dtype, np.datetime64) else times.astype(np.float64)
+    for label in labels:
+        if str(label.get("unit")) != str(unit) or label.get("start") is None or label.get("end") is None:
+            continue
+        target = known if label.get("label") in KNOWN_LABELS else None
+        target = dismissed if label.get("label") in DISMISSED_LABELS else target
+        if target is None:
+            continue
+        try:
+            start, end = _comparable([label["start"], label["end"]], axis)
+        except (TypeError, ValueError):
+            continue  # a bound this axis cannot hold (e.g. a timestamp on a cycle axis)
+        target |= (axis >= start) & (axis <= end)
+    return known, dismissed
 
 
 def split_windows(

@@ -13,6 +13,13 @@ they were scored against, find anomalous sequences the way the authors ran it
    first window only points no earlier window covered can be newly flagged;
 4. prune sequences whose peak is not clearly above the next one (relative drop ``p``) and score each.
 
+User feedback can enter as two masks over the errors (``exclude_labelled``, see :func:`find_anomalies`):
+``known`` marks errors inside ranges labelled true or missed anomaly; they are left out of each
+window's mean, spread and threshold search, so one known large anomaly no longer inflates sigma and
+hides smaller ones (the known points are still flagged when they cross the threshold). ``dismissed``
+marks errors inside ranges labelled false alarm; they stay in the statistics (they are normal
+behaviour) but never start a flagged sequence.
+
 Indices here are into the error series; the model adds ``l_s`` to map them onto the data's rows.
 """
 
@@ -212,11 +219,33 @@ def _prune(values: np.ndarray, flagged: np.ndarray, non_anomalous_max: float | N
     return flagged & keep
 
 
-def find_anomalies(errors: np.ndarray, actual: np.ndarray, params: ThresholdParams) -> ThresholdResult:
-    """Smooth ``errors`` and run the windowed threshold; ``actual`` are the values they were scored on."""
+def _mask(mask: np.ndarray | None, n: int, name: str) -> np.ndarray:
+    if mask is None:
+        return np.zeros(n, dtype=bool)
+    mask = np.asarray(mask, dtype=bool)
+    if mask.shape != (n,):
+        raise ValueError(f"the '{name}' mask has shape {mask.shape}, expected ({n},) like the errors")
+    return mask
+
+
+def find_anomalies(
+    errors: np.ndarray,
+    actual: np.ndarray,
+    params: ThresholdParams,
+    *,
+    known: np.ndarray | None = None,
+    dismissed: np.ndarray | None = None,
+) -> ThresholdResult:
+    """Smooth ``errors`` and run the windowed threshold; ``actual`` are the values they were scored on.
+
+    ``known`` (bool per error): labelled anomalies, left out of each window's mu, sigma and z search;
+    ``dismissed`` (bool per error): labelled false alarms, never flagged again (see the module text).
+    """
     errors = np.asarray(errors, dtype=float)
     actual = np.asarray(actual, dtype=float)
     n = len(errors)
+    known = _mask(known, n, "known")
+    dismissed = _mask(dismissed, n, "dismissed")
     smoothed = smooth_errors(errors, params.smoothing_window, params.l_s)
     threshold = np.full(n, np.nan)
     lower = np.full(n, np.nan)
@@ -237,10 +266,13 @@ def find_anomalies(errors: np.ndarray, actual: np.ndarray, params: ThresholdPara
         start = i * batch
         end = n if i == n_windows else window_len + i * batch
         window = smoothed[start:end]
-        mu, sigma = float(window.mean()), float(window.std())
+        clean = ~known[start:end]
+        if not clean.any():  # a window wholly inside labelled anomalies: nothing normal to learn from
+            clean = np.ones(end - start, dtype=bool)
+        mu, sigma = float(window[clean].mean()), float(window[clean].std())
         inverted = 2 * mu - window
-        z, epsilon = search.find(window, mu, sigma)
-        z_inv, epsilon_inv = search.find(inverted, mu, sigma)
+        z, epsilon = search.find(window[clean], mu, sigma)
+        z_inv, epsilon_inv = search.find(inverted[clean], mu, sigma)
         eligible_from = params.ignored_prefix(n) if i == 0 else covered_until
         threshold[max(start, covered_until) : end] = epsilon
         lower[max(start, covered_until) : end] = 2 * mu - epsilon_inv
@@ -262,7 +294,7 @@ def find_anomalies(errors: np.ndarray, actual: np.ndarray, params: ThresholdPara
         offset = np.arange(start, end)
         passes = {}
         for direction, values, eps in (("high", window, epsilon), ("low", inverted, epsilon_inv)):
-            above = (values >= eps) & (values > MEANINGFUL_SHARE * spread)
+            above = (values >= eps) & (values > MEANINGFUL_SHARE * spread) & ~dismissed[start:end]
             flagged = (
                 _dilate(above, params.error_buffer) & (offset >= eligible_from) if above.any() else above
             )

@@ -80,6 +80,8 @@ def test_cli_workflow(capsys, cli_registry, fd001_small, tmp_path):
         assert unit["target"] == "s_2"
         for r in unit["ranges"]:
             assert {"start", "end", "score"} <= set(r) and r["start"] <= r["end"]
+    # the detected units checked against the version's training data (statistics in its artifact)
+    assert {"psi", "ks_pvalue", "drift"} <= set(out["drift"]["sensors"]["s_2"])
 
     code, out, err = run_json(
         capsys, "forecast", test_file, "--version", str(trans_id), "--unit", "2", "--horizon", "4", *reg

@@ -1,4 +1,5 @@
-"""``turbofan-desktop detect FILE --version ID [--unit U ...]``: anomaly ranges per unit."""
+"""``turbofan-desktop detect FILE --version ID [--unit U ...]``: anomaly ranges per unit, plus the
+drift of the detected data against the version's training data (stored in the version's history)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ def register(subparsers) -> None:
         "detect",
         help="find anomalous ranges with a model version",
         description="Apply an anomaly-detection version to FILE and list the anomalous ranges of each unit "
-        "on the data's own time axis.",
+        "on the data's own time axis. The detected rows are also checked for drift against the version's "
+        "training data (as the drift command does; stored in the version's history).",
     )
     parser.add_argument("file", type=Path, metavar="FILE", help="data file")
     add_version_arg(parser)
@@ -53,15 +55,27 @@ def detection_to_dict(version_id: int, result) -> dict[str, Any]:
     }
 
 
+def drift_line(report) -> str:
+    """The human output's drift verdict: one line naming the drifted sensors."""
+    if report is None:
+        return "drift: not checked (the version has no statistics of its training data for these sensors)"
+    if report.drifted:
+        return (
+            f"drift: {len(report.drifted)} of {len(report.sensors)} sensors drifted from the training "
+            f"data: {', '.join(report.drifted)} (see `turbofan-desktop drift`)"
+        )
+    return f"drift: none of {len(report.sensors)} sensors drifted from the training data"
+
+
 def run(args: argparse.Namespace) -> int:
     from turbofan_desktop.services.data import load_dataset
-    from turbofan_desktop.services.inference import detect
+    from turbofan_desktop.services.inference import detect_with_drift
 
     bar = progress_bar(args)
     with open_workspace(args, create=False) as ws, stop_on_interrupt() as stop:
         dataset = load_dataset(ws, args.file, rul_path=args.rul)
         try:
-            result = detect(
+            monitored = detect_with_drift(
                 ws,
                 args.version_id,
                 dataset,
@@ -71,7 +85,9 @@ def run(args: argparse.Namespace) -> int:
             )
         finally:
             bar.close()
-    payload = detection_to_dict(args.version_id, result)
+    payload = detection_to_dict(args.version_id, monitored.detection)
+    # shaped like the drift command's JSON (without its version_id); null when not checked
+    payload["drift"] = monitored.drift.to_dict() if monitored.drift is not None else None
     if args.json:
         print_json(payload)
         return 0
@@ -81,4 +97,5 @@ def run(args: argparse.Namespace) -> int:
         )
         print(f"unit {unit['unit']} {unit['target']}: {spans}")
     print(f"{payload['anomalies']} anomalous range(s) in {len(payload['units'])} unit(s)")
+    print(drift_line(monitored.drift))
     return 0

@@ -114,7 +114,13 @@ V2 = (
     "CREATE INDEX metric_history_version ON metric_history (version_id)",
 )
 
-MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = ((1, V1), (2, V2))
+# Version 3: a feedback label names the data it was made on, so labels reach only the same data.
+V3 = (
+    "ALTER TABLE feedback_labels ADD COLUMN data_key TEXT",
+    "CREATE INDEX feedback_labels_data_key ON feedback_labels (data_key)",
+)
+
+MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = ((1, V1), (2, V2), (3, V3))
 LATEST_VERSION = MIGRATIONS[-1][0]
 
 

@@ -148,6 +148,8 @@ class FeedbackLabel(BaseModel):
     label = peewee.TextField()
     note = peewee.TextField(default="")
     created = peewee.TextField()
+    # which data the range is on (file sha256, else content hash); None on labels from schema v2
+    data_key = peewee.TextField(null=True)
 
     class Meta:
         table_name = "feedback_labels"

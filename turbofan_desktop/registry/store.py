@@ -566,9 +566,18 @@ class Registry:
 
     # -- feedback -------------------------------------------------------------------------------
     def add_feedback(
-        self, version_id: int, *, unit: Any, start: Any, end: Any, label: str, note: str = ""
+        self,
+        version_id: int,
+        *,
+        unit: Any,
+        start: Any,
+        end: Any,
+        label: str,
+        note: str = "",
+        data_key: str | None = None,
     ) -> int:
-        """Store a user's label for a time range of one unit (``true_anomaly``, ``false_alarm``, ...)."""
+        """Store a user's label for a time range of one unit (``true_anomaly``, ``false_alarm``, ...);
+        ``data_key`` names the data the range is on (see ``services.feedback.data_key``)."""
         if not label:
             raise ConfigError("A feedback label must not be empty.")
 
@@ -576,7 +585,14 @@ class Registry:
             if not ModelVersion.select().where(ModelVersion.id == version_id).exists():
                 raise NotFoundError(f"Model version {version_id} does not exist in the registry.")
             return FeedbackLabel.create(
-                version=version_id, unit=unit, start=start, end=end, label=label, note=note, created=utc_now()
+                version=version_id,
+                unit=unit,
+                start=start,
+                end=end,
+                label=label,
+                note=note,
+                created=utc_now(),
+                data_key=data_key,
             ).id
 
         return self._write(work)
@@ -594,9 +610,22 @@ class Registry:
                 "label": r.label,
                 "note": r.note,
                 "created": r.created,
+                "data_key": r.data_key,
             }
             for r in query
         ]
+
+    def list_feedback_for(self, plugin: str, target: str) -> list[dict[str, Any]]:
+        """Labels of every version of (``plugin``, ``target``), oldest first, each with its
+        ``version_id`` (labels outlive the version they were made with for re-training)."""
+        self._activate()
+        ids = [
+            row.id
+            for row in ModelVersion.select(ModelVersion.id).where(
+                (ModelVersion.plugin == plugin) & (ModelVersion.target == target)
+            )
+        ]
+        return [entry for version_id in ids for entry in self.list_feedback(version_id)]
 
     def delete_feedback(self, feedback_id: int) -> None:
         def work() -> None:

@@ -6,6 +6,20 @@ Labels live in the registry (``feedback_labels``) per version, on the data's own
 ``precision = true / (true + false)`` over labelled detections, ``recall = true / (true + missed)``.
 They can be appended to the version's KPI history (kind ``"feedback"``).
 
+Each label also names the data it was made on (:func:`data_key`: the file's sha256, else the content
+hash), so labels reach only the same data: :func:`labels_for_data` gathers the labels of every version
+of a (plugin, target) on one dataset — the ground truth a re-trained version is judged by, and what
+Telemanom's ``exclude_labelled`` leaves out of its threshold statistics. Labels stored before data keys
+existed (``data_key`` None) count for any data.
+
+:func:`detection_kpis` judges a detection against those labels, range by range (as the Telemanom
+benchmark scores): ground truth = ranges labelled true or missed anomaly; a ground-truth range is a
+true positive when any detected range overlaps it, else a false negative; a detected range is a false
+positive when it overlaps a range labelled false alarm and no ground truth. Detected ranges the user
+has not judged count for neither side (``unjudged``). Only units with labels are judged.
+:func:`record_detection_kpis` appends precision / recall / F0.5 to the version's KPI history (kind
+``"detection"``), which :func:`~turbofan_desktop.services.monitoring.kpi_warning` watches too.
+
 Pure Python: no Qt, no torch.
 """
 
@@ -21,6 +35,8 @@ MISSED_ANOMALY = "missed_anomaly"
 LABELS = (TRUE_ANOMALY, FALSE_ALARM, MISSED_ANOMALY)
 LABEL_TEXT = {TRUE_ANOMALY: "true anomaly", FALSE_ALARM: "false alarm", MISSED_ANOMALY: "missed anomaly"}
 FEEDBACK_KIND = "feedback"
+DETECTION_KIND = "detection"
+GROUND_TRUTH = (TRUE_ANOMALY, MISSED_ANOMALY)
 
 
 def _plain(value: Any) -> Any:
@@ -32,7 +48,24 @@ def _plain(value: Any) -> Any:
     return isoformat() if callable(isoformat) else value
 
 
-def mark_range(ws, version_id: int, *, unit: Any, start: Any, end: Any, label: str, note: str = "") -> int:
+def data_key(dataset: Any) -> str | None:
+    """What names the data a label is on: the source file's sha256, else the content hash."""
+    if dataset is None:
+        return None
+    return getattr(dataset, "file_sha256", None) or getattr(dataset, "data_hash", None)
+
+
+def mark_range(
+    ws,
+    version_id: int,
+    *,
+    unit: Any,
+    start: Any,
+    end: Any,
+    label: str,
+    note: str = "",
+    data_key: str | None = None,
+) -> int:
     """Store one label; replaces an earlier label of the same version, unit and range."""
     if label not in LABELS:
         raise ConfigError(f"Unknown feedback label '{label}' (choose one of {', '.join(LABELS)}).")
@@ -47,7 +80,109 @@ def mark_range(ws, version_id: int, *, unit: Any, start: Any, end: Any, label: s
     for old in ws.registry.list_feedback(version_id):
         if old["unit"] == unit and old["start"] == start and old["end"] == end:
             ws.registry.delete_feedback(old["id"])
-    return ws.registry.add_feedback(version_id, unit=unit, start=start, end=end, label=label, note=note)
+    return ws.registry.add_feedback(
+        version_id, unit=unit, start=start, end=end, label=label, note=note, data_key=data_key
+    )
+
+
+def clear_label(ws, version_id: int, *, unit: Any, start: Any, end: Any) -> int:
+    """Remove the labels of this version on exactly this unit and range; returns how many went."""
+    unit, start, end = _plain(unit), _plain(start), _plain(end)
+    gone = 0
+    for old in ws.registry.list_feedback(version_id):
+        if old["unit"] == unit and old["start"] == start and old["end"] == end:
+            ws.registry.delete_feedback(old["id"])
+            gone += 1
+    return gone
+
+
+def labels_for_data(ws, version_id: int, dataset: Any) -> list[dict[str, Any]]:
+    """Labels of every version of this version's (plugin, target) made on ``dataset`` (or on
+    unnamed data), oldest first; a later label of the same unit and range wins over an earlier one."""
+    record = ws.registry.get(int(version_id))
+    key = data_key(dataset)
+    latest: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for entry in ws.registry.list_feedback_for(record.plugin, record.target):
+        if entry.get("data_key") not in (None, key):
+            continue
+        latest[(str(entry["unit"]), str(entry["start"]), str(entry["end"]))] = entry
+    return sorted(latest.values(), key=lambda e: e["id"])
+
+
+def _bounds(start: Any, end: Any) -> tuple[float, float] | None:
+    """A range as comparable numbers (timestamps as epoch seconds); None when it has no bounds."""
+    if start is None or end is None:
+        return None
+    try:
+        return float(start), float(end)
+    except (TypeError, ValueError):
+        pass
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(str(start)).timestamp(), datetime.fromisoformat(str(end)).timestamp()
+    except ValueError:
+        return None
+
+
+def _overlaps(a: tuple[float, float], b: tuple[float, float]) -> bool:
+    return a[0] <= b[1] and b[0] <= a[1]
+
+
+def f_beta(precision: float | None, recall: float | None, beta: float = 0.5) -> float | None:
+    if precision is None or recall is None:
+        return None
+    if precision + recall == 0:
+        return 0.0
+    b2 = beta * beta
+    return (1 + b2) * precision * recall / (b2 * precision + recall)
+
+
+def detection_kpis(detection: Any, labels: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Precision / recall / F0.5 of ``detection`` (a DetectionResult) judged by ``labels`` (see the
+    module text); None when no detected unit has a label."""
+    tp = fp = fn = unjudged = units = 0
+    for unit, found in detection.units.items():
+        mine = [e for e in labels if str(e["unit"]) == str(unit)]
+        if not mine:
+            continue
+        units += 1
+        truth = [b for e in mine if e["label"] in GROUND_TRUTH and (b := _bounds(e["start"], e["end"]))]
+        dismissed = [b for e in mine if e["label"] == FALSE_ALARM and (b := _bounds(e["start"], e["end"]))]
+        detected = [b for r in found.anomalies if (b := _bounds(_plain(r.start), _plain(r.end)))]
+        hit = [any(_overlaps(t, d) for d in detected) for t in truth]
+        tp += sum(hit)
+        fn += len(hit) - sum(hit)
+        for d in detected:
+            if any(_overlaps(d, t) for t in truth):
+                continue
+            if any(_overlaps(d, f) for f in dismissed):
+                fp += 1
+            else:
+                unjudged += 1
+    if not units:
+        return None
+    precision = tp / (tp + fp) if tp + fp else None
+    recall = tp / (tp + fn) if tp + fn else None
+    return {
+        "precision": precision,
+        "recall": recall,
+        "f0_5": f_beta(precision, recall),
+        "true_positives": tp,
+        "false_positives": fp,
+        "false_negatives": fn,
+        "unjudged_detections": unjudged,
+        "labelled_units": units,
+    }
+
+
+def record_detection_kpis(ws, version_id: int, detection: Any, dataset: Any) -> dict[str, Any] | None:
+    """Judge ``detection`` by the labels on ``dataset`` and append the KPIs to the version's history
+    (kind ``"detection"``); returns them, or None (nothing recorded) when no detected unit has labels."""
+    kpis = detection_kpis(detection, labels_for_data(ws, version_id, dataset))
+    if kpis is not None:
+        ws.registry.record_metrics(version_id, kind=DETECTION_KIND, metrics=kpis, data_hash=data_key(dataset))
+    return kpis
 
 
 def label_for(labels: list[dict[str, Any]], unit: Any, start: Any, end: Any) -> str | None:

@@ -2,15 +2,19 @@
 
 A version's artifact is loaded once per workspace (its sha256 is checked by the registry before the
 plugin reads it) and kept in the workspace's cache. Each task first checks that the version's model
-offers it and that the data carries the sensors the version was trained on.
+offers it and that the data carries the sensors the version was trained on. :func:`detect_with_drift`
+also measures the detected data's drift against the version's training data.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from turbofan_desktop.data.dataset import Dataset
+from turbofan_desktop.data.drift import DriftReport
 from turbofan_desktop.errors import IncompatibleDataError, PluginError
 from turbofan_desktop.plugins.contract import (
     ALL_TARGETS,
@@ -22,7 +26,9 @@ from turbofan_desktop.plugins.contract import (
     build_config,
     no_progress,
 )
+from turbofan_desktop.services import feedback
 from turbofan_desktop.services._common import stop_checker
+from turbofan_desktop.services.monitoring import check_drift
 
 
 def load_model(ws, version_id: int) -> tuple[ModelSpec, Any]:
@@ -106,14 +112,59 @@ def detect(
     progress: Callable[[ProgressEvent], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> DetectionResult:
-    """Anomaly ranges (on the data's own time axis) of the version's target, per unit."""
+    """Anomaly ranges (on the data's own time axis) of the version's target, per unit.
+
+    User labels on this data (any version of the target) reach a model that asks for them
+    (:func:`_label_arguments`); when some detected unit has labels, precision / recall / F0.5
+    against them are appended to the version's KPI history (``feedback.record_detection_kpis``).
+    """
     _spec, model = _prepared(ws, version_id, "anomaly", dataset)
-    return model.detect(
+    result = model.detect(
         dataset,
         units=_require_units(dataset, units),
         progress=progress or no_progress,
         should_stop=stop_checker(should_stop),
+        **_label_arguments(ws, version_id, model, dataset),
     )
+    feedback.record_detection_kpis(ws, version_id, result, dataset)
+    return result
+
+
+def _label_arguments(ws, version_id: int, model: Any, dataset: Dataset) -> dict[str, Any]:
+    """``{"labels": [...]}`` for a model whose config sets ``exclude_labelled`` and whose ``detect``
+    takes ``labels``; otherwise nothing (other plugins keep the plain contract)."""
+    if not getattr(getattr(model, "config", None), "exclude_labelled", False):
+        return {}
+    if "labels" not in inspect.signature(model.detect).parameters:
+        return {}
+    return {"labels": feedback.labels_for_data(ws, version_id, dataset)}
+
+
+@dataclass
+class MonitoredDetection:
+    """A detection and the drift of the detected data against the version's training data
+    (None when the version has no training statistics or shares no sensor with the data)."""
+
+    detection: DetectionResult
+    drift: DriftReport | None = None
+
+
+def detect_with_drift(
+    ws,
+    version_id: int,
+    dataset: Dataset,
+    *,
+    units: list[Any] | None = None,
+    progress: Callable[[ProgressEvent], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> MonitoredDetection:
+    """:func:`detect`, then a drift check of the same rows (the chosen units), stored in the
+    version's history: a detection on data unlike the training data is one the user should doubt.
+    The check never fails the detection (see :func:`~turbofan_desktop.services.monitoring.check_drift`)."""
+    detection = detect(ws, version_id, dataset, units=units, progress=progress, should_stop=should_stop)
+    resolved = _require_units(dataset, units)
+    checked = dataset.subset(resolved) if resolved is not None else dataset
+    return MonitoredDetection(detection, check_drift(ws, version_id, checked))
 
 
 def forecast(
@@ -130,4 +181,4 @@ def predict_rul(ws, version_id: int, dataset: Dataset) -> RULResult:
     return model.predict_rul(dataset)
 
 
-__all__ = ["detect", "forecast", "load_model", "predict_rul"]
+__all__ = ["MonitoredDetection", "detect", "detect_with_drift", "forecast", "load_model", "predict_rul"]

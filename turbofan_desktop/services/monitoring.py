@@ -7,7 +7,9 @@
   ``extra["training_stats"]`` holding the summary itself is read too (hand-registered versions).
   :func:`drift` compares a dataset with it under the thresholds of the settings and appends the
   result to the version's history (``metric_history``, kind ``"drift"``): the report's headline
-  numbers first, then the per-sensor verdicts.
+  numbers first, then the per-sensor verdicts. :func:`check_drift` is the variant for checks that
+  ride along (detecting, opening a file): None instead of an error when drift cannot be measured.
+  :func:`monitored_versions` picks what a newly opened file is checked against (one per plugin).
 * **KPIs** — :func:`kpi_history` is the version's validation / detection history without the drift
   entries; :func:`kpi_warning` says when the latest validation is worse than the one at registration
   by more than ``Settings.kpi_warning_margin`` (relative), in any metric whose better direction is
@@ -19,6 +21,7 @@ Pure Python: no Qt, no torch.
 from __future__ import annotations
 
 import json
+import logging
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -28,9 +31,12 @@ from turbofan_desktop.data.dataset import Dataset
 from turbofan_desktop.data.drift import STATS_FORMAT, DriftReport, compare, training_statistics
 from turbofan_desktop.errors import IncompatibleDataError, NotFoundError
 
+log = logging.getLogger(__name__)
+
 STATS_FILE = "training_statistics.json"
 DRIFT_KIND = "drift"
 VALIDATION_KIND = "validation"
+DETECTION_KIND = "detection"  # detections judged by user labels (services.feedback)
 
 # Metric names whose better direction is known: substrings, checked in order (first match wins).
 _LOWER_IS_BETTER = ("mse", "rmse", "mae", "mape", "mase", "loss", "error", "rul_score", "false_alarm")
@@ -153,6 +159,58 @@ def drift(ws, version_id: int, dataset: Dataset, *, store: bool = True) -> Drift
     return report
 
 
+def check_drift(ws, version_id: int, dataset: Dataset, *, store: bool = True) -> DriftReport | None:
+    """Drift of ``dataset`` against the version when it can be measured, else None — never an error.
+
+    For checks that ride along with other work (detecting, opening a file): a version registered
+    without training statistics, data the statistics cannot be applied to (say a regime model whose
+    setting columns the file lacks) or a file sharing no sensor with the training data gives None,
+    and nothing is stored. A report with at least one sensor is stored unless ``store`` is false.
+    """
+    if not has_reference_statistics(ws, version_id):
+        return None
+    try:
+        report = drift(ws, version_id, dataset, store=False)
+    except (NotFoundError, IncompatibleDataError) as exc:
+        log.info("no drift check of version %s: %s", version_id, exc)
+        return None
+    if not report.sensors:
+        return None
+    if store:
+        ws.registry.record_metrics(
+            version_id, kind=DRIFT_KIND, metrics=drift_summary(report), data_hash=report.data_hash
+        )
+    return report
+
+
+_PREFERRED_STAGES = ("production", "staging")
+
+
+def monitored_versions(ws, dataset: Dataset, *, limit: int = 500) -> list[int]:
+    """The versions a newly opened file is checked against: at most one per model plugin.
+
+    Per plugin, among usable versions (trained, with training statistics, and whose target the file
+    has; a ``*`` version qualifies and is compared on the sensors both share): the newest production
+    version, else the newest staging one, else the newest. Plugins in the order of their chosen
+    version, newest first.
+    """
+    columns = set(dataset.frame.columns)
+    chosen: dict[str, tuple[int, Any]] = {}  # plugin -> (rank of its stage, record)
+    for record in ws.registry.list_versions(limit=limit):  # newest first
+        if record.status in ("training", "failed"):
+            continue
+        if record.target != "*" and record.target not in columns:
+            continue
+        rank = _PREFERRED_STAGES.index(record.stage) if record.stage in _PREFERRED_STAGES else 2
+        held = chosen.get(record.plugin)
+        if held is not None and held[0] <= rank:
+            continue  # a newer version of at least this stage is already chosen
+        if has_reference_statistics(ws, record.id):
+            chosen[record.plugin] = (rank, record)
+    records = sorted((record for _, record in chosen.values()), key=lambda r: -int(r.id))
+    return [int(record.id) for record in records]
+
+
 def drift_history(ws, version_id: int) -> list[dict[str, Any]]:
     """Stored drift checks of the version, oldest first (``metrics`` as in :func:`drift_summary`)."""
     return [e for e in ws.registry.metric_history(version_id) if e.get("kind") == DRIFT_KIND]
@@ -208,12 +266,28 @@ def kpi_changes(baseline: dict[str, Any], latest: dict[str, Any]) -> list[dict[s
 
 def kpi_warning(ws, version_id: int, margin: float | None = None) -> str | None:
     """A sentence when the latest validation is worse than the one at registration by more than
-    ``margin`` (relative; default ``Settings.kpi_warning_margin``) in some metric; else None."""
+    ``margin`` (relative; default ``Settings.kpi_warning_margin``) in some metric; else None.
+    Detections judged by user labels (kind ``"detection"``) are compared the same way, the first
+    judged detection being the baseline."""
     margin = ws.settings.kpi_warning_margin if margin is None else float(margin)
-    validations = [e for e in kpi_history(ws, version_id) if e.get("kind") == VALIDATION_KIND]
-    if len(validations) < 2:
+    history = kpi_history(ws, version_id)
+    for kind, what, since in (
+        (VALIDATION_KIND, "validation", "at registration"),
+        (DETECTION_KIND, "detection judged by labels", "in the first judged detection"),
+    ):
+        entries = [e for e in history if e.get("kind") == kind]
+        sentence = _kind_warning(ws, version_id, entries, margin, what, since)
+        if sentence:
+            return sentence
+    return None
+
+
+def _kind_warning(
+    ws, version_id: int, entries: list[dict[str, Any]], margin: float, what: str, since: str
+) -> str | None:
+    if len(entries) < 2:
         return None
-    baseline, latest = validations[0], validations[-1]
+    baseline, latest = entries[0], entries[-1]
     changes = kpi_changes(dict(baseline.get("metrics") or {}), dict(latest.get("metrics") or {}))
     worst = max(changes, key=lambda c: c["worse"], default=None)
     if worst is None or worst["worse"] <= margin:
@@ -221,9 +295,9 @@ def kpi_warning(ws, version_id: int, margin: float | None = None) -> str | None:
     label = ws.registry.get(version_id).label
     amount = "far" if math.isinf(worst["worse"]) else f"{worst['worse']:.0%}"
     return (
-        f"{label}: {worst['metric']} is {worst['latest']:.4g} in the latest validation "
-        f"({str(latest.get('created', ''))[:10]}), {amount} worse than {worst['registered']:.4g} at "
-        f"registration (warning margin {margin:.0%})."
+        f"{label}: {worst['metric']} is {worst['latest']:.4g} in the latest {what} "
+        f"({str(latest.get('created', ''))[:10]}), {amount} worse than {worst['registered']:.4g} "
+        f"{since} (warning margin {margin:.0%})."
     )
 
 

@@ -3,6 +3,10 @@
 Sensor rows under a unit are created when the unit is first expanded or selected, so a file with
 hundreds of units fills the tree in milliseconds. Selecting units and/or sensors emits
 :attr:`DataPanel.selection_changed`; the window then plots the selection.
+
+Drift badges (:meth:`DataPanel.set_drift`) come from the check run when the file opened: a drifted
+sensor shows a warning and "DRIFT" in every unit, with PSI and KS p-value in the tooltip; a
+double-click or the context menu on it emits :attr:`DataPanel.drift_requested`.
 """
 
 from __future__ import annotations
@@ -10,20 +14,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QPoint, Qt, Signal
+from PySide6.QtGui import QBrush, QColor, QIcon
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QLabel,
+    QMenu,
+    QStyle,
     QTreeWidget,
     QTreeWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
+from turbofan_desktop.ui.drift_badges import DriftBadge
 from turbofan_desktop.ui.loading import LoadedData
 
 ROLE = Qt.ItemDataRole.UserRole
 DEFAULT_SENSOR_COUNT = 4  # sensors plotted for a unit until the user picks others
+DRIFT_COLOUR = QColor(200, 60, 40)
 
 
 @dataclass(frozen=True)
@@ -37,6 +46,7 @@ class Selection:
 
 class DataPanel(QWidget):
     selection_changed = Signal()
+    drift_requested = Signal(int, str)  # dataset index, sensor: show that sensor's drift
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -49,6 +59,9 @@ class DataPanel(QWidget):
         self.tree.setColumnWidth(0, 170)
         self.tree.itemExpanded.connect(self._fill_sensors)
         self.tree.itemSelectionChanged.connect(self._selection_changed)
+        self.tree.itemDoubleClicked.connect(self._double_clicked)
+        self.tree.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.tree.customContextMenuRequested.connect(self._context_menu)
         self.hash_label = QLabel("")
         self.hash_label.setObjectName("dataHash")
         self.hash_label.setWordWrap(True)
@@ -60,6 +73,8 @@ class DataPanel(QWidget):
         self._data: list[LoadedData] = []
         self._sensor_choice: dict[int, tuple[str, ...]] = {}
         self._last_selection = Selection(None, (), ())
+        self._drift: dict[int, dict[str, DriftBadge]] = {}
+        self._drift_checks: dict[int, list[Any]] = {}
 
     # -- content ------------------------------------------------------------------------------------
     @property
@@ -72,6 +87,8 @@ class DataPanel(QWidget):
         for index, existing in enumerate(self._data):
             if str(existing.request.path) == path:
                 self._data[index] = loaded
+                self._drift.pop(index, None)  # the badges were for the replaced data
+                self._drift_checks.pop(index, None)
                 self._rebuild_file_item(index)
                 return index
         self._data.append(loaded)
@@ -122,6 +139,81 @@ class DataPanel(QWidget):
             if "constant" in flags:
                 child.setForeground(0, Qt.GlobalColor.gray)
             item.addChild(child)
+            self._show_sensor_badge(child)
+
+    # -- drift badges -------------------------------------------------------------------------------
+    def set_drift(self, dataset_index: int, badges: dict[str, DriftBadge], checks: list[Any]) -> None:
+        """Show the drift check of one file: badges per sensor, ``checks`` kept for the drift view."""
+        if not 0 <= dataset_index < len(self._data):
+            return
+        self._drift[dataset_index] = dict(badges)
+        self._drift_checks[dataset_index] = list(checks)
+        top = self.tree.topLevelItem(dataset_index)
+        if top is None:
+            return
+        self._show_file_badge(top, dataset_index)
+        for row in range(top.childCount()):
+            unit_item = top.child(row)
+            for sensor_row in range(unit_item.childCount()):
+                self._show_sensor_badge(unit_item.child(sensor_row))
+
+    def drift_badge(self, dataset_index: int, sensor: str) -> DriftBadge | None:
+        return self._drift.get(dataset_index, {}).get(sensor)
+
+    def drift_checks(self, dataset_index: int) -> list[Any]:
+        """The :class:`~turbofan_desktop.ui.drift_badges.DriftCheck` s behind the badges of a file."""
+        return list(self._drift_checks.get(dataset_index, []))
+
+    def drifted_sensors(self, dataset_index: int) -> list[str]:
+        return [name for name, badge in self._drift.get(dataset_index, {}).items() if badge.drifted]
+
+    def _show_file_badge(self, item: QTreeWidgetItem, index: int) -> None:
+        drifted = self.drifted_sensors(index)
+        loaded = self._data[index]
+        tip = f"{loaded.request.path}\ndata hash {loaded.data_hash}"
+        if drifted:
+            item.setIcon(1, self.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning))
+            tip += f"\ndrift in {', '.join(drifted)}"
+        else:
+            item.setIcon(1, QIcon())
+            tip += "\nno drift against the registered versions" if index in self._drift else ""
+        item.setToolTip(0, tip)
+        item.setToolTip(1, tip)
+
+    def _show_sensor_badge(self, item: QTreeWidgetItem) -> None:
+        _, index, _unit, sensor = item.data(0, ROLE)
+        badge = self.drift_badge(index, sensor)
+        flags = list(self._data[index].sensor_flags.get(sensor, []))
+        if badge is None:
+            item.setText(1, ", ".join(flags))
+            return
+        if badge.drifted:
+            flags.append(badge.text)
+            item.setIcon(1, self.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning))
+            item.setForeground(1, QBrush(DRIFT_COLOUR))
+        item.setText(1, ", ".join(flags))
+        item.setToolTip(0, badge.tooltip)
+        item.setToolTip(1, badge.tooltip)
+
+    def _sensor_of(self, item: QTreeWidgetItem | None) -> tuple[int, str] | None:
+        data = item.data(0, ROLE) if item is not None else None
+        if not data or data[0] != "sensor" or self.drift_badge(data[1], data[3]) is None:
+            return None
+        return data[1], data[3]
+
+    def _double_clicked(self, item: QTreeWidgetItem, _column: int) -> None:
+        found = self._sensor_of(item)
+        if found is not None and self.drift_badge(*found).drifted:
+            self.drift_requested.emit(*found)
+
+    def _context_menu(self, point: QPoint) -> None:
+        found = self._sensor_of(self.tree.itemAt(point))
+        if found is None:
+            return
+        menu = QMenu(self)
+        action = menu.addAction(f"Show drift of {found[1]}…")
+        action.triggered.connect(lambda _checked=False: self.drift_requested.emit(*found))
+        menu.exec(self.tree.viewport().mapToGlobal(point))
 
     # -- selection ----------------------------------------------------------------------------------
     def unit_item(self, dataset_index: int, unit: Any) -> QTreeWidgetItem | None:

@@ -4,10 +4,15 @@ A table of sensors with their PSI, KS p-value, mean shift and a drift badge, and
 sensor both distributions overlaid (training CDF from the stored sketch, new data's CDF at the same
 points). The check itself is ``services.monitoring.drift`` run as a job (:func:`start_drift_check`),
 so the window never waits for it; the dialog opens when the job succeeds.
+
+Opening a file runs the check in the background (:func:`start_auto_drift_check`); its result becomes
+badges on the data and models panels (:func:`show_drift_badges`), and a badged sensor opens this view
+(:func:`open_sensor_drift`).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -26,6 +31,15 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+
+from turbofan_desktop.ui.drift_badges import (
+    DriftCheck,
+    run_auto_drift,
+    sensor_badges,
+    show_selected_drift,
+)
+
+log = logging.getLogger(__name__)
 
 COLUMNS = ("sensor", "PSI", "KS p", "shift (std)", "drift")
 DRIFT_COLOUR = QColor(220, 80, 60)
@@ -151,6 +165,14 @@ class DriftDialog(QDialog):
         new = np.asarray(result.new_cdf, dtype=float)
         self.new_curve.setData(points[: new.size], new)
 
+    def select_sensor(self, name: str) -> bool:
+        """Select ``name``'s row (its CDFs are drawn); False when the report has no such sensor."""
+        if name not in self.names:
+            return False
+        self.table.selectRow(self.names.index(name))
+        self.show_sensor(name)
+        return True
+
     def drifted_rows(self) -> list[str]:
         """Sensors whose badge says DRIFT (for tests and callers)."""
         return [n for r, n in enumerate(self.names) if self.table.item(r, len(COLUMNS) - 1).text() == "DRIFT"]
@@ -220,26 +242,61 @@ def start_drift_check(window: Any, version_id: int | None = None) -> int | None:
 
 
 def start_auto_drift_check(window: Any, dataset: Any) -> int | None:
-    """On opening a file: check it against :func:`~turbofan_desktop.services.monitoring.reference_version`
-    as a job and say the verdict in the status bar (quietly nothing when no version qualifies)."""
-    from turbofan_desktop.services.monitoring import reference_version
+    """On opening a file: check it, as a job, against the versions
+    :func:`~turbofan_desktop.services.monitoring.monitored_versions` picks (at most one per model
+    plugin) and show the result: badges on the data panel's sensors and the models panel's versions,
+    and the verdict in the status bar. Quietly nothing when no version qualifies."""
+    from turbofan_desktop.services.monitoring import monitored_versions
 
     jobs = getattr(window, "jobs", None)
     if jobs is None or dataset is None:
         return None
     try:
-        version_id = reference_version(window.workspace, dataset)
+        version_ids = monitored_versions(window.workspace, dataset)
     except Exception:  # noqa: BLE001 - a background check must never break opening a file
+        log.exception("choosing the versions to check a new file against failed")
         return None
-    if version_id is None:
+    if not version_ids:
         return None
+    listed = ", ".join(str(v) for v in version_ids)
     job_id = jobs.submit(
-        f"Drift against version {version_id}", run_drift, window.workspace, version_id, dataset
+        f"Drift against version{'s' if len(version_ids) > 1 else ''} {listed}",
+        run_auto_drift,
+        window.workspace,
+        version_ids,
+        dataset,
     )
-
-    def report(result: Any) -> None:
-        window.last_drift = (version_id, result)
-        window.statusBar().showMessage(f"Drift against version {version_id}: {result.summary()}", 20000)
-
-    _when_job_ends(jobs, job_id, on_finished=report)
+    _when_job_ends(jobs, job_id, on_finished=lambda checks: show_drift_badges(window, dataset, checks))
     return job_id
+
+
+def show_drift_badges(window: Any, dataset: Any, checks: list[DriftCheck]) -> None:
+    """Show a finished check of ``dataset``: the verdict in the status bar, and badges on the panels
+    while that file is still open (not once it was closed or reloaded: they would describe other
+    data)."""
+    window.drift_checks = list(checks)
+    if checks:
+        window.last_drift = (checks[0].version_id, checks[0].report)
+        verdicts = "; ".join(f"Drift against version {c.version_id}: {c.report.summary()}" for c in checks)
+        window.statusBar().showMessage(verdicts, 20000)
+    panel = window.data_panel
+    index = next((i for i, loaded in enumerate(panel.loaded) if loaded.dataset is dataset), None)
+    if index is None:
+        return
+    panel.set_drift(index, sensor_badges(checks), checks)
+    show_selected_drift(window)  # the versions' badges follow the file the user looks at
+
+
+def open_sensor_drift(window: Any, dataset_index: int, sensor: str) -> DriftDialog | None:
+    """The drift view of one badged sensor, from the check made when its file opened: the version
+    it drifted against (else the first that knows it), that sensor's distributions selected."""
+    checks = [c for c in window.data_panel.drift_checks(dataset_index) if sensor in c.report.sensors]
+    if not checks:
+        return None
+    check = next((c for c in checks if c.report.sensors[sensor].drift), checks[0])
+    name = window.data_panel.loaded[dataset_index].request.path.name
+    dialog = DriftDialog(check.report, title=f"Data drift of {name} against {check.label}", parent=window)
+    dialog.select_sensor(sensor)
+    window.drift_dialog = dialog
+    dialog.show()
+    return dialog

@@ -1,15 +1,26 @@
 """Label detected anomalies: true anomaly / false alarm per detected range, plus ranges the model missed.
 
-:class:`FeedbackDialog` lists the detected ranges of one unit with a label chooser each and lets the
-user add a missed range; *Save* writes the labels through ``services.feedback``. :func:`draw_feedback`
-shades the stored labels on the plot (green: true, grey: false alarm, purple: missed).
+Two ways in, one store (``services.feedback``, a quick registry write on the UI thread, as the other
+dialogs read and write the registry):
+
+* in the plot (:class:`PlotFeedback`, attached to the window when a detection is drawn): right-click a
+  detected range for *Mark as true anomaly* / *Mark as false alarm* / *Clear label*; Shift+drag, or
+  *Mark missed anomaly here* in the plot's menu and then *Confirm*, marks a missed anomaly;
+* :class:`FeedbackDialog` lists the detected ranges of one unit with a label chooser each and lets the
+  user add a missed range.
+
+Labels are drawn at once (:func:`draw_feedback`: true = green outline, false alarm = grey dashed and
+hatched, missed = orange dotted fill; each with a text tag and a legend entry). Saving labels appends
+the shown detection's precision / recall / F0.5 against them to the version's KPI history (debounced in
+the plot: one entry per burst of labelling).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import pyqtgraph as pg
+import numpy as np
+from PySide6.QtCore import QEvent, QObject, QTimer
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -19,6 +30,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QMenu,
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
@@ -32,28 +44,36 @@ from turbofan_desktop.services.feedback import (
     LABEL_TEXT,
     MISSED_ANOMALY,
     TRUE_ANOMALY,
+    clear_label,
+    data_key,
     label_for,
+    labels_for_data,
     mark_range,
+    record_detection_kpis,
 )
 
 CHOICES = ("not labelled", LABEL_TEXT[TRUE_ANOMALY], LABEL_TEXT[FALSE_ALARM])
 CHOICE_LABELS = (None, TRUE_ANOMALY, FALSE_ALARM)
 COLUMNS = ("from", "to", "score", "label")
-BRUSHES = {
-    TRUE_ANOMALY: (60, 170, 90, 60),
-    FALSE_ALARM: (120, 120, 120, 60),
-    MISSED_ANOMALY: (140, 70, 200, 60),
-}
+KPI_DELAY_MS = 2000  # labels saved within this long of each other give one KPI entry
 
 
 class FeedbackDialog(QDialog):
     """Detected ranges of one unit with a label each; missed ranges can be added."""
 
     def __init__(
-        self, workspace: Any, version_id: int, detection: Any, unit: Any, parent: QWidget | None = None
+        self,
+        workspace: Any,
+        version_id: int,
+        detection: Any,
+        unit: Any,
+        parent: QWidget | None = None,
+        *,
+        data_key: str | None = None,
     ):
         super().__init__(parent)
         self.setObjectName("feedbackDialog")
+        self.data_key = data_key
         self.setWindowTitle(f"Label anomalies of version {version_id}, unit {unit}")
         self.workspace = workspace
         self.version_id = version_id
@@ -146,6 +166,7 @@ class FeedbackDialog(QDialog):
                         start=anomaly.start,
                         end=anomaly.end,
                         label=label,
+                        data_key=self.data_key,
                     )
                 )
         for start, end in self.missed:
@@ -157,6 +178,7 @@ class FeedbackDialog(QDialog):
                     start=start,
                     end=end,
                     label=MISSED_ANOMALY,
+                    data_key=self.data_key,
                 )
             )
         self.missed = []
@@ -172,33 +194,212 @@ class FeedbackDialog(QDialog):
         self.accept()
 
 
+def _float_bounds(label: dict[str, Any]) -> tuple[float, float] | None:
+    from turbofan_desktop.ui.plot_area import as_float_time
+
+    if label.get("start") is None or label.get("end") is None:
+        return None
+    try:
+        return float(label["start"]), float(label["end"])
+    except (TypeError, ValueError):
+        pass
+    try:  # timestamps stored as ISO text: epoch seconds, as the plot's date axis
+        start, end = as_float_time(np.array([label["start"], label["end"]], dtype="datetime64[ns]"))
+    except (TypeError, ValueError):
+        return None
+    return float(start), float(end)
+
+
 def draw_feedback(plot_area: Any, labels: list[dict[str, Any]], target: str, unit: Any) -> int:
-    """Shade the stored labels of ``unit`` on ``target``'s plot (overlay kind ``"feedback"``).
+    """Draw the stored labels of ``unit`` on ``target``'s plot (replacing the labels drawn before).
 
     Returns the number of ranges drawn; a sensor that is not shown draws nothing.
     """
-    plot_area._clear_kind("feedback")
-    entry = plot_area.sensor_plot(target)
-    if entry is None:
-        return 0
+    plot_area.clear_label_overlays()
     drawn = 0
     for label in labels:
-        if str(label["unit"]) != str(unit) or label["start"] is None or label["end"] is None:
-            continue
-        try:
-            start, end = float(label["start"]), float(label["end"])
-        except (TypeError, ValueError):
-            continue  # timestamps: not drawn on a cycle axis
-        region = pg.LinearRegionItem(
-            values=(start, end if end > start else start + 0.5),
-            movable=False,
-            brush=pg.mkBrush(BRUSHES.get(label["label"], (200, 200, 0, 60))),
-        )
-        region.setZValue(-20)
-        region.setToolTip(f"{LABEL_TEXT.get(label['label'], label['label'])} {label['start']}-{label['end']}")
-        plot_area._add_overlay("feedback", entry.plot, region)
-        drawn += 1
+        bounds = _float_bounds(label) if str(label["unit"]) == str(unit) else None
+        if bounds is not None and plot_area.add_label_overlay(target, label, *bounds):
+            drawn += 1
     return drawn
+
+
+class PlotFeedback(QObject):
+    """Labels from the plot: menus on right-clicked ranges, missed ranges from Shift+drag.
+
+    Knows the detection drawn last (version, unit, dataset); every change is written through
+    ``services.feedback`` and redrawn; the KPI entry follows after a short quiet spell.
+    """
+
+    def __init__(self, window: Any):
+        super().__init__(window if isinstance(window, QObject) else None)
+        self.window = window
+        self.area = window.plot_area
+        self.version_id: int | None = None
+        self.detection: Any = None
+        self.unit: Any = None
+        self.dataset: Any = None
+        self.menu: QMenu | None = None
+        self.area.feedback_enabled = True
+        self.area.region_context_requested.connect(self.on_context)
+        self.area.range_selected.connect(self.on_range_selected)
+        self.kpi_timer = QTimer(self)
+        self.kpi_timer.setSingleShot(True)
+        self.kpi_timer.setInterval(KPI_DELAY_MS)
+        self.kpi_timer.timeout.connect(self.record_kpis)
+        if isinstance(window, QObject):
+            window.installEventFilter(self)  # a pending KPI entry is written before the window closes
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt's name)
+        if event.type() == QEvent.Type.Close:
+            self.flush()
+        return False
+
+    # -- state ---------------------------------------------------------------------------------
+    def detection_shown(self, version_id: int, detection: Any, unit: Any, dataset: Any) -> int:
+        """A detection was drawn: label its ranges from now on; draws the stored labels."""
+        self.flush()
+        self.version_id, self.detection, self.unit, self.dataset = version_id, detection, unit, dataset
+        self.area.feedback_enabled = True
+        return self.redraw()
+
+    def labels(self) -> list[dict[str, Any]]:
+        if self.version_id is None:
+            return []
+        try:
+            return labels_for_data(self.window.workspace, self.version_id, self.dataset)
+        except TurbofanError:  # e.g. the version was deleted meanwhile: nothing to draw
+            return []
+
+    def redraw(self) -> int:
+        if self.detection is None:
+            return 0
+        return draw_feedback(self.area, self.labels(), self.detection.target, self.unit)
+
+    # -- menus -----------------------------------------------------------------------------------
+    def on_context(self, context: Any) -> None:
+        self.menu = self.build_menu(context)
+        if context.screen_pos is not None and not self.menu.isEmpty():
+            self.menu.popup(context.screen_pos)
+
+    def build_menu(self, context: Any) -> QMenu:
+        """The actions for what lies under the click (see the module text)."""
+        parent = self.window if isinstance(self.window, QWidget) else None
+        menu = QMenu(parent)
+        menu.setObjectName("feedbackMenu")
+        if context.pending is not None:
+            menu.addAction("Confirm missed anomaly", self.area.confirm_pending)
+            menu.addAction("Discard selection", self.area.discard_pending)
+        stored = self.labels()
+        for anomaly in context.anomalies:
+            if len(context.anomalies) > 1 or context.pending is not None:
+                menu.addSection(f"range {anomaly.start}–{anomaly.end}")
+            current = label_for(stored, self.unit, anomaly.start, anomaly.end)
+            for label, text in ((TRUE_ANOMALY, "Mark as true anomaly"), (FALSE_ALARM, "Mark as false alarm")):
+                action = menu.addAction(
+                    text, lambda a=anomaly, lb=label: self.label_range(a.start, a.end, lb)
+                )
+                action.setCheckable(True)
+                action.setChecked(current == label)
+            clear = menu.addAction("Clear label", lambda a=anomaly: self.clear_range(a.start, a.end))
+            clear.setEnabled(current is not None)
+        detected = {(str(a.start), str(a.end)) for a in context.anomalies}
+        for entry in context.labels:
+            if (str(entry["start"]), str(entry["end"])) in detected:
+                continue
+            text = LABEL_TEXT.get(entry["label"], entry["label"])
+            menu.addAction(
+                f"Clear label '{text}' {entry['start']}–{entry['end']}",
+                lambda e=entry: self.clear_range(e["start"], e["end"], version_id=e.get("version_id")),
+            )
+        return menu
+
+    # -- writes ------------------------------------------------------------------------------------
+    def _write(self, work: Any) -> bool:
+        try:
+            work()
+        except TurbofanError as exc:
+            self.window.show_error(exc)
+            return False
+        self.redraw()
+        self.kpi_timer.start()
+        return True
+
+    def label_range(self, start: Any, end: Any, label: str) -> bool:
+        """Store ``label`` for [start, end] of the shown unit on the shown version."""
+        return self._write(
+            lambda: mark_range(
+                self.window.workspace,
+                self.version_id,
+                unit=self.unit,
+                start=start,
+                end=end,
+                label=label,
+                data_key=data_key(self.dataset),
+            )
+        )
+
+    def clear_range(self, start: Any, end: Any, *, version_id: int | None = None) -> bool:
+        return self._write(
+            lambda: clear_label(
+                self.window.workspace, version_id or self.version_id, unit=self.unit, start=start, end=end
+            )
+        )
+
+    def on_range_selected(self, sensor: str, start: float, end: float) -> None:
+        """A dragged or confirmed range: a missed anomaly, snapped to the unit's time values."""
+        if self.detection is None or sensor != self.detection.target:
+            return
+        snapped = self._snap(start, end)
+        if snapped is None:
+            self.window.show_error("The marked range holds no time step of this unit; drag over the data.")
+            return
+        self.label_range(*snapped, MISSED_ANOMALY)
+
+    def _snap(self, start: float, end: float) -> tuple[Any, Any] | None:
+        from turbofan_desktop.ui.plot_area import as_float_time, lookup_unit
+
+        times = None
+        if self.dataset is not None:
+            try:
+                times = self.dataset.unit_frame(self.unit)[self.dataset.time_col].to_numpy()
+            except (KeyError, AttributeError):
+                times = None
+        if times is None:
+            unit_detection = lookup_unit(self.detection.units, self.unit)
+            times = np.asarray(unit_detection.time) if unit_detection is not None else np.zeros(0)
+        inside = np.flatnonzero((as_float_time(times) >= start) & (as_float_time(times) <= end))
+        if not len(inside):
+            return None
+        first, last = times[inside[0]], times[inside[-1]]
+        plain = [v.item() if isinstance(v, np.generic) else v for v in (first, last)]
+        return plain[0], plain[1]
+
+    # -- KPIs ----------------------------------------------------------------------------------------
+    def record_kpis(self) -> dict[str, Any] | None:
+        """Judge the shown detection by the labels now stored (one KPI entry)."""
+        self.kpi_timer.stop()
+        if self.version_id is None or self.detection is None:
+            return None
+        try:
+            return record_detection_kpis(self.window.workspace, self.version_id, self.detection, self.dataset)
+        except TurbofanError as exc:
+            self.window.show_error(exc)
+            return None
+
+    def flush(self) -> None:
+        """Record a pending KPI entry now (before another detection replaces the shown one)."""
+        if self.kpi_timer.isActive():
+            self.record_kpis()
+
+
+def attach_plot_feedback(window: Any) -> PlotFeedback:
+    """The window's :class:`PlotFeedback`, created on first use."""
+    feedback = getattr(window, "plot_feedback", None)
+    if feedback is None:
+        feedback = PlotFeedback(window)
+        window.plot_feedback = feedback
+    return feedback
 
 
 def open_feedback(window: Any) -> FeedbackDialog | None:
@@ -219,12 +420,21 @@ def open_feedback(window: Any) -> FeedbackDialog | None:
         window.show_error(f"The detection shown has no unit {unit}.")
         return None
     parent = window if isinstance(window, QWidget) else None
-    dialog = FeedbackDialog(window.workspace, result.version_id, unit_detection, unit, parent=parent)
+    current = getattr(window, "current_dataset", None)
+    dataset = current() if callable(current) else None
+    dialog = FeedbackDialog(
+        window.workspace, result.version_id, unit_detection, unit, parent=parent, data_key=data_key(dataset)
+    )
 
     def saved() -> None:
         if window.plot_area is not None:
-            labels = window.workspace.registry.list_feedback(result.version_id)
-            draw_feedback(window.plot_area, labels, detection.target, unit)
+            feedback = attach_plot_feedback(window)
+            if feedback.detection is not detection:
+                feedback.detection_shown(result.version_id, detection, unit, dataset)
+            feedback.redraw()
+            feedback.record_kpis()
+        else:
+            record_detection_kpis(window.workspace, result.version_id, detection, dataset)
 
     dialog.accepted.connect(saved)
     window.feedback_dialog = dialog

@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 from turbofan_desktop.ui import dialogs
 from turbofan_desktop.ui.about import show_about
 from turbofan_desktop.ui.data_panel import DataPanel
+from turbofan_desktop.ui.drift_badges import show_selected_drift
 from turbofan_desktop.ui.loading import DataLoader, LoadedData, LoadRequest, pair_files
 from turbofan_desktop.ui.settings import UI_STATE_VERSION, UiSettings
 
@@ -148,6 +149,8 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self._central)
         self.data_panel = DataPanel(self)
         self.data_panel.selection_changed.connect(self._plot_selection)
+        self.data_panel.drift_requested.connect(self.show_sensor_drift)
+        self.data_panel.selection_changed.connect(lambda: show_selected_drift(self))
         self.loader = DataLoader(workspace, self, load_function=load_function)
         self.loader.loaded.connect(self._on_loaded)
         self.loader.failed.connect(self._on_load_failed)
@@ -583,6 +586,12 @@ class MainWindow(QMainWindow):
 
         return start_drift_check(self)
 
+    def show_sensor_drift(self, dataset_index: int, sensor: str) -> Any:
+        """A drift badge in the data panel was activated: the drift view of that sensor."""
+        from turbofan_desktop.ui.drift_view import open_sensor_drift
+
+        return open_sensor_drift(self, dataset_index, sensor)
+
     def show_kpi_history(self) -> Any:
         from turbofan_desktop.ui.kpi_view import open_kpi_history
 
@@ -596,7 +605,11 @@ class MainWindow(QMainWindow):
     def draw_results(self, result: ShowOnPlotResult, unit: Any) -> None:
         self.last_plot_result = (result, unit)
         if result.detection is not None:
+            from turbofan_desktop.ui.feedback_view import attach_plot_feedback
+
+            feedback = attach_plot_feedback(self)  # ranges are labelled by right-clicking them
             self.plot_area.show_detection(result.detection, unit)
+            feedback.detection_shown(result.version_id, result.detection, unit, self.current_dataset())
         if result.forecast is not None:
             self.plot_area.show_forecast(result.forecast, unit)
         if result.rul is not None:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QUrl, Signal
-from PySide6.QtGui import QDesktopServices
+from PySide6.QtGui import QBrush, QColor, QDesktopServices
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QPushButton,
     QSplitter,
+    QStyle,
     QTableWidget,
     QTableWidgetItem,
     QTextBrowser,
@@ -34,13 +35,25 @@ from PySide6.QtWidgets import (
 
 from turbofan_desktop.errors import TurbofanError
 from turbofan_desktop.ui.dialogs import show_error
+from turbofan_desktop.ui.drift_badges import DriftBadge
 from turbofan_desktop.ui.jobs import JobManager
 
 STAGES = ("none", "staging", "production", "archived")
 PROMOTE_STAGES = ("staging", "production", "none")
 LIST_LIMIT = 2000
 ALL = "(all)"
-COLUMNS = ("id", "plugin", "target", "version", "stage", "status", "key metric", "validated", "created")
+COLUMNS = (
+    "id",
+    "plugin",
+    "target",
+    "version",
+    "stage",
+    "status",
+    "key metric",
+    "validated",
+    "created",
+    "drift",
+)
 #: preferred "key metric" names, best first; the first present in a version's metrics is shown
 KEY_METRICS = ("rul_rmse", "f1", "f0_5", "prediction_mse", "forecast_mase_h20", "rmse", "val_loss", "mae")
 
@@ -151,6 +164,7 @@ class ModelsPanel(QWidget):
         self._report_jobs: dict[int, Path] = {}
         self._report_dir: Path | None = None
         self.last_error: str | None = None
+        self.drift_badges: dict[int, DriftBadge] = {}  # version id -> badge for the file last checked
 
         self.plugin_filter = QComboBox()
         self.target_filter = QComboBox()
@@ -294,9 +308,30 @@ class ModelsPanel(QWidget):
                 elif column == COLUMNS.index("key metric"):
                     item.setToolTip(str(value))
                 self.table.setItem(row, column, item)
+            self._show_drift_badge(row, record.id)
             if record.id in selected:
                 self.table.selectRow(row)
         self.table.blockSignals(False)
+
+    def set_drift_badges(self, badges: dict[int, DriftBadge]) -> None:
+        """Show the drift check of the file selected in the data panel: a badge per checked version
+        (others blank)."""
+        badges = {int(k): v for k, v in badges.items()}
+        if badges == self.drift_badges:
+            return  # called on every selection in the data panel: keep that cheap
+        self.drift_badges = badges
+        for row, record in enumerate(self.records):
+            self._show_drift_badge(row, record.id)
+
+    def _show_drift_badge(self, row: int, version_id: int) -> None:
+        badge = self.drift_badges.get(int(version_id))
+        item = QTableWidgetItem(badge.text if badge is not None else "")
+        if badge is not None:
+            item.setToolTip(badge.tooltip)
+            if badge.drifted:
+                item.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning))
+                item.setForeground(QBrush(QColor(200, 60, 40)))
+        self.table.setItem(row, COLUMNS.index("drift"), item)
 
     def selected_ids(self) -> list[int]:
         rows = sorted({index.row() for index in self.table.selectionModel().selectedRows()})

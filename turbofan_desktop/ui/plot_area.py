@@ -9,6 +9,13 @@ downsampling, which draw only the visible range at about one point per pixel col
 Model results arrive as the plain dataclasses of :mod:`turbofan_desktop.plugins.contract`; the other
 half of the UI calls :meth:`PlotArea.show_detection`, :meth:`PlotArea.show_forecast`,
 :meth:`PlotArea.show_rul` and :meth:`PlotArea.clear_overlays`.
+
+User feedback on detections: a right-click on a plot where a detected range or a label lies emits
+:attr:`PlotArea.region_context_requested` (a :class:`RegionContext`; whoever stores labels builds the
+menu); Shift+drag, or *Mark missed anomaly here* in the plot's own context menu followed by
+*Confirm*, emits :attr:`PlotArea.range_selected`. Labels are drawn with
+:meth:`PlotArea.add_label_overlay` / :meth:`PlotArea.clear_label_overlays`, each style apart by
+outline, hatching and a text tag (not by colour alone), with a legend.
 """
 
 from __future__ import annotations
@@ -20,7 +27,8 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QPoint, Qt, Signal
+from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import QLabel, QSplitter, QVBoxLayout, QWidget
 
 UNIT = "unit"
@@ -35,6 +43,76 @@ FORECAST_PEN = pg.mkPen((255, 140, 0), width=2, style=Qt.PenStyle.DashLine)
 BAND_BRUSH = (255, 140, 0, 80)
 RUL_BRUSH = (90, 90, 200, 25)
 PREDICTED_PEN = pg.mkPen((0, 150, 80), width=1, style=Qt.PenStyle.DashLine)
+
+# Feedback labels (Okabe-Ito colours, safe for colour-blind readers; each also differs by line style,
+# fill and its text tag): label name -> (colour, pen style, fill, text)
+LABEL_STYLES: dict[str, tuple[tuple[int, int, int], Qt.PenStyle, Qt.BrushStyle, str]] = {
+    "true_anomaly": ((0, 158, 115), Qt.PenStyle.SolidLine, Qt.BrushStyle.NoBrush, "true anomaly"),
+    "false_alarm": ((90, 90, 90), Qt.PenStyle.DashLine, Qt.BrushStyle.BDiagPattern, "false alarm"),
+    "missed_anomaly": ((230, 159, 0), Qt.PenStyle.SolidLine, Qt.BrushStyle.Dense6Pattern, "missed anomaly"),
+}
+PENDING_BRUSH = (230, 159, 0, 40)
+
+
+@dataclass
+class RegionContext:
+    """What lies under a right-click: the detected ranges and labels there (and the pending missed
+    selection when the click hit it); ``screen_pos`` is where a menu should open (None in tests)."""
+
+    sensor: str
+    x: float
+    anomalies: list[Any] = field(default_factory=list)  # AnomalyRange objects of the shown detection
+    labels: list[dict[str, Any]] = field(default_factory=list)  # label entries drawn there
+    pending: tuple[float, float] | None = None
+    screen_pos: QPoint | None = None
+
+
+class FeedbackViewBox(pg.ViewBox):
+    """A ViewBox that hands right-clicks on ranges and Shift+drags to its :class:`PlotArea`."""
+
+    def __init__(self, area: PlotArea):
+        super().__init__()
+        self._area = area
+        self._sensor_of: Any = None  # set by the area: the SensorPlot this box belongs to
+        self._menu_x = 0.0
+        self._selecting = False  # inside a Shift+drag range selection
+        self.mark_missed_action = self.menu.addAction("Mark missed anomaly here (or Shift+drag)…")
+        self.mark_missed_action.setObjectName("markMissedAction")
+        self.mark_missed_action.setVisible(False)
+        self.mark_missed_action.triggered.connect(
+            lambda: self._area.begin_missed_selection(self._sensor(), self._menu_x)
+        )
+
+    def _sensor(self) -> str:
+        return self._sensor_of.sensor if self._sensor_of is not None else ""
+
+    def raiseContextMenu(self, ev: Any) -> None:  # noqa: N802 (pyqtgraph's name)
+        x = float(self.mapSceneToView(ev.scenePos()).x())
+        self._menu_x = x
+        if self._area.request_region_context(self._sensor(), x, ev.screenPos().toPoint()):
+            return
+        self.mark_missed_action.setVisible(self._area.feedback_enabled)
+        super().raiseContextMenu(ev)
+
+    def mouseDragEvent(self, ev: Any, axis: Any = None) -> None:  # noqa: N802 (pyqtgraph's name)
+        """A left drag that *starts* with Shift held selects a range until the button is released,
+        whatever Shift does meanwhile; every other drag pans and zooms as usual."""
+        if ev.isStart():
+            self._selecting = (
+                axis is None
+                and bool(ev.modifiers() & Qt.KeyboardModifier.ShiftModifier)
+                and ev.button() == Qt.MouseButton.LeftButton
+                and self._area.feedback_enabled
+            )
+        if not self._selecting:
+            super().mouseDragEvent(ev, axis)
+            return
+        ev.accept()
+        x0 = float(self.mapToView(ev.buttonDownPos()).x())
+        x1 = float(self.mapToView(ev.pos()).x())
+        if ev.isFinish():
+            self._selecting = False
+        self._area.drag_selection(self._sensor(), x0, x1, finished=ev.isFinish())
 
 
 #: distinct, print-friendly colours (matplotlib's "tab10") for the units plotted together
@@ -167,6 +245,8 @@ class PlotArea(QWidget):
     """Stacked sensor plots + error panel. Call :meth:`plot_series` to show data."""
 
     crosshair_moved = Signal(float, str)  # x, the value text shown
+    region_context_requested = Signal(object)  # RegionContext
+    range_selected = Signal(str, float, float)  # sensor, start, end: a range the user marked
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -212,6 +292,11 @@ class PlotArea(QWidget):
         self._dataset: Any = None
         self._units: list[Any] = []
         self._time_label = "time"
+        self.feedback_enabled = False  # set by whoever stores labels (a detection is shown)
+        self._detected: dict[str, list[tuple[float, float, Any]]] = {}  # sensor -> shown ranges
+        self._labelled: list[tuple[str, float, float, dict[str, Any]]] = []  # drawn labels
+        self._pending: tuple[str, pg.LinearRegionItem] | None = None
+        self._legend: pg.LegendItem | None = None
         self._mouse_proxies = [
             pg.SignalProxy(self.graphics.scene().sigMouseMoved, rateLimit=60, slot=self._mouse_moved),
             pg.SignalProxy(self.error_widget.scene().sigMouseMoved, rateLimit=60, slot=self._mouse_moved),
@@ -334,12 +419,14 @@ class PlotArea(QWidget):
 
     def _ensure_plots(self, count: int) -> None:
         while len(self._pool) < count:
-            plot = pg.PlotItem()
+            box = FeedbackViewBox(self)
+            plot = pg.PlotItem(viewBox=box)
             _configure(plot)
             crosshair = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen((120, 120, 120)))
             crosshair.setVisible(False)  # until the mouse first moves over the plots
             plot.addItem(crosshair, ignoreBounds=True)
             entry = SensorPlot(plot, crosshair)
+            box._sensor_of = entry
             entry.predicted = plot.plot(pen=PREDICTED_PEN, name="predicted")
             entry.band_lower = plot.plot(pen=None)
             entry.band_upper = plot.plot(pen=None)
@@ -443,6 +530,9 @@ class PlotArea(QWidget):
     def clear_overlays(self) -> None:
         """Remove every model overlay (anomalies, error panel, forecast, RUL); data curves stay."""
         self._clear_kind(*list(self._overlays))
+        self._detected.clear()
+        self.clear_label_overlays()
+        self.discard_pending()
         for entry in self._pool:
             for item in (entry.predicted, entry.forecast, entry.band_lower, entry.band_upper):
                 item.setData([], [])
@@ -466,6 +556,7 @@ class PlotArea(QWidget):
     def show_detection(self, result: Any, unit: Any) -> None:
         """Anomaly ranges (shaded, with scores) on the target sensor; smoothed error + threshold below."""
         self._clear_kind("anomaly", "anomaly_label")
+        self._detected.clear()
         detection = lookup_unit(result.units, unit)
         if detection is None:
             self.info_label.setText(f"The detection result has no unit {unit}.")
@@ -492,8 +583,10 @@ class PlotArea(QWidget):
             )
             region.setZValue(-10)
             kind = "unusually low error" if low else "anomaly"
-            region.setToolTip(f"{kind} {anomaly.start}–{anomaly.end}, score {anomaly.score:.3g}")
+            hint = "; right-click to label it" if self.feedback_enabled else ""
+            region.setToolTip(f"{kind} {anomaly.start}–{anomaly.end}, score {anomaly.score:.3g}{hint}")
             self._add_overlay("anomaly", entry.plot, region)
+            self._detected.setdefault(result.target, []).append((start, end, anomaly))
             label_color = LOW_ANOMALY_COLOR if low else (180, 20, 20)
             label = pg.TextItem(f"{anomaly.score:.2f}", color=label_color, anchor=(0, 0))
             label.setPos(start, top - step * (number % 2))  # alternate rows: close ranges stay legible
@@ -508,6 +601,143 @@ class PlotArea(QWidget):
             if self.splitter.sizes()[1] < total // 5:
                 self.splitter.setSizes([total * 3 // 4, total // 4])
         self.error_plot.enableAutoRange(axis="y")
+
+    # -- feedback on detections ------------------------------------------------------------------
+    def context_at(self, sensor: str, x: float) -> RegionContext:
+        """The detected ranges, labels and pending selection of ``sensor``'s plot under ``x``."""
+        anomalies = [a for start, end, a in self._detected.get(sensor, []) if start <= x <= end]
+        labels = [e for s, start, end, e in self._labelled if s == sensor and start <= x <= end]
+        pending = None
+        if self._pending is not None and self._pending[0] == sensor:
+            low, high = self._pending[1].getRegion()
+            pending = (float(low), float(high)) if low <= x <= high else None
+        return RegionContext(sensor, float(x), anomalies, labels, pending)
+
+    def request_region_context(self, sensor: str, x: float, screen_pos: QPoint | None = None) -> bool:
+        """Emit :attr:`region_context_requested` when something can be labelled under ``x``;
+        False (nothing emitted) on empty plot space or when feedback is off."""
+        if not self.feedback_enabled:
+            return False
+        context = self.context_at(sensor, x)
+        if not (context.anomalies or context.labels or context.pending):
+            return False
+        context.screen_pos = screen_pos
+        self.region_context_requested.emit(context)
+        return True
+
+    def drag_selection(self, sensor: str, x0: float, x1: float, *, finished: bool) -> None:
+        """Shift+drag: show the range being dragged; when the drag ends emit :attr:`range_selected`."""
+        low, high = sorted((float(x0), float(x1)))
+        entry = self.sensor_plot(sensor)
+        if entry is None:
+            return
+        if self._pending is None or self._pending[0] != sensor:
+            self.discard_pending()
+            self._pending = (sensor, self._pending_region(entry, low, high, movable=False))
+        self._pending[1].setRegion((low, high))
+        if finished:
+            self.discard_pending()
+            if high > low:
+                self.range_selected.emit(sensor, low, high)
+
+    def begin_missed_selection(self, sensor: str, x: float) -> None:
+        """Start a movable selection around ``x`` (5 % of the view wide); right-click it to confirm."""
+        entry = self.sensor_plot(sensor)
+        if entry is None:
+            return
+        self.discard_pending()
+        x0, x1 = entry.plot.vb.viewRange()[0]
+        half = max((x1 - x0) * 0.025, 0.5)
+        self._pending = (sensor, self._pending_region(entry, x - half, x + half, movable=True))
+
+    def _pending_region(self, entry: SensorPlot, low: float, high: float, *, movable: bool) -> Any:
+        region = pg.LinearRegionItem(
+            values=(low, high),
+            movable=movable,
+            brush=pg.mkBrush(PENDING_BRUSH),
+            pen=pg.mkPen(LABEL_STYLES["missed_anomaly"][0], width=2, style=Qt.PenStyle.DotLine),
+        )
+        region.setZValue(-5)
+        region.setToolTip("Missed anomaly being marked: drag its edges, then right-click it to confirm.")
+        self._add_overlay("pending", entry.plot, region)
+        return region
+
+    def pending_selection(self) -> tuple[str, float, float] | None:
+        if self._pending is None:
+            return None
+        low, high = self._pending[1].getRegion()
+        return self._pending[0], float(low), float(high)
+
+    def confirm_pending(self) -> tuple[str, float, float] | None:
+        """Emit :attr:`range_selected` for the pending selection and remove it."""
+        selection = self.pending_selection()
+        self.discard_pending()
+        if selection is not None:
+            self.range_selected.emit(*selection)
+        return selection
+
+    def discard_pending(self) -> None:
+        self._pending = None
+        self._clear_kind("pending")
+
+    def add_label_overlay(self, sensor: str, entry: dict[str, Any], start: float, end: float) -> bool:
+        """Draw one stored label (``entry["label"]``) over [start, end] on ``sensor``'s plot; False
+        when that sensor is not shown."""
+        plot = self.sensor_plot(sensor)
+        if plot is None:
+            return False
+        color, style, fill, text = LABEL_STYLES.get(
+            entry.get("label", ""), ((120, 120, 120), Qt.PenStyle.DotLine, Qt.BrushStyle.NoBrush, "label")
+        )
+        brush = (
+            QBrush(QColor(*color, 150), fill)
+            if fill != Qt.BrushStyle.NoBrush
+            else QBrush(Qt.BrushStyle.NoBrush)
+        )
+        region = pg.LinearRegionItem(
+            values=(start, end if end > start else start + 0.5),
+            movable=False,
+            brush=brush,
+            pen=pg.mkPen(color, width=3, style=style),
+        )
+        region.setZValue(-15)
+        note = f" ({entry['note']})" if entry.get("note") else ""
+        region.setToolTip(f"labelled {text}: {entry.get('start')}–{entry.get('end')}{note}")
+        self._add_overlay("feedback", plot.plot, region)
+        tag = pg.TextItem(text, color=color, anchor=(0, 1))
+        values = [s.values[np.isfinite(s.values)] for s in plot.series]
+        finite = np.concatenate(values) if values else np.zeros(0)
+        tag.setPos(start, float(finite.min()) if finite.size else 0.0)
+        self._add_overlay("feedback_tag", plot.plot, tag)
+        self._labelled.append((sensor, float(start), float(end), entry))
+        self._legend_entry(plot, entry.get("label", ""), color, style, text)
+        return True
+
+    def _legend_entry(self, plot: SensorPlot, label: str, color: Any, style: Any, text: str) -> None:
+        if self._legend is None or self._legend.parentItem() is not plot.plot.vb:
+            self._remove_legend()
+            self._legend = pg.LegendItem(offset=(-10, 10), labelTextSize="8pt")
+            self._legend.setParentItem(plot.plot.vb)
+        names = [lbl.text for _sample, lbl in self._legend.items]
+        if f"labelled {text}" not in names:
+            sample = pg.PlotDataItem(pen=pg.mkPen(color, width=3, style=style))
+            self._legend.addItem(sample, f"labelled {text}")
+
+    def legend_names(self) -> list[str]:
+        return [lbl.text for _sample, lbl in self._legend.items] if self._legend is not None else []
+
+    def _remove_legend(self) -> None:
+        if self._legend is not None:
+            scene = self._legend.scene()  # a LegendItem cannot be unparented (it anchors to its parent)
+            if scene is not None:
+                scene.removeItem(self._legend)
+            self._legend = None
+
+    def clear_label_overlays(self) -> None:
+        """Remove the drawn labels, their tags and legend."""
+        self._clear_kind("feedback", "feedback_tag")
+        self._labelled.clear()
+        self._remove_legend()
 
     def show_forecast(self, result: Any, unit: Any) -> None:
         """Forecast median (dashed) and its interval band, continuing each shown sensor's series."""
