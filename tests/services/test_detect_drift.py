@@ -14,6 +14,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 from services_helpers import SAMPLE_DIR
+from stub_versions import register_stub_version
 
 from turbofan_desktop.cli import main
 from turbofan_desktop.data import read_dataset
@@ -61,21 +62,8 @@ def _register(ws, dataset, *, plugin="fake", target="s_2", stats=True, sensors=N
     else:
         extra = None
         writer = with_training_statistics(_weights, dataset) if stats else _weights
-    return ws.registry.register_version(
-        run_id=None,
-        plugin=plugin,
-        target=target,
-        dataset_id=ws.registry.record_dataset(dataset.lineage),
-        config={},
-        history=[],
-        metrics={},
-        validation_performed=False,
-        validation_metrics=None,
-        validation_data_hash=None,
-        training_seconds=0.0,
-        library_versions={},
-        write_artifact=writer,
-        extra=extra,
+    return register_stub_version(
+        ws.registry, plugin=plugin, target=target, lineage=dataset.lineage, write_artifact=writer, extra=extra
     )
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from stub_versions import register_stub_version
 
-from turbofan_desktop.data.dataset import DataLineage
 from turbofan_desktop.errors import ConfigError
 from turbofan_desktop.services import Workspace
 from turbofan_desktop.services.feedback import (
@@ -27,17 +27,7 @@ def ws():
 
 
 def _version(ws) -> int:
-    lineage = DataLineage(
-        data_hash="h", source="test.txt", file_sha256=None, format="test", units=1, rows=10,
-        time_kind="cycle", time_start=1, time_end=10,
-    )  # fmt: skip
-    record = ws.registry.register_version(
-        run_id=None, plugin="fake", target="s_2", dataset_id=ws.registry.record_dataset(lineage), config={},
-        history=[], metrics={}, validation_performed=False, validation_metrics=None,
-        validation_data_hash=None, training_seconds=0.0, library_versions={},
-        write_artifact=lambda folder: (folder / "w.bin").write_bytes(b"x"),
-    )  # fmt: skip
-    return record.id
+    return register_stub_version(ws.registry).id
 
 
 def test_labels_round_trip_and_give_precision_recall(ws):

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from services_helpers import TINY, require_plugin
+from stub_versions import register_stub_version
 
-from turbofan_desktop.data.dataset import DataLineage
 from turbofan_desktop.plugins.contract import AnomalyRange, DetectionResult, UnitDetection
 from turbofan_desktop.services import Workspace
 from turbofan_desktop.services.feedback import (
@@ -32,16 +32,7 @@ def ws():
 
 
 def _version(ws, target: str = "s_2") -> int:
-    lineage = DataLineage(
-        data_hash="h", source="t.txt", file_sha256=None, format="test", units=1, rows=10,
-        time_kind="cycle", time_start=1, time_end=10,
-    )  # fmt: skip
-    return ws.registry.register_version(
-        run_id=None, plugin="fake", target=target, dataset_id=ws.registry.record_dataset(lineage),
-        config={}, history=[], metrics={}, validation_performed=False, validation_metrics=None,
-        validation_data_hash=None, training_seconds=0.0, library_versions={},
-        write_artifact=lambda folder: (folder / "w.bin").write_bytes(b"x"),
-    ).id  # fmt: skip
+    return register_stub_version(ws.registry, target=target).id
 
 
 def _detection(*ranges: tuple[int, int], unit=1) -> DetectionResult:

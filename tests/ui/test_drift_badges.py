@@ -13,6 +13,8 @@ import pytest
 
 pytest.importorskip("PySide6")
 
+from stub_versions import register_stub_version  # noqa: E402
+
 from turbofan_desktop.data import read_dataset  # noqa: E402
 from turbofan_desktop.data.drift import training_statistics  # noqa: E402
 from turbofan_desktop.ui.drift_badges import DriftCheck, sensor_badges, version_badges  # noqa: E402
@@ -43,21 +45,11 @@ def files(tmp_path_factory):
 
 
 def _register(workspace, stats, *, plugin="fake", target="s_2"):
-    dataset_id = workspace.registry.record_dataset(read_dataset(SAMPLE / "test_FD001.txt").lineage)
-    return workspace.registry.register_version(
-        run_id=None,
+    return register_stub_version(
+        workspace.registry,
         plugin=plugin,
         target=target,
-        dataset_id=dataset_id,
-        config={},
-        history=[],
-        metrics={},
-        validation_performed=False,
-        validation_metrics=None,
-        validation_data_hash=None,
-        training_seconds=0.0,
-        library_versions={},
-        write_artifact=lambda folder: (folder / "weights.bin").write_bytes(b"x"),
+        lineage=read_dataset(SAMPLE / "test_FD001.txt").lineage,
         extra={"training_stats": stats} if stats is not None else None,
     )
 

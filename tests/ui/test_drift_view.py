@@ -9,6 +9,8 @@ import pytest
 
 pytest.importorskip("PySide6")
 
+from stub_versions import register_stub_version  # noqa: E402
+
 from turbofan_desktop.data import read_dataset  # noqa: E402
 from turbofan_desktop.data.drift import compare, training_statistics  # noqa: E402
 from turbofan_desktop.ui.drift_view import DriftDialog, start_drift_check  # noqa: E402
@@ -29,21 +31,8 @@ def _shifted(ds, sensor, delta):
 
 
 def _register(workspace, dataset, stats):
-    return workspace.registry.register_version(
-        run_id=None,
-        plugin="fake",
-        target="s_4",
-        dataset_id=workspace.registry.record_dataset(dataset.lineage),
-        config={},
-        history=[],
-        metrics={},
-        validation_performed=False,
-        validation_metrics=None,
-        validation_data_hash=None,
-        training_seconds=0.0,
-        library_versions={},
-        write_artifact=lambda folder: (folder / "weights.bin").write_bytes(b"x"),
-        extra={"training_stats": stats},
+    return register_stub_version(
+        workspace.registry, target="s_4", lineage=dataset.lineage, extra={"training_stats": stats}
     )
 
 

@@ -7,7 +7,8 @@ import pytest
 
 pytest.importorskip("PySide6")
 
-from turbofan_desktop.data.dataset import DataLineage  # noqa: E402
+from stub_versions import register_stub_version  # noqa: E402
+
 from turbofan_desktop.plugins.contract import AnomalyRange, UnitDetection  # noqa: E402
 from turbofan_desktop.services.feedback import (  # noqa: E402
     FALSE_ALARM,
@@ -19,16 +20,7 @@ from turbofan_desktop.ui.feedback_view import FeedbackDialog, draw_feedback  # n
 
 
 def _version(workspace) -> int:
-    lineage = DataLineage(
-        data_hash="h", source="t.txt", file_sha256=None, format="test", units=1, rows=10,
-        time_kind="cycle", time_start=1, time_end=10,
-    )  # fmt: skip
-    return workspace.registry.register_version(
-        run_id=None, plugin="fake", target="s_2", dataset_id=workspace.registry.record_dataset(lineage),
-        config={}, history=[], metrics={}, validation_performed=False, validation_metrics=None,
-        validation_data_hash=None, training_seconds=0.0, library_versions={},
-        write_artifact=lambda folder: (folder / "w.bin").write_bytes(b"x"),
-    ).id  # fmt: skip
+    return register_stub_version(workspace.registry).id
 
 
 def _detection() -> UnitDetection:

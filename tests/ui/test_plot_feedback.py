@@ -15,8 +15,8 @@ from PySide6.QtCore import QEvent, QPointF, Qt  # noqa: E402
 from PySide6.QtGui import QMouseEvent  # noqa: E402
 from PySide6.QtTest import QTest  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
+from stub_versions import register_stub_version  # noqa: E402
 
-from turbofan_desktop.data.dataset import DataLineage  # noqa: E402
 from turbofan_desktop.plugins.contract import AnomalyRange, DetectionResult, UnitDetection  # noqa: E402
 from turbofan_desktop.services.feedback import (  # noqa: E402
     DETECTION_KIND,
@@ -32,16 +32,7 @@ TIME = np.arange(1, 201)
 
 
 def _version(workspace) -> int:
-    lineage = DataLineage(
-        data_hash="h", source="t.txt", file_sha256=None, format="test", units=1, rows=10,
-        time_kind="cycle", time_start=1, time_end=10,
-    )  # fmt: skip
-    return workspace.registry.register_version(
-        run_id=None, plugin="fake", target="s_2", dataset_id=workspace.registry.record_dataset(lineage),
-        config={}, history=[], metrics={}, validation_performed=False, validation_metrics=None,
-        validation_data_hash=None, training_seconds=0.0, library_versions={},
-        write_artifact=lambda folder: (folder / "w.bin").write_bytes(b"x"),
-    ).id  # fmt: skip
+    return register_stub_version(workspace.registry).id
 
 
 def _detection() -> DetectionResult:
@@ -163,6 +154,8 @@ def test_shift_drag_marks_a_missed_anomaly_and_kpis_are_recorded(qtbot, plotted)
         for step in range(1, 6):
             _shift_drag_move(viewport, start + (end - start) * step / 5)
         QTest.mouseRelease(viewport, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ShiftModifier, end)
+    QTest.keyRelease(viewport, Qt.Key.Key_Shift)  # let go of Shift: Qt keeps the last modifiers app-wide
+    assert QApplication.keyboardModifiers() == Qt.KeyboardModifier.NoModifier
     assert signal.args[0] == "s_2" and signal.args[1] == pytest.approx(169.6, abs=3)  # a few pixels
     missed = [x for x in _stored(p) if x[2] == MISSED_ANOMALY]
     assert len(missed) == 1 and missed[0][0] <= 172 and missed[0][1] >= 178

@@ -38,6 +38,7 @@ from turbofan_desktop.ui.drift_badges import (
     sensor_badges,
     show_selected_drift,
 )
+from turbofan_desktop.ui.views import select_rows
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +112,7 @@ class DriftDialog(QDialog):
         self.table.itemSelectionChanged.connect(self._selection_changed)
         first = next((i for i, n in enumerate(self.names) if report.sensors[n].drift), 0)
         if self.names:
-            self.table.selectRow(first)
+            select_rows(self.table, [first])
 
     def _summary_text(self) -> str:
         report = self.report
@@ -169,7 +170,7 @@ class DriftDialog(QDialog):
         """Select ``name``'s row (its CDFs are drawn); False when the report has no such sensor."""
         if name not in self.names:
             return False
-        self.table.selectRow(self.names.index(name))
+        select_rows(self.table, [self.names.index(name)])
         self.show_sensor(name)
         return True
 

@@ -37,6 +37,7 @@ from turbofan_desktop.errors import TurbofanError
 from turbofan_desktop.ui.dialogs import show_error
 from turbofan_desktop.ui.drift_badges import DriftBadge
 from turbofan_desktop.ui.jobs import JobManager
+from turbofan_desktop.ui.views import select_rows
 
 STAGES = ("none", "staging", "production", "archived")
 PROMOTE_STAGES = ("staging", "production", "none")
@@ -309,8 +310,7 @@ class ModelsPanel(QWidget):
                     item.setToolTip(str(value))
                 self.table.setItem(row, column, item)
             self._show_drift_badge(row, record.id)
-            if record.id in selected:
-                self.table.selectRow(row)
+        select_rows(self.table, [row for row, record in enumerate(self.records) if record.id in selected])
         self.table.blockSignals(False)
 
     def set_drift_badges(self, badges: dict[int, DriftBadge]) -> None:
@@ -353,8 +353,9 @@ class ModelsPanel(QWidget):
             self.refresh()
         for row, record in enumerate(self.records):
             if record.id == version_id:
-                self.table.selectRow(row)
+                select_rows(self.table, [row])
                 self.table.scrollToItem(self.table.item(row, 0))
+                self._selection_changed()  # also when the row was selected already (no signal then)
                 return True
         return False
 
