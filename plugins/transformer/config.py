@@ -86,8 +86,26 @@ class TransformerConfig:
     use_age: bool = setting(
         True, "Feed the row's position in its unit (engine age) as an input.", advanced=True
     )
+    baseline_cycles: int = setting(
+        20,
+        "Also feed each sensor relative to the mean of its unit's first N rows (0 = off): engines start "
+        "with different wear, and the change since the start shows degradation that the absolute level "
+        "hides. Units shorter than N use all their rows.",
+        minimum=0,
+        maximum=1000,
+        advanced=True,
+    )
     calibrate: bool = setting(
         True, "Conformal calibration of the intervals on the validation units.", advanced=True
+    )
+    calibrate_rul_within: float = setting(
+        1.2,
+        "Calibrate the RUL interval on the validation windows with at most this multiple of rul_cap "
+        "cycles left (0 = every window): far from failure every target is the cap and easy to hit, and "
+        "those windows would make the interval too narrow where the RUL matters.",
+        minimum=0.0,
+        maximum=100.0,
+        advanced=True,
     )
     uncapped_upper: bool = setting(
         True,

@@ -168,6 +168,12 @@ class _Windows:
         return len(self.end)
 
 
+def _since_baseline(feats: np.ndarray, n_sensors: int, cycles: int) -> np.ndarray:
+    """Each row's scaled sensors minus their mean over the unit's first ``cycles`` rows."""
+    sensors = feats[:, :n_sensors]
+    return (sensors - sensors[: max(1, min(cycles, len(sensors)))].mean(0)).astype(np.float32)
+
+
 def _unit_windows(features: np.ndarray, window: int, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Windows ending at ``ends``; rows before the unit's start repeat its first row and are masked."""
     padded = np.concatenate([np.repeat(features[:1], window - 1, axis=0), features], axis=0)
@@ -242,6 +248,7 @@ class TransformerModel:
         w, horizon = cfg.window, cfg.horizon
         scaled = self.scaler.transform(data)
         sensor_cols = [self.scaler.feature_names.index(s) for s in self.forecast_sensors]
+        n_sensors = len(self.scaler.sensors)  # the scaled sensors come first, then regime one-hots
         xs, pads, bases, unit_idx, ends, remaining, futures, fmasks = [], [], [], [], [], [], [], []
         reg_last, reg_future = [], []
         # one numpy pass instead of a pandas selection per unit: inference on 100 units stays well under 1 s
@@ -254,6 +261,10 @@ class TransformerModel:
         for k, rows in enumerate(blocks):
             feats = all_feats[rows]
             n = len(feats)
+            if cfg.baseline_cycles:
+                feats = np.concatenate(
+                    [feats, _since_baseline(feats, n_sensors, cfg.baseline_cycles)], axis=1
+                )
             if cfg.use_age:
                 age = (np.arange(n, dtype=np.float32) / AGE_SCALE)[:, None]
                 feats = np.concatenate([feats, age], axis=1)
@@ -490,13 +501,16 @@ class TransformerModel:
 
         For the lower bound the score is ``lower - y`` and the offset its (1 - q_low) quantile
         (finite-sample corrected); the upper bound likewise with ``y - upper``. RUL targets are the
-        capped training targets; forecast offsets are per sensor and horizon step. With
+        capped training targets of the windows within ``calibrate_rul_within`` x ``rul_cap`` cycles of
+        failure; forecast offsets are per sensor and horizon step. With
         ``uncapped_upper``, upper bounds that reach ``rul_cap`` get one more offset, calibrated against
         the uncapped remaining cycles of the validation windows whose bound reached the cap.
         """
         q_low, _, q_high = (float(q) for q in self.config.quantiles)
-        rul, fc = self._predict_windows(win)
-        y = np.minimum(win.remaining, self.config.rul_cap)
+        rul_all, fc = self._predict_windows(win)
+        near = _near_failure(win.remaining, self.config.calibrate_rul_within * self.config.rul_cap)
+        rul, remaining = rul_all[near], win.remaining[near]
+        y = np.minimum(remaining, self.config.rul_cap)
         calibration: dict[str, Any] = {
             "method": "split conformal on validation units",
             "rul_samples": int(len(y)),
@@ -510,7 +524,7 @@ class TransformerModel:
             upper_now = rul[:, 2] + calibration["rul_upper"]
             saturated = upper_now >= self.config.rul_cap
             if saturated.sum() >= 20:
-                shortfall = win.remaining[saturated] - upper_now[saturated]
+                shortfall = remaining[saturated] - upper_now[saturated]
                 calibration["rul_upper_saturated"] = max(0.0, _conformal_offset(shortfall, q_high))
         mask = win.future_mask
         lower, upper = [], []
@@ -754,6 +768,13 @@ class TransformerModel:
 
 
 # -- small helpers ----------------------------------------------------------------------------------
+def _near_failure(remaining: np.ndarray, within: float, min_windows: int = 50) -> np.ndarray:
+    """Mask of the windows with at most ``within`` cycles left (every window when ``within`` is 0 or
+    fewer than ``min_windows`` qualify: a handful of scores makes no quantile)."""
+    near = remaining <= within if within > 0 else np.ones(len(remaining), dtype=bool)
+    return near if near.sum() >= min_windows else np.ones(len(remaining), dtype=bool)
+
+
 def _conformal_offset(scores: np.ndarray, level: float) -> float:
     """The finite-sample-corrected ``level`` quantile of conformity scores (0 when there are none)."""
     scores = np.asarray(scores, dtype=np.float64)

@@ -266,3 +266,23 @@ def test_plugin_manager_lists_the_transformer_model():
     spec = get_plugin_manager(refresh=True).model("transformer")
     assert spec.factory == "turbofan_transformer.model:TransformerModel"
     assert set(spec.tasks) == {"forecast", "rul"}
+
+
+def test_inputs_relative_to_the_units_first_cycles():
+    from turbofan_transformer.model import _since_baseline
+
+    feats = np.array([[1.0, 5.0, 1.0], [3.0, 5.0, 0.0], [2.0, 8.0, 0.0], [6.0, 9.0, 0.0]], dtype=np.float32)
+    delta = _since_baseline(feats, n_sensors=2, cycles=2)  # baseline = mean of rows 0-1: (2, 5)
+    assert delta.shape == (4, 2)  # sensors only: the regime one-hot column is left alone
+    np.testing.assert_allclose(delta, [[-1, 0], [1, 0], [0, 3], [4, 4]])
+    short = _since_baseline(feats[:1], n_sensors=2, cycles=20)  # shorter than the baseline: all its rows
+    np.testing.assert_allclose(short, [[0, 0]])
+
+
+def test_rul_intervals_are_calibrated_near_failure():
+    from turbofan_transformer.model import _near_failure
+
+    remaining = np.arange(300, dtype=np.float32)
+    assert _near_failure(remaining, 150.0).sum() == 151  # 0..150 cycles left
+    assert _near_failure(remaining, 0.0).all()  # 0 = every window
+    assert _near_failure(remaining[:40], 10.0).all()  # too few windows near failure: every window
