@@ -163,20 +163,3 @@ def test_version_health_for_badges(ws, fd001):
     drift(ws, record.id, _shifted(fd001["test"], "s_12", 3 * fd001["train"].frame["s_12"].std()))
     health = version_health(ws, record.id)
     assert health["drift"]["drifted"] == ["s_12"] and health["drift"]["created"]
-
-
-def test_reference_version_prefers_production_with_statistics(ws, fd001):
-    from turbofan_desktop.services.monitoring import reference_version
-
-    assert reference_version(ws, fd001["test"]) is None
-    bare = _register(ws, fd001["train"])
-    assert reference_version(ws, fd001["test"]) is None  # no statistics: cannot be checked
-    first = _register(ws, fd001["train"], writer=with_training_statistics(_weights, fd001["train"]))
-    second = _register(ws, fd001["train"], writer=with_training_statistics(_weights, fd001["train"]))
-    assert reference_version(ws, fd001["test"]) == second.id  # the newest
-    ws.registry.record_validation(first.id, metrics={"prediction_mse": 0.1}, data_hash="v")
-    ws.registry.promote(first.id, "production")
-    assert reference_version(ws, fd001["test"]) == first.id
-    other = fd001["test"].with_frame(fd001["test"].frame.drop(columns=["s_11"]), {"step": "drop s_11"})
-    assert reference_version(ws, other) is None  # the versions' target is missing
-    assert bare.id not in {first.id, second.id}

@@ -108,19 +108,6 @@ def has_reference_statistics(ws, version_id: int) -> bool:
     return bool(record.artifact_path) and (Path(record.artifact_path) / STATS_FILE).is_file()
 
 
-def reference_version(ws, dataset: Dataset) -> int | None:
-    """The version a newly opened file is checked against: the newest production version with
-    training statistics whose target the file has, else the newest such version; None if none."""
-    columns = set(dataset.frame.columns)
-    for stage in ("production", None):
-        for record in ws.registry.list_versions(stage=stage, limit=50):
-            if record.target != "*" and record.target not in columns:
-                continue
-            if has_reference_statistics(ws, record.id):
-                return int(record.id)
-    return None
-
-
 # -- drift -----------------------------------------------------------------------------------------------
 def drift_summary(report: DriftReport) -> dict[str, Any]:
     """What the history keeps of a report: headline numbers first (history views show the first
