@@ -77,9 +77,7 @@ def mark_range(
         raise ConfigError(
             f"A feedback range needs comparable start and end, got {start!r} and {end!r}."
         ) from None
-    for old in ws.registry.list_feedback(version_id):
-        if old["unit"] == unit and old["start"] == start and old["end"] == end:
-            ws.registry.delete_feedback(old["id"])
+    clear_label(ws, version_id, unit=unit, start=start, end=end)
     return ws.registry.add_feedback(
         version_id, unit=unit, start=start, end=end, label=label, note=note, data_key=data_key
     )
