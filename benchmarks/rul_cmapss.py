@@ -13,6 +13,9 @@ and peak RSS of the process.
 Model choices are judged on the validation units only: besides every window against the capped target,
 ``val_cut_rmse`` scores copies of the held-out training units cut 5..150 cycles before failure (at
 least 31 cycles kept) against the true, uncapped RUL, which mimics the test files without reading them.
+With the default ensemble each member is scored on its own held-out units and the members' mean is
+printed (no unit is held out from the whole ensemble). ``--seeds N`` trains N ensembles; seed s uses the
+member seeds s, s + 1000, s + 2000, so no two ensembles share a member.
 """
 
 from __future__ import annotations
@@ -74,6 +77,31 @@ def truncated_units(data, units: list, *, min_rows: int = 31, max_rul: int = 150
     return data.with_frame(frame, {"step": "truncate validation units (benchmark)"}, rul=rul)
 
 
+def validation_metrics(models: list, train) -> tuple[dict, dict]:
+    """Each model scored on its own held-out units (an ensemble's members hold out different units, so
+    the ensemble itself has none): every window against the capped target, and the cut copies
+    (:func:`truncated_units`) against the uncapped RUL; the members' mean of each metric."""
+    every, cut = [], []
+    for model in models:
+        if not model.val_units:
+            continue
+        every.append(model.evaluate(train.subset(model.val_units)))
+        result = model.predict_rul(truncated_units(train, model.val_units))
+        cut.append(
+            rul_metrics(
+                np.array([u.rul for u in result.units]),
+                np.array([u.true_rul for u in result.units]),
+                np.array([u.lower for u in result.units]),
+                np.array([u.upper for u in result.units]),
+            )
+        )
+
+    def mean(rows: list[dict]) -> dict:
+        return {key: float(np.mean([r[key] for r in rows])) for key in rows[0]} if rows else {}
+
+    return mean(every), mean(cut)
+
+
 def run_seed(spec, settings: dict, seed: int, train, test, save: Path | None = None) -> dict:
     config = build_config(spec.config_class, {**settings, "seed": seed})
     model = spec.build(config, "*")
@@ -92,16 +120,7 @@ def run_seed(spec, settings: dict, seed: int, train, test, save: Path | None = N
     upper = np.array([u.upper for u in result.units])
     metrics = rul_metrics(pred, true, lower, upper)
     capped = np.minimum(true, config.rul_cap)
-    val_metrics = model.evaluate(train.subset(model.val_units)) if model.val_units else {}
-    val_cut = {}
-    if model.val_units:
-        cut = model.predict_rul(truncated_units(train, model.val_units))
-        val_cut = rul_metrics(
-            np.array([u.rul for u in cut.units]),
-            np.array([u.true_rul for u in cut.units]),
-            np.array([u.lower for u in cut.units]),
-            np.array([u.upper for u in cut.units]),
-        )
+    val_metrics, val_cut = validation_metrics(getattr(model, "members", [model]), train)
     return {
         "seed": seed,
         "rmse": metrics["rul_rmse"],

@@ -22,7 +22,7 @@ def register_models():
             name="transformer",
             tasks=("forecast", "rul"),
             config_class=TransformerConfig,
-            factory="turbofan_transformer.model:TransformerModel",
+            factory="turbofan_transformer.ensemble:TransformerEnsemble",
             description=(
                 "Transformer encoder over sensor windows: quantile forecasts of every sensor and "
                 "remaining useful life with an 80 % interval."

@@ -30,7 +30,12 @@ class TransformerConfig:
     d_model: int = setting(32, "Width of the Transformer encoder.", minimum=4, maximum=1024)
     heads: int = setting(4, "Attention heads; must divide d_model.", minimum=1, maximum=64)
     layers: int = setting(2, "Encoder layers.", minimum=1, maximum=12)
-    dropout: float = setting(0.1, "Dropout inside the encoder and heads.", minimum=0.0, maximum=0.9)
+    dropout: float = setting(
+        0.1,
+        "Dropout on the encoder's residual and feed-forward paths and in the heads.",
+        minimum=0.0,
+        maximum=0.9,
+    )
     horizon: int = setting(20, "Forecast horizon in cycles (time steps).", minimum=1, maximum=500)
     quantiles: tuple = setting(
         (0.1, 0.5, 0.9),
@@ -41,6 +46,14 @@ class TransformerConfig:
     lr: float = setting(1e-3, "Adam learning rate.", minimum=1e-6, maximum=1.0)
     batch_size: int = setting(256, "Windows per training batch.", minimum=1, maximum=8192)
     seed: int = setting(0, "Random seed (unit split, window sampling, weights, dropout).", minimum=0)
+    ensemble: int = setting(
+        3,
+        "Models trained with different seeds (so on different validation units) whose RUL and forecasts "
+        "are averaged; member i uses seed + 1000 x i. More members give a steadier RUL at the cost of "
+        "training time (members train side by side, one per core).",
+        minimum=1,
+        maximum=20,
+    )
     patience: int = setting(
         6, "Early stopping: epochs without validation improvement before stopping.", minimum=1
     )

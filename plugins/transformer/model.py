@@ -17,6 +17,9 @@ Units shorter than the window are left-padded by repeating their first row; the 
 masked out of attention (``src_key_padding_mask``) and of the pooling, so padding never looks like data.
 Quantiles are ordered by construction (median +- softplus), and the intervals are conformally
 calibrated on the validation units (split conformal, one offset per bound; recorded in meta.json).
+
+Weights and dropout come from generators seeded by ``seed`` alone, so models trained side by side in
+threads (the members of :mod:`turbofan_transformer.ensemble`) are reproducible too.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import dataclasses
 import json
 import math
 import os
+import threading
 import time
 from collections.abc import Sequence
 from contextlib import contextmanager
@@ -63,6 +67,9 @@ from turbofan_desktop.plugins.contract import (
 
 META_VERSION = 1
 AGE_SCALE = 100.0  # rows; keeps the age input in the same range as the z-scored sensors
+# Windows per batch when nothing is learned (validation, calibration, prediction): attention over 2048
+# windows took ~360 MB at once, and ensemble members evaluate side by side.
+EVAL_BATCH = 512
 
 
 # -- runtime settings -------------------------------------------------------------------------------
@@ -79,11 +86,12 @@ def torch_threads() -> int:
 
 
 @contextmanager
-def _torch_runtime(seed: int | None = None):
-    """Thread count and (when seeded) deterministic kernels, restored afterwards."""
+def _torch_runtime(seed: int | None = None, threads: int | None = None):
+    """Thread count (``threads``, else :func:`torch_threads`) and, when seeded, deterministic kernels;
+    both restored afterwards."""
     previous_threads = torch.get_num_threads()
     previous_det = torch.are_deterministic_algorithms_enabled()
-    torch.set_num_threads(torch_threads())
+    torch.set_num_threads(threads or torch_threads())
     if seed is not None:
         torch.use_deterministic_algorithms(True, warn_only=True)
     try:
@@ -102,9 +110,32 @@ def _ordered_quantiles(raw: torch.Tensor) -> torch.Tensor:
     return torch.stack([lower, median, upper], dim=-1)
 
 
-class _Network(nn.Module):
-    def __init__(self, n_inputs: int, n_forecast: int, cfg: TransformerConfig):
+class _SeededDropout(nn.Module):
+    """Dropout that draws from its network's own generator.
+
+    ``nn.Dropout`` draws from torch's single global generator; two ensemble members training side by
+    side in threads would then take each other's draws in an order set by the scheduler, and a seed
+    would no longer give one result.
+    """
+
+    def __init__(self, p: float, generator: torch.Generator):
         super().__init__()
+        self.p = float(p)
+        self.generator = generator
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        keep = torch.rand(x.shape, generator=self.generator, dtype=x.dtype) >= self.p
+        return x * keep / (1.0 - self.p)
+
+
+class _Network(nn.Module):
+    def __init__(
+        self, n_inputs: int, n_forecast: int, cfg: TransformerConfig, generator: torch.Generator | None = None
+    ):
+        super().__init__()
+        generator = generator if generator is not None else torch.Generator().manual_seed(0)
         d = cfg.d_model
         self.horizon = cfg.horizon
         self.n_forecast = n_forecast
@@ -121,8 +152,15 @@ class _Network(nn.Module):
             activation="gelu",
         )
         self.encoder = nn.TransformerEncoder(layer, num_layers=cfg.layers, enable_nested_tensor=False)
+        for block in self.encoder.layers:
+            # own-generator dropout on the residual and feed-forward paths; attention weights are not
+            # dropped (that dropout runs inside torch's attention kernel, on the global generator)
+            block.dropout = _SeededDropout(cfg.dropout, generator)
+            block.dropout1 = _SeededDropout(cfg.dropout, generator)
+            block.dropout2 = _SeededDropout(cfg.dropout, generator)
+            block.self_attn.dropout = 0.0
         self.norm = nn.LayerNorm(d)
-        self.trunk = nn.Sequential(nn.Linear(2 * d, d), nn.GELU(), nn.Dropout(cfg.dropout))
+        self.trunk = nn.Sequential(nn.Linear(2 * d, d), nn.GELU(), _SeededDropout(cfg.dropout, generator))
         self.rul_head = nn.Linear(d, 3)
         self.forecast_head = nn.Linear(d, max(n_forecast, 1) * cfg.horizon * 3)
 
@@ -139,6 +177,21 @@ class _Network(nn.Module):
         fc = self.forecast_head(z).view(-1, self.horizon, max(self.n_forecast, 1), 3)
         fc = _ordered_quantiles(fc)[:, :, : self.n_forecast]
         return rul, fc + base[:, None, :, None]
+
+
+_BUILD_LOCK = threading.Lock()
+_WINDOWS_LOCK = threading.Lock()
+
+
+def _seeded_network(n_inputs: int, n_forecast: int, cfg: TransformerConfig, seed: int) -> _Network:
+    """A network whose initial weights and dropout draws depend on ``seed`` alone.
+
+    torch initialises weights from its global generator, so seeding and building happen under one lock:
+    members built at the same moment in different threads still get the weights their seeds give.
+    """
+    with _BUILD_LOCK:
+        torch.manual_seed(seed)
+        return _Network(n_inputs, n_forecast, cfg, generator=torch.Generator().manual_seed(seed))
 
 
 def _pinball(pred: torch.Tensor, target: torch.Tensor, quantiles: torch.Tensor) -> torch.Tensor:
@@ -183,8 +236,141 @@ def _unit_windows(features: np.ndarray, window: int, ends: np.ndarray) -> tuple[
     return x, pad
 
 
+# -- the tasks --------------------------------------------------------------------------------------
+class _Tasks:
+    """The Model protocol's task methods, written once over six primitives (``_require_trained``,
+    ``_check_compatible``, ``_rul_at_last_rows``, ``_rul_at_every_row``, ``_forecast_at_last_rows``,
+    ``_forecast_at_origins``): a single model computes them, an ensemble averages its members'."""
+
+    config: TransformerConfig
+    forecast_sensors: list[str]
+
+    def predict_rul(self, data: Dataset) -> RULResult:
+        """RUL of each unit at its last row, with the calibrated interval (true_rul when paired)."""
+        self._require_trained()
+        self._check_compatible(data)
+        units, rul = self._rul_at_last_rows(data)
+        truth = data.rul
+        out = []
+        for i, unit in enumerate(units):
+            true_rul = float(truth[unit]) if truth is not None and unit in truth.index else None
+            out.append(
+                UnitRUL(
+                    unit=unit,
+                    rul=float(rul[i, 1]),
+                    lower=float(rul[i, 0]),
+                    upper=float(rul[i, 2]),
+                    true_rul=true_rul,
+                )
+            )
+        return RULResult(interval=self.config.interval, units=out)
+
+    def forecast(
+        self, data: Dataset, *, horizon: int | None = None, units: Sequence[Any] | None = None
+    ) -> ForecastResult:
+        """Quantile forecast of each sensor after each unit's last row, on the unit's own time axis."""
+        self._require_trained()
+        self._check_compatible(data)
+        horizon = self.config.horizon if horizon is None else int(horizon)
+        if not 1 <= horizon <= self.config.horizon:
+            raise ConfigError(
+                f"Forecast horizon {horizon} is outside 1..{self.config.horizon}, the horizon this model "
+                "was trained for."
+            )
+        if units is not None:
+            wanted = list(units)
+            unknown = [u for u in wanted if u not in set(data.units)]
+            if unknown:
+                raise IncompatibleDataError(f"Unit(s) {unknown} are not in the data.")
+            data = data.subset(wanted)
+        values = self._forecast_at_last_rows(data, horizon)
+        result: dict[Any, UnitForecast] = {}
+        q_low, q_mid, q_high = (float(q) for q in self.config.quantiles)
+        for i, (unit, rows) in enumerate(data.iter_units()):
+            future_time = _continue_time(rows[data.time_col], horizon)
+            sensors = {}
+            for name in self.forecast_sensors:
+                unit_values = values[name][i]  # (H, 3)
+                sensors[name] = SensorForecast(
+                    sensor=name,
+                    time=future_time,
+                    median=unit_values[:, 1],
+                    lower=unit_values[:, 0],
+                    upper=unit_values[:, 2],
+                    quantiles={q_low: unit_values[:, 0], q_mid: unit_values[:, 1], q_high: unit_values[:, 2]},
+                )
+            result[unit] = UnitForecast(unit=unit, sensors=sensors)
+        return ForecastResult(horizon=horizon, interval=self.config.interval, units=result)
+
+    def evaluate(
+        self, data: Dataset, *, progress: ProgressCallback = no_progress, should_stop: ShouldStop = never_stop
+    ) -> dict[str, float]:
+        """RUL and forecast metrics.
+
+        RUL: with a paired RUL file (``data.rul``) the last window of each unit is scored against the
+        true, uncapped RUL; without one the units are taken as run to failure (as training files are)
+        and every window is scored against min(remaining cycles, rul_cap). ``rul_score`` is the NASA
+        score sum(exp(-d/13)-1 if d<0 else exp(d/10)-1), d = predicted - true.
+        Forecast: origins every ``eval_stride`` rows with a full horizon ahead; ``forecast_mase_hH`` is the
+        model's mean absolute error over steps 1..H divided by that of the persistence forecast (the
+        last observed value) at the same origins, per sensor and averaged.
+        """
+        self._require_trained()
+        self._check_compatible(data)
+        metrics: dict[str, float] = {}
+        progress(ProgressEvent(stage="evaluate", fraction=0.0, message="scoring RUL"))
+        if data.rul is not None:
+            result = self.predict_rul(data)
+            scored = [u for u in result.units if u.true_rul is not None]
+            pred = np.array([u.rul for u in scored])
+            true = np.array([u.true_rul for u in scored])
+            lower = np.array([u.lower for u in scored])
+            upper = np.array([u.upper for u in scored])
+        else:
+            rul, true = self._rul_at_every_row(data)
+            pred, lower, upper = rul[:, 1], rul[:, 0], rul[:, 2]
+        if should_stop():
+            raise Cancelled("Evaluation was cancelled.")
+        if len(true):
+            metrics.update(rul_metrics(pred, true, lower, upper))
+        progress(ProgressEvent(stage="evaluate", fraction=0.5, message="scoring forecasts"))
+        metrics.update(self._forecast_metrics(data))
+        progress(ProgressEvent(stage="evaluate", fraction=1.0, message="done"))
+        return metrics
+
+    def forecast_errors(self, data: Dataset) -> dict[str, Any]:
+        """Per-sensor absolute errors of the model and of persistence at every scored origin."""
+        self._require_trained()
+        return {
+            name: {
+                "model_abs": np.abs(o["median"] - o["truth"]),
+                "persistence_abs": np.abs(o["persistence"] - o["truth"]),
+                "covered": (o["truth"] >= o["lower"]) & (o["truth"] <= o["upper"]),
+            }
+            for name, o in self._forecast_at_origins(data).items()
+        }
+
+    def _forecast_metrics(self, data: Dataset) -> dict[str, float]:
+        errors = self.forecast_errors(data)
+        if not errors:
+            return {}
+        h = self.config.horizon
+        metrics: dict[str, float] = {}
+        mases, covers = [], []
+        for name, e in errors.items():
+            denom = float(e["persistence_abs"].mean())
+            mase = float(e["model_abs"].mean()) / denom if denom > 0 else float("nan")
+            metrics[f"forecast_mase_h{h}_{name}"] = mase
+            metrics[f"forecast_coverage80_{name}"] = float(e["covered"].mean())
+            mases.append(mase)
+            covers.append(float(e["covered"].mean()))
+        metrics[f"forecast_mase_h{h}"] = float(np.nanmean(mases))
+        metrics["forecast_coverage80"] = float(np.mean(covers))
+        return metrics
+
+
 # -- the model --------------------------------------------------------------------------------------
-class TransformerModel:
+class TransformerModel(_Tasks):
     """Forecast + RUL Transformer fulfilling :class:`turbofan_desktop.plugins.contract.Model`."""
 
     def __init__(self, config: TransformerConfig | None = None, target: str = ALL_TARGETS):
@@ -249,7 +435,7 @@ class TransformerModel:
         scaled = self.scaler.transform(data)
         sensor_cols = [self.scaler.feature_names.index(s) for s in self.forecast_sensors]
         n_sensors = len(self.scaler.sensors)  # the scaled sensors come first, then regime one-hots
-        xs, pads, bases, unit_idx, ends, remaining, futures, fmasks = [], [], [], [], [], [], [], []
+        pads, bases, unit_idx, ends, remaining, futures, fmasks = [], [], [], [], [], [], []
         reg_last, reg_future = [], []
         # one numpy pass instead of a pandas selection per unit: inference on 100 units stays well under 1 s
         all_feats = scaled[self.scaler.feature_names].to_numpy(np.float32)
@@ -258,7 +444,16 @@ class TransformerModel:
         order = np.argsort(codes, kind="stable")
         blocks = np.split(order, np.cumsum(np.bincount(codes, minlength=len(uniques)))[:-1])
         units = list(uniques)
-        for k, rows in enumerate(blocks):
+        plans = [
+            self._window_ends(len(rows), last_only, stride, cap_per_unit, min_history) for rows in blocks
+        ]
+        if not plans:
+            raise InsufficientDataError("The data holds no units to window.")
+        # the windows are the bulk of the memory (rows x window x features): filled into one array
+        # instead of concatenated from per-unit pieces, which would need twice the space at once
+        x: np.ndarray | None = None
+        filled = 0
+        for k, (rows, unit_ends) in enumerate(zip(blocks, plans, strict=True)):
             feats = all_feats[rows]
             n = len(feats)
             if cfg.baseline_cycles:
@@ -268,14 +463,11 @@ class TransformerModel:
             if cfg.use_age:
                 age = (np.arange(n, dtype=np.float32) / AGE_SCALE)[:, None]
                 feats = np.concatenate([feats, age], axis=1)
-            if last_only:
-                unit_ends = np.array([n - 1])
-            else:
-                unit_ends = np.arange(min(min_history, n) - 1, n, stride)
-                if cap_per_unit and len(unit_ends) > cap_per_unit:
-                    pick = np.linspace(0, len(unit_ends) - 1, cap_per_unit).round().astype(int)
-                    unit_ends = unit_ends[pick]
-            x, pad = _unit_windows(feats, w, unit_ends)
+            if x is None:
+                x = np.empty((sum(len(e) for e in plans), w, feats.shape[1]), dtype=np.float32)
+            unit_x, pad = _unit_windows(feats, w, unit_ends)
+            x[filled : filled + len(unit_ends)] = unit_x
+            filled += len(unit_ends)
             sens = feats[:, sensor_cols]
             tail = np.stack([sens[max(0, e - 4) : e + 1].mean(0) for e in unit_ends])
             fut_index = unit_ends[:, None] + 1 + np.arange(horizon)[None, :]
@@ -286,7 +478,6 @@ class TransformerModel:
             reg_future.append(
                 np.where(fmask, regime[np.minimum(fut_index, n - 1)], regime[unit_ends][:, None])
             )
-            xs.append(x)
             pads.append(pad)
             bases.append(tail)
             unit_idx.append(np.full(len(unit_ends), k))
@@ -294,12 +485,11 @@ class TransformerModel:
             remaining.append(n - 1 - unit_ends)
             futures.append(fut.astype(np.float32))
             fmasks.append(fmask)
-        if not xs:
-            raise InsufficientDataError("The data holds no units to window.")
+        assert x is not None
         return _Windows(
-            x=np.concatenate(xs).astype(np.float32),
+            x=x,
             pad=np.concatenate(pads),
-            base=np.concatenate(bases).astype(np.float32),
+            base=np.concatenate(bases, dtype=np.float32),
             unit_index=np.concatenate(unit_idx),
             end=np.concatenate(ends),
             remaining=np.concatenate(remaining).astype(np.float32),
@@ -309,6 +499,17 @@ class TransformerModel:
             regime_future=np.concatenate(reg_future),
             units=units,
         )
+
+    @staticmethod
+    def _window_ends(n: int, last_only: bool, stride: int, cap_per_unit: int, min_history: int) -> np.ndarray:
+        """Rows (within a unit of ``n`` rows) at which windows end."""
+        if last_only:
+            return np.array([n - 1])
+        ends = np.arange(min(min_history, n) - 1, n, stride)
+        if cap_per_unit and len(ends) > cap_per_unit:
+            pick = np.linspace(0, len(ends) - 1, cap_per_unit).round().astype(int)
+            ends = ends[pick]
+        return ends
 
     def _split(self, train: Dataset) -> tuple[Dataset, Dataset | None]:
         units = train.units
@@ -350,7 +551,7 @@ class TransformerModel:
             "future_mask": torch.from_numpy(win.future_mask[index]),
         }
 
-    def _predict_windows(self, win: _Windows, batch_size: int = 2048) -> tuple[np.ndarray, np.ndarray]:
+    def _predict_windows(self, win: _Windows, batch_size: int = EVAL_BATCH) -> tuple[np.ndarray, np.ndarray]:
         """RUL quantiles in cycles (N, 3) and forecast quantiles in scaled units (N, H, S, 3)."""
         assert self.net is not None
         self.net.eval()
@@ -372,6 +573,18 @@ class TransformerModel:
         progress: ProgressCallback = no_progress,
         should_stop: ShouldStop = never_stop,
     ) -> FitResult:
+        return self._fit(train, val, progress=progress, should_stop=should_stop)
+
+    def _fit(
+        self,
+        train: Dataset,
+        val: Dataset | None,
+        *,
+        progress: ProgressCallback,
+        should_stop: ShouldStop,
+        threads: int | None = None,
+    ) -> FitResult:
+        """:meth:`fit` on ``threads`` torch threads (default :func:`torch_threads`)."""
         cfg = self.config
         notes: list[str] = []
         if val is None:
@@ -381,23 +594,12 @@ class TransformerModel:
         self.val_units = list(val.units) if val is not None else []
         self._choose_sensors(train)
         self.scaler = FeatureScaler.fit(train, self.input_sensors)
-        with _torch_runtime(cfg.seed):
-            torch.manual_seed(cfg.seed)
+        with _torch_runtime(cfg.seed, threads):
             rng = np.random.default_rng(cfg.seed)
-            train_win = self._make_windows(
-                train,
-                last_only=False,
-                stride=cfg.stride,
-                cap_per_unit=cfg.max_windows_per_unit,
-                min_history=cfg.min_history,
-            )
-            val_win = (
-                self._make_windows(val, last_only=False, stride=cfg.stride, min_history=cfg.min_history)
-                if val is not None
-                else None
-            )
+            with _WINDOWS_LOCK:  # members training side by side build their windows one at a time
+                train_win, val_win = self._fit_windows(train, val)
             n_inputs = train_win.x.shape[-1]
-            self.net = _Network(n_inputs, len(self.forecast_sensors), cfg)
+            self.net = _seeded_network(n_inputs, len(self.forecast_sensors), cfg, cfg.seed)
             optimiser = torch.optim.AdamW(self.net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
             per_epoch = len(train_win)
             if cfg.windows_per_epoch:
@@ -479,16 +681,32 @@ class TransformerModel:
             notes=notes,
         )
 
+    def _fit_windows(self, train: Dataset, val: Dataset | None) -> tuple[_Windows, _Windows | None]:
+        cfg = self.config
+        train_win = self._make_windows(
+            train,
+            last_only=False,
+            stride=cfg.stride,
+            cap_per_unit=cfg.max_windows_per_unit,
+            min_history=cfg.min_history,
+        )
+        val_win = (
+            self._make_windows(val, last_only=False, stride=cfg.stride, min_history=cfg.min_history)
+            if val is not None
+            else None
+        )
+        return train_win, val_win
+
     def _eval_loss(self, win: _Windows, should_stop: ShouldStop) -> tuple[float, float]:
         """Validation loss (what early stopping watches) and the median's RUL RMSE on capped targets."""
         assert self.net is not None
         self.net.eval()
         total, squared = 0.0, 0.0
         with torch.no_grad():
-            for start in range(0, len(win), 2048):
+            for start in range(0, len(win), EVAL_BATCH):
                 if should_stop():
                     raise Cancelled("Training was cancelled.")
-                batch = self._tensors(win, slice(start, start + 2048))
+                batch = self._tensors(win, slice(start, start + EVAL_BATCH))
                 rul, fc = self.net(batch["x"], batch["pad"], batch["base"])
                 total += float(self._loss(batch, rul, fc)) * len(batch["x"])
                 target = torch.clamp(batch["remaining"], max=self.config.rul_cap)
@@ -565,116 +783,43 @@ class TransformerModel:
         out[..., 2] = np.maximum(out[..., 2], out[..., 1])
         return out
 
-    # -- tasks ---------------------------------------------------------------------------------
-    def predict_rul(self, data: Dataset) -> RULResult:
-        """RUL of each unit at its last row, with the calibrated interval (true_rul when paired)."""
-        self._require_trained()
-        self._check_compatible(data)
+    # -- what the tasks are built from (an ensemble averages these over its members) -------------
+    def _rul_at_last_rows(self, data: Dataset) -> tuple[list[Any], np.ndarray]:
+        """The units (in data order) and their calibrated RUL lower/median/upper (N, 3) at the last row."""
         with _torch_runtime():
             win = self._make_windows(data, last_only=True)
             rul, _ = self._predict_windows(win)
-        rul = self._calibrated_rul(rul)
-        truth = data.rul
-        units = []
-        for i, unit in enumerate(win.units):
-            true_rul = float(truth[unit]) if truth is not None and unit in truth.index else None
-            units.append(
-                UnitRUL(
-                    unit=unit,
-                    rul=float(rul[i, 1]),
-                    lower=float(rul[i, 0]),
-                    upper=float(rul[i, 2]),
-                    true_rul=true_rul,
-                )
-            )
-        return RULResult(interval=self.config.interval, units=units)
+        return win.units, self._calibrated_rul(rul)
 
-    def forecast(
-        self, data: Dataset, *, horizon: int | None = None, units: Sequence[Any] | None = None
-    ) -> ForecastResult:
-        """Quantile forecast of each sensor after each unit's last row, on the unit's own time axis."""
-        self._require_trained()
-        self._check_compatible(data)
-        horizon = self.config.horizon if horizon is None else int(horizon)
-        if not 1 <= horizon <= self.config.horizon:
-            raise ConfigError(
-                f"Forecast horizon {horizon} is outside 1..{self.config.horizon}, the horizon this model "
-                "was trained for."
-            )
-        if units is not None:
-            wanted = list(units)
-            unknown = [u for u in wanted if u not in set(data.units)]
-            if unknown:
-                raise IncompatibleDataError(f"Unit(s) {unknown} are not in the data.")
-            data = data.subset(wanted)
+    def _rul_at_every_row(self, data: Dataset) -> tuple[np.ndarray, np.ndarray]:
+        """Calibrated RUL (N, 3) at every row of run-to-failure units, and the capped truth (N,)."""
+        cfg = self.config
+        with _torch_runtime():
+            win = self._make_windows(data, last_only=False, stride=1, min_history=cfg.min_history)
+            rul, _ = self._predict_windows(win)
+        return self._calibrated_rul(rul), np.minimum(win.remaining, cfg.rul_cap)
+
+    def _forecast_at_last_rows(self, data: Dataset, horizon: int) -> dict[str, np.ndarray]:
+        """Per forecast sensor, the calibrated lower/median/upper (units, horizon, 3) after each unit's
+        last row, in the sensor's units; the future operating regime is unknown, so each unit is assumed
+        to stay in its last one."""
         assert self.scaler is not None
         with _torch_runtime():
             win = self._make_windows(data, last_only=True)
             _, fc = self._predict_windows(win)
         fc = self._calibrated_forecast(fc)[:, :horizon]
-        result: dict[Any, UnitForecast] = {}
-        q_low, q_mid, q_high = (float(q) for q in self.config.quantiles)
-        for i, (unit, rows) in enumerate(data.iter_units()):
-            future_time = _continue_time(rows[data.time_col], horizon)
-            sensors = {}
-            for s, name in enumerate(self.forecast_sensors):
-                # the future operating regime is unknown: assume the unit stays in its last one
-                values = self.scaler.inverse(name, fc[i, :, s, :], win.regime_last[i])  # (H, 3)
-                sensors[name] = SensorForecast(
-                    sensor=name,
-                    time=future_time,
-                    median=values[:, 1],
-                    lower=values[:, 0],
-                    upper=values[:, 2],
-                    quantiles={q_low: values[:, 0], q_mid: values[:, 1], q_high: values[:, 2]},
-                )
-            result[unit] = UnitForecast(unit=unit, sensors=sensors)
-        return ForecastResult(horizon=horizon, interval=self.config.interval, units=result)
+        return {
+            name: np.stack(
+                [self.scaler.inverse(name, fc[i, :, s, :], win.regime_last[i]) for i in range(len(win))]
+            )
+            for s, name in enumerate(self.forecast_sensors)
+        }
 
-    def evaluate(
-        self, data: Dataset, *, progress: ProgressCallback = no_progress, should_stop: ShouldStop = never_stop
-    ) -> dict[str, float]:
-        """RUL and forecast metrics.
-
-        RUL: with a paired RUL file (``data.rul``) the last window of each unit is scored against the
-        true, uncapped RUL; without one the units are taken as run to failure (as training files are)
-        and every window is scored against min(remaining cycles, rul_cap). ``rul_score`` is the NASA
-        score sum(exp(-d/13)-1 if d<0 else exp(d/10)-1), d = predicted - true.
-        Forecast: origins every ``eval_stride`` rows with a full horizon ahead; ``forecast_mase_hH`` is the
-        model's mean absolute error over steps 1..H divided by that of the persistence forecast (the
-        last observed value) at the same origins, per sensor and averaged.
-        """
-        self._require_trained()
-        self._check_compatible(data)
-        cfg = self.config
-        metrics: dict[str, float] = {}
-        progress(ProgressEvent(stage="evaluate", fraction=0.0, message="scoring RUL"))
-        if data.rul is not None:
-            result = self.predict_rul(data)
-            scored = [u for u in result.units if u.true_rul is not None]
-            pred = np.array([u.rul for u in scored])
-            true = np.array([u.true_rul for u in scored])
-            lower = np.array([u.lower for u in scored])
-            upper = np.array([u.upper for u in scored])
-        else:
-            with _torch_runtime():
-                win = self._make_windows(data, last_only=False, stride=1, min_history=cfg.min_history)
-                rul, _ = self._predict_windows(win)
-            rul = self._calibrated_rul(rul)
-            pred, lower, upper = rul[:, 1], rul[:, 0], rul[:, 2]
-            true = np.minimum(win.remaining, cfg.rul_cap)
-        if should_stop():
-            raise Cancelled("Evaluation was cancelled.")
-        if len(true):
-            metrics.update(rul_metrics(pred, true, lower, upper))
-        progress(ProgressEvent(stage="evaluate", fraction=0.5, message="scoring forecasts"))
-        metrics.update(self._forecast_metrics(data))
-        progress(ProgressEvent(stage="evaluate", fraction=1.0, message="done"))
-        return metrics
-
-    def forecast_errors(self, data: Dataset) -> dict[str, Any]:
-        """Per-sensor absolute errors of the model and of persistence at every scored origin."""
-        self._require_trained()
+    def _forecast_at_origins(self, data: Dataset) -> dict[str, dict[str, np.ndarray]]:
+        """Per forecast sensor, at origins every ``eval_stride`` rows with a whole horizon ahead: the truth,
+        the calibrated lower/median/upper and the persistence forecast (the last observed value), each
+        (origins, H) in the sensor's units under the known future regimes (a regime change is no error)."""
+        assert self.scaler is not None
         cfg = self.config
         with _torch_runtime():
             win = self._make_windows(data, last_only=False, stride=cfg.eval_stride, min_history=cfg.window)
@@ -684,42 +829,21 @@ class TransformerModel:
             win = _take(win, full)
             _, fc = self._predict_windows(win)
         fc = self._calibrated_forecast(fc)
-        assert self.scaler is not None
         last_col = [self.scaler.feature_names.index(s) for s in self.forecast_sensors]
         last = win.x[:, -1, :][:, last_col]  # (N, S) scaled last observation
-        out: dict[str, Any] = {}
+        reg = win.regime_future
+        out: dict[str, dict[str, np.ndarray]] = {}
         for s, name in enumerate(self.forecast_sensors):
-            # known future regimes: errors in engineering units, regime changes not counted as error
-            reg = win.regime_future
-            truth = self.scaler.inverse(name, win.future[:, :, s], reg)
-            med = self.scaler.inverse(name, fc[:, :, s, 1], reg)
-            lo = self.scaler.inverse(name, fc[:, :, s, 0], reg)
-            hi = self.scaler.inverse(name, fc[:, :, s, 2], reg)
-            persist = self.scaler.inverse(name, np.repeat(last[:, s : s + 1], cfg.horizon, axis=1), reg)
             out[name] = {
-                "model_abs": np.abs(med - truth),
-                "persistence_abs": np.abs(persist - truth),
-                "covered": (truth >= lo) & (truth <= hi),
+                "truth": self.scaler.inverse(name, win.future[:, :, s], reg),
+                "lower": self.scaler.inverse(name, fc[:, :, s, 0], reg),
+                "median": self.scaler.inverse(name, fc[:, :, s, 1], reg),
+                "upper": self.scaler.inverse(name, fc[:, :, s, 2], reg),
+                "persistence": self.scaler.inverse(
+                    name, np.repeat(last[:, s : s + 1], cfg.horizon, axis=1), reg
+                ),
             }
         return out
-
-    def _forecast_metrics(self, data: Dataset) -> dict[str, float]:
-        errors = self.forecast_errors(data)
-        if not errors:
-            return {}
-        h = self.config.horizon
-        metrics: dict[str, float] = {}
-        mases, covers = [], []
-        for name, e in errors.items():
-            denom = float(e["persistence_abs"].mean())
-            mase = float(e["model_abs"].mean()) / denom if denom > 0 else float("nan")
-            metrics[f"forecast_mase_h{h}_{name}"] = mase
-            metrics[f"forecast_coverage80_{name}"] = float(e["covered"].mean())
-            mases.append(mase)
-            covers.append(float(e["covered"].mean()))
-        metrics[f"forecast_mase_h{h}"] = float(np.nanmean(mases))
-        metrics["forecast_coverage80"] = float(np.mean(covers))
-        return metrics
 
     # -- persistence ----------------------------------------------------------------------------
     def save(self, directory: Path) -> None:

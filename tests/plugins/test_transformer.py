@@ -6,6 +6,7 @@ import json
 import math
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +29,7 @@ TINY = {
     "horizon": 5,
     "max_windows_per_unit": 12,
     "batch_size": 64,
+    "ensemble": 1,  # one model; the ensemble tests below set their own member count
 }
 
 
@@ -264,7 +266,7 @@ def test_plugin_manager_lists_the_transformer_model():
     from turbofan_desktop.plugins.manager import get_plugin_manager
 
     spec = get_plugin_manager(refresh=True).model("transformer")
-    assert spec.factory == "turbofan_transformer.model:TransformerModel"
+    assert spec.factory == "turbofan_transformer.ensemble:TransformerEnsemble"
     assert set(spec.tasks) == {"forecast", "rul"}
 
 
@@ -286,3 +288,103 @@ def test_rul_intervals_are_calibrated_near_failure():
     assert _near_failure(remaining, 150.0).sum() == 151  # 0..150 cycles left
     assert _near_failure(remaining, 0.0).all()  # 0 = every window
     assert _near_failure(remaining[:40], 10.0).all()  # too few windows near failure: every window
+
+
+# -- ensembles --------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def ensemble(spec, train_data):
+    model = spec.build(_tiny(spec, ensemble=2, seed=3), "*")
+    events = []
+    fit = model.fit(train_data, None, progress=events.append)
+    return model, fit, events
+
+
+def test_ensemble_members_use_their_own_seeds_and_unit_splits(ensemble):
+    model, fit, _ = ensemble
+    assert [m.config.seed for m in model.members] == [3, 1003]
+    assert all(m.config.ensemble == 1 for m in model.members)
+    assert model.members[0].val_units != model.members[1].val_units
+    assert fit.epochs_run == sum(len(m.history) for m in model.members) == 4
+    assert {row["member"] for row in fit.history} == {0, 1}
+    assert "ensemble of 2 members" in fit.notes[0]
+
+
+def test_ensemble_averages_its_members_calibrated_values(ensemble, test_data):
+    model, _, _ = ensemble
+    members = [m.predict_rul(test_data) for m in model.members]
+    result = model.predict_rul(test_data)
+    for i, unit in enumerate(result.units):
+        assert unit.rul == pytest.approx(np.mean([r.units[i].rul for r in members]))
+        assert unit.lower == pytest.approx(np.mean([r.units[i].lower for r in members]))
+        assert unit.upper == pytest.approx(np.mean([r.units[i].upper for r in members]))
+    forecasts = [m.forecast(test_data, units=[2]).units[2].sensors["s_4"] for m in model.members]
+    mean = model.forecast(test_data, units=[2]).units[2].sensors["s_4"]
+    np.testing.assert_allclose(mean.median, np.mean([f.median for f in forecasts], axis=0), rtol=1e-6)
+    np.testing.assert_allclose(mean.lower, np.mean([f.lower for f in forecasts], axis=0), rtol=1e-6)
+
+
+def test_ensemble_progress_is_overall_and_the_loss_curve_is_the_first_members(ensemble):
+    _, _, events = ensemble
+    fractions = [e.fraction for e in events]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    assert all(e.message.startswith(("member 1/2", "member 2/2")) for e in events)
+    assert all(e.epoch is None for e in events if e.message.startswith("member 2/2"))
+    assert [e.epoch for e in events if e.message.startswith("member 1/2")] == [1, 2]
+
+
+def test_same_seed_gives_the_same_ensemble_although_members_train_side_by_side(spec, train_data, test_data):
+    results = []
+    for _ in range(2):
+        model = spec.build(_tiny(spec, ensemble=2, epochs=1, seed=5), "*")
+        model.fit(train_data, None)
+        results.append([(u.rul, u.lower, u.upper) for u in model.predict_rul(test_data).units])
+    assert results[0] == results[1]
+
+
+def test_ensemble_save_load_round_trip(spec, ensemble, test_data, tmp_path):
+    model, _, _ = ensemble
+    model.save(tmp_path)
+    assert (tmp_path / "ensemble.json").is_file()
+    assert (tmp_path / "member-0" / "weights.pt").is_file() and (
+        tmp_path / "member-1" / "meta.json"
+    ).is_file()
+    loaded = spec.load_factory().load(tmp_path, target="*")
+    assert loaded.config.ensemble == 2 and [m.config.seed for m in loaded.members] == [3, 1003]
+    before, after = model.predict_rul(test_data), loaded.predict_rul(test_data)
+    assert [(u.rul, u.lower, u.upper) for u in before.units] == [
+        (u.rul, u.lower, u.upper) for u in after.units
+    ]
+    assert loaded.evaluate(test_data) == model.evaluate(test_data)
+
+
+def test_a_model_saved_before_ensembles_loads_as_one_member(spec, trained, test_data, tmp_path):
+    single, _, _ = trained
+    single.save(tmp_path)
+    meta = json.loads((tmp_path / "meta.json").read_text())
+    del meta["config"]["ensemble"]  # as written before the setting existed
+    (tmp_path / "meta.json").write_text(json.dumps(meta))
+    loaded = spec.load_factory().load(tmp_path, target="*")
+    assert loaded.config.ensemble == 1 and len(loaded.members) == 1
+    assert [u.rul for u in loaded.predict_rul(test_data).units] == [
+        u.rul for u in single.predict_rul(test_data).units
+    ]
+
+
+def test_cancelling_an_ensemble_stops_every_member(spec, train_data):
+    model = spec.build(_tiny(spec, ensemble=2, epochs=50), "*")
+    calls = {"n": 0}
+
+    def should_stop() -> bool:
+        calls["n"] += 1
+        return calls["n"] >= 3
+
+    started = time.perf_counter()
+    with pytest.raises(Cancelled):
+        model.fit(train_data, None, should_stop=should_stop)
+    assert time.perf_counter() - started < 30  # 50 epochs would take minutes
+
+
+def test_a_failing_member_reports_its_error_not_a_cancel(spec, train_data):
+    model = spec.build(_tiny(spec, ensemble=2, sensors=["s_99"]), "*")
+    with pytest.raises(ConfigError, match="s_99"):
+        model.fit(train_data, None)

@@ -29,6 +29,7 @@ TINY_CONFIGS: dict[str, dict[str, Any]] = {
         "batch_size": 64,
         "max_windows_per_unit": 20,
         "min_history": 5,
+        "ensemble": 2,  # two members side by side in threads: the frozen app's threads get exercised too
     },
 }
 FALLBACK_TINY = {"epochs": 1}
