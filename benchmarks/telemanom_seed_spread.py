@@ -9,8 +9,8 @@ under ``benchmarks/.cache/telemanom_seeds/``. Then it scores every seed alone an
 the first 2, 3, ... seeds (an ensemble of predictors) with the plugin's threshold and the benchmark's
 scoring. Where CUDA is available the network and its batches are moved to the GPU by wrapping the
 model's two tensor-gathering methods; the plugin itself has no device setting. On this project's
-2-core CPU one seed of all 37 channels takes about an hour, on one H100 37 channels x 5 seeds took
-about 5 minutes with 8 worker processes.
+2-core CPU one seed of all 37 channels took 91 minutes on a loaded machine (``telemanom_nasa.py``); on
+one H100, 37 channels x 5 seeds took about 5 minutes with 8 to 12 worker processes.
 """
 
 from __future__ import annotations
