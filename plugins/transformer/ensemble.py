@@ -12,9 +12,10 @@ model that seed gives, saved in the single model's layout. With several members,
 once, each in its own thread with one torch thread (the operating system shares the cores among them):
 on two cores two members train in about 1.6 times the time of one, where one after the other (two
 torch threads each) takes 2.0 times as long, and three members do not leave a core idle for the third
-as a pool of two would. Each member draws its
-weights and dropout from its own generator (see :func:`~turbofan_transformer.model._seeded_network`), so
-a seed gives the same ensemble however the threads are scheduled.
+as a pool of two would. Each member draws its weights and dropout from its own generator (see
+:func:`~turbofan_transformer.model._seeded_network`), so a seed gives the same ensemble however the
+threads are scheduled. When the caller passes validation units, every member uses them (and differs from
+the others only by its weights, dropout and window order).
 """
 
 from __future__ import annotations
