@@ -48,9 +48,9 @@ class TransformerConfig:
     seed: int = setting(0, "Random seed (unit split, window sampling, weights, dropout).", minimum=0)
     ensemble: int = setting(
         3,
-        "Models trained with different seeds (so on different validation units) whose RUL and forecasts "
-        "are averaged; member i uses seed + 1000 x i. More members give a steadier RUL at the cost of "
-        "training time (members train side by side, one per core).",
+        "Models trained with different seeds whose RUL and forecasts are averaged; member i uses seed + "
+        "1000 x i (and, when no validation units are given, holds out its own). More members give a "
+        "steadier RUL at the cost of training time (members train side by side, sharing the cores).",
         minimum=1,
         maximum=20,
     )

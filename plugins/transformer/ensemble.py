@@ -1,8 +1,8 @@
 """An ensemble of Transformer models: what the plugin builds, trains, saves and loads.
 
 One Transformer's RUL error swings with its seed: the seed picks the held-out validation units, the
-initial weights and the epoch early stopping keeps. Members trained with different seeds (so on
-different unit splits) and averaged cancel much of that. Each member is a whole
+initial weights and the epoch early stopping keeps. Members trained with different seeds (and, when no
+validation units are given, on different unit splits) and averaged cancel much of that. Each member is a whole
 :class:`~turbofan_transformer.model.TransformerModel` with its own scaler and its own conformal
 calibration; the ensemble averages the members' calibrated lower, median and upper values (RUL and
 forecasts alike), so every bound stays a calibrated quantile estimate.
