@@ -70,6 +70,8 @@ AGE_SCALE = 100.0  # rows; keeps the age input in the same range as the z-scored
 # Windows per batch when nothing is learned (validation, calibration, prediction): attention over 2048
 # windows took ~360 MB at once, and ensemble members evaluate side by side.
 EVAL_BATCH = 512
+# Fewest validation windows a band of predicted RUL needs for its own interval offsets.
+MIN_BAND_WINDOWS = 50
 
 
 # -- runtime settings -------------------------------------------------------------------------------
@@ -718,32 +720,42 @@ class TransformerModel(_Tasks):
         """Split-conformal offsets that make each bound miss ~its nominal share on validation units.
 
         For the lower bound the score is ``lower - y`` and the offset its (1 - q_low) quantile
-        (finite-sample corrected); the upper bound likewise with ``y - upper``. RUL targets are the
-        capped training targets of the windows within ``calibrate_rul_within`` x ``rul_cap`` cycles of
-        failure; forecast offsets are per sensor and horizon step. With
-        ``uncapped_upper``, upper bounds that reach ``rul_cap`` get one more offset, calibrated against
-        the uncapped remaining cycles of the validation windows whose bound reached the cap.
+        (finite-sample corrected); the upper bound likewise with ``y - upper``. The RUL scores come from
+        the windows within ``calibrate_rul_within`` x ``rul_cap`` cycles of failure, with the capped
+        target for the lower bound and (with ``uncapped_upper``) the true remaining cycles for the upper
+        one, and are split into ``calibrate_rul_bands`` bands of the predicted median, each with its own
+        offsets (Mondrian conformal): coverage then holds near failure and mid-life alike, not only on
+        average, whatever mix of ages a test file has. Forecast offsets are per sensor and horizon step.
         """
         q_low, _, q_high = (float(q) for q in self.config.quantiles)
         rul_all, fc = self._predict_windows(win)
         near = _near_failure(win.remaining, self.config.calibrate_rul_within * self.config.rul_cap)
         rul, remaining = rul_all[near], win.remaining[near]
-        y = np.minimum(remaining, self.config.rul_cap)
+        y_lower = np.minimum(remaining, self.config.rul_cap)
+        y_upper = remaining if self.config.uncapped_upper else y_lower
+        edges = _band_edges(self.config.rul_cap, self.config.calibrate_rul_bands)
+        band = np.digitize(rul[:, 1], edges)
+        overall_lower = _conformal_offset(rul[:, 0] - y_lower, 1 - q_low)
+        overall_upper = _conformal_offset(y_upper - rul[:, 2], q_high)
+        lower_by_band, upper_by_band = [], []
+        for b in range(len(edges) + 1):
+            inside = band == b
+            enough = inside.sum() >= MIN_BAND_WINDOWS
+            lower_by_band.append(
+                _conformal_offset(rul[inside, 0] - y_lower[inside], 1 - q_low) if enough else overall_lower
+            )
+            upper_by_band.append(
+                _conformal_offset(y_upper[inside] - rul[inside, 2], q_high) if enough else overall_upper
+            )
         calibration: dict[str, Any] = {
-            "method": "split conformal on validation units",
-            "rul_samples": int(len(y)),
-            "rul_lower": _conformal_offset(rul[:, 0] - y, 1 - q_low),
-            "rul_upper": _conformal_offset(y - rul[:, 2], q_high),
+            "method": "split conformal on validation units, by band of the predicted RUL",
+            "rul_samples": int(len(remaining)),
+            "rul_lower": overall_lower,
+            "rul_upper": overall_upper,
+            "rul_band_edges": [float(e) for e in edges],
+            "rul_lower_by_band": lower_by_band,
+            "rul_upper_by_band": upper_by_band,
         }
-        calibration["rul_upper_saturated"] = 0.0
-        if self.config.uncapped_upper:
-            # Where the upper bound reaches the cap the model cannot tell how far beyond it the true RUL
-            # lies; widen those bounds by the uncapped shortfall seen on validation windows like them.
-            upper_now = rul[:, 2] + calibration["rul_upper"]
-            saturated = upper_now >= self.config.rul_cap
-            if saturated.sum() >= 20:
-                shortfall = remaining[saturated] - upper_now[saturated]
-                calibration["rul_upper_saturated"] = max(0.0, _conformal_offset(shortfall, q_high))
         mask = win.future_mask
         lower, upper = [], []
         for s in range(len(self.forecast_sensors)):
@@ -761,11 +773,16 @@ class TransformerModel(_Tasks):
 
     def _calibrated_rul(self, rul: np.ndarray) -> np.ndarray:
         out = rul.copy()
-        if self.calibration:
-            out[:, 0] -= self.calibration["rul_lower"]
-            out[:, 2] += self.calibration["rul_upper"]
+        calibration = self.calibration
+        if calibration and "rul_lower_by_band" in calibration:
+            band = np.digitize(rul[:, 1], np.asarray(calibration["rul_band_edges"], dtype=np.float64))
+            out[:, 0] -= np.asarray(calibration["rul_lower_by_band"])[band]
+            out[:, 2] += np.asarray(calibration["rul_upper_by_band"])[band]
+        elif calibration:  # saved before the bands: one offset, and one more where the upper bound saturates
+            out[:, 0] -= calibration["rul_lower"]
+            out[:, 2] += calibration["rul_upper"]
             saturated = out[:, 2] >= self.config.rul_cap
-            out[saturated, 2] += self.calibration.get("rul_upper_saturated", 0.0)
+            out[saturated, 2] += calibration.get("rul_upper_saturated", 0.0)
         out = np.maximum(out, 0.0)
         out[:, 0] = np.minimum(out[:, 0], out[:, 1])
         out[:, 2] = np.maximum(out[:, 2], out[:, 1])
@@ -897,6 +914,11 @@ def _near_failure(remaining: np.ndarray, within: float, min_windows: int = 50) -
     fewer than ``min_windows`` qualify: a handful of scores makes no quantile)."""
     near = remaining <= within if within > 0 else np.ones(len(remaining), dtype=bool)
     return near if near.sum() >= min_windows else np.ones(len(remaining), dtype=bool)
+
+
+def _band_edges(cap: float, bands: int) -> np.ndarray:
+    """Inner edges of ``bands`` equal bands of 0..``cap`` (none for one band)."""
+    return cap * np.arange(1, bands) / bands
 
 
 def _conformal_offset(scores: np.ndarray, level: float) -> float:

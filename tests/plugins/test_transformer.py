@@ -290,6 +290,77 @@ def test_rul_intervals_are_calibrated_near_failure():
     assert _near_failure(remaining[:40], 10.0).all()  # too few windows near failure: every window
 
 
+def _calibrated_on(scores_model, remaining: np.ndarray, rul: np.ndarray) -> dict:
+    """``_calibrate`` of ``scores_model`` on windows with these cycles left and these predicted RUL
+    quantiles (the network is replaced by the given predictions; no forecast sensors)."""
+    from turbofan_transformer.model import _Windows
+
+    n = len(remaining)
+    win = _Windows(
+        x=np.zeros((n, 1, 1), np.float32),
+        pad=np.zeros((n, 1), bool),
+        base=np.zeros((n, 0), np.float32),
+        unit_index=np.zeros(n, int),
+        end=np.arange(n),
+        remaining=remaining.astype(np.float32),
+        future=np.zeros((n, 1, 0), np.float32),
+        future_mask=np.ones((n, 1), bool),
+        regime_last=np.zeros(n, int),
+        regime_future=np.zeros((n, 1), int),
+        units=[1],
+    )
+    scores_model.forecast_sensors = []
+    scores_model._predict_windows = lambda _win: (rul, np.zeros((n, 1, 0, 3)))
+    return scores_model._calibrate(win)
+
+
+def test_rul_intervals_are_calibrated_per_band_of_the_predicted_rul():
+    from turbofan_transformer.model import TransformerModel
+
+    rng = np.random.default_rng(0)
+    remaining = rng.uniform(0, 150, 6000)
+    truth = np.minimum(remaining, 125.0)
+    # the median errs by 2 cycles near failure and by 12 mid-life; the raw bounds are the median
+    median = truth + rng.normal(0, 1, len(truth)) * np.where(truth < 125 / 3, 2.0, 12.0)
+    rul = np.stack([median, median, median], axis=1)
+    model = TransformerModel(TransformerConfig(calibrate_rul_bands=3))
+    calibration = _calibrated_on(model, remaining, rul)
+    np.testing.assert_allclose(calibration["rul_band_edges"], [125 / 3, 250 / 3])
+    lower, upper = calibration["rul_lower_by_band"], calibration["rul_upper_by_band"]
+    assert 2 * lower[0] < lower[1] and 2 * upper[0] < upper[1]  # narrow near failure only
+    model.calibration = calibration
+    out = model._calibrated_rul(rul)
+    near, mid = median < 125 / 3, (median >= 125 / 3) & (median < 250 / 3)
+    for inside in (near, mid):  # each band of predictions covers about 80 %, not only all together
+        covered = (truth[inside] >= out[inside, 0]) & (truth[inside] <= out[inside, 2])
+        assert 0.75 < covered.mean() < 0.86
+    one_band = _calibrated_on(TransformerModel(TransformerConfig(calibrate_rul_bands=1)), remaining, rul)
+    assert one_band["rul_band_edges"] == [] and len(one_band["rul_lower_by_band"]) == 1
+
+
+def test_upper_bound_reaches_over_the_cap_for_engines_with_more_life_left():
+    from turbofan_transformer.model import TransformerModel
+
+    remaining = np.linspace(0, 150, 3001)
+    truth = np.minimum(remaining, 125.0)
+    rul = np.stack([truth - 5, truth, truth + 5], axis=1)  # a perfect model of the capped target
+    capped = _calibrated_on(TransformerModel(TransformerConfig(uncapped_upper=False)), remaining, rul)
+    uncapped = _calibrated_on(TransformerModel(TransformerConfig(uncapped_upper=True)), remaining, rul)
+    assert capped["rul_upper_by_band"][2] <= 0.0  # +5 already covers the capped target
+    # a sixth of the top band's windows have 125-150 cycles left: the bound must reach ~150 for them
+    assert uncapped["rul_upper_by_band"][2] > 10.0
+    assert uncapped["rul_upper_by_band"][0] == capped["rul_upper_by_band"][0]  # near failure: no change
+
+
+def test_intervals_of_a_model_saved_before_the_bands_are_unchanged():
+    from turbofan_transformer.model import TransformerModel
+
+    model = TransformerModel(TransformerConfig())
+    model.calibration = {"rul_lower": 3.0, "rul_upper": 4.0, "rul_upper_saturated": 10.0}
+    out = model._calibrated_rul(np.array([[50.0, 60.0, 70.0], [110.0, 120.0, 124.0]]))
+    np.testing.assert_allclose(out, [[47.0, 60.0, 74.0], [107.0, 120.0, 138.0]])
+
+
 # -- ensembles --------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def ensemble(spec, train_data):
