@@ -8,7 +8,7 @@ benchmarks/rul_cmapss.py (``val_cut_rmse``). Feeding the sensors also relative t
 cycles (``baseline_cycles``) then lowered it from 15.0 to 10.4 (seed 0); 20 was the only value tried.
 With those features the window went from 45 back to 30 cycles: over 12 paired member seeds on FD001 it
 lowered that validation RMSE by 0.39 +- 0.16 (lower on 9 of 12) and over 9 on FD003 by 0.28 +- 0.29,
-the largest gain of 14 variants (window 30/60, epochs 12/20, d_model 64, 3 layers, dropout 0.2,
+the largest gain of 13 variants (window 30/60, epochs 12/20, d_model 64, 3 layers, dropout 0.2,
 rul_mse_weight 0.5/5, rul_cap 130, lr 5e-4, patience 10, stopping on the loss); see
 benchmarks/transformer_sweep.py.
 """
