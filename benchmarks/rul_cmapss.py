@@ -77,6 +77,17 @@ def truncated_units(data, units: list, *, min_rows: int = 31, max_rul: int = 150
     return data.with_frame(frame, {"step": "truncate validation units (benchmark)"}, rul=rul)
 
 
+def rul_arrays(result) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Predicted, true, lower and upper RUL of every unit of a ``predict_rul`` result."""
+    units = result.units
+    return (
+        np.array([u.rul for u in units]),
+        np.array([u.true_rul for u in units], dtype=float),
+        np.array([u.lower for u in units]),
+        np.array([u.upper for u in units]),
+    )
+
+
 def validation_metrics(models: list, train) -> tuple[dict, dict]:
     """Each model scored on its own held-out units (an ensemble's members hold out different units, so
     the ensemble itself has none): every window against the capped target, and the cut copies
@@ -86,15 +97,7 @@ def validation_metrics(models: list, train) -> tuple[dict, dict]:
         if not model.val_units:
             continue
         every.append(model.evaluate(train.subset(model.val_units)))
-        result = model.predict_rul(truncated_units(train, model.val_units))
-        cut.append(
-            rul_metrics(
-                np.array([u.rul for u in result.units]),
-                np.array([u.true_rul for u in result.units]),
-                np.array([u.lower for u in result.units]),
-                np.array([u.upper for u in result.units]),
-            )
-        )
+        cut.append(rul_metrics(*rul_arrays(model.predict_rul(truncated_units(train, model.val_units)))))
 
     def mean(rows: list[dict]) -> dict:
         return {key: float(np.mean([r[key] for r in rows])) for key in rows[0]} if rows else {}
@@ -114,10 +117,7 @@ def run_seed(spec, settings: dict, seed: int, train, test, save: Path | None = N
     started = time.perf_counter()
     result = model.predict_rul(test)
     inference_seconds = time.perf_counter() - started
-    pred = np.array([u.rul for u in result.units])
-    true = np.array([u.true_rul for u in result.units], dtype=float)
-    lower = np.array([u.lower for u in result.units])
-    upper = np.array([u.upper for u in result.units])
+    pred, true, lower, upper = rul_arrays(result)
     metrics = rul_metrics(pred, true, lower, upper)
     capped = np.minimum(true, config.rul_cap)
     val_metrics, val_cut = validation_metrics(getattr(model, "members", [model]), train)

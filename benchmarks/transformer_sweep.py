@@ -88,12 +88,10 @@ def _use_cuda_when_available():
 
 
 def _metrics_of(result) -> tuple[np.ndarray, np.ndarray, dict]:
+    from rul_cmapss import rul_arrays
     from turbofan_transformer.model import rul_metrics
 
-    pred = np.array([u.rul for u in result.units])
-    true = np.array([u.true_rul for u in result.units], dtype=float)
-    lower = np.array([u.lower for u in result.units])
-    upper = np.array([u.upper for u in result.units])
+    pred, true, lower, upper = rul_arrays(result)
     return pred, true, rul_metrics(pred, true, lower, upper)
 
 

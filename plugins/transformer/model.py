@@ -16,7 +16,8 @@ Early stopping restores the epoch with the best validation RUL RMSE (``stop_on``
 Units shorter than the window are left-padded by repeating their first row; the padded positions are
 masked out of attention (``src_key_padding_mask``) and of the pooling, so padding never looks like data.
 Quantiles are ordered by construction (median +- softplus), and the intervals are conformally
-calibrated on the validation units (split conformal, one offset per bound; recorded in meta.json).
+calibrated on the validation units (split conformal; for RUL one offset per bound and band of the
+predicted RUL; recorded in meta.json).
 
 Weights and dropout come from generators seeded by ``seed`` alone, so models trained side by side in
 threads (the members of :mod:`turbofan_transformer.ensemble`) are reproducible too.
@@ -735,18 +736,17 @@ class TransformerModel(_Tasks):
         y_upper = remaining if self.config.uncapped_upper else y_lower
         edges = _band_edges(self.config.rul_cap, self.config.calibrate_rul_bands)
         band = np.digitize(rul[:, 1], edges)
-        overall_lower = _conformal_offset(rul[:, 0] - y_lower, 1 - q_low)
-        overall_upper = _conformal_offset(y_upper - rul[:, 2], q_high)
+        lower_scores, upper_scores = rul[:, 0] - y_lower, y_upper - rul[:, 2]
+        overall_lower = _conformal_offset(lower_scores, 1 - q_low)
+        overall_upper = _conformal_offset(upper_scores, q_high)
         lower_by_band, upper_by_band = [], []
         for b in range(len(edges) + 1):
             inside = band == b
             enough = inside.sum() >= MIN_BAND_WINDOWS
             lower_by_band.append(
-                _conformal_offset(rul[inside, 0] - y_lower[inside], 1 - q_low) if enough else overall_lower
+                _conformal_offset(lower_scores[inside], 1 - q_low) if enough else overall_lower
             )
-            upper_by_band.append(
-                _conformal_offset(y_upper[inside] - rul[inside, 2], q_high) if enough else overall_upper
-            )
+            upper_by_band.append(_conformal_offset(upper_scores[inside], q_high) if enough else overall_upper)
         calibration: dict[str, Any] = {
             "method": "split conformal on validation units, by band of the predicted RUL",
             "rul_samples": int(len(remaining)),
