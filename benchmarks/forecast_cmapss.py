@@ -24,10 +24,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _cmapss import read_cmapss  # noqa: E402
 from rul_cmapss import peak_rss_mb, print_epoch  # noqa: E402
-from turbofan_transformer import register_models  # noqa: E402
 
 from turbofan_desktop.cli._jobs import parse_settings  # noqa: E402
 from turbofan_desktop.plugins.contract import build_config  # noqa: E402
+from turbofan_transformer import register_models  # noqa: E402
 
 
 def run_seed(spec, settings: dict, seed: int, data, holdout: float) -> dict:

@@ -33,11 +33,11 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _cmapss import read_cmapss  # noqa: E402
-from turbofan_transformer import register_models  # noqa: E402
-from turbofan_transformer.model import rul_metrics  # noqa: E402
 
 from turbofan_desktop.cli._jobs import parse_settings  # noqa: E402
 from turbofan_desktop.plugins.contract import build_config  # noqa: E402
+from turbofan_transformer import register_models  # noqa: E402
+from turbofan_transformer.model import rul_metrics  # noqa: E402
 
 
 def peak_rss_mb() -> float:

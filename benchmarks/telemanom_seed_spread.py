@@ -36,6 +36,7 @@ CACHE = Path(__file__).resolve().parent / ".cache" / "telemanom_seeds"
 def _use_cuda_when_available():
     """Wrap the model so its network and batches live on the GPU (a no-op without CUDA)."""
     import torch
+
     import turbofan_telemanom.model as tm
 
     if not torch.cuda.is_available():
@@ -72,10 +73,10 @@ def predictions_file(channel: str, seed: int, settings: dict[str, str]) -> Path:
 def predict_channel(channel: str, seed: int, settings: dict[str, str], data: Path) -> str:
     """Train one channel's model with ``seed`` and save its 1-step test predictions."""
     import torch
-    from turbofan_telemanom.config import TelemanomConfig
 
     from turbofan_desktop.data.readers import read_dataset
     from turbofan_desktop.plugins.contract import build_config
+    from turbofan_telemanom.config import TelemanomConfig
 
     out = predictions_file(channel, seed, settings)
     if out.is_file():
@@ -97,10 +98,9 @@ def predict_channel(channel: str, seed: int, settings: dict[str, str], data: Pat
 
 def score(predicted: dict[str, np.ndarray], actual: dict[str, np.ndarray], labels, settings) -> dict:
     """Pooled TP/FP/FN and rates of 1-step predictions under the plugin's threshold."""
+    from turbofan_desktop.plugins.contract import build_config
     from turbofan_telemanom.config import TelemanomConfig
     from turbofan_telemanom.threshold import ThresholdParams, find_anomalies
-
-    from turbofan_desktop.plugins.contract import build_config
 
     config = build_config(TelemanomConfig, settings)
     params = ThresholdParams.from_config(config)

@@ -23,11 +23,11 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from turbofan_telemanom.model import configure_threads
 
 from turbofan_desktop.data.readers import read_dataset
 from turbofan_desktop.plugins.contract import build_config
 from turbofan_desktop.plugins.manager import get_plugin_manager
+from turbofan_telemanom.model import configure_threads
 
 
 class PlainLSTM(nn.Module):

@@ -44,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 def _use_cuda_when_available():
     """Wrap the model so its network, dropout draws and batches live on the GPU (a no-op without CUDA)."""
     import torch
+
     import turbofan_transformer.model as tm
 
     if not torch.cuda.is_available():
@@ -89,6 +90,7 @@ def _use_cuda_when_available():
 
 def _metrics_of(result) -> tuple[np.ndarray, np.ndarray, dict]:
     from rul_cmapss import rul_arrays
+
     from turbofan_transformer.model import rul_metrics
 
     pred, true, lower, upper = rul_arrays(result)
@@ -100,10 +102,10 @@ def run_job(data: str, subset: str, variant: str, settings: dict[str, str], seed
     os.environ.setdefault("TURBOFAN_TORCH_THREADS", "1")
     from _cmapss import read_cmapss
     from rul_cmapss import truncated_units
-    from turbofan_transformer.config import TransformerConfig
-    from turbofan_transformer.model import TransformerModel
 
     from turbofan_desktop.plugins.contract import build_config
+    from turbofan_transformer.config import TransformerConfig
+    from turbofan_transformer.model import TransformerModel
 
     device = _use_cuda_when_available()
     folder = Path(data)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from turbofan_telemanom.threshold import ThresholdParams, find_anomalies
 
 # one threshold window covers both planted anomalies (600 errors), so the big one inflates its sigma

@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from turbofan_telemanom.model import split_windows
 
 from turbofan_desktop.data.dataset import Dataset
 from turbofan_desktop.data.readers import read_dataset
 from turbofan_desktop.errors import Cancelled, ConfigError, InsufficientDataError, ModelNotTrainedError
 from turbofan_desktop.plugins.contract import DetectionResult, build_config
 from turbofan_desktop.plugins.manager import get_plugin_manager
+from turbofan_telemanom.model import split_windows
 
 TINY = {
     "l_s": 20,

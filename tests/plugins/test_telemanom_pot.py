@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 from scipy import stats
+
 from turbofan_telemanom.pot import (
     MIN_CALIBRATION,
     PeaksOverThreshold,

@@ -8,6 +8,7 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+
 from turbofan_telemanom.config import TelemanomConfig
 from turbofan_telemanom.threshold import (
     ThresholdParams,

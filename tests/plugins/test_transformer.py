@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from turbofan_transformer import TransformerConfig, register_models
 
 from turbofan_desktop.data.dataset import Dataset
 from turbofan_desktop.errors import Cancelled, ConfigError, IncompatibleDataError, ModelNotTrainedError
 from turbofan_desktop.plugins.contract import ForecastResult, RULResult, build_config
+from turbofan_transformer import TransformerConfig, register_models
 
 SAMPLE = Path(__file__).resolve().parents[2] / "resources" / "sample"
 COLUMNS = ["unit", "cycle", *[f"setting_{i}" for i in range(1, 4)], *[f"s_{i}" for i in range(1, 22)]]

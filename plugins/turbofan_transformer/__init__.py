@@ -6,10 +6,9 @@ module stays light: torch is imported only by :mod:`turbofan_transformer.model`,
 
 from __future__ import annotations
 
-from turbofan_transformer.config import TransformerConfig
-
 from turbofan_desktop.plugins import hookimpl
 from turbofan_desktop.plugins.contract import ModelSpec
+from turbofan_transformer.config import TransformerConfig
 
 __all__ = ["TransformerConfig", "register_models"]
 

@@ -6,10 +6,9 @@ Only the spec and its config live here, so listing models never imports torch; t
 
 from __future__ import annotations
 
-from turbofan_telemanom.config import TelemanomConfig
-
 from turbofan_desktop.plugins import hookimpl
 from turbofan_desktop.plugins.contract import ModelSpec
+from turbofan_telemanom.config import TelemanomConfig
 
 __version__ = "1.0"
 

@@ -31,6 +31,7 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
+
 from turbofan_telemanom.threshold import (
     MIN_SMOOTHED_ERROR,
     Sequence,

@@ -29,8 +29,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from turbofan_transformer.config import TransformerConfig
-from turbofan_transformer.model import TransformerModel, _Tasks, _torch_runtime
 
 from turbofan_desktop.data.dataset import Dataset
 from turbofan_desktop.errors import Cancelled, ModelNotTrainedError
@@ -43,6 +41,8 @@ from turbofan_desktop.plugins.contract import (
     never_stop,
     no_progress,
 )
+from turbofan_transformer.config import TransformerConfig
+from turbofan_transformer.model import TransformerModel, _Tasks, _torch_runtime
 
 ENSEMBLE_FILE = "ensemble.json"
 SEED_STRIDE = 1000  # member i trains with seed + SEED_STRIDE * i

@@ -23,9 +23,6 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
-from turbofan_telemanom.config import TelemanomConfig, scaled_for
-from turbofan_telemanom.pot import find_anomalies_pot
-from turbofan_telemanom.threshold import ThresholdParams, find_anomalies, smooth_errors
 
 from turbofan_desktop.data.dataset import Dataset
 from turbofan_desktop.errors import (
@@ -46,6 +43,9 @@ from turbofan_desktop.plugins.contract import (
     never_stop,
     no_progress,
 )
+from turbofan_telemanom.config import TelemanomConfig, scaled_for
+from turbofan_telemanom.pot import find_anomalies_pot
+from turbofan_telemanom.threshold import ThresholdParams, find_anomalies, smooth_errors
 
 META_FILE = "meta.json"
 WEIGHTS_FILE = "weights.pt"

@@ -40,8 +40,6 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
-from turbofan_transformer.config import TransformerConfig
-from turbofan_transformer.preprocessing import REGIME, FeatureScaler, informative_sensors
 
 from turbofan_desktop.data.dataset import UNIT, Dataset
 from turbofan_desktop.errors import (
@@ -65,6 +63,8 @@ from turbofan_desktop.plugins.contract import (
     never_stop,
     no_progress,
 )
+from turbofan_transformer.config import TransformerConfig
+from turbofan_transformer.preprocessing import REGIME, FeatureScaler, informative_sensors
 
 META_VERSION = 1
 AGE_SCALE = 100.0  # rows; keeps the age input in the same range as the z-scored sensors
