@@ -130,3 +130,23 @@ def test_explicit_registry_folder(cli, tmp_path, make_version):
     code, _, err = cli("status", "--registry", str(tmp_path / "nope"))
     assert code == 2 and "does not exist" in err
     assert not (tmp_path / "nope").exists()
+
+
+def test_models_delete_says_when_the_artifact_was_already_gone(cli, make_version):
+    """The sentence names what happened to the artifact; the JSON shape stays the same."""
+    import shutil
+
+    present, gone = make_version(), make_version()
+    shutil.rmtree(gone.artifact_path)
+    code, text, _ = cli("models", "delete", str(present.id))
+    assert code == 0 and text.strip() == f"Deleted model version {present.label} and its artifact."
+    code, text, _ = cli("models", "delete", str(gone.id))
+    assert code == 0 and text.strip() == f"Deleted model version {gone.label}; its artifact was already gone."
+    assert cli("models", "list", "--json")[:2] == (0, [])
+
+
+def test_plugins_command_opens_no_registry(cli, isolated_home):
+    """Listing plugins neither opens nor creates a registry in TURBOFAN_HOME."""
+    code, data, _ = cli("plugins", "--json")
+    assert code == 0 and {row["name"] for row in data["plugins"]} >= {"telemanom", "transformer"}
+    assert not (isolated_home / "registry.db").exists()

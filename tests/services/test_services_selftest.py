@@ -41,7 +41,7 @@ def test_services_and_job_commands_import_without_torch_or_qt():
         "import sys\n"
         "import turbofan_desktop.services, turbofan_desktop.services.training, turbofan_desktop.services.validation\n"
         "import turbofan_desktop.services.inference, turbofan_desktop.services.reports\n"
-        "import turbofan_desktop.services.status, turbofan_desktop.services.selftest\n"
+        "import turbofan_desktop.services.models, turbofan_desktop.services.selftest\n"
         "from turbofan_desktop.cli import build_parser\n"
         "build_parser()\n"
         "from turbofan_desktop.services import Workspace\n"

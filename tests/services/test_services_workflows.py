@@ -11,8 +11,8 @@ from turbofan_desktop.errors import DataFormatError, InsufficientDataError, NotF
 from turbofan_desktop.services import Workspace
 from turbofan_desktop.services.data import load_dataset
 from turbofan_desktop.services.inference import detect, forecast, load_model, predict_rul
+from turbofan_desktop.services.models import training_status
 from turbofan_desktop.services.reports import export_report
-from turbofan_desktop.services.status import training_status
 from turbofan_desktop.services.training import TrainRequest, train, trainable_targets
 from turbofan_desktop.services.validation import validate
 

@@ -1,16 +1,16 @@
-"""Opening the registry named by ``--registry`` (or TURBOFAN_HOME) for the registry commands."""
+"""The workspace named by ``--registry`` (or TURBOFAN_HOME) for the registry commands, and their tables."""
 
 from __future__ import annotations
 
 import argparse
 
-from turbofan_desktop.registry import Registry
+from turbofan_desktop.cli._jobs import open_workspace
+from turbofan_desktop.services import Workspace
 
 
-def open_registry(args: argparse.Namespace) -> Registry:
+def open_registry_workspace(args: argparse.Namespace) -> Workspace:
     """An explicit ``--registry DIR`` must exist (a typo must not create an empty registry)."""
-    folder = getattr(args, "registry", None)
-    return Registry.open(folder, create=folder is None)
+    return open_workspace(args, create=False)
 
 
 def print_table(headers: list[str], rows: list[list[object]]) -> None:

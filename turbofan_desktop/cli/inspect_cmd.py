@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -26,54 +25,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def summarise(args: argparse.Namespace) -> dict[str, Any]:
-    """The inspect report as a plain dict (the keys of ``--json``)."""
-    from turbofan_desktop.data import detect_regimes, missing_report, read_dataset
+    """The inspect report as a plain dict (the keys of ``--json``); no registry is opened."""
+    from turbofan_desktop.services import Workspace
+    from turbofan_desktop.services.data import summarise_file
 
-    extra_readers = _plugin_readers()
-    ds = read_dataset(
+    return summarise_file(
+        Workspace.without_registry(),
         args.file,
         rul_path=args.rul,
         unit_col=args.unit_col,
         time_col=args.time_col,
-        extra_readers=extra_readers,
     )
-    lineage = ds.lineage
-    missing = missing_report(ds)
-    report: dict[str, Any] = {
-        "file": str(ds.source),
-        "format": ds.format,
-        "units": lineage.units,
-        "rows": lineage.rows,
-        "time_column": ds.time_col,
-        "time_kind": lineage.time_kind,
-        "time_start": lineage.time_start,
-        "time_end": lineage.time_end,
-        "sensors": list(ds.sensors),
-        "settings": list(ds.settings),
-        "constant_sensors": list(ds.constant_sensors),
-        "regimes": detect_regimes(ds).n_regimes,
-        "missing_values": missing["total"],
-        "missing_by_column": missing["by_column"],
-        "data_hash": lineage.data_hash,
-        "file_sha256": lineage.file_sha256,
-    }
-    if ds.rul is not None:
-        report["rul_file"] = str(ds.rul_source)
-        report["rul_rows"] = len(ds.rul)
-    if "shape" in ds.metadata:
-        report["shape"] = ds.metadata["shape"]
-    return report
-
-
-def _plugin_readers() -> list[Any]:
-    """Readers contributed by plugins; a broken plugin manager must not stop a plain inspect."""
-    try:
-        from turbofan_desktop.plugins.manager import get_plugin_manager
-
-        return list(get_plugin_manager().readers())
-    except Exception:  # noqa: BLE001 - built-in readers still work; the failure is logged
-        logging.getLogger(__name__).warning("plugin readers unavailable", exc_info=True)
-        return []
 
 
 def _text(report: dict[str, Any]) -> str:

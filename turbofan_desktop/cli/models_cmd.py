@@ -6,8 +6,9 @@ import argparse
 import json
 
 from turbofan_desktop.cli._common import add_output_args, print_json
-from turbofan_desktop.cli._registry_args import open_registry, print_table
-from turbofan_desktop.registry import STAGES, VERSION_STATUSES, VersionRecord
+from turbofan_desktop.cli._registry_args import open_registry_workspace, print_table
+from turbofan_desktop.services import models
+from turbofan_desktop.services.models import STAGES, VERSION_STATUSES, VersionRecord
 
 
 def _non_negative(text: str) -> int:
@@ -91,10 +92,10 @@ def _summary_row(rec: VersionRecord) -> list[object]:
 
 
 def list_versions(args: argparse.Namespace) -> int:
-    with open_registry(args) as registry:
+    with open_registry_workspace(args) as ws:
         filters = {"plugin": args.plugin, "target": args.target, "stage": args.stage, "status": args.status}
-        records = registry.list_versions(**filters, limit=args.limit, offset=args.offset)
-        total = registry.count_versions(**filters)
+        records = models.list_versions(ws, **filters, limit=args.limit, offset=args.offset)
+        total = models.count_versions(ws, **filters)
     if args.json:
         print_json([rec.to_dict() for rec in records])
         return 0
@@ -110,10 +111,9 @@ def list_versions(args: argparse.Namespace) -> int:
 
 
 def show_version(args: argparse.Namespace) -> int:
-    with open_registry(args) as registry:
-        record = registry.get(args.id)
-        history = registry.metric_history(args.id)
-        feedback = registry.list_feedback(args.id)
+    with open_registry_workspace(args) as ws:
+        details = models.show_version(ws, args.id)
+    record, history, feedback = details.record, details.metric_history, details.feedback
     data = record.to_dict()
     data["metric_history"] = history
     data["feedback"] = feedback
@@ -139,37 +139,49 @@ def show_version(args: argparse.Namespace) -> int:
 
 
 def promote_version(args: argparse.Namespace) -> int:
-    with open_registry(args) as registry:
-        before = registry.production_of(args.id) if args.stage == "production" else None
-        record = registry.promote(args.id, args.stage)
+    with open_registry_workspace(args) as ws:
+        promotion = models.promote(ws, args.id, args.stage)
+    record, archived = promotion.record, promotion.archived
     if args.json:
         data = record.to_dict()
-        data["archived_id"] = before.id if before is not None and before.id != record.id else None
+        data["archived_id"] = archived.id if archived is not None else None
         print_json(data)
         return 0
     print(f"Model version {record.label} is now in stage '{record.stage}'.")
-    if before is not None and before.id != record.id:
-        print(f"Previous production version {before.label} was archived.")
+    if archived is not None:
+        print(f"Previous production version {archived.label} was archived.")
     return 0
 
 
+def _deletion_sentence(deletion: models.Deletion) -> str:
+    label = deletion.record.label
+    if deletion.artifact_left:
+        return (
+            f"Deleted model version {label}; its artifact could not be removed "
+            "('turbofan-desktop registry check --repair' quarantines it)."
+        )
+    if deletion.artifact_was_there:
+        return f"Deleted model version {label} and its artifact."
+    if deletion.record.artifact_path:
+        return f"Deleted model version {label}; its artifact was already gone."
+    return f"Deleted model version {label} (it had no artifact)."
+
+
 def delete_version(args: argparse.Namespace) -> int:
-    with open_registry(args) as registry:
-        record = registry.get(args.id)
-        registry.delete(args.id, force=args.force)
+    with open_registry_workspace(args) as ws:
+        deletion = models.delete_version(ws, args.id, force=args.force)
     if args.json:
-        print_json({"deleted": record.id, "label": record.label})
+        print_json({"deleted": deletion.record.id, "label": deletion.record.label})
         return 0
-    print(f"Deleted model version {record.label} and its artifact.")
+    print(_deletion_sentence(deletion))
     return 0
 
 
 def cleanup_versions(args: argparse.Namespace) -> int:
-    with open_registry(args) as registry:
-        deleted = registry.cleanup(keep=args.keep)
-        remaining = registry.count_versions()
+    with open_registry_workspace(args) as ws:
+        result = models.cleanup(ws, keep=args.keep)
     if args.json:
-        print_json({"deleted": deleted, "remaining": remaining})
+        print_json({"deleted": result.ids, "remaining": result.remaining})
         return 0
-    print(f"Deleted {len(deleted)} model version(s); {remaining} remain.")
+    print(f"Deleted {len(result.ids)} model version(s); {result.remaining} remain.")
     return 0

@@ -6,7 +6,6 @@ import argparse
 from typing import Any
 
 from turbofan_desktop.cli._common import add_output_args, print_json
-from turbofan_desktop.plugins.manager import get_plugin_manager
 
 
 def register(subparsers) -> None:
@@ -21,25 +20,11 @@ def register(subparsers) -> None:
 
 
 def describe_plugins() -> list[dict[str, Any]]:
-    """Plugin rows with each model's spec and config schema attached."""
-    registry = get_plugin_manager()
-    models = registry.models()
-    rows = []
-    for row in registry.plugins():
-        row = dict(row)
-        row["models"] = [
-            {
-                "name": name,
-                "tasks": list(models[name].tasks),
-                "description": models[name].description,
-                "version": models[name].version,
-                "per_target": models[name].per_target,
-                "config": models[name].schema(),
-            }
-            for name in row["models"]
-        ]
-        rows.append(row)
-    return rows
+    """Plugin rows with each model's spec and config schema attached (no registry is opened)."""
+    from turbofan_desktop.services import Workspace
+    from turbofan_desktop.services.models import describe_plugins as describe
+
+    return describe(Workspace.without_registry())
 
 
 def _format_default(value: Any) -> str:

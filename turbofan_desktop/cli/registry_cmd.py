@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from turbofan_desktop.cli._common import add_output_args, print_json
-from turbofan_desktop.cli._registry_args import open_registry
+from turbofan_desktop.cli._registry_args import open_registry_workspace
 
 
 def register(subparsers) -> None:
@@ -33,8 +33,10 @@ def _usage(parser: argparse.ArgumentParser) -> int:
 
 def check_registry(args: argparse.Namespace) -> int:
     """Exit 0 when consistent (or fully repaired), 1 when problems remain."""
-    with open_registry(args) as registry:
-        report = registry.check(repair=args.repair)
+    from turbofan_desktop.services.models import check_registry as check
+
+    with open_registry_workspace(args) as ws:
+        report = check(ws, repair=args.repair)
     if args.json:
         print_json(report.to_dict())
         return 0 if report.ok else 1

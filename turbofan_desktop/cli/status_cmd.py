@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from turbofan_desktop.cli._common import add_output_args, print_json
-from turbofan_desktop.cli._registry_args import open_registry, print_table
+from turbofan_desktop.cli._registry_args import open_registry_workspace, print_table
 
 
 def register(subparsers) -> None:
@@ -17,8 +17,10 @@ def register(subparsers) -> None:
 
 
 def show_status(args: argparse.Namespace) -> int:
-    with open_registry(args) as registry:
-        lines = registry.status()
+    from turbofan_desktop.services.models import training_status
+
+    with open_registry_workspace(args) as ws:
+        lines = training_status(ws)
     if args.json:
         print_json(lines)
         return 0

@@ -73,15 +73,10 @@ class Registry:
 
     # -- opening --------------------------------------------------------------------------------
     @classmethod
-    def open(cls, home: Path | str | None = None, *, create: bool = True) -> Registry:
-        """Open (and create or migrate) the registry in ``home``; None means the settings' home.
-
-        ``create=False`` refuses a folder that does not exist (a mistyped ``--registry``).
+    def open(cls, home: Path | str, *, create: bool = True) -> Registry:
+        """Open (and create or migrate) the registry in ``home`` (the workspace passes the settings'
+        home). ``create=False`` refuses a folder that does not exist (a mistyped ``--registry``).
         """
-        if home is None:
-            from turbofan_desktop.config import load_settings
-
-            home = load_settings().home
         home = Path(home).expanduser()
         if not create and not home.is_dir():
             raise NotFoundError(f"The registry folder '{home}' does not exist.")
@@ -529,14 +524,15 @@ class Registry:
         except (OSError, RegistryError) as exc:
             log.warning("could not remove artifact %s (registry check will report it): %s", name, exc)
 
-    def cleanup(self, *, keep: int) -> list[int]:
+    def cleanup(self, *, keep: int, dry_run: bool = False) -> list[int]:
         """Delete all but the newest ``keep`` versions of each (plugin, target); versions in
-        production or staging, and versions still training, are always kept. Returns deleted ids.
+        production or staging, and versions still training, are always kept. Returns the deleted ids;
+        with ``dry_run`` the ids that would go, deleting nothing.
         """
         if int(keep) < 0:
             raise ConfigError(f"The number of versions to keep must be 0 or more, not {keep}.")
 
-        def work() -> list[tuple[int, str | None]]:
+        def candidates() -> list[tuple[int, str | None]]:
             doomed: list[tuple[int, str | None]] = []
             seen: dict[tuple[str, str], int] = {}
             query = ModelVersion.select(
@@ -554,6 +550,14 @@ class Registry:
                 if rank < keep or row.stage in ("production", "staging") or row.status == "training":
                     continue
                 doomed.append((row.id, row.artifact_path))
+            return doomed
+
+        if dry_run:
+            self._activate()
+            return sorted(version_id for version_id, _ in candidates())
+
+        def work() -> list[tuple[int, str | None]]:
+            doomed = candidates()  # read again under the write lock
             ids = [version_id for version_id, _ in doomed]
             for start in range(0, len(ids), 500):
                 ModelVersion.delete().where(ModelVersion.id.in_(ids[start : start + 500])).execute()

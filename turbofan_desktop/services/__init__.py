@@ -30,9 +30,11 @@ class Workspace:
 
     MODEL_CACHE_SIZE = 8  # loaded models kept per workspace
 
-    def __init__(self, settings: Settings, registry: Registry, plugins: PluginRegistry | None = None) -> None:
+    def __init__(
+        self, settings: Settings, registry: Registry | None, plugins: PluginRegistry | None = None
+    ) -> None:
         self.settings = settings
-        self.registry = registry
+        self._registry = registry  # None: opened in the settings' home on first use
         self._plugins = plugins
         self._lock = threading.RLock()
         # id -> (spec, model, artifact sha256), least recently used first
@@ -57,6 +59,21 @@ class Workspace:
             settings = dataclasses.replace(settings, home=Path(registry_dir).expanduser())
         registry = Registry.open(settings.home, create=create)
         return cls(settings, registry, plugins)
+
+    @classmethod
+    def without_registry(
+        cls, *, settings: Settings | None = None, plugins: PluginRegistry | None = None
+    ) -> Workspace:
+        """A workspace for use cases that only read files and plugins (``inspect``, ``plugins``, the
+        About box): no registry folder is created or opened unless a use case asks for it."""
+        return cls(settings or load_settings(), None, plugins)
+
+    @property
+    def registry(self) -> Registry:
+        with self._lock:
+            if self._registry is None:
+                self._registry = Registry.open(self.settings.home)
+            return self._registry
 
     @property
     def plugins(self) -> PluginRegistry:
@@ -91,7 +108,7 @@ class Workspace:
 
     def close(self) -> None:
         self.forget_model()
-        close = getattr(self.registry, "close", None)
+        close = getattr(self._registry, "close", None)
         if callable(close):
             close()
 

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from turbofan_desktop.data import read_dataset
-from turbofan_desktop.data.dataset import Dataset
+from turbofan_desktop.data import detect_regimes, missing_report, read_dataset
+from turbofan_desktop.data.dataset import DataLineage, Dataset
 from turbofan_desktop.errors import DataFormatError
+
+if TYPE_CHECKING:
+    from turbofan_desktop.services import Workspace
+
+log = logging.getLogger(__name__)
 
 
 def load_dataset(
-    ws,
+    ws: Workspace,
     path: Path | str,
     *,
     rul_path: Path | str | None = None,
@@ -35,6 +42,62 @@ def load_dataset(
         extra_readers=tuple(ws.plugins.readers()),
         max_file_mb=ws.settings.max_file_mb,
     )
+
+
+def _plugin_readers(ws: Workspace) -> list[Any]:
+    """Readers contributed by plugins; a broken plugin setup must not stop a plain inspect."""
+    try:
+        return list(ws.plugins.readers())
+    except Exception:  # noqa: BLE001 - built-in readers still work; the failure is logged
+        log.warning("plugin readers unavailable", exc_info=True)
+        return []
+
+
+def summarise_file(
+    ws: Workspace,
+    path: Path | str,
+    *,
+    rul_path: Path | str | None = None,
+    unit_col: str | None = None,
+    time_col: str | None = None,
+) -> dict[str, Any]:
+    """What a data file holds, as plain data (``turbofan-desktop inspect``): format, units, rows,
+    time range, sensors, settings, constant sensors, regimes, missing values, hashes, the paired RUL
+    file. Bad files raise DataFormatError naming the file (and line)."""
+    ds = read_dataset(
+        path,
+        rul_path=rul_path,
+        unit_col=unit_col,
+        time_col=time_col,
+        extra_readers=_plugin_readers(ws),
+        max_file_mb=ws.settings.max_file_mb,
+    )
+    lineage = ds.lineage
+    missing = missing_report(ds)
+    report: dict[str, Any] = {
+        "file": str(ds.source),
+        "format": ds.format,
+        "units": lineage.units,
+        "rows": lineage.rows,
+        "time_column": ds.time_col,
+        "time_kind": lineage.time_kind,
+        "time_start": lineage.time_start,
+        "time_end": lineage.time_end,
+        "sensors": list(ds.sensors),
+        "settings": list(ds.settings),
+        "constant_sensors": list(ds.constant_sensors),
+        "regimes": detect_regimes(ds).n_regimes,
+        "missing_values": missing["total"],
+        "missing_by_column": missing["by_column"],
+        "data_hash": lineage.data_hash,
+        "file_sha256": lineage.file_sha256,
+    }
+    if ds.rul is not None:
+        report["rul_file"] = str(ds.rul_source)
+        report["rul_rows"] = len(ds.rul)
+    if "shape" in ds.metadata:
+        report["shape"] = ds.metadata["shape"]
+    return report
 
 
 SAMPLE_FILES = ("train_FD001.txt", "test_FD001.txt", "RUL_FD001.txt")
@@ -71,3 +134,15 @@ def bundled_sample_files() -> list[Path]:
     except DataFormatError:
         return []
     return [folder / name for name in SAMPLE_FILES if (folder / name).is_file()]
+
+
+__all__ = [
+    "SAMPLE_FILES",
+    "DataLineage",
+    "Dataset",
+    "bundled_sample_dir",
+    "bundled_sample_files",
+    "load_dataset",
+    "resources_dir",
+    "summarise_file",
+]

@@ -44,13 +44,11 @@ def version_rows(workspace: Any | None = None) -> list[tuple[str, str]]:
 
 
 def _plugin_rows(workspace: Any | None) -> list[dict[str, Any]]:
-    registry = getattr(workspace, "plugins", None) if workspace is not None else None
     try:
-        if registry is None:
-            from turbofan_desktop.plugins.manager import get_plugin_manager
+        from turbofan_desktop.services import Workspace
+        from turbofan_desktop.services.models import describe_plugins
 
-            registry = get_plugin_manager()
-        return list(registry.plugins())
+        return describe_plugins(workspace if workspace is not None else Workspace.without_registry())
     except Exception as exc:  # noqa: BLE001 - the About box must open even with a broken plugin setup
         return [{"name": "(plugins)", "version": "", "error": str(exc)}]
 

@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from turbofan_desktop.errors import TurbofanError
+from turbofan_desktop.services import models
 from turbofan_desktop.ui.dialogs import show_error
 from turbofan_desktop.ui.drift_badges import DriftBadge
 from turbofan_desktop.ui.jobs import JobManager
@@ -85,20 +86,6 @@ def _format_number(value: Any) -> str:
 
 def _short_time(created: str | None) -> str:
     return (created or "").replace("T", " ")[:19]
-
-
-def cleanup_preview(records: list[Any], keep: int) -> list[Any]:
-    """The versions ``registry.cleanup(keep=keep)`` would delete, for the confirmation dialog:
-    all but the newest ``keep`` per (plugin, target), never production, staging or training ones."""
-    doomed, seen = [], {}
-    for record in sorted(records, key=lambda r: (r.plugin, r.target, -int(r.version))):
-        key = (record.plugin, record.target)
-        rank = seen.get(key, 0)
-        seen[key] = rank + 1
-        if rank < keep or record.stage in ("production", "staging") or record.status == "training":
-            continue
-        doomed.append(record)
-    return doomed
 
 
 def _table(rows: list[tuple[str, Any]]) -> str:
@@ -435,7 +422,7 @@ class ModelsPanel(QWidget):
             if not ok:
                 return False
         try:
-            self.workspace.registry.promote(record.id, stage)
+            models.promote(self.workspace, record.id, stage)
         except TurbofanError as exc:
             self._error(exc)
             return False
@@ -468,14 +455,11 @@ class ModelsPanel(QWidget):
         for record in records:
             if record.stage == "production" and not force:
                 continue
-            try:
-                self.workspace.registry.delete(record.id, force=force and record.stage == "production")
+            try:  # the service also drops the workspace's loaded model of the version
+                models.delete_version(self.workspace, record.id, force=force and record.stage == "production")
             except TurbofanError as exc:
                 self._error(exc)
                 continue
-            forget = getattr(self.workspace, "forget_model", None)
-            if callable(forget):
-                forget(record.id)
             deleted.append(record.id)
         self._changed()
         return deleted
@@ -487,8 +471,11 @@ class ModelsPanel(QWidget):
         )
         if not ok:
             return []
-        everything = self.workspace.registry.list_versions(limit=LIST_LIMIT)
-        doomed = cleanup_preview(everything, keep)
+        try:
+            doomed = models.cleanup(self.workspace, keep=keep, dry_run=True).versions
+        except TurbofanError as exc:
+            self._error(exc)
+            return []
         if not doomed:
             QMessageBox.information(self, "Cleanup old versions", f"Nothing to delete when keeping {keep}.")
             return []
@@ -502,7 +489,7 @@ class ModelsPanel(QWidget):
         if not self._confirm("Cleanup old versions", text):
             return []
         try:
-            deleted = list(self.workspace.registry.cleanup(keep=keep))
+            deleted = models.cleanup(self.workspace, keep=keep).ids
         except TurbofanError as exc:
             self._error(exc)
             return []
@@ -548,4 +535,4 @@ class ModelsPanel(QWidget):
             self._error(message)
 
 
-__all__ = ["ModelsPanel", "cleanup_preview", "details_html", "key_metric"]
+__all__ = ["ModelsPanel", "details_html", "key_metric"]
