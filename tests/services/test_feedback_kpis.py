@@ -139,3 +139,27 @@ def test_services_pass_labels_to_telemanom_and_record_kpis(fd001_small):
         assert entry["metrics"]["recall"] == (1.0 if hit else 0.0)
     finally:
         ws.close()
+
+
+def test_exporting_a_report_adds_nothing_to_the_kpi_history(fd001_small, tmp_path):
+    """A report reads: its anomaly plot runs a detection on labelled data, which must not append KPIs."""
+    require_plugin("telemanom")
+    from turbofan_desktop.services import inference
+    from turbofan_desktop.services.data import load_dataset
+    from turbofan_desktop.services.reports import export_report
+    from turbofan_desktop.services.training import TrainRequest, train
+
+    with Workspace.open() as ws:
+        request = TrainRequest(
+            plugin="telemanom", data_path=fd001_small["train"], targets=["s_2"], config=TINY["telemanom"]
+        )
+        version = train(ws, request).registered[0]
+        test = load_dataset(ws, fd001_small["test"])
+        times = inference.detect(ws, version, test, units=[1]).units[1].time
+        mark_range(ws, version, unit=1, start=times[0], end=times[5], label=MISSED_ANOMALY)
+        before = ws.registry.metric_history(version)
+        export_report(ws, version, "html", tmp_path / "report.html", data_path=fd001_small["test"])
+        assert (tmp_path / "report.html").stat().st_size > 0
+        assert ws.registry.metric_history(version) == before
+        inference.detect(ws, version, test, units=[1])  # the same labels do make a detection a KPI
+        assert len(ws.registry.metric_history(version)) == len(before) + 1

@@ -111,12 +111,14 @@ def detect(
     units: list[Any] | None = None,
     progress: Callable[[ProgressEvent], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    record_kpis: bool = True,
 ) -> DetectionResult:
     """Anomaly ranges (on the data's own time axis) of the version's target, per unit.
 
     User labels on this data (any version of the target) reach a model that asks for them
     (:func:`_label_arguments`); when some detected unit has labels, precision / recall / F0.5
-    against them are appended to the version's KPI history (``feedback.record_detection_kpis``).
+    against them are appended to the version's KPI history (``feedback.record_detection_kpis``),
+    unless ``record_kpis`` is False: a report only reads the registry, it never adds to its history.
     """
     _spec, model = _prepared(ws, version_id, "anomaly", dataset)
     result = model.detect(
@@ -126,7 +128,8 @@ def detect(
         should_stop=stop_checker(should_stop),
         **_label_arguments(ws, version_id, model, dataset),
     )
-    feedback.record_detection_kpis(ws, version_id, result, dataset)
+    if record_kpis:
+        feedback.record_detection_kpis(ws, version_id, result, dataset)
     return result
 
 

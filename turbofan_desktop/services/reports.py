@@ -236,7 +236,8 @@ def task_plots(ws, version_id: int, spec, data: Dataset) -> list[Plot]:
     plots: list[Plot] = []
     few = data.subset(data.units[:PLOT_UNITS]) if len(data.units) > PLOT_UNITS else data
     if "anomaly" in spec.tasks:
-        plots.append(anomaly_plot(inference.detect(ws, version_id, few), data))
+        # a report reads: the detection drawn here must not append KPIs to the version's history
+        plots.append(anomaly_plot(inference.detect(ws, version_id, few, record_kpis=False), data))
     if "forecast" in spec.tasks:
         plots.append(forecast_plot(inference.forecast(ws, version_id, few), few))
     if "rul" in spec.tasks:
