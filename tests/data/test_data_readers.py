@@ -189,3 +189,15 @@ def test_interleaved_units_are_sorted_and_indexed_by_their_own_time(tmp_path):
     assert ds.frame[[UNIT, "cycle"]].values.tolist() == [[1, 1], [1, 2], [2, 1], [2, 2]]
     by_time = ds.unit_frame_by_time(2)
     assert by_time.index.name == "cycle" and by_time["x"].to_dict() == {1: 20.0, 2: 21.0}
+
+
+def test_rul_pairing_rule_is_one_rule_for_reading_and_for_choosing_files(tmp_path):
+    """read_dataset's partner lookup and the GUI's pairing of chosen files share the same keys."""
+    from turbofan_desktop.data.readers import pair_rul_files, rul_partner
+
+    test, rul, other = tmp_path / "test_FD002.txt", tmp_path / "rul_fd002.txt", tmp_path / "RUL_FD003.txt"
+    for path in (test, rul, other):
+        path.write_text("1\n")
+    assert rul_partner(test) == rul and rul_partner(tmp_path / "train_FD002.txt") is None
+    pairing = pair_rul_files([test, rul, other, test])
+    assert pairing.data_files == [(test, rul)] and pairing.orphan_rul_files == [other]

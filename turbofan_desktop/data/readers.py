@@ -253,19 +253,73 @@ def _sorted(frame: pd.DataFrame, time_col: str) -> pd.DataFrame:
 
 
 # -- RUL files --------------------------------------------------------------------------------------
-_TEST_NAME = re.compile(r"^test_(FD\d{3})$", re.IGNORECASE)
+# The pairing rule, written once (the GUI pairs dropped files by it too, through services): a test file
+# and its true-RUL file share what follows "test" / "RUL" in their names, case aside
+# (test_FD001.txt <-> RUL_FD001.txt).
+_RUL_NAME = re.compile(r"^rul[_\-\s]?(?P<key>.*)$", re.IGNORECASE)
+_TEST_NAME = re.compile(r"^test[_\-\s]?(?P<key>.*)$", re.IGNORECASE)
+
+
+def _name_key(path: Path, pattern: re.Pattern) -> str | None:
+    match = pattern.match(Path(path).stem)
+    return match.group("key").lower() if match else None
+
+
+def pairing_key_of_rul(path: Path) -> str | None:
+    """What a RUL file's name pairs by (``RUL_FD001.txt`` -> ``fd001``); None for other names."""
+    return _name_key(path, _RUL_NAME)
+
+
+def pairing_key_of_test(path: Path) -> str | None:
+    """What a test file's name pairs by (``test_FD001.txt`` -> ``fd001``); None for other names."""
+    return _name_key(path, _TEST_NAME)
 
 
 def rul_partner(path: Path) -> Path | None:
-    """``RUL_FD00x.txt`` beside ``test_FD00x.txt``, if it exists."""
-    match = _TEST_NAME.match(path.stem)
-    if not match:
+    """The RUL file beside a test file with the same key and suffix (``RUL_FD001.txt`` beside
+    ``test_FD001.txt``), if one exists."""
+    key = pairing_key_of_test(path)
+    if key is None:
         return None
-    for candidate in (f"RUL_{match.group(1).upper()}{path.suffix}", f"RUL_{match.group(1)}{path.suffix}"):
-        partner = path.with_name(candidate)
-        if partner.is_file():
-            return partner
-    return None
+    partners = sorted(
+        candidate
+        for candidate in path.parent.glob(f"*{path.suffix}")
+        if pairing_key_of_rul(candidate) == key and candidate.is_file()
+    )
+    return partners[0] if partners else None
+
+
+@dataclass(frozen=True)
+class RulPairing:
+    """Files chosen together, sorted out: each data file with its RUL file (or None), and the RUL files
+    that belong to no chosen test file."""
+
+    data_files: list[tuple[Path, Path | None]]
+    orphan_rul_files: list[Path]
+
+
+def pair_rul_files(paths: Iterable[str | Path]) -> RulPairing:
+    """Attach each RUL file among ``paths`` to the test file it belongs to (same key, see
+    :func:`rul_partner`); a single RUL file chosen with a single unpaired test file pairs with it
+    whatever their names. Duplicates are dropped; the order of the data files is kept."""
+    unique: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path not in unique:
+            unique.append(path)
+    rul_files = [p for p in unique if pairing_key_of_rul(p) is not None]
+    data_files = [p for p in unique if p not in rul_files]
+    tests = [p for p in data_files if pairing_key_of_test(p) is not None]
+    pairs: dict[Path, Path] = {}
+    for rul in list(rul_files):
+        match = [t for t in tests if pairing_key_of_test(t) == pairing_key_of_rul(rul) and t not in pairs]
+        if match:
+            pairs[match[0]] = rul
+            rul_files.remove(rul)
+    unpaired_tests = [t for t in tests if t not in pairs]
+    if len(rul_files) == 1 and len(unpaired_tests) == 1:
+        pairs[unpaired_tests[0]] = rul_files.pop()
+    return RulPairing([(p, pairs.get(p)) for p in data_files], rul_files)
 
 
 def read_rul(rul_path: Path, dataset: Dataset, max_file_mb: float) -> pd.Series:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from turbofan_desktop.data import detect_regimes, missing_report, read_dataset
 from turbofan_desktop.data.dataset import DataLineage, Dataset
+from turbofan_desktop.data.readers import RulPairing, pair_rul_files
 from turbofan_desktop.errors import DataFormatError
 
 if TYPE_CHECKING:
@@ -140,9 +141,11 @@ __all__ = [
     "SAMPLE_FILES",
     "DataLineage",
     "Dataset",
+    "RulPairing",
     "bundled_sample_dir",
     "bundled_sample_files",
     "load_dataset",
+    "pair_rul_files",
     "resources_dir",
     "summarise_file",
 ]

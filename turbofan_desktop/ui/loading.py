@@ -9,7 +9,6 @@ queued signals; the window only starts it and receives them.
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -21,9 +20,6 @@ from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 from turbofan_desktop.errors import DataFormatError
 
 log = logging.getLogger(__name__)
-
-_RUL_NAME = re.compile(r"^rul[_\-\s]?(?P<key>.*)$", re.IGNORECASE)
-_TEST_NAME = re.compile(r"^test[_\-\s]?(?P<key>.*)$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -44,39 +40,17 @@ class LoadedData:
     seconds: float = 0.0
 
 
-def _key(path: Path, pattern: re.Pattern) -> str | None:
-    match = pattern.match(path.stem)
-    return match.group("key").lower() if match else None
-
-
 def pair_files(paths: Iterable[str | Path]) -> list[LoadRequest]:
-    """One request per data file; each RUL file is attached to the test file it belongs to.
+    """One request per data file; each RUL file is attached to the test file it belongs to (the data
+    layer's pairing rule, through :func:`turbofan_desktop.services.data.pair_rul_files`).
 
-    ``RUL_FD001.txt`` pairs with ``test_FD001.txt``; a single RUL file dropped with a single test file
-    pairs with it whatever their names. A RUL file with no test file becomes a request carrying the
-    reason it cannot be opened alone.
+    A RUL file with no test file becomes a request carrying the reason it cannot be opened alone.
     """
-    unique: list[Path] = []
-    for raw in paths:
-        path = Path(raw)
-        if path not in unique:
-            unique.append(path)
-    rul_files = [p for p in unique if _key(p, _RUL_NAME) is not None]
-    data_files = [p for p in unique if p not in rul_files]
-    tests = [p for p in data_files if _key(p, _TEST_NAME) is not None]
+    from turbofan_desktop.services.data import pair_rul_files
 
-    pairs: dict[Path, Path] = {}
-    for rul in list(rul_files):
-        match = [t for t in tests if _key(t, _TEST_NAME) == _key(rul, _RUL_NAME) and t not in pairs]
-        if match:
-            pairs[match[0]] = rul
-            rul_files.remove(rul)
-    unpaired_tests = [t for t in tests if t not in pairs]
-    if len(rul_files) == 1 and len(unpaired_tests) == 1:
-        pairs[unpaired_tests[0]] = rul_files.pop()
-
-    requests = [LoadRequest(p, pairs.get(p)) for p in data_files]
-    for rul in rul_files:
+    pairing = pair_rul_files(paths)
+    requests = [LoadRequest(path, rul) for path, rul in pairing.data_files]
+    for rul in pairing.orphan_rul_files:
         reason = DataFormatError(
             rul,
             "is a remaining-useful-life file and cannot be opened on its own",
