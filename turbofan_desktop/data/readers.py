@@ -76,10 +76,12 @@ SETTING_PATTERN = re.compile(r"^(op_?)?(setting|operational_setting|cmd|command)
 
 @dataclass(frozen=True)
 class ReaderSpec:
-    """A file reader: same fields as :class:`turbofan_desktop.plugins.contract.ReaderSpec`.
+    """A file reader, built in or contributed by a plugin (``register_readers()``; the plugin API hands
+    out this class as ``turbofan_desktop.plugins.contract.ReaderSpec``).
 
-    Defined here too because the data layer sits below the plugin API; selection only uses the
-    attributes, so a plugin's ``contract.ReaderSpec`` and these are interchangeable.
+    ``sniff(path, head)`` gets the first bytes of the file and returns True when it can read it;
+    ``read(path, **options)`` returns a :class:`~turbofan_desktop.data.dataset.Dataset` or raises
+    :class:`~turbofan_desktop.errors.DataFormatError`.
     """
 
     name: str

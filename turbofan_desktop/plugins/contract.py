@@ -5,9 +5,12 @@ dataclass (defaults, ranges, help text in field metadata) and a ``"module:attr"`
 imported when a model is built — so heavy libraries such as torch load on first use.
 
 The factory is called as ``factory(config=cfg, target=name)`` and returns an object fulfilling
-:class:`Model`. ``target`` is a sensor name for per-sensor models, or ``"*"`` for a model that serves
-several sensors at once. Results are plain dataclasses of numpy arrays so they cross thread boundaries
-and serialise to JSON without the model library.
+:class:`Model` and, for each task the spec names, that task's protocol (:class:`AnomalyModel`,
+:class:`ForecastModel`, :class:`RULModel`). ``target`` is a sensor name for per-sensor models, or
+``"*"`` for a model that serves several sensors at once. Results are plain dataclasses of numpy arrays
+so they cross thread boundaries and serialise to JSON without the model library. A spec may declare
+named ``presets`` of its settings (``"tiny"``: trains in seconds on one core, for the self-test;
+``"demo"``: enough to draw anomalies and a forecast, for ``--demo-train``).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import dataclasses
 import importlib
 import types
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -30,6 +33,9 @@ if TYPE_CHECKING:
 
 TASKS = ("anomaly", "forecast", "rul")
 ALL_TARGETS = "*"
+#: preset names a spec may declare: "tiny" trains in seconds on one core (the self-test, the tests),
+#: "demo" is enough to draw anomalies and a forecast (``--demo-train`` screenshots)
+PRESETS = ("tiny", "demo")
 
 
 # -- configuration --------------------------------------------------------------------------------
@@ -168,11 +174,20 @@ class ModelSpec:
     version: str = "0"
     per_target: bool = True  # True: one model per sensor; False: one model serves all sensors ("*")
     plugin: str = ""  # filled in by the plugin manager
+    # preset name (see PRESETS) -> settings, as ``build_config`` takes them
+    presets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
         bad = [t for t in self.tasks if t not in TASKS]
         if bad:
             raise PluginError(f"Model '{self.name}' declares unknown task(s) {bad}; known: {TASKS}.")
+        odd = [name for name in self.presets if name not in PRESETS]
+        if odd:
+            raise PluginError(f"Model '{self.name}' declares unknown preset(s) {odd}; known: {PRESETS}.")
+
+    def preset(self, name: str) -> dict[str, Any]:
+        """The settings of preset ``name`` (empty when the model does not declare it)."""
+        return dict(self.presets.get(name) or {})
 
     def load_factory(self) -> Callable[..., Model]:
         module_name, _, attr = self.factory.partition(":")
@@ -190,28 +205,23 @@ class ModelSpec:
 
 
 @dataclass(frozen=True)
-class ReaderSpec:
-    """A file reader contributed by a plugin (or built in).
-
-    ``sniff(path, head)`` gets the first bytes of the file and returns True when it can read it;
-    ``read(path, **options)`` returns a :class:`~turbofan_desktop.data.dataset.Dataset` or raises
-    :class:`~turbofan_desktop.errors.DataFormatError`.
-    """
-
-    name: str
-    extensions: tuple[str, ...]
-    sniff: Callable[[Path, bytes], bool]
-    read: Callable[..., Dataset]
-    priority: int = 0
-
-
-@dataclass(frozen=True)
 class ReportSection:
     """Extra content for model reports: ``render(version: dict) -> str`` returns an HTML fragment."""
 
     title: str
     render: Callable[[dict[str, Any]], str]
     tasks: tuple[str, ...] = TASKS
+
+
+def __getattr__(name: str) -> Any:
+    """``ReaderSpec`` — a file reader a plugin contributes — is the data layer's
+    (:class:`turbofan_desktop.data.readers.ReaderSpec`), defined once there; it is handed out here on
+    first use so that importing the plugin API (listing models) does not import pandas."""
+    if name == "ReaderSpec":
+        from turbofan_desktop.data.readers import ReaderSpec
+
+        return ReaderSpec
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # -- progress ----------------------------------------------------------------------------------------
@@ -237,6 +247,7 @@ def no_progress(event: ProgressEvent) -> None:
 
 
 def never_stop() -> bool:
+    """The default stop check: never asks to stop (the one definition; services use it too)."""
     return False
 
 
@@ -331,7 +342,8 @@ class Model(Protocol):
     ``fit`` reports per-epoch :class:`ProgressEvent` s and checks ``should_stop()`` between batches,
     raising :class:`~turbofan_desktop.errors.Cancelled` within one batch of it becoming true.
     ``save`` writes only data formats (state dicts loadable with ``weights_only=True``, JSON, .npy):
-    an artifact never executes code. Task methods exist for the tasks in the spec.
+    an artifact never executes code. For each task in its spec a model also fulfils that task's
+    protocol (:data:`TASK_PROTOCOLS`).
     """
 
     config: Any
@@ -356,3 +368,47 @@ class Model(Protocol):
 
     @classmethod
     def load(cls, directory: Path, *, config: Any, target: str) -> Model: ...
+
+
+@runtime_checkable
+class AnomalyModel(Protocol):
+    """The ``anomaly`` task: anomalous ranges of the target per unit, on the data's own time axis."""
+
+    def detect(
+        self,
+        data: Dataset,
+        *,
+        units: list[Any] | None = None,
+        progress: ProgressCallback = no_progress,
+        should_stop: ShouldStop = never_stop,
+        labels: list[dict[str, Any]] | None = None,
+    ) -> DetectionResult:
+        """``units``: only these (all when None). ``labels``: the user's feedback on this data (dicts
+        with ``unit``, ``start``, ``end``, ``label`` on the data's time axis), passed only when there
+        is some; a model may use it (Telemanom can leave labelled ranges out of its thresholds) or
+        ignore it."""
+        ...
+
+
+@runtime_checkable
+class ForecastModel(Protocol):
+    """The ``forecast`` task: median and interval of the model's sensors after each unit's last row."""
+
+    def forecast(
+        self, data: Dataset, *, horizon: int | None = None, units: Sequence[Any] | None = None
+    ) -> ForecastResult:
+        """``horizon``: steps ahead (the model's own default when None); ``units``: only these."""
+        ...
+
+
+@runtime_checkable
+class RULModel(Protocol):
+    """The ``rul`` task: remaining useful life per unit at its last row, with an interval."""
+
+    def predict_rul(self, data: Dataset) -> RULResult:
+        """``true_rul`` is filled in when the data carries a paired RUL file."""
+        ...
+
+
+#: task name -> the protocol a model serving it fulfils
+TASK_PROTOCOLS: dict[str, type] = {"anomaly": AnomalyModel, "forecast": ForecastModel, "rul": RULModel}

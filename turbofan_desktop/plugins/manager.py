@@ -16,7 +16,7 @@ import importlib
 import importlib.metadata
 import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,7 +25,7 @@ import pluggy
 from turbofan_desktop import __version__
 from turbofan_desktop.errors import PluginError
 from turbofan_desktop.plugins import hookspecs
-from turbofan_desktop.plugins.contract import ModelSpec, ReaderSpec, ReportSection
+from turbofan_desktop.plugins.contract import ModelSpec, ReportSection
 from turbofan_desktop.plugins.hookspecs import PROJECT_NAME
 
 log = logging.getLogger(__name__)
@@ -179,13 +179,16 @@ class PluginRegistry:
                     log.warning("plugin %s: %s", name, record.error)
 
     # -- contributions -----------------------------------------------------------------------
-    def _call(self, record: PluginRecord, hook_name: str, expected: type) -> list[Any]:
-        """Call one plugin's implementation of a hook, isolating its failures."""
+    def _call(self, record: PluginRecord, hook_name: str, expected: Callable[[], type]) -> list[Any]:
+        """Call one plugin's implementation of a hook, isolating its failures. ``expected()`` gives the
+        type every item must have; it is asked only when the plugin implements the hook (the reader
+        type lives in the data layer, whose import brings pandas: listing models must not)."""
         caller = getattr(self.pm.hook, hook_name)
         items: list[Any] = []
         for impl in caller.get_hookimpls():
             if impl.plugin is not record.plugin:
                 continue
+            kind = expected()
             try:
                 result = impl.function()
                 values = list(result or [])
@@ -193,9 +196,9 @@ class PluginRegistry:
                 record.error = f"{hook_name}() raised {_error_text(exc)}"
                 log.warning("plugin %s: %s", record.name, record.error)
                 return []
-            wrong = [type(v).__name__ for v in values if not isinstance(v, expected)]
+            wrong = [type(v).__name__ for v in values if not isinstance(v, kind)]
             if wrong:
-                record.error = f"{hook_name}() returned {', '.join(wrong)} instead of {expected.__name__}"
+                record.error = f"{hook_name}() returned {', '.join(wrong)} instead of {kind.__name__}"
                 return []
             items.extend(values)
         return items
@@ -205,15 +208,15 @@ class PluginRegistry:
             if self._contributions is not None:
                 return self._contributions
             models: dict[str, ModelSpec] = {}
-            readers: list[ReaderSpec] = []
+            readers: list[Any] = []
             sections: list[ReportSection] = []
             for record in self._records.values():
                 record.models = []
                 if record.plugin is None:
                     continue
-                specs = self._call(record, "register_models", ModelSpec)
-                readers.extend(self._call(record, "register_readers", ReaderSpec))
-                sections.extend(self._call(record, "register_report_sections", ReportSection))
+                specs = self._call(record, "register_models", lambda: ModelSpec)
+                readers.extend(self._call(record, "register_readers", _reader_spec))
+                sections.extend(self._call(record, "register_report_sections", lambda: ReportSection))
                 for spec in specs:
                     if spec.name in models:
                         record.error = (
@@ -238,7 +241,7 @@ class PluginRegistry:
             known = ", ".join(sorted(models)) or "none"
             raise PluginError(f"There is no model called '{name}'; known models: {known}.") from None
 
-    def readers(self) -> list[ReaderSpec]:
+    def readers(self) -> list[Any]:
         """Plugin-contributed file readers, highest priority first."""
         return list(self._collect()["readers"])
 
@@ -263,6 +266,12 @@ class PluginRegistry:
                 }
             )
         return rows
+
+
+def _reader_spec() -> type:
+    from turbofan_desktop.data.readers import ReaderSpec
+
+    return ReaderSpec
 
 
 _REGISTRY: PluginRegistry | None = None

@@ -5,9 +5,14 @@ from __future__ import annotations
 import importlib.metadata
 import platform
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from turbofan_desktop import __version__
 from turbofan_desktop.errors import Cancelled
+from turbofan_desktop.plugins.contract import never_stop
+
+if TYPE_CHECKING:
+    from turbofan_desktop.services import Workspace
 
 # Libraries whose versions decide whether a result can be reproduced. Looked up by distribution
 # metadata so that recording them never imports them (torch stays unloaded in the services layer).
@@ -30,10 +35,6 @@ def library_versions(extra: dict[str, str] | None = None) -> dict[str, str]:
     return versions
 
 
-def never_stop() -> bool:
-    return False
-
-
 def stop_checker(should_stop: Callable[[], bool] | None) -> Callable[[], bool]:
     return should_stop or never_stop
 
@@ -43,7 +44,7 @@ def raise_if_stopped(should_stop: Callable[[], bool]) -> None:
         raise Cancelled()
 
 
-def plugin_version(ws, plugin_name: str) -> str | None:
+def plugin_version(ws: Workspace, plugin_name: str) -> str | None:
     for row in ws.plugins.plugins():
         if row.get("name") == plugin_name:
             return str(row.get("version"))

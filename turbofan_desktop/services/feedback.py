@@ -25,9 +25,12 @@ Pure Python: no Qt, no torch.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from turbofan_desktop.errors import ConfigError
+
+if TYPE_CHECKING:
+    from turbofan_desktop.services import Workspace
 
 TRUE_ANOMALY = "true_anomaly"
 FALSE_ALARM = "false_alarm"
@@ -56,7 +59,7 @@ def data_key(dataset: Any) -> str | None:
 
 
 def mark_range(
-    ws,
+    ws: Workspace,
     version_id: int,
     *,
     unit: Any,
@@ -83,7 +86,7 @@ def mark_range(
     )
 
 
-def clear_label(ws, version_id: int, *, unit: Any, start: Any, end: Any) -> int:
+def clear_label(ws: Workspace, version_id: int, *, unit: Any, start: Any, end: Any) -> int:
     """Remove the labels of this version on exactly this unit and range; returns how many went."""
     unit, start, end = _plain(unit), _plain(start), _plain(end)
     gone = 0
@@ -94,7 +97,7 @@ def clear_label(ws, version_id: int, *, unit: Any, start: Any, end: Any) -> int:
     return gone
 
 
-def labels_for_data(ws, version_id: int, dataset: Any) -> list[dict[str, Any]]:
+def labels_for_data(ws: Workspace, version_id: int, dataset: Any) -> list[dict[str, Any]]:
     """Labels of every version of this version's (plugin, target) made on ``dataset`` (or on
     unnamed data), oldest first; a later label of the same unit and range wins over an earlier one."""
     record = ws.registry.get(int(version_id))
@@ -174,7 +177,9 @@ def detection_kpis(detection: Any, labels: list[dict[str, Any]]) -> dict[str, An
     }
 
 
-def record_detection_kpis(ws, version_id: int, detection: Any, dataset: Any) -> dict[str, Any] | None:
+def record_detection_kpis(
+    ws: Workspace, version_id: int, detection: Any, dataset: Any
+) -> dict[str, Any] | None:
     """Judge ``detection`` by the labels on ``dataset`` and append the KPIs to the version's history
     (kind ``"detection"``); returns them, or None (nothing recorded) when no detected unit has labels."""
     kpis = detection_kpis(detection, labels_for_data(ws, version_id, dataset))
@@ -192,7 +197,7 @@ def label_for(labels: list[dict[str, Any]], unit: Any, start: Any, end: Any) -> 
     return None
 
 
-def feedback_metrics(ws, version_id: int, *, record: bool = False) -> dict[str, Any]:
+def feedback_metrics(ws: Workspace, version_id: int, *, record: bool = False) -> dict[str, Any]:
     """Counts per label and the implied precision / recall (None when undefined); with ``record``
     the numbers are appended to the version's KPI history."""
     labels = ws.registry.list_feedback(version_id)
@@ -209,7 +214,7 @@ def feedback_metrics(ws, version_id: int, *, record: bool = False) -> dict[str, 
     return metrics
 
 
-def report_rows(ws, version_id: int) -> list[tuple[str, str]]:
+def report_rows(ws: Workspace, version_id: int) -> list[tuple[str, str]]:
     """(what, detail) rows for a report: each label, then the implied precision and recall."""
     rows = []
     for entry in ws.registry.list_feedback(version_id):

@@ -8,20 +8,23 @@ also measures the detected data's drift against the version's training data.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from turbofan_desktop.data.dataset import Dataset
 from turbofan_desktop.data.drift import DriftReport
 from turbofan_desktop.errors import IncompatibleDataError, PluginError
 from turbofan_desktop.plugins.contract import (
     ALL_TARGETS,
+    TASK_PROTOCOLS,
+    AnomalyModel,
     DetectionResult,
+    ForecastModel,
     ForecastResult,
     ModelSpec,
     ProgressEvent,
+    RULModel,
     RULResult,
     build_config,
     no_progress,
@@ -30,8 +33,11 @@ from turbofan_desktop.services import feedback
 from turbofan_desktop.services._common import stop_checker
 from turbofan_desktop.services.monitoring import check_drift
 
+if TYPE_CHECKING:
+    from turbofan_desktop.services import Workspace
 
-def load_model(ws, version_id: int) -> tuple[ModelSpec, Any]:
+
+def load_model(ws: Workspace, version_id: int) -> tuple[ModelSpec, Any]:
     """The spec and the loaded model of a version (artifact sha256 verified; cached per workspace).
 
     The cache is keyed by id *and* artifact hash: SQLite may hand a deleted version's id to a new
@@ -59,12 +65,23 @@ def _config_values(spec: ModelSpec, stored: dict[str, Any] | None) -> dict[str, 
     return {k: v for k, v in dict(stored or {}).items() if k in known}
 
 
-def _require_task(ws, version_id: int, spec: ModelSpec, task: str) -> None:
+def _require_task(version_id: int, spec: ModelSpec, model: Any, task: str) -> None:
+    """The spec must name the task, and the model must fulfil the task's protocol."""
     if task not in spec.tasks:
         raise PluginError(
             f"Version {version_id} is a '{spec.name}' model, which does not offer {task} "
             f"(it offers {', '.join(spec.tasks)})."
         )
+    protocol = TASK_PROTOCOLS[task]
+    if not isinstance(model, protocol):
+        raise PluginError(
+            f"The '{spec.name}' model of version {version_id} declares the {task} task but does not "
+            f"offer it ({protocol.__name__} needs {', '.join(sorted(_protocol_methods(protocol)))})."
+        )
+
+
+def _protocol_methods(protocol: type) -> set[str]:
+    return {name for name in vars(protocol) if not name.startswith("_") and callable(vars(protocol)[name])}
 
 
 def _require_sensors(version_id: int, model: Any, dataset: Dataset) -> None:
@@ -96,15 +113,16 @@ def _require_units(dataset: Dataset, units: list[Any] | None) -> list[Any] | Non
     return resolved
 
 
-def _prepared(ws, version_id: int, task: str, dataset: Dataset) -> tuple[ModelSpec, Any]:
+def _prepared(ws: Workspace, version_id: int, task: str, dataset: Dataset) -> Any:
+    """The version's loaded model, checked to offer ``task`` on ``dataset``'s sensors."""
     spec, model = load_model(ws, version_id)
-    _require_task(ws, version_id, spec, task)
+    _require_task(version_id, spec, model, task)
     _require_sensors(version_id, model, dataset)
-    return spec, model
+    return model
 
 
 def detect(
-    ws,
+    ws: Workspace,
     version_id: int,
     dataset: Dataset,
     *,
@@ -120,27 +138,24 @@ def detect(
     against them are appended to the version's KPI history (``feedback.record_detection_kpis``),
     unless ``record_kpis`` is False: a report only reads the registry, it never adds to its history.
     """
-    _spec, model = _prepared(ws, version_id, "anomaly", dataset)
+    model: AnomalyModel = _prepared(ws, version_id, "anomaly", dataset)
     result = model.detect(
         dataset,
         units=_require_units(dataset, units),
         progress=progress or no_progress,
         should_stop=stop_checker(should_stop),
-        **_label_arguments(ws, version_id, model, dataset),
+        **_label_arguments(ws, version_id, dataset),
     )
     if record_kpis:
         feedback.record_detection_kpis(ws, version_id, result, dataset)
     return result
 
 
-def _label_arguments(ws, version_id: int, model: Any, dataset: Dataset) -> dict[str, Any]:
-    """``{"labels": [...]}`` for a model whose config sets ``exclude_labelled`` and whose ``detect``
-    takes ``labels``; otherwise nothing (other plugins keep the plain contract)."""
-    if not getattr(getattr(model, "config", None), "exclude_labelled", False):
-        return {}
-    if "labels" not in inspect.signature(model.detect).parameters:
-        return {}
-    return {"labels": feedback.labels_for_data(ws, version_id, dataset)}
+def _label_arguments(ws: Workspace, version_id: int, dataset: Dataset) -> dict[str, Any]:
+    """``{"labels": [...]}`` when the user labelled this data (:class:`AnomalyModel` takes them; the
+    model decides whether they matter), otherwise nothing."""
+    labels = feedback.labels_for_data(ws, version_id, dataset)
+    return {"labels": labels} if labels else {}
 
 
 @dataclass
@@ -153,7 +168,7 @@ class MonitoredDetection:
 
 
 def detect_with_drift(
-    ws,
+    ws: Workspace,
     version_id: int,
     dataset: Dataset,
     *,
@@ -171,16 +186,21 @@ def detect_with_drift(
 
 
 def forecast(
-    ws, version_id: int, dataset: Dataset, *, units: list[Any] | None = None, horizon: int | None = None
+    ws: Workspace,
+    version_id: int,
+    dataset: Dataset,
+    *,
+    units: list[Any] | None = None,
+    horizon: int | None = None,
 ) -> ForecastResult:
     """Median forecast and interval of the version's sensors, continuing each unit's time axis."""
-    _spec, model = _prepared(ws, version_id, "forecast", dataset)
+    model: ForecastModel = _prepared(ws, version_id, "forecast", dataset)
     return model.forecast(dataset, horizon=horizon, units=_require_units(dataset, units))
 
 
-def predict_rul(ws, version_id: int, dataset: Dataset) -> RULResult:
+def predict_rul(ws: Workspace, version_id: int, dataset: Dataset) -> RULResult:
     """Remaining useful life per unit with its interval (and the true RUL when the data carries it)."""
-    _spec, model = _prepared(ws, version_id, "rul", dataset)
+    model: RULModel = _prepared(ws, version_id, "rul", dataset)
     return model.predict_rul(dataset)
 
 

@@ -25,11 +25,14 @@ import logging
 import math
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from turbofan_desktop.data.dataset import Dataset
 from turbofan_desktop.data.drift import STATS_FORMAT, DriftReport, compare, training_statistics
 from turbofan_desktop.errors import IncompatibleDataError, NotFoundError
+
+if TYPE_CHECKING:
+    from turbofan_desktop.services import Workspace
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +80,7 @@ def with_training_statistics(
     return write
 
 
-def reference_statistics(ws, version_id: int) -> dict[str, Any]:
+def reference_statistics(ws: Workspace, version_id: int) -> dict[str, Any]:
     """The training statistics of a version: from ``extra["training_stats"]`` or its artifact."""
     record = ws.registry.get(version_id)
     stored = dict(record.extra or {}).get("training_stats")
@@ -99,7 +102,7 @@ def reference_statistics(ws, version_id: int) -> dict[str, Any]:
     return stats
 
 
-def has_reference_statistics(ws, version_id: int) -> bool:
+def has_reference_statistics(ws: Workspace, version_id: int) -> bool:
     """Whether :func:`drift` can run for this version (cheap: no hashing)."""
     record = ws.registry.get(version_id)
     stored = dict(record.extra or {}).get("training_stats")
@@ -129,7 +132,7 @@ def drift_summary(report: DriftReport) -> dict[str, Any]:
     }
 
 
-def drift(ws, version_id: int, dataset: Dataset, *, store: bool = True) -> DriftReport:
+def drift(ws: Workspace, version_id: int, dataset: Dataset, *, store: bool = True) -> DriftReport:
     """Per-sensor drift of ``dataset`` against the version's training data; stored unless ``store``
     is false. Thresholds: ``Settings.drift_psi_threshold`` and ``Settings.drift_ks_pvalue``."""
     stats = reference_statistics(ws, version_id)
@@ -146,7 +149,9 @@ def drift(ws, version_id: int, dataset: Dataset, *, store: bool = True) -> Drift
     return report
 
 
-def check_drift(ws, version_id: int, dataset: Dataset, *, store: bool = True) -> DriftReport | None:
+def check_drift(
+    ws: Workspace, version_id: int, dataset: Dataset, *, store: bool = True
+) -> DriftReport | None:
     """Drift of ``dataset`` against the version when it can be measured, else None — never an error.
 
     For checks that ride along with other work (detecting, opening a file): a version registered
@@ -173,7 +178,7 @@ def check_drift(ws, version_id: int, dataset: Dataset, *, store: bool = True) ->
 _PREFERRED_STAGES = ("production", "staging")
 
 
-def monitored_versions(ws, dataset: Dataset, *, limit: int = 500) -> list[int]:
+def monitored_versions(ws: Workspace, dataset: Dataset, *, limit: int = 500) -> list[int]:
     """The versions a newly opened file is checked against: at most one per model plugin.
 
     Per plugin, among usable versions (trained, with training statistics, and whose target the file
@@ -198,19 +203,19 @@ def monitored_versions(ws, dataset: Dataset, *, limit: int = 500) -> list[int]:
     return [int(record.id) for record in records]
 
 
-def drift_history(ws, version_id: int) -> list[dict[str, Any]]:
+def drift_history(ws: Workspace, version_id: int) -> list[dict[str, Any]]:
     """Stored drift checks of the version, oldest first (``metrics`` as in :func:`drift_summary`)."""
     return [e for e in ws.registry.metric_history(version_id) if e.get("kind") == DRIFT_KIND]
 
 
-def latest_drift(ws, version_id: int) -> dict[str, Any] | None:
+def latest_drift(ws: Workspace, version_id: int) -> dict[str, Any] | None:
     """The newest stored drift check, or None (for a badge)."""
     history = drift_history(ws, version_id)
     return history[-1] if history else None
 
 
 # -- KPIs ------------------------------------------------------------------------------------------------
-def kpi_history(ws, version_id: int) -> list[dict[str, Any]]:
+def kpi_history(ws: Workspace, version_id: int) -> list[dict[str, Any]]:
     """The version's KPI entries (validation, detection with ground truth, ...), oldest first."""
     return [e for e in ws.registry.metric_history(version_id) if e.get("kind") != DRIFT_KIND]
 
@@ -251,7 +256,7 @@ def kpi_changes(baseline: dict[str, Any], latest: dict[str, Any]) -> list[dict[s
     return changes
 
 
-def kpi_warning(ws, version_id: int, margin: float | None = None) -> str | None:
+def kpi_warning(ws: Workspace, version_id: int, margin: float | None = None) -> str | None:
     """A sentence when the latest validation is worse than the one at registration by more than
     ``margin`` (relative; default ``Settings.kpi_warning_margin``) in some metric; else None.
     Detections judged by user labels (kind ``"detection"``) are compared the same way, the first
@@ -270,7 +275,7 @@ def kpi_warning(ws, version_id: int, margin: float | None = None) -> str | None:
 
 
 def _kind_warning(
-    ws, version_id: int, entries: list[dict[str, Any]], margin: float, what: str, since: str
+    ws: Workspace, version_id: int, entries: list[dict[str, Any]], margin: float, what: str, since: str
 ) -> str | None:
     if len(entries) < 2:
         return None
@@ -288,7 +293,7 @@ def _kind_warning(
     )
 
 
-def version_health(ws, version_id: int) -> dict[str, Any]:
+def version_health(ws: Workspace, version_id: int) -> dict[str, Any]:
     """What a badge needs: the KPI warning (or None) and the newest drift check (or None) as
     ``{"drifted": [...], "created", "data_hash"}``."""
     latest = latest_drift(ws, version_id)

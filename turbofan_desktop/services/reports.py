@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -31,6 +31,9 @@ from turbofan_desktop.plugins.contract import ProgressEvent
 from turbofan_desktop.services.data import load_dataset
 from turbofan_desktop.services.feedback import report_rows as feedback_report_rows
 from turbofan_desktop.services.monitoring import kpi_warning
+
+if TYPE_CHECKING:
+    from turbofan_desktop.services import Workspace
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +64,7 @@ class ReportContent:
 
 
 def export_report(
-    ws,
+    ws: Workspace,
     version_id: int,
     fmt: str,
     out_path: Path | str,
@@ -120,7 +123,7 @@ def _fmt(value: Any) -> str:
 
 
 def collect_content(
-    ws, version_id: int, *, data_path=None, progress: Callable[[ProgressEvent], None]
+    ws: Workspace, version_id: int, *, data_path=None, progress: Callable[[ProgressEvent], None]
 ) -> ReportContent:
     record = ws.registry.get(version_id)
     spec = ws.plugins.model(record.plugin)
@@ -207,7 +210,7 @@ def collect_content(
     return content
 
 
-def _validation_history(ws, version_id: int) -> list[tuple[str, str]]:
+def _validation_history(ws: Workspace, version_id: int) -> list[tuple[str, str]]:
     """Every stored evaluation of the version: when, on which data (hash), the first metrics."""
     reader = getattr(ws.registry, "metric_history", None)
     if reader is None:
@@ -221,7 +224,7 @@ def _validation_history(ws, version_id: int) -> list[tuple[str, str]]:
     return rows
 
 
-def _plot_data(ws, record: Any, extra: dict[str, Any], data_path) -> Dataset:
+def _plot_data(ws: Workspace, record: Any, extra: dict[str, Any], data_path) -> Dataset:
     """The given file, else the version's held-out training units (validation split)."""
     if data_path is not None:
         return load_dataset(ws, data_path)
@@ -230,7 +233,7 @@ def _plot_data(ws, record: Any, extra: dict[str, Any], data_path) -> Dataset:
     return held_out_data(ws, record)
 
 
-def task_plots(ws, version_id: int, spec, data: Dataset) -> list[Plot]:
+def task_plots(ws: Workspace, version_id: int, spec, data: Dataset) -> list[Plot]:
     from turbofan_desktop.services import inference
 
     plots: list[Plot] = []

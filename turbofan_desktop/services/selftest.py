@@ -12,10 +12,13 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from turbofan_desktop.errors import TurbofanError
 from turbofan_desktop.plugins.manager import DEFAULT_PLUGINS
+
+if TYPE_CHECKING:
+    from turbofan_desktop.services import Workspace
 
 # Small enough to train in seconds on one core.
 TINY_CONFIGS: dict[str, dict[str, Any]] = {
@@ -42,7 +45,7 @@ def tiny_config(spec) -> dict[str, Any]:
     return dict(TINY_CONFIGS.get(spec.name, FALLBACK_TINY))
 
 
-def builtin_models(ws) -> list[Any]:
+def builtin_models(ws: Workspace) -> list[Any]:
     """Model specs contributed by the built-in plugin packages."""
     builtin_names = set()
     for row in ws.plugins.plugins():

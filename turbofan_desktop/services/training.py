@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from turbofan_desktop.data.dataset import Dataset, canonical_hash
 from turbofan_desktop.data.split import split_units
@@ -35,6 +35,9 @@ from turbofan_desktop.services._common import (
 )
 from turbofan_desktop.services.data import load_dataset
 from turbofan_desktop.services.monitoring import with_training_statistics
+
+if TYPE_CHECKING:
+    from turbofan_desktop.services import Workspace
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +141,7 @@ class TrainSummary:
 
 
 # -- targets and configuration -----------------------------------------------------------------------
-def trainable_targets(ws, plugin: str, dataset: Dataset) -> list[str]:
+def trainable_targets(ws: Workspace, plugin: str, dataset: Dataset) -> list[str]:
     """The targets a plugin can be trained on for ``dataset``: its informative sensors, or ``["*"]``."""
     spec = ws.plugins.model(plugin)
     if not spec.per_target:
@@ -207,7 +210,7 @@ def _name(dataset: Dataset) -> str:
 
 # -- the job -------------------------------------------------------------------------------------------
 def train(
-    ws,
+    ws: Workspace,
     request: TrainRequest,
     *,
     progress: Callable[[JobProgress], None] | None = None,
@@ -267,7 +270,7 @@ def train(
     return TrainSummary.from_results(results)
 
 
-def _request_dataset(ws, request: TrainRequest) -> Dataset:
+def _request_dataset(ws: Workspace, request: TrainRequest) -> Dataset:
     if request.dataset is not None:
         return request.dataset
     if request.data_path is None:

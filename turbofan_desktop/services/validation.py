@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from turbofan_desktop.data.dataset import Dataset, canonical_hash
 from turbofan_desktop.data.split import UnitSplit
@@ -24,6 +24,9 @@ from turbofan_desktop.services._common import raise_if_stopped, stop_checker
 from turbofan_desktop.services.data import load_dataset
 from turbofan_desktop.services.inference import load_model
 from turbofan_desktop.services.training import JobProgress, held_out_fingerprint
+
+if TYPE_CHECKING:
+    from turbofan_desktop.services import Workspace
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +85,7 @@ class ValidationSummary:
         }
 
 
-def select_versions(ws, version_ids: list[int] | None, *, plugin=None, target=None) -> list[Any]:
+def select_versions(ws: Workspace, version_ids: list[int] | None, *, plugin=None, target=None) -> list[Any]:
     """The registry records to validate: the given ids (NotFoundError for an unknown one), or every
     trained version matching the filters, newest first."""
     if version_ids is not None:
@@ -105,7 +108,7 @@ def select_versions(ws, version_ids: list[int] | None, *, plugin=None, target=No
 
 
 def validate(
-    ws,
+    ws: Workspace,
     version_ids: list[int] | None = None,
     *,
     data_path: Path | str | None = None,
@@ -150,7 +153,7 @@ def validate(
 
 
 def validate_one(
-    ws, record: Any, data: Dataset, progress: Callable[[ProgressEvent], None], should_stop
+    ws: Workspace, record: Any, data: Dataset, progress: Callable[[ProgressEvent], None], should_stop
 ) -> tuple[dict[str, float], str]:
     """Score one version on ``data`` and store the metrics with the data's hash."""
     _spec, model = load_model(ws, int(record.id))
@@ -190,7 +193,7 @@ class _HeldOutCache:
         return held_out_data(self.ws, record, sources=self._sources)
 
 
-def held_out_data(ws, record: Any, *, sources: dict[tuple, Dataset] | None = None) -> Dataset:
+def held_out_data(ws: Workspace, record: Any, *, sources: dict[tuple, Dataset] | None = None) -> Dataset:
     """The units ``record`` never trained on (its test split when it kept one, else its validation
     split), read again from its training source and checked to hold the very values it held then.
 
@@ -232,7 +235,7 @@ def held_out_data(ws, record: Any, *, sources: dict[tuple, Dataset] | None = Non
     return part
 
 
-def _read_source(ws, version_id: int, source: dict[str, Any]) -> Dataset:
+def _read_source(ws: Workspace, version_id: int, source: dict[str, Any]) -> Dataset:
     path = Path(source["path"])
     if not path.exists():
         raise IncompatibleDataError(
