@@ -21,6 +21,12 @@ SPEC = ModelSpec(
     "(Hundman et al., KDD 2018).",
     version=__version__,
     per_target=True,
+    presets={
+        # seconds on one core: the self-test and the tests
+        "tiny": {"epochs": 1, "l_s": 10, "lstm_units": "8", "batch_size": 64, "patience": 1},
+        # enough to draw anomalies in a --demo-train screenshot
+        "demo": {"l_s": 20, "n_predictions": 1, "lstm_units": (16, 16), "epochs": 3, "batch_size": 128},
+    },
 )
 
 

@@ -28,5 +28,30 @@ def register_models():
             ),
             version="1",
             per_target=False,
+            presets={
+                # seconds on one core: the self-test and the tests; two members side by side in threads
+                # so that the frozen app's threads get exercised too
+                "tiny": {
+                    "epochs": 1,
+                    "window": 10,
+                    "d_model": 8,
+                    "heads": 2,
+                    "layers": 1,
+                    "batch_size": 64,
+                    "max_windows_per_unit": 20,
+                    "min_history": 5,
+                    "ensemble": 2,
+                },
+                # enough to draw a forecast in a --demo-train screenshot
+                "demo": {
+                    "window": 20,
+                    "d_model": 16,
+                    "heads": 2,
+                    "layers": 1,
+                    "horizon": 15,
+                    "epochs": 3,
+                    "max_windows_per_unit": 40,
+                },
+            },
         )
     ]

@@ -314,3 +314,21 @@ def test_listing_models_does_not_import_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
+
+
+def test_built_in_models_declare_their_presets_and_the_task_protocols():
+    """Presets live in each plugin's spec (the self-test's "tiny", the screenshot's "demo") and build
+    valid configs; a preset name the app does not know is refused when the spec is made."""
+    from turbofan_desktop.plugins.contract import PRESETS, TASK_PROTOCOLS, ModelSpec, build_config
+
+    for name in ("telemanom", "transformer"):
+        spec = get_plugin_manager().model(name)
+        for preset in PRESETS:
+            assert spec.preset(preset), (name, preset)
+            build_config(spec.config_class, spec.preset(preset))
+        model_class = spec.load_factory()
+        for task in spec.tasks:
+            method = next(iter(m for m in vars(TASK_PROTOCOLS[task]) if not m.startswith("_")))
+            assert callable(getattr(model_class, method, None)), (name, task, method)
+    with pytest.raises(PluginError, match="unknown preset"):
+        ModelSpec("x", ("anomaly",), dict, "x:y", presets={"huge": {}})

@@ -7,13 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from turbofan_desktop.services.selftest import TINY_CONFIGS
+from turbofan_desktop.plugins.manager import get_plugin_manager
 
 SAMPLE_DIR = Path(__file__).resolve().parents[2] / "resources" / "sample"
 TRAIN_UNITS = 10
 TEST_UNITS = 6
 
-TINY = TINY_CONFIGS  # the self-test and the tests train the same tiny models
+# the self-test and the tests train the same tiny models: the "tiny" preset each plugin declares
+TINY = {name: spec.preset("tiny") for name, spec in get_plugin_manager().models().items()}
 
 
 def plugin_ready(module: str) -> bool:

@@ -15,37 +15,23 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from turbofan_desktop.errors import TurbofanError
+from turbofan_desktop.plugins.contract import ModelSpec
 from turbofan_desktop.plugins.manager import DEFAULT_PLUGINS
 
 if TYPE_CHECKING:
     from turbofan_desktop.services import Workspace
 
-# Small enough to train in seconds on one core.
-TINY_CONFIGS: dict[str, dict[str, Any]] = {
-    "telemanom": {"epochs": 1, "l_s": 10, "lstm_units": "8", "batch_size": 64, "patience": 1},
-    "transformer": {
-        "epochs": 1,
-        "window": 10,
-        "d_model": 8,
-        "heads": 2,
-        "layers": 1,
-        "batch_size": 64,
-        "max_windows_per_unit": 20,
-        "min_history": 5,
-        "ensemble": 2,  # two members side by side in threads: the frozen app's threads get exercised too
-    },
-}
-FALLBACK_TINY = {"epochs": 1}
+FALLBACK_TINY = {"epochs": 1}  # a model without a "tiny" preset trains one epoch of its defaults
 SAMPLE_UNITS = 8
 
 
-def tiny_config(spec) -> dict[str, Any]:
-    """The tiny settings the self-test trains ``spec`` with."""
+def tiny_config(spec: ModelSpec) -> dict[str, Any]:
+    """The tiny settings the self-test trains ``spec`` with: the preset its plugin declares."""
     # Not filtered against the schema: a renamed setting must fail the self-test, not vanish from it.
-    return dict(TINY_CONFIGS.get(spec.name, FALLBACK_TINY))
+    return spec.preset("tiny") or dict(FALLBACK_TINY)
 
 
-def builtin_models(ws: Workspace) -> list[Any]:
+def builtin_models(ws: Workspace) -> list[ModelSpec]:
     """Model specs contributed by the built-in plugin packages."""
     builtin_names = set()
     for row in ws.plugins.plugins():

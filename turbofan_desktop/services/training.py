@@ -149,6 +149,18 @@ def trainable_targets(ws: Workspace, plugin: str, dataset: Dataset) -> list[str]
     return list(dataset.informative_sensors)
 
 
+def preset_configs(ws: Workspace, preset: str) -> dict[str, dict[str, Any]]:
+    """By model name, the settings of ``preset`` ("tiny", "demo"; see ``ModelSpec.presets``) of every
+    model that declares it, keeping only settings the model still has."""
+    configs = {}
+    for name, spec in ws.plugins.models().items():
+        known = {row["name"] for row in spec.schema()}
+        values = {k: v for k, v in spec.preset(preset).items() if k in known}
+        if values:
+            configs[name] = values
+    return configs
+
+
 def resolve_targets(spec: ModelSpec, dataset: Dataset, request: TrainRequest) -> list[str]:
     """The targets to train, checked against the dataset's sensors (ConfigError otherwise)."""
     if not spec.per_target:

@@ -19,19 +19,6 @@ log = logging.getLogger(__name__)
 SCREENSHOT_TIMEOUT_MS = 9 * 60 * 1000
 SCREENSHOT_SIZE = (1400, 860)
 
-#: tiny configurations for ``--demo-train``: seconds of CPU, enough to draw anomalies and a forecast
-DEMO_CONFIGS: dict[str, dict[str, Any]] = {
-    "telemanom": {"l_s": 20, "n_predictions": 1, "lstm_units": (16, 16), "epochs": 3, "batch_size": 128},
-    "transformer": {
-        "window": 20,
-        "d_model": 16,
-        "heads": 2,
-        "layers": 1,
-        "horizon": 15,
-        "epochs": 3,
-        "max_windows_per_unit": 40,
-    },
-}
 DEMO_TRAIN_UNITS = 20
 
 
@@ -201,18 +188,14 @@ class ScreenshotDirector:
         panel.select(index, [unit], sensors)
 
     def _demo_requests(self, dataset: Any) -> list[Any]:
-        from turbofan_desktop.services.training import TrainRequest
+        from turbofan_desktop.services.training import TrainRequest, preset_configs
 
         plugins = self.window.workspace.plugins.models()
         sensor = (self.window.current_sensors() or dataset.informative_sensors)[0]
         requests = []
-        for name, config in DEMO_CONFIGS.items():
-            spec = plugins.get(name)
-            if spec is None:
-                log.warning("demo training: model %s is not available", name)
-                continue
-            known = {row["name"] for row in spec.schema()}
-            config = {k: v for k, v in config.items() if k in known}
+        # each plugin declares its "demo" preset in its model spec (seconds of CPU, enough to draw)
+        for name, config in preset_configs(self.window.workspace, "demo").items():
+            spec = plugins[name]
             targets = [sensor] if spec.per_target else None
             requests.append(TrainRequest(plugin=name, dataset=dataset, targets=targets, config=config))
         return requests
