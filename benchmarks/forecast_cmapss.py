@@ -26,6 +26,7 @@ from _cmapss import read_cmapss  # noqa: E402
 from rul_cmapss import peak_rss_mb, print_epoch  # noqa: E402
 
 from turbofan_desktop.cli._jobs import parse_settings  # noqa: E402
+from turbofan_desktop.config import load_settings
 from turbofan_desktop.plugins.contract import build_config  # noqa: E402
 from turbofan_transformer import register_models  # noqa: E402
 
@@ -38,7 +39,7 @@ def run_seed(spec, settings: dict, seed: int, data, holdout: float) -> dict:
     train = data.subset([u for u in units if u not in set(held_units)], note="benchmark training units")
     test = data.subset(held_units, note="benchmark held-out units")
     config = build_config(spec.config_class, {**settings, "seed": seed})
-    model = spec.build(config, "*")
+    model = spec.build(config, "*", threads=load_settings().torch_threads)
     started = time.perf_counter()
     model.fit(train, None, progress=print_epoch)
     train_seconds = time.perf_counter() - started

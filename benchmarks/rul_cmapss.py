@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _cmapss import read_cmapss  # noqa: E402
 
 from turbofan_desktop.cli._jobs import parse_settings  # noqa: E402
+from turbofan_desktop.config import load_settings
 from turbofan_desktop.plugins.contract import build_config  # noqa: E402
 from turbofan_transformer import register_models  # noqa: E402
 from turbofan_transformer.model import rul_metrics  # noqa: E402
@@ -107,7 +108,7 @@ def validation_metrics(models: list, train) -> tuple[dict, dict]:
 
 def run_seed(spec, settings: dict, seed: int, train, test, save: Path | None = None) -> dict:
     config = build_config(spec.config_class, {**settings, "seed": seed})
-    model = spec.build(config, "*")
+    model = spec.build(config, "*", threads=load_settings().torch_threads)
     started, cpu_started = time.perf_counter(), time.process_time()
     fit = model.fit(train, None, progress=print_epoch)
     train_seconds = time.perf_counter() - started

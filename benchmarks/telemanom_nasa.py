@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 
 from turbofan_desktop.cli._jobs import parse_settings
+from turbofan_desktop.config import load_settings
 from turbofan_desktop.data.readers import read_dataset
 from turbofan_desktop.plugins.contract import build_config
 from turbofan_desktop.plugins.manager import get_plugin_manager
@@ -146,12 +147,13 @@ def run_channel(spec, config, channel: str, data: Path, use_cache: bool) -> dict
     test = read_dataset(data / "test" / f"{channel}.npy")
     folder = cache_dir(channel, config)
     fit_file = folder / "fit.json"
+    threads = load_settings().torch_threads  # a worker's TURBOFAN_TORCH_THREADS (init_worker)
     if use_cache and fit_file.is_file():
-        model = spec.load_factory().load(folder / "model", config=config, target="value")
+        model = spec.load(folder / "model", config=config, target="value", threads=threads)
         fit = json.loads(fit_file.read_text())
         fit["cached"] = True
     else:
-        model = spec.build(config, "value")
+        model = spec.build(config, "value", threads=threads)
         started = time.perf_counter()
         result = model.fit(train, None, progress=lambda e: print(f"    {channel} {e.message}", flush=True))
         seconds = time.perf_counter() - started

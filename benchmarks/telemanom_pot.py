@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import telemanom_nasa as nasa  # noqa: E402
 
+from turbofan_desktop.config import load_settings
 from turbofan_desktop.data.readers import read_dataset  # noqa: E402
 from turbofan_desktop.plugins.contract import build_config  # noqa: E402
 from turbofan_desktop.plugins.manager import get_plugin_manager  # noqa: E402
@@ -80,7 +81,7 @@ def load_cached(spec, config, channel: str, *, any_cached: bool = False):
         if not found:
             return None
         folder = found[-1].parent
-    return spec.load_factory().load(folder / "model", config=config, target="value")
+    return spec.load(folder / "model", config=config, target="value", threads=load_settings().torch_threads)
 
 
 def main(argv: list[str] | None = None) -> int:

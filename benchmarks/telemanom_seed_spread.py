@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import telemanom_nasa as nasa  # noqa: E402
 
 from turbofan_desktop.cli._jobs import parse_settings  # noqa: E402
+from turbofan_desktop.config import load_settings
 
 CACHE = Path(__file__).resolve().parent / ".cache" / "telemanom_seeds"
 
@@ -84,7 +85,7 @@ def predict_channel(channel: str, seed: int, settings: dict[str, str], data: Pat
     tm = _use_cuda_when_available()
     torch.set_num_threads(1)
     config = build_config(TelemanomConfig, {**settings, "seed": seed})
-    model = tm.TelemanomModel(config, "value")
+    model = tm.TelemanomModel(config, "value", load_settings().torch_threads)
     fit = model.fit(read_dataset(data / "train" / f"{channel}.npy"), None)
     series = model._series(read_dataset(data / "test" / f"{channel}.npy"), healthy=False)
     starts = np.arange(len(series.values) - config.l_s, dtype=np.int64)

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from turbofan_desktop.config import load_settings
 from turbofan_desktop.data.readers import read_dataset
 from turbofan_desktop.plugins.contract import build_config
 from turbofan_desktop.plugins.manager import get_plugin_manager
@@ -83,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
 
-    threads = configure_threads()
+    threads = configure_threads(load_settings().torch_threads)
     train = read_dataset(args.data / "train" / f"{args.channel}.npy")
     test = read_dataset(args.data / "test" / f"{args.channel}.npy")
     spec = get_plugin_manager().model("telemanom")
@@ -100,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     ours_epochs, plain_epochs = [], []
     model = None
     for repeat in range(args.repeats):
-        model = spec.build(config, "value")
+        model = spec.build(config, "value", threads=threads)
         fit = model.fit(train, None)
         ours_epochs.append(fit.history[0]["seconds"])
         plain_epochs.append(plain_epoch(plain, optimiser, x_tr, y_tr, x_va, y_va, 64))

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from turbofan_desktop.cli._jobs import parse_settings
+from turbofan_desktop.config import load_settings
 from turbofan_desktop.data.readers import read_dataset
 from turbofan_desktop.data.split import split_units
 from turbofan_desktop.plugins.contract import build_config
@@ -56,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
 
     rows = {}
     for sensor in sensors:
-        model = spec.build(config, sensor)
+        model = spec.build(config, sensor, threads=load_settings().torch_threads)
         began = time.perf_counter()
         fit = model.fit(train, val)
         seconds = time.perf_counter() - began

@@ -103,6 +103,7 @@ def run_job(data: str, subset: str, variant: str, settings: dict[str, str], seed
     from _cmapss import read_cmapss
     from rul_cmapss import truncated_units
 
+    from turbofan_desktop.config import load_settings
     from turbofan_desktop.plugins.contract import build_config
     from turbofan_transformer.config import TransformerConfig
     from turbofan_transformer.model import TransformerModel
@@ -112,7 +113,9 @@ def run_job(data: str, subset: str, variant: str, settings: dict[str, str], seed
     train = read_cmapss(folder / f"train_{subset}.txt")
     test = read_cmapss(folder / f"test_{subset}.txt", folder / f"RUL_{subset}.txt")
     started = time.perf_counter()
-    model = TransformerModel(build_config(TransformerConfig, {**settings, "seed": str(seed)}), "*")
+    model = TransformerModel(
+        build_config(TransformerConfig, {**settings, "seed": str(seed)}), "*", load_settings().torch_threads
+    )
     fit = model.fit(train, None)
     seconds = time.perf_counter() - started
     pred, true, test_metrics = _metrics_of(model.predict_rul(test))

@@ -30,12 +30,15 @@ def default_home() -> Path:
     return Path(platformdirs.user_data_dir(APP_NAME))
 
 
+DEFAULT_MAX_FILE_MB = 512.0  # the file-size limit when no settings are passed (data.read_dataset)
+
+
 @dataclass(frozen=True)
 class Settings:
     """All user-tunable settings. Field names are the TOML keys; ``TURBOFAN_<NAME>`` overrides each."""
 
     home: Path = field(default_factory=default_home)
-    max_file_mb: float = 512.0
+    max_file_mb: float = DEFAULT_MAX_FILE_MB
     max_concurrent_jobs: int = 1
     log_level: str = "INFO"
     drift_psi_threshold: float = 0.25

@@ -21,6 +21,7 @@ SPEC = ModelSpec(
     "(Hundman et al., KDD 2018).",
     version=__version__,
     per_target=True,
+    takes_threads=True,
     presets={
         # seconds on one core: the self-test and the tests
         "tiny": {"epochs": 1, "l_s": 10, "lstm_units": "8", "batch_size": 64, "patience": 1},

@@ -55,14 +55,13 @@ UNSCALED_LIMIT = 10.0  # 'auto' scaling: data whose magnitude exceeds this is no
 
 
 # -- threads -----------------------------------------------------------------------------------------
-def configure_threads() -> int:
-    """torch intra-op threads from the settings (``TURBOFAN_TORCH_THREADS``; 0 = every usable core).
+def configure_threads(threads: int = 0) -> int:
+    """Set torch's intra-op threads to ``threads`` (the services pass the ``torch_threads`` setting;
+    0 = every usable core) and return the count.
 
     One pool sized to the cores, never more: oversubscribing 2 cores costs more than it gains.
     """
-    from turbofan_desktop.config import load_settings
-
-    wanted = load_settings().torch_threads
+    wanted = int(threads)
     if wanted <= 0:
         try:
             wanted = len(os.sched_getaffinity(0))
@@ -155,9 +154,10 @@ def _failure_times(data: Dataset) -> dict[Any, float] | None:
 class TelemanomModel:
     """Telemanom for one target sensor. Built by ``spec.build(config, target)``."""
 
-    def __init__(self, config: TelemanomConfig, target: str):
+    def __init__(self, config: TelemanomConfig, target: str, threads: int = 0):
         self.config = config
         self.target = target
+        self.threads = int(threads)  # torch intra-op threads; 0 = every usable core
         self.features: list[str] = []
         self.mean: np.ndarray | None = None
         self.std: np.ndarray | None = None
@@ -251,7 +251,7 @@ class TelemanomModel:
         self.fit_notes = []
         self.config = self._effective_config(train)
         config = self.config
-        threads = configure_threads()
+        threads = configure_threads(self.threads)
         torch.manual_seed(config.seed)
         rng = np.random.default_rng(config.seed)
 
@@ -446,7 +446,7 @@ class TelemanomModel:
         nonparametric threshold (see :func:`~turbofan_telemanom.threshold.find_anomalies`).
         """
         self._require_trained()
-        configure_threads()
+        configure_threads(self.threads)
         config = self.config
         wanted = list(units) if units is not None else None
         subset = data if wanted is None else data.subset(wanted)
@@ -552,7 +552,9 @@ class TelemanomModel:
         (directory / META_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
 
     @classmethod
-    def load(cls, directory: Path, *, config: Any = None, target: str | None = None) -> TelemanomModel:
+    def load(
+        cls, directory: Path, *, config: Any = None, target: str | None = None, threads: int = 0
+    ) -> TelemanomModel:
         """Rebuild from :meth:`save`; the stored (effective) config wins over ``config``."""
         directory = Path(directory)
         try:
@@ -567,7 +569,7 @@ class TelemanomModel:
             raise ConfigError(
                 f"{directory}: the stored Telemanom settings do not match this version ({exc})."
             ) from None
-        model = cls(effective, meta["target"] if target is None else target)
+        model = cls(effective, meta["target"] if target is None else target, threads)
         model.features = list(meta["features"])
         model.mean = np.asarray(meta["scaler"]["mean"], dtype=np.float64)
         model.std = np.asarray(meta["scaler"]["std"], dtype=np.float64)

@@ -28,6 +28,7 @@ def register_models():
             ),
             version="1",
             per_target=False,
+            takes_threads=True,
             presets={
                 # seconds on one core: the self-test and the tests; two members side by side in threads
                 # so that the frozen app's threads get exercised too

@@ -55,13 +55,16 @@ def member_seed(seed: int, index: int) -> int:
 class TransformerEnsemble(_Tasks):
     """``config.ensemble`` Transformer members averaged; fulfils the plugin Model protocol."""
 
-    def __init__(self, config: TransformerConfig | None = None, target: str = ALL_TARGETS):
+    def __init__(self, config: TransformerConfig | None = None, target: str = ALL_TARGETS, threads: int = 0):
         self.config = config if config is not None else TransformerConfig()
         self.config.validate()
         self.target = target
+        self.threads = int(threads)  # torch threads of a member working alone; 0 = every core
         self.members = [
             TransformerModel(
-                dataclasses.replace(self.config, seed=member_seed(self.config.seed, i), ensemble=1), target
+                dataclasses.replace(self.config, seed=member_seed(self.config.seed, i), ensemble=1),
+                target,
+                threads,
             )
             for i in range(self.config.ensemble)
         ]
@@ -219,23 +222,31 @@ class TransformerEnsemble(_Tasks):
         (directory / ENSEMBLE_FILE).write_text(json.dumps(meta, indent=1))
 
     @classmethod
-    def load(cls, directory: Path, *, config: TransformerConfig | None = None, target: str = ALL_TARGETS):
+    def load(
+        cls,
+        directory: Path,
+        *,
+        config: TransformerConfig | None = None,
+        target: str = ALL_TARGETS,
+        threads: int = 0,
+    ):
         """Rebuild from :meth:`save` output, or from a single model saved before ensembles existed."""
         directory = Path(directory)
         meta_file = directory / ENSEMBLE_FILE
         if meta_file.is_file():
             meta = json.loads(meta_file.read_text())
             members = [
-                TransformerModel.load(directory / f"member-{i}", target=target)
+                TransformerModel.load(directory / f"member-{i}", target=target, threads=threads)
                 for i in range(int(meta["members"]))
             ]
         else:
-            members = [TransformerModel.load(directory, config=config, target=target)]
+            members = [TransformerModel.load(directory, config=config, target=target, threads=threads)]
         for member in members:  # a model saved before ensembles existed has no ensemble setting
             member.config = dataclasses.replace(member.config, ensemble=1)
         ensemble = cls.__new__(cls)
         ensemble.config = dataclasses.replace(members[0].config, ensemble=len(members))
         ensemble.target = members[0].target
+        ensemble.threads = int(threads)
         ensemble.members = members
         return ensemble
 

@@ -76,25 +76,17 @@ MIN_BAND_WINDOWS = 50
 
 
 # -- runtime settings -------------------------------------------------------------------------------
-def torch_threads() -> int:
-    """Threads for torch from TURBOFAN_TORCH_THREADS (0 or unset: every core)."""
-    raw = os.environ.get("TURBOFAN_TORCH_THREADS", "0").strip() or "0"
-    try:
-        wanted = int(raw)
-    except ValueError:
-        raise ConfigError(
-            f"TURBOFAN_TORCH_THREADS is {raw!r}; expected a whole number (0 = all cores)."
-        ) from None
-    return wanted if wanted > 0 else max(1, os.cpu_count() or 1)
+def usable_threads(threads: int = 0) -> int:
+    """``threads`` torch threads (the services pass the ``torch_threads`` setting); 0: every core."""
+    return int(threads) if int(threads) > 0 else max(1, os.cpu_count() or 1)
 
 
 @contextmanager
-def _torch_runtime(seed: int | None = None, threads: int | None = None):
-    """Thread count (``threads``, else :func:`torch_threads`) and, when seeded, deterministic kernels;
-    both restored afterwards."""
+def _torch_runtime(seed: int | None = None, threads: int = 0):
+    """:func:`usable_threads` for torch and, when seeded, deterministic kernels; both restored afterwards."""
     previous_threads = torch.get_num_threads()
     previous_det = torch.are_deterministic_algorithms_enabled()
-    torch.set_num_threads(threads or torch_threads())
+    torch.set_num_threads(usable_threads(threads))
     if seed is not None:
         torch.use_deterministic_algorithms(True, warn_only=True)
     try:
@@ -376,10 +368,11 @@ class _Tasks:
 class TransformerModel(_Tasks):
     """Forecast + RUL Transformer fulfilling :class:`turbofan_desktop.plugins.contract.Model`."""
 
-    def __init__(self, config: TransformerConfig | None = None, target: str = ALL_TARGETS):
+    def __init__(self, config: TransformerConfig | None = None, target: str = ALL_TARGETS, threads: int = 0):
         self.config = config if config is not None else TransformerConfig()
         self.config.validate()
         self.target = target
+        self.threads = int(threads)  # torch threads; 0 = every core
         self.net: _Network | None = None
         self.scaler: FeatureScaler | None = None
         self.input_sensors: list[str] = []
@@ -587,7 +580,7 @@ class TransformerModel(_Tasks):
         should_stop: ShouldStop,
         threads: int | None = None,
     ) -> FitResult:
-        """:meth:`fit` on ``threads`` torch threads (default :func:`torch_threads`)."""
+        """:meth:`fit` on ``threads`` torch threads (default: the model's own, see :func:`usable_threads`)."""
         cfg = self.config
         notes: list[str] = []
         if val is None:
@@ -597,7 +590,7 @@ class TransformerModel(_Tasks):
         self.val_units = list(val.units) if val is not None else []
         self._choose_sensors(train)
         self.scaler = FeatureScaler.fit(train, self.input_sensors)
-        with _torch_runtime(cfg.seed, threads):
+        with _torch_runtime(cfg.seed, self.threads if threads is None else threads):
             rng = np.random.default_rng(cfg.seed)
             with _WINDOWS_LOCK:  # members training side by side build their windows one at a time
                 train_win, val_win = self._fit_windows(train, val)
@@ -803,7 +796,7 @@ class TransformerModel(_Tasks):
     # -- what the tasks are built from (an ensemble averages these over its members) -------------
     def _rul_at_last_rows(self, data: Dataset) -> tuple[list[Any], np.ndarray]:
         """The units (in data order) and their calibrated RUL lower/median/upper (N, 3) at the last row."""
-        with _torch_runtime():
+        with _torch_runtime(threads=self.threads):
             win = self._make_windows(data, last_only=True)
             rul, _ = self._predict_windows(win)
         return win.units, self._calibrated_rul(rul)
@@ -811,7 +804,7 @@ class TransformerModel(_Tasks):
     def _rul_at_every_row(self, data: Dataset) -> tuple[np.ndarray, np.ndarray]:
         """Calibrated RUL (N, 3) at every row of run-to-failure units, and the capped truth (N,)."""
         cfg = self.config
-        with _torch_runtime():
+        with _torch_runtime(threads=self.threads):
             win = self._make_windows(data, last_only=False, stride=1, min_history=cfg.min_history)
             rul, _ = self._predict_windows(win)
         return self._calibrated_rul(rul), np.minimum(win.remaining, cfg.rul_cap)
@@ -821,7 +814,7 @@ class TransformerModel(_Tasks):
         last row, in the sensor's units; the future operating regime is unknown, so each unit is assumed
         to stay in its last one."""
         assert self.scaler is not None
-        with _torch_runtime():
+        with _torch_runtime(threads=self.threads):
             win = self._make_windows(data, last_only=True)
             _, fc = self._predict_windows(win)
         fc = self._calibrated_forecast(fc)[:, :horizon]
@@ -838,7 +831,7 @@ class TransformerModel(_Tasks):
         (origins, H) in the sensor's units under the known future regimes (a regime change is no error)."""
         assert self.scaler is not None
         cfg = self.config
-        with _torch_runtime():
+        with _torch_runtime(threads=self.threads):
             win = self._make_windows(data, last_only=False, stride=cfg.eval_stride, min_history=cfg.window)
             full = win.future_mask.all(axis=1)
             if not full.any():
@@ -887,14 +880,21 @@ class TransformerModel(_Tasks):
         (directory / "meta.json").write_text(json.dumps(meta, indent=1))
 
     @classmethod
-    def load(cls, directory: Path, *, config: TransformerConfig | None = None, target: str = ALL_TARGETS):
+    def load(
+        cls,
+        directory: Path,
+        *,
+        config: TransformerConfig | None = None,
+        target: str = ALL_TARGETS,
+        threads: int = 0,
+    ):
         """Rebuild from :meth:`save` output; the saved config defines the architecture."""
         directory = Path(directory)
         meta = json.loads((directory / "meta.json").read_text())
         known = {f.name for f in dataclasses.fields(TransformerConfig)}
         values = {k: v for k, v in meta["config"].items() if k in known}
         saved = TransformerConfig(**{**values, "quantiles": tuple(values.get("quantiles", (0.1, 0.5, 0.9)))})
-        model = cls(config=saved, target=meta.get("target", target))
+        model = cls(config=saved, target=meta.get("target", target), threads=threads)
         model.input_sensors = list(meta["input_sensors"])
         model.forecast_sensors = list(meta["forecast_sensors"])
         model.scaler = FeatureScaler.from_dict(meta["scaler"])

@@ -27,7 +27,7 @@ TINY = {
 
 def _model(target: str, **overrides):
     spec = get_plugin_manager().model("telemanom")
-    return spec.build(build_config(spec.config_class, {**TINY, **overrides}), target)
+    return spec.build(build_config(spec.config_class, {**TINY, **overrides}), target, threads=1)
 
 
 def _rows(data: Dataset, first: int, last: int) -> Dataset:
@@ -168,7 +168,7 @@ def test_save_load_round_trip_gives_identical_detections(a1, tmp_path):
     model.fit(train, None)
     model.save(tmp_path / "m")
     assert {p.name for p in (tmp_path / "m").iterdir()} == {"weights.pt", "meta.json"}
-    loaded = type(model).load(tmp_path / "m", config=model.config, target="value")
+    loaded = type(model).load(tmp_path / "m", config=model.config, target="value", threads=1)
     first, second = model.detect(test).units["A-1"], loaded.detect(test).units["A-1"]
     np.testing.assert_array_equal(first.errors, second.errors)
     np.testing.assert_array_equal(first.threshold, second.threshold)

@@ -126,7 +126,9 @@ def test_telemanom_detect_with_the_pot_threshold():
     spec = get_plugin_manager().model("telemanom")
     settings = {"l_s": 20, "n_predictions": 3, "lstm_units": "8,8", "epochs": 3, "batch_size": 32,
                 "predict_batch_size": 20, "window_size": 10, "error_buffer": 5, "scaling": "none"}  # fmt: skip
-    model = spec.build(build_config(spec.config_class, {**settings, "threshold_method": "pot"}), "value")
+    model = spec.build(
+        build_config(spec.config_class, {**settings, "threshold_method": "pot"}), "value", threads=1
+    )
     model.fit(sine(600), None)
     detection = model.detect(sine(400, shift_at=250))
     assert detection.threshold_method == "pot"

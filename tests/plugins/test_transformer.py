@@ -79,7 +79,7 @@ def test_data() -> Dataset:
 
 @pytest.fixture(scope="module")
 def trained(spec, train_data):
-    model = spec.build(build_config(spec.config_class, TINY), "*")
+    model = spec.build(build_config(spec.config_class, TINY), "*", threads=1)
     events = []
     fit = model.fit(train_data, None, progress=events.append)
     return model, fit, events
@@ -125,7 +125,7 @@ def test_invalid_settings_raise_config_error_with_a_sentence(spec, values, phras
 
 
 def test_unknown_sensor_is_a_config_error(spec, train_data):
-    model = spec.build(_tiny(spec, sensors=["s_2", "s_99"]), "*")
+    model = spec.build(_tiny(spec, sensors=["s_2", "s_99"]), "*", threads=1)
     with pytest.raises(ConfigError, match="s_99"):
         model.fit(train_data, None)
 
@@ -213,7 +213,7 @@ def test_save_load_round_trip_gives_identical_predictions(spec, trained, test_da
     assert meta["scaler"]["normalizer"]["sensors"] == model.input_sensors
     assert meta["calibration"]["method"].startswith("split conformal")
     assert meta["config"]["horizon"] == 5
-    loaded = type(model).load(tmp_path, config=model.config, target="*")
+    loaded = type(model).load(tmp_path, config=model.config, target="*", threads=1)
     before, after = model.predict_rul(test_data), loaded.predict_rul(test_data)
     assert [(u.rul, u.lower, u.upper) for u in before.units] == [
         (u.rul, u.lower, u.upper) for u in after.units
@@ -226,9 +226,9 @@ def test_save_load_round_trip_gives_identical_predictions(spec, trained, test_da
 
 def test_same_seed_gives_same_metrics(spec, train_data, test_data):
     config = _tiny(spec, epochs=1, seed=7)
-    first = spec.build(config, "*")
+    first = spec.build(config, "*", threads=1)
     first.fit(train_data, None)
-    second = spec.build(_tiny(spec, epochs=1, seed=7), "*")
+    second = spec.build(_tiny(spec, epochs=1, seed=7), "*", threads=1)
     second.fit(train_data, None)
     assert first.val_units == second.val_units
     assert first.evaluate(test_data) == second.evaluate(test_data)
@@ -236,14 +236,14 @@ def test_same_seed_gives_same_metrics(spec, train_data, test_data):
 
 @pytest.mark.parametrize("stop_on, watched", [("rul_rmse", "val_rul_rmse"), ("loss", "val_loss")])
 def test_restored_weights_are_the_best_epoch_of_the_watched_metric(spec, train_data, stop_on, watched):
-    model = spec.build(_tiny(spec, epochs=3, stop_on=stop_on, rul_mse_weight=1.0), "*")
+    model = spec.build(_tiny(spec, epochs=3, stop_on=stop_on, rul_mse_weight=1.0), "*", threads=1)
     fit = model.fit(train_data, None)
     scores = [row[watched] for row in fit.history]
     assert fit.best_epoch == 1 + int(np.argmin(scores))
 
 
 def test_cancellation_stops_within_one_batch(spec, train_data):
-    model = spec.build(_tiny(spec, epochs=5), "*")
+    model = spec.build(_tiny(spec, epochs=5), "*", threads=1)
     calls = {"n": 0}
 
     def should_stop() -> bool:
@@ -256,7 +256,7 @@ def test_cancellation_stops_within_one_batch(spec, train_data):
 
 
 def test_single_sensor_target_forecasts_only_that_sensor(spec, train_data, test_data):
-    model = spec.build(_tiny(spec, epochs=1), "s_11")
+    model = spec.build(_tiny(spec, epochs=1), "s_11", threads=1)
     model.fit(train_data, None)
     result = model.forecast(test_data, units=[1])
     assert list(result.units[1].sensors) == ["s_11"]
@@ -364,7 +364,7 @@ def test_intervals_of_a_model_saved_before_the_bands_are_unchanged():
 # -- ensembles --------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def ensemble(spec, train_data):
-    model = spec.build(_tiny(spec, ensemble=2, seed=3), "*")
+    model = spec.build(_tiny(spec, ensemble=2, seed=3), "*", threads=1)
     events = []
     fit = model.fit(train_data, None, progress=events.append)
     return model, fit, events
@@ -406,7 +406,7 @@ def test_ensemble_progress_is_overall_and_the_loss_curve_is_the_first_members(en
 def test_same_seed_gives_the_same_ensemble_although_members_train_side_by_side(spec, train_data, test_data):
     results = []
     for _ in range(2):
-        model = spec.build(_tiny(spec, ensemble=2, epochs=1, seed=5), "*")
+        model = spec.build(_tiny(spec, ensemble=2, epochs=1, seed=5), "*", threads=1)
         model.fit(train_data, None)
         results.append([(u.rul, u.lower, u.upper) for u in model.predict_rul(test_data).units])
     assert results[0] == results[1]
@@ -419,7 +419,7 @@ def test_ensemble_save_load_round_trip(spec, ensemble, test_data, tmp_path):
     assert (tmp_path / "member-0" / "weights.pt").is_file() and (
         tmp_path / "member-1" / "meta.json"
     ).is_file()
-    loaded = spec.load_factory().load(tmp_path, target="*")
+    loaded = spec.load_factory().load(tmp_path, target="*", threads=1)
     assert loaded.config.ensemble == 2 and [m.config.seed for m in loaded.members] == [3, 1003]
     before, after = model.predict_rul(test_data), loaded.predict_rul(test_data)
     assert [(u.rul, u.lower, u.upper) for u in before.units] == [
@@ -434,7 +434,7 @@ def test_a_model_saved_before_ensembles_loads_as_one_member(spec, trained, test_
     meta = json.loads((tmp_path / "meta.json").read_text())
     del meta["config"]["ensemble"]  # as written before the setting existed
     (tmp_path / "meta.json").write_text(json.dumps(meta))
-    loaded = spec.load_factory().load(tmp_path, target="*")
+    loaded = spec.load_factory().load(tmp_path, target="*", threads=1)
     assert loaded.config.ensemble == 1 and len(loaded.members) == 1
     assert [u.rul for u in loaded.predict_rul(test_data).units] == [
         u.rul for u in single.predict_rul(test_data).units
@@ -442,7 +442,7 @@ def test_a_model_saved_before_ensembles_loads_as_one_member(spec, trained, test_
 
 
 def test_cancelling_an_ensemble_stops_every_member(spec, train_data):
-    model = spec.build(_tiny(spec, ensemble=2, epochs=50), "*")
+    model = spec.build(_tiny(spec, ensemble=2, epochs=50), "*", threads=1)
     calls = {"n": 0}
 
     def should_stop() -> bool:
@@ -456,6 +456,6 @@ def test_cancelling_an_ensemble_stops_every_member(spec, train_data):
 
 
 def test_a_failing_member_reports_its_error_not_a_cancel(spec, train_data):
-    model = spec.build(_tiny(spec, ensemble=2, sensors=["s_99"]), "*")
+    model = spec.build(_tiny(spec, ensemble=2, sensors=["s_99"]), "*", threads=1)
     with pytest.raises(ConfigError, match="s_99"):
         model.fit(train_data, None)

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from turbofan_desktop.config import DEFAULT_MAX_FILE_MB
 from turbofan_desktop.data.dataset import UNIT, Dataset, file_sha256
 from turbofan_desktop.data.validation import (
     HEAD_BYTES,
@@ -698,12 +699,6 @@ def choose_reader(path: Path, head: bytes, extra_readers: Iterable[Any] = ()) ->
     raise DataFormatError(path, "is a text file in no known layout", expected=known)
 
 
-def _default_max_file_mb() -> float:
-    from turbofan_desktop.config import load_settings
-
-    return load_settings().max_file_mb
-
-
 def read_dataset(
     path: str | Path,
     *,
@@ -716,13 +711,14 @@ def read_dataset(
     """Read any supported file into a validated :class:`Dataset` (sorted, hashed, constants marked).
 
     ``rul_path`` pairs true RUL values with a test file; ``test_FD00x.txt`` finds ``RUL_FD00x.txt``
-    beside it on its own. Files above ``max_file_mb`` (default: the ``max_file_mb`` setting) are
-    refused before a byte is parsed.
+    beside it on its own. Files above ``max_file_mb`` are refused before a byte is parsed: the services
+    pass the ``max_file_mb`` setting; without it the settings' default applies (nothing is read from
+    the settings file here).
     """
     from turbofan_desktop.data.preprocess import detect_constant_sensors, missing_report
 
     path = Path(path).expanduser()
-    limit = _default_max_file_mb() if max_file_mb is None else float(max_file_mb)
+    limit = DEFAULT_MAX_FILE_MB if max_file_mb is None else float(max_file_mb)
     check_source_file(path, limit)
     head = read_head(path)
     if not head.strip(b" \t\r\n"):

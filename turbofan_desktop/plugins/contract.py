@@ -176,6 +176,9 @@ class ModelSpec:
     plugin: str = ""  # filled in by the plugin manager
     # preset name (see PRESETS) -> settings, as ``build_config`` takes them
     presets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict, hash=False)
+    # True: the factory and the model class's ``load`` take ``threads`` (torch intra-op threads,
+    # 0 = every usable core), which the application passes from its ``torch_threads`` setting
+    takes_threads: bool = False
 
     def __post_init__(self) -> None:
         bad = [t for t in self.tasks if t not in TASKS]
@@ -197,8 +200,21 @@ class ModelSpec:
         except Exception as exc:  # noqa: BLE001 - any import failure becomes a user-facing PluginError
             raise PluginError(f"Model '{self.name}' could not be loaded from {self.factory}: {exc}.") from exc
 
-    def build(self, config: Any, target: str) -> Model:
-        return self.load_factory()(config=config, target=target)
+    def _thread_argument(self, threads: int) -> dict[str, int]:
+        return {"threads": int(threads)} if self.takes_threads else {}
+
+    def build(self, config: Any, target: str, *, threads: int = 0) -> Model:
+        """A new, untrained model (``threads`` reaches it when the spec ``takes_threads``)."""
+        return self.load_factory()(config=config, target=target, **self._thread_argument(threads))
+
+    def load(self, directory: Path, *, config: Any, target: str, threads: int = 0) -> Model:
+        """A saved model read back by its class's ``load`` (the factory's own, or that of the model the
+        factory builds when the factory is a function)."""
+        factory = self.load_factory()
+        loader = getattr(factory, "load", None)
+        if loader is None:
+            loader = type(self.build(config, target, threads=threads)).load
+        return loader(directory, config=config, target=target, **self._thread_argument(threads))
 
     def schema(self) -> list[dict[str, Any]]:
         return config_schema(self.config_class)

@@ -50,11 +50,7 @@ def load_model(ws: Workspace, version_id: int) -> tuple[ModelSpec, Any]:
     spec = ws.plugins.model(record.plugin)
     directory = ws.registry.artifact_dir(int(version_id))  # raises RegistryError on a sha256 mismatch
     config = build_config(spec.config_class, _config_values(spec, record.config))
-    factory = spec.load_factory()
-    loader = getattr(factory, "load", None)
-    if loader is None:  # the factory is a function: ask the class of the model it builds
-        loader = type(factory(config=config, target=record.target)).load
-    model = loader(directory, config=config, target=record.target)
+    model = spec.load(directory, config=config, target=record.target, threads=ws.settings.torch_threads)
     ws.cache_model(int(version_id), (spec, model, record.artifact_sha256))
     return spec, model
 

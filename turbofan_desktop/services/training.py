@@ -343,7 +343,7 @@ class _JobContext:
         started = time.perf_counter()
         try:
             raise_if_stopped(self.should_stop)
-            model = spec.build(config, target)
+            model = spec.build(config, target, threads=self.ws.settings.torch_threads)
             fit = model.fit(self.train_ds, self.val_ds, progress=on_fit, should_stop=self.should_stop)
             epochs_done = int(getattr(fit, "epochs_run", epochs_seen[0]) or epochs_seen[0])
             raise_if_stopped(self.should_stop)
