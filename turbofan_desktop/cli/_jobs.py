@@ -7,13 +7,16 @@ import contextlib
 import signal
 import threading
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from turbofan_desktop.cli._common import TerminalProgress
 from turbofan_desktop.errors import ConfigError
 
+if TYPE_CHECKING:
+    from turbofan_desktop.services import Workspace
 
-def open_workspace(args: argparse.Namespace, *, create: bool = True):
+
+def open_workspace(args: argparse.Namespace, *, create: bool = True) -> Workspace:
     """The workspace of ``--registry`` (default TURBOFAN_HOME). Commands that only use existing models
     pass ``create=False`` so a mistyped folder is an error, not a new empty registry."""
     from turbofan_desktop.services import Workspace

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from turbofan_desktop.cli._jobs import open_workspace
-from turbofan_desktop.services import Workspace
+
+if TYPE_CHECKING:
+    from turbofan_desktop.services import Workspace
 
 
 def open_registry_workspace(args: argparse.Namespace) -> Workspace:

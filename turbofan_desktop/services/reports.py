@@ -27,7 +27,7 @@ from matplotlib.figure import Figure
 
 from turbofan_desktop.data.dataset import Dataset
 from turbofan_desktop.errors import ConfigError, TurbofanError
-from turbofan_desktop.plugins.contract import ProgressEvent
+from turbofan_desktop.plugins.contract import ModelSpec, ProgressEvent
 from turbofan_desktop.services.data import load_dataset
 from turbofan_desktop.services.feedback import report_rows as feedback_report_rows
 from turbofan_desktop.services.monitoring import kpi_warning
@@ -123,7 +123,11 @@ def _fmt(value: Any) -> str:
 
 
 def collect_content(
-    ws: Workspace, version_id: int, *, data_path=None, progress: Callable[[ProgressEvent], None]
+    ws: Workspace,
+    version_id: int,
+    *,
+    data_path: Path | str | None = None,
+    progress: Callable[[ProgressEvent], None],
 ) -> ReportContent:
     record = ws.registry.get(version_id)
     spec = ws.plugins.model(record.plugin)
@@ -233,7 +237,7 @@ def _plot_data(ws: Workspace, record: Any, extra: dict[str, Any], data_path) -> 
     return held_out_data(ws, record)
 
 
-def task_plots(ws: Workspace, version_id: int, spec, data: Dataset) -> list[Plot]:
+def task_plots(ws: Workspace, version_id: int, spec: ModelSpec, data: Dataset) -> list[Plot]:
     from turbofan_desktop.services import inference
 
     plots: list[Plot] = []

@@ -85,7 +85,9 @@ class ValidationSummary:
         }
 
 
-def select_versions(ws: Workspace, version_ids: list[int] | None, *, plugin=None, target=None) -> list[Any]:
+def select_versions(
+    ws: Workspace, version_ids: list[int] | None, *, plugin: str | None = None, target: str | None = None
+) -> list[Any]:
     """The registry records to validate: the given ids (NotFoundError for an unknown one), or every
     trained version matching the filters, newest first."""
     if version_ids is not None:
@@ -153,7 +155,11 @@ def validate(
 
 
 def validate_one(
-    ws: Workspace, record: Any, data: Dataset, progress: Callable[[ProgressEvent], None], should_stop
+    ws: Workspace,
+    record: Any,
+    data: Dataset,
+    progress: Callable[[ProgressEvent], None],
+    should_stop: Callable[[], bool],
 ) -> tuple[dict[str, float], str]:
     """Score one version on ``data`` and store the metrics with the data's hash."""
     _spec, model = load_model(ws, int(record.id))
@@ -185,7 +191,7 @@ def _reporter(progress, record, index: int, total: int) -> Callable[[ProgressEve
 class _HeldOutCache:
     """Held-out datasets re-derived from training sources; each source file is read once."""
 
-    def __init__(self, ws) -> None:
+    def __init__(self, ws: Workspace) -> None:
         self.ws = ws
         self._sources: dict[tuple, Dataset] = {}
 
