@@ -370,3 +370,17 @@ def test_frozen_app_renders_its_window(frozen_app, tmp_path):
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     width, height = _png_size(shot)
     assert width >= 640 and height >= 400
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(2400)
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the display check is Linux only")
+def test_frozen_app_without_a_display_says_so_instead_of_aborting(frozen_app, tmp_path):
+    env = {k: v for k, v in _frozen_env(tmp_path).items() if k not in {"QT_QPA_PLATFORM", "DISPLAY"}}
+    env.pop("WAYLAND_DISPLAY", None)
+    env.pop("XDG_SESSION_TYPE", None)
+    result = subprocess.run([frozen_app], capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode == 2, result.stderr[-3000:]  # Qt's abort would be -6
+    assert "no display (DISPLAY is not set)" in result.stderr
+    # the check found the bundle's own xcb plugin (it reads the plugin before asking for a display)
+    assert "platform plugin is missing" not in result.stderr

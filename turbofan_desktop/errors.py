@@ -85,5 +85,9 @@ class IncompatibleDataError(TurbofanError):
     """A model version cannot be applied to a dataset (missing sensors, wrong format)."""
 
 
+class DisplayUnavailableError(TurbofanError):
+    """The desktop window cannot open here (no display, or system libraries Qt needs are missing)."""
+
+
 class Cancelled(Exception):  # noqa: N818 - reads as "raise Cancelled"; not an error for the user
     """Cooperative cancellation: raised by long work when ``should_stop()`` became true."""

@@ -44,37 +44,80 @@ def _command_modules():
             yield importlib.import_module(qualified)
 
 
+USAGE = (
+    "turbofan-desktop [FILE ...] [--screenshot PATH [--demo-train]] [--self-test] [--registry DIR]\n"
+    "       turbofan-desktop COMMAND [options]"
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
+    """The one help text: the desktop application's options, then the headless commands."""
     parser = argparse.ArgumentParser(
         prog="turbofan-desktop",
+        usage=USAGE,
         description="Turbofan Desktop: train, validate and apply anomaly-detection and forecasting "
-        "models on turbofan sensor data. Without a command, the desktop application opens.",
+        "models on turbofan sensor data. Without a COMMAND, the desktop application opens.",
+        epilog="Run 'turbofan-desktop COMMAND --help' for the options of a command.",
     )
     parser.add_argument("--version", action="version", version=f"turbofan-desktop {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    app = parser.add_argument_group(
+        "desktop application (no COMMAND)",
+        "turbofan-desktop [FILE ...] opens the window on FILEs (default: the bundled FD001 sample). "
+        "On a bare Linux system the window needs the xcb libraries named in the README; the app says "
+        "which are missing.",
+    )
+    # only listed here: run() hands these to build_gui_parser, so they never reach a command
+    _add_app_options(app, default=argparse.SUPPRESS)
+    sub = parser.add_subparsers(
+        dest="command", metavar="COMMAND", title="headless commands", prog="turbofan-desktop"
+    )
     for module in _command_modules():
         module.register(sub)
     return parser
 
 
-def build_gui_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="turbofan-desktop",
-        description="Open the desktop application (run 'turbofan-desktop --help-commands' for the "
-        "headless commands).",
+class _FullHelp(argparse.Action):
+    """``-h`` given with app options or files prints the same help as ``turbofan-desktop --help``."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):  # noqa: A002
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        build_parser().print_help()
+        parser.exit()
+
+
+def _add_app_options(target, *, default=None) -> None:
+    """The desktop application's own options, on its parser and in the main help's section."""
+
+    def kw(**extra):
+        return extra if default is None else {**extra, "default": default}
+
+    target.add_argument(
+        "--screenshot", metavar="PATH", **kw(help="render the main window to PATH (PNG) and exit")
     )
-    parser.add_argument("files", nargs="*", help="data files to open (default: the bundled FD001 sample)")
-    parser.add_argument("--screenshot", metavar="PATH", help="render the main window to PATH (PNG) and exit")
-    parser.add_argument(
-        "--demo-train", action="store_true", help="with --screenshot: train tiny models first"
+    target.add_argument(
+        "--demo-train",
+        action="store_true",
+        **kw(help="with --screenshot: train tiny models first and show their results"),
     )
-    parser.add_argument(
+    target.add_argument(
         "--self-test",
         action="store_true",
-        help="headless end-to-end check of the installation; exit 0 when ok",
+        **kw(help="headless end-to-end check of the installation (no window); exit 0 when ok"),
     )
-    parser.add_argument("--registry", metavar="DIR", help="registry folder (default: TURBOFAN_HOME)")
-    parser.add_argument("--help-commands", action="store_true", help="list the headless commands")
+    target.add_argument("--registry", metavar="DIR", **kw(help="registry folder (default: TURBOFAN_HOME)"))
+    target.add_argument(
+        "--help-commands", action="store_true", **kw(help="the same as --help (kept for scripts)")
+    )
+
+
+def build_gui_parser() -> argparse.ArgumentParser:
+    """Parses a start of the desktop application; its help is the full one of :func:`build_parser`."""
+    parser = argparse.ArgumentParser(prog="turbofan-desktop", usage=USAGE, add_help=False)
+    parser.add_argument("-h", "--help", action=_FullHelp, help="show this help message and exit")
+    parser.add_argument("files", nargs="*", help="data files to open (default: the bundled FD001 sample)")
+    _add_app_options(parser)
     parser.add_argument("--version", action="version", version=f"turbofan-desktop {__version__}")
     return parser
 

@@ -68,6 +68,23 @@ def leave_a_core_for_the_gui() -> int | None:
     return threads
 
 
+def ensure_platform_can_start() -> None:
+    """Raise a one-sentence error, before any QApplication exists, when Qt could not open a window.
+
+    Qt aborts the whole process (no exception, no exit status) when its platform plugin cannot load;
+    checking first turns a missing system library or display into the CLI's usual exit status 2.
+    """
+    from turbofan_desktop.errors import DisplayUnavailableError
+    from turbofan_desktop.ui.qt_platform import platform_problem
+
+    widgets = sys.modules.get("PySide6.QtWidgets")
+    if widgets is not None and widgets.QApplication.instance() is not None:
+        return  # a platform is already running (tests, a second window)
+    problem = platform_problem()
+    if problem:
+        raise DisplayUnavailableError(problem)
+
+
 def _application() -> Any:
     from PySide6.QtWidgets import QApplication
 
@@ -85,6 +102,7 @@ def run_app(args: Any) -> int:
     """Open the main window with ``args.files`` (default: the bundled sample) and run the event loop."""
     if getattr(args, "screenshot", None) and "QT_QPA_PLATFORM" not in os.environ:
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    ensure_platform_can_start()
     leave_a_core_for_the_gui()
     app = _application()
     from turbofan_desktop.services import Workspace
