@@ -105,36 +105,30 @@ def elf_dependencies(path: Path) -> tuple[list[str], list[str]] | None:
         return None
     wide = data[4] == 2
     order = "<" if data[5] == 1 else ">"
+    header_fields = (0x28, "Q", 0x3A) if wide else (0x20, "I", 0x2E)  # e_shoff; e_shentsize, e_shnum
+    section = order + ("IIQQQQIIQQ" if wide else "IIIIIIIIII")  # Elf64_Shdr / Elf32_Shdr
+    entry = order + ("qQ" if wide else "iI")  # Elf64_Dyn / Elf32_Dyn: d_tag, d_val
     try:
-        if wide:
-            shoff, shentsize, shnum = _unpack(order + "Q", data, 0x28)[0], *_unpack(order + "HH", data, 0x3A)
-        else:
-            shoff, shentsize, shnum = _unpack(order + "I", data, 0x20)[0], *_unpack(order + "HH", data, 0x2E)
-        section = order + ("IIQQQQIIQQ" if wide else "IIIIIIIIII")
+        (shoff,) = struct.unpack_from(order + header_fields[1], data, header_fields[0])
+        shentsize, shnum = struct.unpack_from(order + "HH", data, header_fields[2])
         headers = [struct.unpack_from(section, data, shoff + i * shentsize) for i in range(shnum)]
         needed: list[str] = []
         paths: list[str] = []
-        for header in headers:
-            if header[1] != 6:  # SHT_DYNAMIC
+        for _name, kind, _flags, _addr, offset, size, link, *_ in headers:
+            if kind != 6:  # SHT_DYNAMIC; its sh_link is the string table the entries point into
                 continue
-            offset, size, link = header[4], header[5], header[6]
-            strtab = headers[link][4]
-            entry = order + ("qQ" if wide else "iI")
-            step = struct.calcsize(entry)
-            for pos in range(offset, offset + size, step):
+            strings = headers[link][4]
+            for pos in range(offset, offset + size, struct.calcsize(entry)):
                 tag, value = struct.unpack_from(entry, data, pos)
-                if tag == 0:  # DT_NULL
+                if tag == 0:  # DT_NULL ends the table
                     break
-                if tag in (1, 15, 29):  # DT_NEEDED, DT_RPATH, DT_RUNPATH
-                    text = _c_string(data, strtab + value)
-                    (needed if tag == 1 else paths).extend([text] if tag == 1 else text.split(":"))
+                if tag == 1:  # DT_NEEDED
+                    needed.append(_c_string(data, strings + value))
+                elif tag in (15, 29):  # DT_RPATH, DT_RUNPATH
+                    paths += _c_string(data, strings + value).split(":")
         return needed, paths
-    except (struct.error, IndexError, UnicodeDecodeError):
+    except (struct.error, IndexError, ValueError):  # a truncated or odd file: no answer, not a guess
         return None
-
-
-def _unpack(fmt: str, data: bytes, offset: int) -> tuple:
-    return struct.unpack_from(fmt, data, offset)
 
 
 def _c_string(data: bytes, start: int) -> str:
