@@ -20,8 +20,16 @@ import tempfile
 import time
 from pathlib import Path
 
-from turbofan_desktop.registry import Registry
-from turbofan_desktop.registry.schema import ModelVersion
+from turbofan_desktop.data.split import UnitSplit
+from turbofan_desktop.registry import (
+    FitSummary,
+    HeldOut,
+    Registry,
+    TrainingProvenance,
+    TrainingSource,
+    ValidationSet,
+)
+from turbofan_desktop.registry.records import provenance_to_row
 from turbofan_desktop.registry.store import utc_now
 
 PLUGINS = ("telemanom", "transformer")
@@ -52,7 +60,8 @@ def _timed(call) -> tuple[float, float]:
 
 
 def seed(registry: Registry, count: int, dataset_id: int, rng: random.Random) -> None:
-    """Bulk-insert ``count`` realistic rows (20-epoch history, config, metrics, lineage)."""
+    """Bulk-insert ``count`` realistic rows (20-epoch history, config, metrics, lineage, and the
+    training provenance of a 100-unit split, as training records it)."""
     rows = []
     numbers: dict[tuple[str, str], int] = {}
     now = utc_now()
@@ -79,13 +88,33 @@ def seed(registry: Registry, count: int, dataset_id: int, rng: random.Random) ->
                 "training_seconds": rng.uniform(5, 500),
                 "library_versions": {"torch": "2.13", "numpy": "2.1", "turbofan-desktop": "0.1.0"},
                 "dataset": dataset_id,
-                "extra": {},
             }
         )
 
+    versions, provenance = registry.tables.ModelVersion, registry.tables.ProvenanceRow
+    units = list(range(1, 101))
+    split = UnitSplit(
+        train=tuple(units[:80]), val=tuple(units[80:]), test=(), seed=0, val_fraction=0.2, test_fraction=0.0
+    )
+    document = provenance_to_row(
+        TrainingProvenance(
+            split=split,
+            source=TrainingSource("/data/train_FD001.txt", None, None, None, "cmapss", "s" * 64, 100),
+            validation=ValidationSet("val", 20, "v" * 64),
+            held_out=HeldOut("val", "f" * 64),
+            fit=FitSummary(
+                epochs_run=20, best_epoch=17, stopped_early=False, seed=0, notes=("ran all 20 epochs",)
+            ),
+            model_version="0.1.0",
+        )
+    )
+
     def insert() -> None:
         for start in range(0, len(rows), 500):
-            ModelVersion.insert_many(rows[start : start + 500]).execute()
+            versions.insert_many(rows[start : start + 500]).execute()
+        ids = [row.id for row in versions.select(versions.id)]
+        for start in range(0, len(ids), 500):
+            provenance.insert_many([{"version": i, **document} for i in ids[start : start + 500]]).execute()
 
     registry._write(insert)
     # one production version per (plugin, target), as in a real registry
@@ -95,7 +124,7 @@ def seed(registry: Registry, count: int, dataset_id: int, rng: random.Random) ->
             if newest is not None:
 
                 def promote(vid: int = newest.id) -> None:
-                    ModelVersion.update(stage="production").where(ModelVersion.id == vid).execute()
+                    versions.update(stage="production").where(versions.id == vid).execute()
 
                 registry._write(promote)
 

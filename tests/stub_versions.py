@@ -28,7 +28,7 @@ def register_stub_version(
     **fields: Any,
 ) -> Any:
     """Register a version of ``plugin``/``target`` trained on ``lineage``; ``fields`` override the
-    other ``register_version`` arguments (``extra``, ``metrics`` ...). Returns the version record."""
+    other ``register_version`` arguments (``provenance``, ``metrics`` ...). Returns the version record."""
     values: dict[str, Any] = {
         "run_id": None,
         "plugin": plugin,

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from turbofan_desktop.errors import RegistryError
-from turbofan_desktop.registry import LATEST_VERSION, Registry, artifact_sha256
-from turbofan_desktop.registry.schema import MODELS
+from turbofan_desktop.registry import LATEST_VERSION, Registry, TrainingProvenance, artifact_sha256
+from turbofan_desktop.registry.schema import bind_tables
 
 # The schema as the first release wrote it; kept here verbatim so the test does not trust the
 # migration module to describe its own starting point.
@@ -102,21 +102,21 @@ def test_v1_registry_is_migrated_on_open(tmp_path):
     build_v1_registry(home)
     with Registry.open(home) as registry:
         old = registry.get(1)
-        assert (old.version, old.status, old.config, old.extra, old.run_id) == (
+        assert (old.version, old.status, old.config, old.provenance, old.run_id) == (
             1,
             "trained",
             {"epochs": 3},
-            {},
+            TrainingProvenance(),
             None,
         )
         assert old.lineage["columns"] == [] and old.lineage["time_end"] == 362
         assert registry.artifact_dir(1).name == "aaa"
         # the v1 validation became the first entry of the KPI history
-        assert [(h["kind"], h["metrics"], h["data_hash"]) for h in registry.metric_history(1)] == [
+        assert [(h.kind, h.metrics, h.data_hash) for h in registry.metric_history(1)] == [
             ("validation", {"f1": 0.9}, "hv")
         ]
         assert registry.metric_history(2) == []
-        assert registry.list_feedback(1)[0]["unit"] == 7
+        assert registry.list_feedback(1)[0].unit == 7
         # the migrated registry works like a new one
         registry.promote(1, "production")
         rec = registry.register_version(
@@ -139,7 +139,7 @@ def test_v1_registry_is_migrated_on_open(tmp_path):
     fresh = tmp_path / "fresh"
     Registry.open(fresh).close()
     assert _schema(home / "registry.db") == _schema(fresh / "registry.db")
-    assert _schema(fresh / "registry.db")["version"] == LATEST_VERSION == 3
+    assert _schema(fresh / "registry.db")["version"] == LATEST_VERSION == 4
 
 
 def test_reopening_does_not_migrate_again(tmp_path):
@@ -152,7 +152,7 @@ def test_reopening_does_not_migrate_again(tmp_path):
 def test_models_name_the_migrated_columns(tmp_path):
     Registry.open(tmp_path).close()
     columns = _schema(tmp_path / "registry.db")["columns"]
-    for model in MODELS:
+    for model in bind_tables(None).models:
         assert sorted(f.column_name for f in model._meta.sorted_fields) == columns[model._meta.table_name]
 
 
@@ -171,3 +171,114 @@ def test_wal_foreign_keys_and_busy_timeout_are_on(registry):
     assert (
         pragmas["journal_mode"] == "wal" and pragmas["foreign_keys"] == 1 and pragmas["busy_timeout"] >= 5000
     )
+
+
+# An ``extra`` document exactly as services/training.py wrote it under schema 3.
+TRAINED_EXTRA = {
+    "split": {
+        "train": [1, 4, 5],
+        "val": [2],
+        "test": [3],
+        "seed": 3,
+        "val_fraction": 0.2,
+        "test_fraction": 0.1,
+    },
+    "seed": 3,
+    "val_fraction": 0.2,
+    "test_fraction": 0.1,
+    "source": {
+        "path": "/data/train_FD001.txt",
+        "rul_path": None,
+        "unit_col": None,
+        "time_col": None,
+        "format": "cmapss",
+        "data_hash": "src-hash",
+        "units": 5,
+    },
+    "validation": {"split": "val", "units": 1, "data_hash": "val-hash"},
+    "held_out": {"split": "test", "frame_hash": "held-hash"},
+    "fit": {
+        "epochs_run": 2,
+        "best_epoch": 1,
+        "stopped_early": False,
+        "seed": 3,
+        "notes": ["ran all 2 epochs"],
+    },
+    "model_version": "0.3.1",
+}
+
+
+def build_v3_registry(home: Path) -> dict[str, dict]:
+    """A registry as schema 3 left it: the v1 rows, migrated by the released steps 2 and 3, plus
+    versions whose ``extra`` holds a training document, hand-registered statistics, unknown keys and
+    a part of the wrong shape."""
+    from turbofan_desktop.registry.migrations import V2, V3
+
+    build_v1_registry(home)
+    extras = {
+        "trained": TRAINED_EXTRA,
+        "stats": {
+            "training_stats": {"format": "turbofan-training-stats/1", "sensors": {"s_2": {"mean": 1.0}}}
+        },
+        "odd": {"threshold": "nonparametric", "split": "not-a-split", "model_version": 7},
+    }
+    with sqlite3.connect(home / "registry.db") as raw:
+        for statement in (*V2, *V3):
+            raw.execute(statement)
+        raw.execute("PRAGMA user_version = 3")
+        raw.execute("UPDATE model_versions SET run_id = 1 WHERE id = 1")
+        for version, document in enumerate(extras.values(), start=3):
+            raw.execute(
+                "INSERT INTO model_versions (plugin, target, version, stage, status, created, config, history, "
+                "metrics, training_seconds, library_versions, dataset_id, run_id, extra) VALUES "
+                "('telemanom', 'sensor_2', ?, 'none', 'failed', ?, '{}', '[]', '{}', 1.0, '{}', 1, 1, ?)",
+                (version, CREATED, json.dumps(document)),
+            )
+        raw.execute(
+            "INSERT INTO feedback_labels (version_id, unit, range_start, range_end, label, created, data_key) "
+            "VALUES (3, '2', '5', '9', 'false_alarm', ?, 'key-1')",
+            (CREATED,),
+        )
+    return extras
+
+
+def test_v3_extra_documents_become_typed_provenance(tmp_path):
+    home = tmp_path / "v3"
+    extras = build_v3_registry(home)
+    with sqlite3.connect(home / "registry.db") as raw:
+        before = raw.execute("SELECT COUNT(*) FROM model_versions").fetchone()[0]
+    with Registry.open(home) as registry:
+        trained, stats, odd = (registry.get(i) for i in (3, 4, 5))
+        # the training document is now typed, and prints as the same JSON it was
+        assert trained.provenance.split.test == (3,) and trained.provenance.seed == 3
+        assert trained.provenance.source.path == "/data/train_FD001.txt"
+        assert trained.provenance.held_out.frame_hash == "held-hash"
+        assert (
+            trained.provenance.fit.notes == ("ran all 2 epochs",)
+            and trained.provenance.model_version == "0.3.1"
+        )
+        assert json.dumps(trained.to_dict()["extra"]) == json.dumps(extras["trained"])
+        assert stats.provenance.training_stats == extras["stats"]["training_stats"]
+        assert stats.to_dict()["extra"] == extras["stats"]
+        # what no field names is kept, not dropped
+        assert odd.provenance.split is None and odd.provenance.model_version is None
+        assert odd.provenance.legacy == extras["odd"]
+        assert odd.to_dict()["extra"] == extras["odd"]
+        # the v1 versions had no extra: empty provenance; everything else survived
+        assert registry.get(1).provenance == TrainingProvenance() and registry.get(1).run_id == 1
+        assert registry.count_versions() == before == 5
+        assert registry.list_feedback(3)[0].data_key == "key-1"
+        assert [h.kind for h in registry.metric_history(1)] == ["validation"]
+    fresh = tmp_path / "fresh"
+    Registry.open(fresh).close()
+    assert _schema(home / "registry.db") == _schema(fresh / "registry.db")
+    assert "extra" not in _schema(home / "registry.db")["columns"]["model_versions"]
+
+
+def test_an_unreadable_extra_document_is_kept_as_legacy(tmp_path):
+    home = tmp_path / "v3"
+    build_v3_registry(home)
+    with sqlite3.connect(home / "registry.db") as raw:
+        raw.execute("UPDATE model_versions SET extra = '{not json' WHERE id = 2")
+    with Registry.open(home) as registry:
+        assert registry.get(2).provenance.legacy == {"unreadable_extra": "{not json"}

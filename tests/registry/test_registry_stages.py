@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from turbofan_desktop.errors import ConfigError, NotFoundError, RegistryError, ValidationRequiredError
-from turbofan_desktop.registry.schema import ModelVersion
 
 
 def _stages(registry) -> dict[int, str]:
@@ -62,7 +61,8 @@ def test_promotion_refuses_unknown_stage_failed_or_tampered_versions(registry, m
     with pytest.raises(NotFoundError):
         registry.promote(999, "staging")
     failed = make_version(validated=True)
-    ModelVersion.update(status="failed").where(ModelVersion.id == failed.id).execute()
+    versions = registry.tables.ModelVersion
+    versions.update(status="failed").where(versions.id == failed.id).execute()
     with pytest.raises(RegistryError, match="status 'failed'"):
         registry.promote(failed.id, "production")
     (Path(rec.artifact_path) / "weights.pt").write_bytes(b"tampered")

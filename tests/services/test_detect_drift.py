@@ -20,6 +20,7 @@ from turbofan_desktop.cli import main
 from turbofan_desktop.data import read_dataset
 from turbofan_desktop.data.drift import training_statistics
 from turbofan_desktop.plugins.contract import AnomalyRange, DetectionResult, UnitDetection
+from turbofan_desktop.registry import TrainingProvenance
 from turbofan_desktop.services import Workspace, inference
 from turbofan_desktop.services.monitoring import (
     check_drift,
@@ -57,13 +58,18 @@ def _weights(folder: Path) -> None:
 def _register(ws, dataset, *, plugin="fake", target="s_2", stats=True, sensors=None):
     """A version with (by default) the training statistics of ``dataset`` in its artifact."""
     if stats and sensors is not None:
-        extra = {"training_stats": training_statistics(dataset, sensors)}
+        provenance = TrainingProvenance(training_stats=training_statistics(dataset, sensors))
         writer = _weights
     else:
-        extra = None
+        provenance = None
         writer = with_training_statistics(_weights, dataset) if stats else _weights
     return register_stub_version(
-        ws.registry, plugin=plugin, target=target, lineage=dataset.lineage, write_artifact=writer, extra=extra
+        ws.registry,
+        plugin=plugin,
+        target=target,
+        lineage=dataset.lineage,
+        write_artifact=writer,
+        provenance=provenance,
     )
 
 
@@ -98,7 +104,7 @@ def test_identical_data_has_no_drift_and_one_shifted_sensor_is_the_only_one(ws, 
     assert calm is not None and calm.drifted == [] and len(calm.sensors) == 21
     moved = check_drift(ws, record.id, _shifted(fd001))
     assert moved.drifted == [SHIFTED]
-    assert [h["metrics"]["drifted"] for h in drift_history(ws, record.id)] == [[], [SHIFTED]]
+    assert [h.metrics["drifted"] for h in drift_history(ws, record.id)] == [[], [SHIFTED]]
 
 
 def test_version_without_statistics_gets_no_drift_and_stores_nothing(ws, fd001):

@@ -44,7 +44,7 @@ def test_labels_round_trip_and_give_precision_recall(ws):
     metrics = feedback_metrics(ws, version, record=True)
     assert metrics["feedback_precision"] == pytest.approx(2 / 3)
     assert metrics["feedback_recall"] == pytest.approx(2 / 3)
-    assert ws.registry.metric_history(version)[-1]["kind"] == "feedback"
+    assert ws.registry.metric_history(version)[-1].kind == "feedback"
     rows = report_rows(ws, version)
     assert ("unit 4 200.0-210.0", "missed anomaly - seen by the operator") in rows
     assert rows[-1] == ("precision / recall from labels", "0.67 / 0.67")

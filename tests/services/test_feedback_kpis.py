@@ -9,6 +9,7 @@ from services_helpers import TINY, require_plugin
 from stub_versions import register_stub_version
 
 from turbofan_desktop.plugins.contract import AnomalyRange, DetectionResult, UnitDetection
+from turbofan_desktop.registry import LabelRecord
 from turbofan_desktop.services import Workspace
 from turbofan_desktop.services.feedback import (
     DETECTION_KIND,
@@ -44,7 +45,9 @@ def _detection(*ranges: tuple[int, int], unit=1) -> DetectionResult:
 
 
 def _label(unit, start, end, label, key=None):
-    return {"id": 0, "unit": unit, "start": start, "end": end, "label": label, "data_key": key}
+    return LabelRecord(
+        id=0, version_id=1, unit=unit, start=start, end=end, label=label, note="", created="", data_key=key
+    )
 
 
 def test_detection_kpis_judge_ranges_by_overlap():
@@ -72,13 +75,13 @@ def test_labels_reach_only_the_data_they_were_made_on(ws):
     mark_range(ws, first, unit=2, start=1, end=5, label=TRUE_ANOMALY)  # no data key: any data
     mark_range(ws, other_target, unit=1, start=1, end=9, label=TRUE_ANOMALY, data_key="aaa")
     on_a = labels_for_data(ws, second, file_a)
-    assert sorted((x["unit"], x["start"], x["label"]) for x in on_a) == [
+    assert sorted((x.unit, x.start, x.label) for x in on_a) == [
         (1, 10, FALSE_ALARM),
         (2, 1, TRUE_ANOMALY),
     ]
-    assert [x["start"] for x in labels_for_data(ws, first, file_b)] == [30, 1]
+    assert [x.start for x in labels_for_data(ws, first, file_b)] == [30, 1]
     assert clear_label(ws, second, unit=1, start=10, end=20) == 1
-    assert [x["label"] for x in labels_for_data(ws, second, file_a) if x["unit"] == 1] == [TRUE_ANOMALY]
+    assert [x.label for x in labels_for_data(ws, second, file_a) if x.unit == 1] == [TRUE_ANOMALY]
 
 
 def test_judged_detections_enter_the_kpi_history_and_can_warn(ws):
@@ -92,8 +95,8 @@ def test_judged_detections_enter_the_kpi_history_and_can_warn(ws):
     assert record_detection_kpis(ws, version, _detection((50, 60), (100, 101)), data)["recall"] == 1.0
     assert kpi_warning(ws, version) is None
     record_detection_kpis(ws, version, _detection((50, 60)), data)  # the later detection misses one
-    entries = [e for e in kpi_history(ws, version) if e["kind"] == DETECTION_KIND]
-    assert [e["metrics"]["recall"] for e in entries] == [1.0, 0.5] and entries[-1]["data_hash"] == "aaa"
+    entries = [e for e in kpi_history(ws, version) if e.kind == DETECTION_KIND]
+    assert [e.metrics["recall"] for e in entries] == [1.0, 0.5] and entries[-1].data_hash == "aaa"
     assert "recall is 0.5 in the latest detection judged by labels" in kpi_warning(ws, version)
 
 
@@ -116,7 +119,7 @@ def test_services_pass_labels_to_telemanom_and_record_kpis(fd001_small):
         test = load_dataset(ws, fd001_small["test"])
         before = inference.detect(ws, version, test, units=[1])
         assert kpi_history(ws, version) == [] or all(
-            e["kind"] != DETECTION_KIND for e in kpi_history(ws, version)
+            e.kind != DETECTION_KIND for e in kpi_history(ws, version)
         )
 
         _spec, model = inference.load_model(ws, version)
@@ -134,9 +137,9 @@ def test_services_pass_labels_to_telemanom_and_record_kpis(fd001_small):
         )
         after = inference.detect(ws, version, test, units=[1])
         assert seen and [x["label"] for x in seen[0]] == [MISSED_ANOMALY]
-        entry = [e for e in kpi_history(ws, version) if e["kind"] == DETECTION_KIND][-1]
+        entry = [e for e in kpi_history(ws, version) if e.kind == DETECTION_KIND][-1]
         hit = any(r.start <= times[5] and r.end >= times[0] for r in after.units[1].anomalies)
-        assert entry["metrics"]["recall"] == (1.0 if hit else 0.0)
+        assert entry.metrics["recall"] == (1.0 if hit else 0.0)
     finally:
         ws.close()
 

@@ -12,6 +12,7 @@ from turbofan_desktop.cli import main
 from turbofan_desktop.data import read_dataset
 from turbofan_desktop.data.drift import training_statistics
 from turbofan_desktop.errors import NotFoundError
+from turbofan_desktop.registry import TrainingProvenance
 from turbofan_desktop.services import Workspace
 from turbofan_desktop.services.monitoring import (
     STATS_FILE,
@@ -44,7 +45,7 @@ def _weights(folder: Path) -> None:
     (folder / "weights.bin").write_bytes(b"not a real model")
 
 
-def _register(ws, dataset, *, writer=_weights, extra=None, validation=None):
+def _register(ws, dataset, *, writer=_weights, provenance=None, validation=None):
     dataset_id = ws.registry.record_dataset(dataset.lineage)
     return ws.registry.register_version(
         run_id=None,
@@ -60,7 +61,7 @@ def _register(ws, dataset, *, writer=_weights, extra=None, validation=None):
         training_seconds=0.1,
         library_versions={},
         write_artifact=writer,
-        extra=extra,
+        provenance=provenance,
     )
 
 
@@ -83,9 +84,9 @@ def test_statistics_in_the_artifact_drive_drift_and_are_stored(ws, fd001):
     assert moved.psi_threshold == ws.settings.drift_psi_threshold
 
     history = drift_history(ws, record.id)
-    assert [h["metrics"]["drifted_sensors"] for h in history] == [0, 1]
-    assert latest_drift(ws, record.id)["metrics"]["sensors"]["s_7"]["drift"] is True
-    assert history[-1]["data_hash"] == moved.data_hash
+    assert [h.metrics["drifted_sensors"] for h in history] == [0, 1]
+    assert latest_drift(ws, record.id).metrics["sensors"]["s_7"]["drift"] is True
+    assert history[-1].data_hash == moved.data_hash
     assert kpi_history(ws, record.id) == []  # drift checks are not KPIs
 
     drift(ws, record.id, fd001["test"], store=False)
@@ -98,7 +99,7 @@ def test_thresholds_come_from_the_settings(monkeypatch, fd001):
     strict = Workspace.open()
     try:
         stats = training_statistics(fd001["train"])
-        record = _register(strict, fd001["train"], extra={"training_stats": stats})
+        record = _register(strict, fd001["train"], provenance=TrainingProvenance(training_stats=stats))
         report = drift(strict, record.id, fd001["test"], store=False)
         assert report.psi_threshold == 0.01 and report.ks_pvalue_threshold == 0.5
         assert len(report.drifted) > 3  # the age-matched residue counts at these thresholds
@@ -123,7 +124,7 @@ def test_kpi_warning_compares_latest_validation_with_registration(ws, fd001):
     warning = kpi_warning(ws, record.id)
     assert warning is not None and "prediction_mse" in warning and "50%" in warning
     assert kpi_warning(ws, record.id, margin=0.6) is None
-    kinds = [h["kind"] for h in kpi_history(ws, record.id)]
+    kinds = [h.kind for h in kpi_history(ws, record.id)]
     assert kinds == ["validation", "validation", "detection", "validation"]
 
 

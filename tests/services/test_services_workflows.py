@@ -58,24 +58,24 @@ def test_train_one_target_registers_lineage_validation_and_environment(shared, f
     assert record.target == ("s_2" if plugin == "telemanom" else "*")
     # lineage of the exact training data: the train split of the file, not the whole file
     data = load_dataset(ws, fd001_small["train"])
-    split = record.extra["split"]
-    assert len(split["train"]) + len(split["val"]) == 10 and not set(split["train"]) & set(split["val"])
-    train_part = data.subset(split["train"], note=f"train split (seed {split['seed']})")
+    split = record.provenance.split
+    assert len(split.train) + len(split.val) == 10 and not set(split.train) & set(split.val)
+    train_part = data.subset(list(split.train), note=f"train split (seed {split.seed})")
     assert record.lineage["data_hash"] == train_part.data_hash
     assert record.lineage["source"] == str(fd001_small["train"])
     assert record.lineage["num_samples"] == train_part.n_rows
     assert record.lineage["time_start"] == 1
-    assert record.extra["source"]["data_hash"] == data.data_hash
+    assert record.provenance.source.data_hash == data.data_hash
     # validated on the held-out units, metrics stored with that data's hash
     assert record.validation_performed
     assert record.validation_metrics and record.metrics == record.validation_metrics
-    val_part = data.subset(split["val"], note=f"val split (seed {split['seed']})")
+    val_part = data.subset(list(split.val), note=f"val split (seed {split.seed})")
     assert record.validation_data_hash == val_part.data_hash
     assert all(math.isfinite(v) for v in record.metrics.values())
     assert record.history and "train_loss" in record.history[0]
     assert {"python", "numpy", "pandas", "torch"} <= set(record.library_versions)
     run = ws.registry.get_run(record.run_id)
-    assert run["status"] == "succeeded"
+    assert run.status == "succeeded"
 
 
 def test_train_all_iterates_targets_and_continues_past_a_failure(tmp_path, fd001_small, monkeypatch):
@@ -113,7 +113,7 @@ def test_train_all_iterates_targets_and_continues_past_a_failure(tmp_path, fd001
         assert trans.successful == 1 and [r.target for r in trans.results] == ["*"]
         assert ws.registry.get(trans.registered[0]).config["sensors"] == ["s_2", "s_3", "s_4"]
         runs = ws.registry.list_runs()
-        assert sorted(r["status"] for r in runs) == ["failed", "succeeded", "succeeded", "succeeded"]
+        assert sorted(r.status for r in runs) == ["failed", "succeeded", "succeeded", "succeeded"]
         summary = tele.to_dict()
         assert summary["summary"] == {"successful": 2, "failed": 1, "registered": ids, "cancelled": False}
         assert "error" in summary["results"][1] and "version_id" in summary["results"][0]
@@ -232,8 +232,8 @@ def test_cancel_during_training_registers_nothing(tmp_path, fd001_small):
         assert [r.cancelled for r in summary.results] == [True, True]
         assert ws.registry.list_versions() == []
         runs = ws.registry.list_runs()
-        assert [r["status"] for r in runs] == ["cancelled"]  # the second target never started
-        assert runs[0]["epochs_done"] < 5
+        assert [r.status for r in runs] == ["cancelled"]  # the second target never started
+        assert runs[0].epochs_done < 5
 
 
 def test_a_file_that_fails_validation_registers_nothing(tmp_path):
@@ -266,7 +266,7 @@ def test_same_seed_same_data_same_metrics(tmp_path, fd001_small, plugin):
             for _ in range(2)
         ]
         first, second = (ws.registry.get(s.registered[0]) for s in runs)
-        assert first.extra["split"] == second.extra["split"]
+        assert first.provenance.split == second.provenance.split
         assert first.lineage["data_hash"] == second.lineage["data_hash"]
         assert first.metrics.keys() == second.metrics.keys()
         for key in first.metrics:
@@ -277,12 +277,12 @@ def test_training_status_lists_targets_and_gaps(shared, fd001_small):
     ws, versions = shared
     data = load_dataset(ws, fd001_small["train"])
     rows = training_status(ws, data)
-    by_key = {(r["plugin"], r["target"]): r for r in rows}
+    by_key = {(r.plugin, r.target): r for r in rows}
     if "telemanom" in versions:
         row = by_key[("telemanom", "s_2")]
-        assert row["latest_id"] == versions["telemanom"] and row["validated"]
-        assert by_key[("telemanom", "s_3")]["versions"] == 0
-    assert rows[-1]["target"] == "*"
+        assert row.latest_id == versions["telemanom"] and row.validated
+        assert by_key[("telemanom", "s_3")].versions == 0
+    assert rows[-1].target == "*"
 
 
 def test_in_memory_subset_trains_reports_progress_and_validates_without_a_file(tmp_path, fd001_small):
@@ -302,7 +302,7 @@ def test_in_memory_subset_trains_reports_progress_and_validates_without_a_file(t
         assert {(e.index, e.total) for e in events} == {(0, 2), (1, 2)}
         assert {e.event.stage for e in events} >= {"fit", "done"}
         record = ws.registry.get(summary.registered[0])
-        assert record.lineage["units"] == len(record.extra["split"]["train"])
+        assert record.lineage["units"] == len(record.provenance.split.train)
         held = validate(ws, summary.registered)
         assert held.failed == 0, [r.error for r in held.results]
 
@@ -316,7 +316,7 @@ def test_validation_refuses_a_changed_training_source(tmp_path, fd001_small):
             ws, TrainRequest(plugin="telemanom", data_path=source, targets=["s_2"], config=TINY["telemanom"])
         )
         version_id = summary.registered[0]
-        held_units = ws.registry.get(version_id).extra["split"]["val"]
+        held_units = list(ws.registry.get(version_id).provenance.split.val)
         lines = source.read_text().splitlines()
         changed = []
         for line in lines:

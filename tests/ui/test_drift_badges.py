@@ -18,6 +18,7 @@ from stub_versions import register_stub_version  # noqa: E402
 
 from turbofan_desktop.data import read_dataset  # noqa: E402
 from turbofan_desktop.data.drift import training_statistics  # noqa: E402
+from turbofan_desktop.registry import TrainingProvenance  # noqa: E402
 from turbofan_desktop.ui.drift_badges import DriftCheck, sensor_badges, version_badges  # noqa: E402
 from turbofan_desktop.ui.models_panel import COLUMNS  # noqa: E402
 
@@ -51,7 +52,7 @@ def _register(workspace, stats, *, plugin="fake", target="s_2"):
         plugin=plugin,
         target=target,
         lineage=read_dataset(SAMPLE / "test_FD001.txt").lineage,
-        extra={"training_stats": stats} if stats is not None else None,
+        provenance=TrainingProvenance(training_stats=stats) if stats is not None else None,
     )
 
 
@@ -188,12 +189,15 @@ from stub_versions import register_stub_version
 from turbofan_desktop.data import read_dataset
 from turbofan_desktop.data.drift import training_statistics
 from turbofan_desktop.services import Workspace
+from turbofan_desktop.registry import TrainingProvenance
 from turbofan_desktop.services.monitoring import monitored_versions
 from turbofan_desktop.ui.drift_badges import run_auto_drift, sensor_badges
 
 same, shifted = read_dataset(sys.argv[2]), read_dataset(sys.argv[3])
 ws = Workspace.open()
-register_stub_version(ws.registry, lineage=same.lineage, extra={"training_stats": training_statistics(same)})
+register_stub_version(
+    ws.registry, lineage=same.lineage, provenance=TrainingProvenance(training_stats=training_statistics(same))
+)
 checks = run_auto_drift(ws, monitored_versions(ws, shifted), shifted)
 print("drifted", sorted(name for name, badge in sensor_badges(checks).items() if badge.drifted))
 print("torch imported" if "torch" in sys.modules else "torch not imported")

@@ -13,6 +13,7 @@ from stub_versions import register_stub_version  # noqa: E402
 
 from turbofan_desktop.data import read_dataset  # noqa: E402
 from turbofan_desktop.data.drift import compare, training_statistics  # noqa: E402
+from turbofan_desktop.registry import TrainingProvenance  # noqa: E402
 from turbofan_desktop.ui.drift_view import DriftDialog, start_drift_check  # noqa: E402
 
 SAMPLE = Path(__file__).resolve().parents[2] / "resources" / "sample"
@@ -32,7 +33,10 @@ def _shifted(ds, sensor, delta):
 
 def _register(workspace, dataset, stats):
     return register_stub_version(
-        workspace.registry, target="s_4", lineage=dataset.lineage, extra={"training_stats": stats}
+        workspace.registry,
+        target="s_4",
+        lineage=dataset.lineage,
+        provenance=TrainingProvenance(training_stats=stats),
     )
 
 

@@ -42,7 +42,7 @@ def test_feedback_round_trip_through_the_dialog(qtbot, workspace):
     dialog.add_missed(180, 170)
     dialog.save_and_close()
     labels = workspace.registry.list_feedback(version)
-    assert sorted((x["start"], x["end"], x["label"]) for x in labels) == [
+    assert sorted((x.start, x.end, x.label) for x in labels) == [
         (50, 60, TRUE_ANOMALY),
         (120, 130, FALSE_ALARM),
         (170.0, 180.0, MISSED_ANOMALY),
@@ -96,4 +96,4 @@ def test_open_feedback_uses_the_detection_last_shown(qtbot, workspace):
     assert len(dialog.choosers) == 2
     dialog.set_label(0, FALSE_ALARM)
     dialog.save_and_close()
-    assert [x["label"] for x in workspace.registry.list_feedback(version)] == [FALSE_ALARM]
+    assert [x.label for x in workspace.registry.list_feedback(version)] == [FALSE_ALARM]

@@ -291,4 +291,4 @@ def test_cancelling_a_training_job_registers_nothing(qtbot, workspace, jobs, sam
     summary = jobs.job(job_id).result
     assert summary is None or (summary.cancelled and summary.registered == [])
     assert workspace.registry.count_versions() == 0
-    assert workspace.registry.list_runs()[0]["status"] == "cancelled"
+    assert workspace.registry.list_runs()[0].status == "cancelled"

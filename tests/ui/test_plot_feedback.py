@@ -110,7 +110,7 @@ def _trigger(menu, text: str) -> None:
 
 
 def _stored(p) -> list[tuple]:
-    return sorted((x["start"], x["end"], x["label"]) for x in p.ws.registry.list_feedback(p.version))
+    return sorted((x.start, x.end, x.label) for x in p.ws.registry.list_feedback(p.version))
 
 
 def test_right_click_on_a_detected_range_labels_it(qtbot, plotted):
@@ -121,7 +121,7 @@ def test_right_click_on_a_detected_range_labels_it(qtbot, plotted):
     _trigger(p.feedback.menu, "Mark as true anomaly")
     p.feedback.menu.close()
     assert _stored(p) == [(50, 60, TRUE_ANOMALY)]
-    assert p.ws.registry.list_feedback(p.version)[0]["data_key"] == "file-sha"
+    assert p.ws.registry.list_feedback(p.version)[0].data_key == "file-sha"
     assert len(p.area.overlay_items("feedback")) == 1 and p.area.legend_names() == ["labelled true anomaly"]
     assert p.feedback.kpi_timer.isActive()  # the KPI entry follows once labelling pauses
 
@@ -177,8 +177,8 @@ def test_shift_drag_marks_a_missed_anomaly_and_kpis_are_recorded(qtbot, plotted)
 
     kpis = p.feedback.record_kpis()
     assert (kpis["true_positives"], kpis["false_positives"], kpis["false_negatives"]) == (1, 1, 2)
-    entry = [e for e in kpi_history(p.ws, p.version) if e["kind"] == DETECTION_KIND][-1]
-    assert entry["metrics"]["precision"] == 0.5 and entry["metrics"]["recall"] == pytest.approx(1 / 3)
+    entry = [e for e in kpi_history(p.ws, p.version) if e.kind == DETECTION_KIND][-1]
+    assert entry.metrics["precision"] == 0.5 and entry.metrics["recall"] == pytest.approx(1 / 3)
     p.area.grab().save("/tmp/feedback_plot.png")
 
 
@@ -195,13 +195,13 @@ def test_detection_drawn_in_the_window_takes_labels_from_the_plot(main_window, w
     assert area.request_region_context("s_2", 125.0)
     _trigger(main_window.plot_feedback.menu, "Mark as false alarm")
     (label,) = workspace.registry.list_feedback(version)
-    assert label["label"] == FALSE_ALARM and label["data_key"] == main_window.current_dataset().file_sha256
+    assert label.label == FALSE_ALARM and label.data_key == main_window.current_dataset().file_sha256
     assert len(area.overlay_items("feedback")) == 1
     main_window.draw_results(ShowOnPlotResult(version, ("anomaly",), detection=_detection()), 1)
     assert len(area.overlay_items("feedback")) == 1  # drawn again with the new detection
     # the label's KPI entry was written when the next detection replaced the judged one
-    assert [e["kind"] for e in kpi_history(workspace, version)] == [DETECTION_KIND]
+    assert [e.kind for e in kpi_history(workspace, version)] == [DETECTION_KIND]
     area.request_region_context("s_2", 55.0)
     _trigger(main_window.plot_feedback.menu, "Mark as true anomaly")
     main_window.close()  # a pending KPI entry is not lost on quit
-    assert [e["kind"] for e in kpi_history(workspace, version)] == [DETECTION_KIND] * 2
+    assert [e.kind for e in kpi_history(workspace, version)] == [DETECTION_KIND] * 2

@@ -115,8 +115,8 @@ def show_version(args: argparse.Namespace) -> int:
         details = models.show_version(ws, args.id)
     record, history, feedback = details.record, details.metric_history, details.feedback
     data = record.to_dict()
-    data["metric_history"] = history
-    data["feedback"] = feedback
+    data["metric_history"] = [point.to_dict() for point in history]
+    data["feedback"] = [label.to_dict() for label in feedback]
     if args.json:
         print_json(data)
         return 0

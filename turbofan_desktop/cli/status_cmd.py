@@ -22,20 +22,20 @@ def show_status(args: argparse.Namespace) -> int:
     with open_registry_workspace(args) as ws:
         lines = training_status(ws)
     if args.json:
-        print_json(lines)
+        print_json([line.to_dict() for line in lines])
         return 0
     if not lines:
         print("No models trained yet.")
         return 0
     rows = [
         [
-            line["target"],
-            line["plugin"],
-            f"v{line['latest_version']} ({line['latest_status']})",
-            f"v{line['production_version']}" if line["production_version"] else None,
-            "yes" if line["validated"] else "no",
-            (line["last_trained"] or "")[:19].replace("T", " ") or None,
-            line["age"],
+            line.target,
+            line.plugin,
+            f"v{line.latest_version} ({line.latest_status})",
+            f"v{line.production_version}" if line.production_version else None,
+            "yes" if line.validated else "no",
+            (line.last_trained or "")[:19].replace("T", " ") or None,
+            line.age,
         ]
         for line in lines
     ]

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from turbofan_desktop.errors import ConfigError
 
 UNIT = "unit"
 
@@ -55,6 +57,34 @@ class DataLineage:
             "unit_ids": [_jsonable(u) for u in self.unit_ids],
             "preprocessing": [dict(p) for p in self.preprocessing],
         }
+
+    @classmethod
+    def from_dict(cls, data: Any) -> DataLineage:
+        """A lineage from a mapping with :meth:`to_dict`'s keys (``num_samples`` and unknown keys are
+        ignored); the five facts a lineage cannot do without must be there, the rest has defaults."""
+        data = dict(data)
+        missing = [k for k in REQUIRED_LINEAGE_FIELDS if data.get(k) is None]
+        if missing:
+            raise ConfigError(f"The dataset lineage lacks {', '.join(missing)}.")
+        return cls(
+            data_hash=str(data["data_hash"]),
+            source=str(data["source"]),
+            file_sha256=data.get("file_sha256"),
+            format=str(data["format"]),
+            units=int(data["units"]),
+            rows=int(data["rows"]),
+            time_kind=data.get("time_kind") or "step",
+            time_start=data.get("time_start"),
+            time_end=data.get("time_end"),
+            columns=tuple(data.get("columns") or ()),
+            unit_ids=tuple(_jsonable(u) for u in data.get("unit_ids") or ()),
+            preprocessing=tuple(dict(p) for p in data.get("preprocessing") or ()),
+        )
+
+
+# The lineage's key set, written once: the registry's ``datasets`` table has a column of each name.
+LINEAGE_FIELDS = tuple(f.name for f in fields(DataLineage))
+REQUIRED_LINEAGE_FIELDS = ("data_hash", "source", "format", "units", "rows")
 
 
 def _jsonable(value: Any) -> Any:

@@ -6,10 +6,23 @@ no Qt, no torch, and nothing here ever unpickles an artifact.
 
 from turbofan_desktop.registry.artifacts import ArtifactStore, artifact_sha256
 from turbofan_desktop.registry.check import pid_alive
-from turbofan_desktop.registry.db import database, init_db, open_database
+from turbofan_desktop.registry.db import open_database
 from turbofan_desktop.registry.migrations import LATEST_VERSION, migrate, schema_version
 from turbofan_desktop.registry.overview import human_age
-from turbofan_desktop.registry.records import CheckReport, VersionRecord
+from turbofan_desktop.registry.records import (
+    CheckReport,
+    DatasetRecord,
+    FitSummary,
+    HeldOut,
+    LabelRecord,
+    MetricPoint,
+    RunRecord,
+    StatusRow,
+    TrainingProvenance,
+    TrainingSource,
+    ValidationSet,
+    VersionRecord,
+)
 from turbofan_desktop.registry.schema import FINAL_RUN_STATUSES, RUN_STATUSES, STAGES, VERSION_STATUSES
 from turbofan_desktop.registry.store import Registry
 
@@ -21,12 +34,20 @@ __all__ = [
     "VERSION_STATUSES",
     "ArtifactStore",
     "CheckReport",
+    "DatasetRecord",
+    "FitSummary",
+    "HeldOut",
+    "LabelRecord",
+    "MetricPoint",
     "Registry",
+    "RunRecord",
+    "StatusRow",
+    "TrainingProvenance",
+    "TrainingSource",
+    "ValidationSet",
     "VersionRecord",
     "artifact_sha256",
-    "database",
     "human_age",
-    "init_db",
     "migrate",
     "open_database",
     "pid_alive",

@@ -15,11 +15,10 @@ from __future__ import annotations
 import os
 import socket
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from turbofan_desktop.errors import RegistryError
 from turbofan_desktop.registry.records import CheckReport
-from turbofan_desktop.registry.schema import ModelVersion, TrainingRun
 
 if TYPE_CHECKING:
     from turbofan_desktop.registry.store import Registry
@@ -64,7 +63,8 @@ def _older_than(iso: str | None, age: timedelta) -> bool:
     return datetime.now(UTC) - then > age
 
 
-def run_is_dead(run: TrainingRun, host: str) -> bool:
+def run_is_dead(run: Any, host: str) -> bool:
+    """Whether a ``training_runs`` row's process is gone (or, owned elsewhere, stale)."""
     if run.pid is not None and run.host == host:
         return not pid_alive(run.pid)
     return _older_than(run.started, FOREIGN_RUN_STALE_AFTER)
@@ -78,6 +78,7 @@ def check_registry(registry: Registry, *, repair: bool = False, verify_hashes: b
     from turbofan_desktop.registry.store import utc_now
 
     store = registry.artifacts
+    ModelVersion, TrainingRun = registry.tables.ModelVersion, registry.tables.TrainingRun  # noqa: N806
     report = CheckReport(quarantine=str(store.quarantine))
     host = socket.gethostname()
 
@@ -221,6 +222,7 @@ def check_registry(registry: Registry, *, repair: bool = False, verify_hashes: b
 
 def _repair(registry: Registry, problem: dict, now: str) -> None:
     kind = problem["kind"]
+    ModelVersion, TrainingRun = registry.tables.ModelVersion, registry.tables.TrainingRun  # noqa: N806
     try:
         if kind == "stuck_run":
             message = "interrupted: the training process ended without finishing the run"

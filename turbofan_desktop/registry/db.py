@@ -1,8 +1,8 @@
-"""Database binding: one ``DatabaseProxy`` for the peewee models, ``init_db(url)`` to point it somewhere.
+"""Database objects: :func:`open_database` for a path or URL, :func:`write_transaction` for writes.
 
-The registry talks to its database only through the models in :mod:`.schema` (bound to ``database``)
-and through :func:`write_transaction`, so another backend slots in by adding a factory to
-``BACKENDS``. Only SQLite is implemented; the pragmas below are why it is safe for months of work:
+Each registry binds its own copy of the models in :mod:`.schema` to the database object it opened
+(:func:`~turbofan_desktop.registry.schema.bind_tables`) and writes only through
+:func:`write_transaction`, so another backend slots in by adding a factory to ``BACKENDS``. Only SQLite is implemented; the pragmas below are why it is safe for months of work:
 
 - ``journal_mode=wal``: readers never block the writer and a crash never corrupts the file;
 - ``synchronous=full``: a commit that returned survives a power cut, not only a process crash;
@@ -26,8 +26,6 @@ from turbofan_desktop.errors import RegistryError
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-database = peewee.DatabaseProxy()
 
 BUSY_TIMEOUT_S = 30.0
 SQLITE_PRAGMAS = (
@@ -65,7 +63,8 @@ def _sqlite_path(url: str) -> str:
 
 
 def open_database(url_or_path: str | Path) -> peewee.Database:
-    """A database object for a file path or a URL (``sqlite:///path``); not yet bound to the models."""
+    """A database object for a file path or a URL (``sqlite:///path``); bind models to it with
+    :func:`~turbofan_desktop.registry.schema.bind_tables`."""
     text = str(url_or_path)
     if "://" not in text:
         return _sqlite(text)
@@ -75,13 +74,6 @@ def open_database(url_or_path: str | Path) -> peewee.Database:
         known = ", ".join(sorted(BACKENDS))
         raise RegistryError(f"Unknown registry database URL '{text}' (expected one of: {known}).")
     return factory(text)
-
-
-def init_db(url_or_path: str | Path) -> peewee.Database:
-    """Open the database at ``url_or_path`` and bind the registry models to it (DESIGN.md section 5)."""
-    db = open_database(url_or_path)
-    database.initialize(db)
-    return db
 
 
 def is_busy_error(exc: BaseException) -> bool:

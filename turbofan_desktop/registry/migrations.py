@@ -1,7 +1,8 @@
 """Ordered schema migrations keyed by ``PRAGMA user_version``.
 
 A fresh registry runs every step from 0, an old one the steps it lacks, so both end with the same
-schema. Steps are frozen SQL: never edit a released step, append a new one. Each step runs inside the
+schema. Steps are frozen SQL (or, where rows must be converted, a function of the database): never
+edit a released step, append a new one. Each step runs inside the
 same ``BEGIN IMMEDIATE`` transaction that bumps ``user_version`` (SQLite DDL is transactional), so a
 crash mid-migration leaves the old schema intact and two programs opening one registry at once
 migrate it exactly once.
@@ -9,7 +10,9 @@ migrate it exactly once.
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Callable
 
 import peewee
 
@@ -17,6 +20,10 @@ from turbofan_desktop.errors import RegistryError
 from turbofan_desktop.registry.db import write_transaction
 
 log = logging.getLogger(__name__)
+
+# A step is frozen SQL, or (where rows must be converted, not only moved) a function of the database
+# that runs inside the same transaction.
+Step = str | Callable[[peewee.Database], None]
 
 # Version 1: datasets, training runs, model versions, feedback labels.
 V1 = (
@@ -120,7 +127,69 @@ V3 = (
     "CREATE INDEX feedback_labels_data_key ON feedback_labels (data_key)",
 )
 
-MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = ((1, V1), (2, V2), (3, V3))
+
+# Version 4: the free-form ``extra`` JSON of a version becomes typed columns of its own table
+# (records.TrainingProvenance). Every existing version gets a row converted from its ``extra``; keys
+# no column names are kept in ``legacy``. Plain SQL types (TEXT, INTEGER, REAL) so the same schema
+# fits PostgreSQL.
+V4_TABLE = """CREATE TABLE training_provenance (
+        version_id INTEGER PRIMARY KEY REFERENCES model_versions (id) ON DELETE CASCADE,
+        split_units TEXT,
+        split_seed INTEGER,
+        val_fraction REAL,
+        test_fraction REAL,
+        source_path TEXT,
+        source_rul_path TEXT,
+        source_unit_col TEXT,
+        source_time_col TEXT,
+        source_format TEXT,
+        source_data_hash TEXT,
+        source_units INTEGER,
+        validation_split TEXT,
+        validation_units INTEGER,
+        validation_data_hash TEXT,
+        held_out_split TEXT,
+        held_out_frame_hash TEXT,
+        fit_epochs_run INTEGER,
+        fit_best_epoch INTEGER,
+        fit_stopped_early INTEGER,
+        fit_seed INTEGER,
+        fit_notes TEXT,
+        model_version TEXT,
+        training_stats TEXT,
+        legacy TEXT NOT NULL DEFAULT '{}')"""
+
+
+def _convert_extra(db: peewee.Database) -> None:
+    """Copy every version's ``extra`` document into ``training_provenance`` (then the column goes)."""
+    from turbofan_desktop.registry.records import (
+        PROVENANCE_COLUMNS,
+        PROVENANCE_JSON_COLUMNS,
+        TrainingProvenance,
+        provenance_to_row,
+    )
+    from turbofan_desktop.registry.schema import dumps
+
+    names = ", ".join(("version_id", *PROVENANCE_COLUMNS))
+    marks = ", ".join([db.param] * (len(PROVENANCE_COLUMNS) + 1))
+    insert = f"INSERT INTO training_provenance ({names}) VALUES ({marks})"
+    for version_id, extra in db.execute_sql("SELECT id, extra FROM model_versions ORDER BY id").fetchall():
+        try:
+            document = json.loads(extra) if extra else {}
+        except ValueError:
+            document = {"unreadable_extra": extra}  # keep what was there, even if it never parsed
+        row = provenance_to_row(TrainingProvenance.from_legacy(document))
+        values = [dumps(v) if k in PROVENANCE_JSON_COLUMNS and v is not None else v for k, v in row.items()]
+        db.execute_sql(insert, (version_id, *values))
+
+
+V4: tuple[Step, ...] = (
+    V4_TABLE,
+    _convert_extra,
+    "ALTER TABLE model_versions DROP COLUMN extra",
+)
+
+MIGRATIONS: tuple[tuple[int, tuple[Step, ...]], ...] = ((1, V1), (2, V2), (3, V3), (4, V4))
 LATEST_VERSION = MIGRATIONS[-1][0]
 
 
@@ -142,8 +211,11 @@ def migrate(db: peewee.Database) -> int:
             if number <= start:
                 continue
             log.info("migrating registry %s to schema version %d", db.database, number)
-            for statement in statements:
-                db.execute_sql(statement)
+            for step in statements:
+                if callable(step):
+                    step(db)
+                else:
+                    db.execute_sql(step)
             db.execute_sql(f"PRAGMA user_version = {number:d}")
         return start
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import peewee
 
-from turbofan_desktop.registry.schema import ModelVersion
+from turbofan_desktop.registry.records import StatusRow
 
 
 def human_age(seconds: float | None) -> str:
@@ -30,13 +30,13 @@ def _age_seconds(created: str, now: datetime) -> float | None:
     return max((now - then).total_seconds(), 0.0)
 
 
-def _rows_at_versions(newest: peewee.ModelSelect) -> dict[tuple[str, str], ModelVersion]:
+def _rows_at_versions(ModelVersion: Any, newest: peewee.ModelSelect) -> dict[tuple[str, str], Any]:
     """The rows named by a grouped (plugin, target, v) query, keyed by (plugin, target).
 
     Only the small columns are read: the overview must not load training histories.
     """
     newest = newest.alias("newest")
-    query = ModelVersion.select(*_SMALL_COLUMNS).join(
+    query = ModelVersion.select(*_small_columns(ModelVersion)).join(
         newest,
         on=(
             (ModelVersion.plugin == newest.c.plugin)
@@ -47,7 +47,7 @@ def _rows_at_versions(newest: peewee.ModelSelect) -> dict[tuple[str, str], Model
     return {(row.plugin, row.target): row for row in query}
 
 
-def _newest_per_group(where=None) -> peewee.ModelSelect:
+def _newest_per_group(ModelVersion: Any, where=None) -> peewee.ModelSelect:
     query = ModelVersion.select(
         ModelVersion.plugin, ModelVersion.target, peewee.fn.MAX(ModelVersion.version).alias("v")
     )
@@ -56,20 +56,14 @@ def _newest_per_group(where=None) -> peewee.ModelSelect:
     return query.group_by(ModelVersion.plugin, ModelVersion.target)
 
 
-_SMALL_COLUMNS = (
-    ModelVersion.id,
-    ModelVersion.plugin,
-    ModelVersion.target,
-    ModelVersion.version,
-    ModelVersion.status,
-    ModelVersion.stage,
-    ModelVersion.created,
-    ModelVersion.validation_performed,
-)
+def _small_columns(ModelVersion: Any) -> tuple[Any, ...]:
+    names = ("id", "plugin", "target", "version", "status", "stage", "created", "validation_performed")
+    return tuple(getattr(ModelVersion, name) for name in names)
 
 
-def training_status() -> list[dict[str, Any]]:
-    """Latest version, production version, last trained, validated and age per (plugin, target).
+def training_status(ModelVersion: Any) -> list[StatusRow]:  # noqa: N803 - a table class
+    """Latest version, production version, last trained, validated and age per (plugin, target),
+    read from one registry's ``model_versions`` table.
 
     A few grouped, index-covered queries whatever the number of versions.
     """
@@ -81,12 +75,16 @@ def training_status() -> list[dict[str, Any]]:
         .group_by(ModelVersion.plugin, ModelVersion.target)
         .objects()
     }
-    latest_rows = _rows_at_versions(_newest_per_group())
+    latest_rows = _rows_at_versions(ModelVersion, _newest_per_group(ModelVersion))
     # "last trained" is the newest successfully trained version, which may be older than the latest row
-    trained_rows = _rows_at_versions(_newest_per_group(ModelVersion.status == "trained"))
+    trained_rows = _rows_at_versions(
+        ModelVersion, _newest_per_group(ModelVersion, ModelVersion.status == "trained")
+    )
     production = {
         (row.plugin, row.target): row
-        for row in ModelVersion.select(*_SMALL_COLUMNS).where(ModelVersion.stage == "production")
+        for row in ModelVersion.select(*_small_columns(ModelVersion)).where(
+            ModelVersion.stage == "production"
+        )
     }
     now = datetime.now(UTC)
     lines = []
@@ -97,21 +95,21 @@ def training_status() -> list[dict[str, Any]]:
         last_trained = trained.created if trained else None
         age = _age_seconds(last_trained, now) if last_trained else None
         lines.append(
-            {
-                "plugin": key[0],
-                "target": key[1],
-                "versions": counts[key],
-                "latest_id": latest.id if latest else None,
-                "latest_version": latest.version if latest else None,
-                "latest_status": latest.status if latest else None,
-                "latest_stage": latest.stage if latest else None,
-                "validated": bool(latest.validation_performed) if latest else False,
-                "production_id": prod.id if prod else None,
-                "production_version": prod.version if prod else None,
-                "production_validated": bool(prod.validation_performed) if prod else None,
-                "last_trained": last_trained,
-                "age_seconds": age,
-                "age": human_age(age),
-            }
+            StatusRow(
+                plugin=key[0],
+                target=key[1],
+                versions=counts[key],
+                latest_id=latest.id if latest else None,
+                latest_version=latest.version if latest else None,
+                latest_status=latest.status if latest else None,
+                latest_stage=latest.stage if latest else None,
+                validated=bool(latest.validation_performed) if latest else False,
+                production_id=prod.id if prod else None,
+                production_version=prod.version if prod else None,
+                production_validated=bool(prod.validation_performed) if prod else None,
+                last_trained=last_trained,
+                age_seconds=age,
+                age=human_age(age),
+            )
         )
     return lines

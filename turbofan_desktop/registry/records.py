@@ -1,4 +1,8 @@
-"""Plain, immutable views of registry rows handed to services, the CLI and the UI."""
+"""Plain, immutable views of registry rows handed to services, the CLI and the UI.
+
+Every record is a frozen dataclass detached from the database (safe across threads); ``to_dict()``
+gives the JSON the CLI prints, with the keys it has always printed.
+"""
 
 from __future__ import annotations
 
@@ -7,37 +11,457 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from turbofan_desktop.registry.schema import ModelVersion
+from turbofan_desktop.data.dataset import DataLineage
+from turbofan_desktop.data.split import UnitSplit
 
 # Columns read for a VersionRecord, in the order of the raw rows passed to ``from_columns``.
-RECORD_COLUMNS = (
-    ModelVersion.id,
-    ModelVersion.plugin,
-    ModelVersion.target,
-    ModelVersion.version,
-    ModelVersion.stage,
-    ModelVersion.status,
-    ModelVersion.created,
-    ModelVersion.artifact_path,
-    ModelVersion.artifact_sha256,
-    ModelVersion.config,
-    ModelVersion.history,
-    ModelVersion.metrics,
-    ModelVersion.validation_performed,
-    ModelVersion.validation_metrics,
-    ModelVersion.validation_data_hash,
-    ModelVersion.training_seconds,
-    ModelVersion.library_versions,
-    ModelVersion.dataset,
-    ModelVersion.run,
-    ModelVersion.extra,
+RECORD_COLUMN_NAMES = (
+    "id",
+    "plugin",
+    "target",
+    "version",
+    "stage",
+    "status",
+    "created",
+    "artifact_path",
+    "artifact_sha256",
+    "config",
+    "history",
+    "metrics",
+    "validation_performed",
+    "validation_metrics",
+    "validation_data_hash",
+    "training_seconds",
+    "library_versions",
+    "dataset_id",
+    "run_id",
 )
-RECORD_COLUMN_NAMES = tuple(
-    {"dataset": "dataset_id", "run": "run_id"}.get(field.name, field.name) for field in RECORD_COLUMNS
-)
-JSON_COLUMNS = ("config", "history", "metrics", "validation_metrics", "library_versions", "extra")
+JSON_COLUMNS = ("config", "history", "metrics", "validation_metrics", "library_versions")
 
 
+def record_columns(model_version: Any) -> tuple[Any, ...]:
+    """The ModelVersion fields of :data:`RECORD_COLUMN_NAMES` on one registry's bound table."""
+    return tuple(
+        getattr(model_version, {"dataset_id": "dataset", "run_id": "run"}.get(n, n))
+        for n in RECORD_COLUMN_NAMES
+    )
+
+
+# -- training provenance ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TrainingSource:
+    """Where the training data was read from, so validation can read the held-out units again."""
+
+    path: str | None  # absolute; None when the data never came from a file
+    rul_path: str | None
+    unit_col: str | None
+    time_col: str | None
+    format: str | None
+    data_hash: str | None  # of the whole source, before the split
+    units: int | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "rul_path": self.rul_path,
+            "unit_col": self.unit_col,
+            "time_col": self.time_col,
+            "format": self.format,
+            "data_hash": self.data_hash,
+            "units": self.units,
+        }
+
+
+@dataclass(frozen=True)
+class ValidationSet:
+    """The split the training run validated on."""
+
+    split: str | None
+    units: int | None
+    data_hash: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"split": self.split, "units": self.units, "data_hash": self.data_hash}
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    """The units a version never trained on and the fingerprint of their rows at training time."""
+
+    split: str | None  # "test" when the run kept a test split, else "val"
+    frame_hash: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"split": self.split, "frame_hash": self.frame_hash}
+
+
+@dataclass(frozen=True)
+class FitSummary:
+    """What the plugin's ``fit`` reported about itself."""
+
+    epochs_run: int | None = None
+    best_epoch: int | None = None
+    stopped_early: bool = False
+    seed: int | None = None
+    notes: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "epochs_run": self.epochs_run,
+            "best_epoch": self.best_epoch,
+            "stopped_early": self.stopped_early,
+            "seed": self.seed,
+            "notes": list(self.notes),
+        }
+
+
+@dataclass(frozen=True)
+class TrainingProvenance:
+    """How a version was trained, beyond its lineage: the unit split, the source to re-read held-out
+    units from, the fit summary, the plugin version, and (for versions registered by hand) the
+    training statistics drift is measured against. Every part is optional: versions from older
+    programs or registered by hand carry only some.
+    """
+
+    split: UnitSplit | None = None
+    source: TrainingSource | None = None
+    validation: ValidationSet | None = None
+    held_out: HeldOut | None = None
+    fit: FitSummary | None = None
+    model_version: str | None = None
+    training_stats: dict | None = None
+    # keys an older program stored in the free-form ``extra`` column that no field above names; kept
+    # by the schema-4 migration so converting a registry loses nothing
+    legacy: dict = field(default_factory=dict)
+
+    @property
+    def seed(self) -> int | None:
+        return self.split.seed if self.split is not None else None
+
+    @property
+    def val_fraction(self) -> float | None:
+        return self.split.val_fraction if self.split is not None else None
+
+    @property
+    def test_fraction(self) -> float | None:
+        return self.split.test_fraction if self.split is not None else None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The document the ``extra`` column held before schema 4 (key for key, in its order)."""
+        out: dict[str, Any] = {}
+        if self.split is not None:
+            out["split"] = self.split.to_dict()
+            out["seed"] = self.seed
+            out["val_fraction"] = self.val_fraction
+            out["test_fraction"] = self.test_fraction
+        for name in ("source", "validation", "held_out", "fit"):
+            part = getattr(self, name)
+            if part is not None:
+                out[name] = part.to_dict()
+        if self.split is not None or self.model_version is not None:
+            out["model_version"] = self.model_version
+        if self.training_stats is not None:
+            out["training_stats"] = self.training_stats
+        out.update({k: v for k, v in self.legacy.items() if k not in out})
+        return out
+
+    @classmethod
+    def from_legacy(cls, extra: Any) -> TrainingProvenance:
+        """Read an ``extra`` document of schema 2-3; whatever does not fit a field goes to ``legacy``."""
+        parts: dict[str, Any] = {}
+        legacy: dict[str, Any] = {}
+        for key, value in (extra if isinstance(extra, dict) else {}).items():
+            reader = _LEGACY_READERS.get(key)
+            try:
+                if reader is None:
+                    raise TypeError(key)
+                parts[key] = reader(value)
+            except (AttributeError, KeyError, TypeError, ValueError):
+                legacy[key] = value
+        split = parts.get("split")
+        for key in ("seed", "val_fraction", "test_fraction"):  # duplicates of the split's own values
+            if split is not None and key in legacy and legacy[key] == getattr(split, key):
+                del legacy[key]
+        return cls(**parts, legacy=legacy)
+
+
+def _fields_of(record: type, data: dict) -> dict[str, Any]:
+    return {name: data.get(name) for name in record.__dataclass_fields__}
+
+
+def _str_or_none(value: Any) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise TypeError("not text")
+    return value
+
+
+def _a_dict(value: Any) -> dict:
+    if not isinstance(value, dict):
+        raise TypeError("not a mapping")
+    return value
+
+
+_LEGACY_READERS = {
+    "split": lambda v: UnitSplit.from_dict(_a_dict(v)),
+    "source": lambda v: TrainingSource(**_fields_of(TrainingSource, _a_dict(v))),
+    "validation": lambda v: ValidationSet(**_fields_of(ValidationSet, _a_dict(v))),
+    "held_out": lambda v: HeldOut(**_fields_of(HeldOut, _a_dict(v))),
+    "fit": lambda v: FitSummary(
+        epochs_run=_a_dict(v).get("epochs_run"),
+        best_epoch=v.get("best_epoch"),
+        stopped_early=bool(v.get("stopped_early")),
+        seed=v.get("seed"),
+        notes=tuple(str(n) for n in v.get("notes") or ()),
+    ),
+    "model_version": _str_or_none,
+    "training_stats": _a_dict,
+}
+
+
+def provenance_to_row(provenance: TrainingProvenance) -> dict[str, Any]:
+    """The ``training_provenance`` columns for a record (JSON columns still as Python values)."""
+    split, source, validation = provenance.split, provenance.source, provenance.validation
+    held_out, fit = provenance.held_out, provenance.fit
+    units = split.to_dict() if split else {}
+    return {
+        # the three unit lists in one JSON document: one decode per listed version, not three
+        "split_units": {name: units[name] for name in ("train", "val", "test")} if split else None,
+        "split_seed": split.seed if split else None,
+        "val_fraction": split.val_fraction if split else None,
+        "test_fraction": split.test_fraction if split else None,
+        **{f"source_{k}": v for k, v in (source or _NO_SOURCE).to_dict().items()},
+        **{f"validation_{k}": v for k, v in (validation or _NO_VALIDATION).to_dict().items()},
+        **{f"held_out_{k}": v for k, v in (held_out or _NO_HELD_OUT).to_dict().items()},
+        "fit_epochs_run": fit.epochs_run if fit else None,
+        "fit_best_epoch": fit.best_epoch if fit else None,
+        "fit_stopped_early": bool(fit.stopped_early) if fit else None,
+        "fit_seed": fit.seed if fit else None,
+        "fit_notes": list(fit.notes) if fit else None,
+        "model_version": provenance.model_version,
+        "training_stats": provenance.training_stats,
+        "legacy": dict(provenance.legacy),
+    }
+
+
+_NO_SOURCE = TrainingSource(None, None, None, None, None, None, None)
+_NO_VALIDATION = ValidationSet(None, None, None)
+_NO_HELD_OUT = HeldOut(None, None)
+# The ``training_provenance`` columns in the order of :func:`provenance_to_row` (a test checks it).
+PROVENANCE_COLUMNS = (
+    "split_units",
+    "split_seed",
+    "val_fraction",
+    "test_fraction",
+    "source_path",
+    "source_rul_path",
+    "source_unit_col",
+    "source_time_col",
+    "source_format",
+    "source_data_hash",
+    "source_units",
+    "validation_split",
+    "validation_units",
+    "validation_data_hash",
+    "held_out_split",
+    "held_out_frame_hash",
+    "fit_epochs_run",
+    "fit_best_epoch",
+    "fit_stopped_early",
+    "fit_seed",
+    "fit_notes",
+    "model_version",
+    "training_stats",
+    "legacy",
+)
+PROVENANCE_JSON_COLUMNS = ("split_units", "fit_notes", "training_stats", "legacy")
+
+
+def _decoded(raw: str | None) -> Any:
+    return None if raw is None else json.loads(raw)
+
+
+def provenance_from_columns(values: tuple) -> TrainingProvenance:
+    """The record for raw :data:`PROVENANCE_COLUMNS` values (JSON still encoded; all NULL when the
+    version has no provenance row). A part whose columns are all NULL was not recorded.
+
+    Unpacked by position and decoded only where set: listing calls this for every row of a page.
+    """
+    (
+        units, seed, val_fraction, test_fraction,
+        path, rul_path, unit_col, time_col, source_format, source_hash, source_units,
+        validation_split, validation_units, validation_hash,
+        held_out_split, frame_hash,
+        epochs_run, best_epoch, stopped_early, fit_seed, notes,
+        model_version, training_stats, legacy,
+    ) = values  # fmt: skip
+    split = None
+    if units is not None:
+        lists = json.loads(units)
+        split = UnitSplit(
+            train=tuple(lists.get("train") or ()),
+            val=tuple(lists.get("val") or ()),
+            test=tuple(lists.get("test") or ()),
+            seed=int(seed or 0),
+            val_fraction=float(val_fraction or 0.0),
+            test_fraction=float(test_fraction or 0.0),
+        )
+    source = (path, rul_path, unit_col, time_col, source_format, source_hash, source_units)
+    validation = (validation_split, validation_units, validation_hash)
+    return TrainingProvenance(
+        split=split,
+        source=TrainingSource(*source) if source != _ALL_NONE[:7] else None,
+        validation=ValidationSet(*validation) if validation != _ALL_NONE[:3] else None,
+        held_out=HeldOut(held_out_split, frame_hash)
+        if (held_out_split, frame_hash) != _ALL_NONE[:2]
+        else None,
+        fit=(
+            FitSummary(epochs_run, best_epoch, bool(stopped_early), fit_seed, tuple(_decoded(notes) or ()))
+            if stopped_early is not None
+            else None
+        ),
+        model_version=model_version,
+        training_stats=_decoded(training_stats),
+        legacy=json.loads(legacy) if legacy not in (None, "{}") else {},
+    )
+
+
+_ALL_NONE = (None,) * 7
+
+
+# -- datasets, runs, labels, KPI history, status ----------------------------------------------------
+@dataclass(frozen=True)
+class DatasetRecord:
+    """A stored dataset lineage with its registry id."""
+
+    id: int
+    lineage: DataLineage
+    created: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"dataset_id": self.id, **self.lineage.to_dict()}
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One training attempt; ``pid``/``host`` name the process that owned it."""
+
+    id: int
+    plugin: str
+    target: str
+    config: dict
+    dataset_id: int | None
+    status: str
+    message: str
+    epochs_done: int
+    started: str
+    finished: str | None
+    pid: int | None
+    host: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "plugin": self.plugin,
+            "target": self.target,
+            "config": self.config,
+            "dataset_id": self.dataset_id,
+            "status": self.status,
+            "message": self.message,
+            "epochs_done": self.epochs_done,
+            "started": self.started,
+            "finished": self.finished,
+            "pid": self.pid,
+            "host": self.host,
+        }
+
+
+@dataclass(frozen=True)
+class LabelRecord:
+    """A user's feedback label on a time range of one unit."""
+
+    id: int
+    version_id: int
+    unit: Any
+    start: Any
+    end: Any
+    label: str
+    note: str
+    created: str
+    data_key: str | None  # the data the range is on; None on labels from schema 2
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "version_id": self.version_id,
+            "unit": self.unit,
+            "start": self.start,
+            "end": self.end,
+            "label": self.label,
+            "note": self.note,
+            "created": self.created,
+            "data_key": self.data_key,
+        }
+
+
+@dataclass(frozen=True)
+class MetricPoint:
+    """One entry of a version's KPI history (``validation``, ``detection``, ``drift``, ...)."""
+
+    id: int
+    kind: str
+    metrics: dict
+    data_hash: str | None
+    created: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "metrics": self.metrics,
+            "data_hash": self.data_hash,
+            "created": self.created,
+        }
+
+
+@dataclass(frozen=True)
+class StatusRow:
+    """One line of the training-status overview: a (plugin, target) and its newest versions."""
+
+    plugin: str
+    target: str
+    versions: int
+    latest_id: int | None
+    latest_version: int | None
+    latest_status: str | None
+    latest_stage: str | None
+    validated: bool
+    production_id: int | None
+    production_version: int | None
+    production_validated: bool | None
+    last_trained: str | None
+    age_seconds: float | None
+    age: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "plugin": self.plugin,
+            "target": self.target,
+            "versions": self.versions,
+            "latest_id": self.latest_id,
+            "latest_version": self.latest_version,
+            "latest_status": self.latest_status,
+            "latest_stage": self.latest_stage,
+            "validated": self.validated,
+            "production_id": self.production_id,
+            "production_version": self.production_version,
+            "production_validated": self.production_validated,
+            "last_trained": self.last_trained,
+            "age_seconds": self.age_seconds,
+            "age": self.age,
+        }
+
+
+# -- versions ---------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class VersionRecord:
     """One model version with its dataset lineage; detached from the database (safe across threads)."""
@@ -62,7 +486,7 @@ class VersionRecord:
     dataset_id: int
     lineage: dict
     run_id: int | None = None
-    extra: dict = field(default_factory=dict)
+    provenance: TrainingProvenance = field(default_factory=TrainingProvenance)
 
     @property
     def label(self) -> str:
@@ -91,12 +515,15 @@ class VersionRecord:
             "dataset_id": self.dataset_id,
             "run_id": self.run_id,
             "lineage": dict(self.lineage),
-            "extra": self.extra,
+            # the provenance keeps the JSON name of the column it replaced, for scripts reading it
+            "extra": self.provenance.to_dict(),
         }
 
     @classmethod
-    def from_columns(cls, values: tuple, lineage: dict, artifact_root: Path) -> VersionRecord:
-        """Build from one raw row of :data:`RECORD_COLUMNS` (JSON still encoded) and its lineage.
+    def from_columns(
+        cls, values: tuple, lineage: dict, artifact_root: Path, provenance: TrainingProvenance
+    ) -> VersionRecord:
+        """Build from one raw row of :data:`RECORD_COLUMN_NAMES` (JSON still encoded) and its lineage.
 
         Listing decodes rows by hand instead of through peewee model instances: a page of 100
         versions with their training histories is dominated by per-row object overhead otherwise.
@@ -112,6 +539,7 @@ class VersionRecord:
             **row,
             artifact_path=str(artifact_root / path) if path else None,
             lineage=dict(lineage),
+            provenance=provenance,
         )
 
 

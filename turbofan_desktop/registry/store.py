@@ -10,13 +10,14 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import peewee
 
+from turbofan_desktop.data.dataset import LINEAGE_FIELDS, DataLineage
 from turbofan_desktop.errors import (
     ConfigError,
     NotFoundError,
@@ -26,16 +27,27 @@ from turbofan_desktop.errors import (
 from turbofan_desktop.registry import db as dbmod
 from turbofan_desktop.registry.artifacts import ArtifactStore
 from turbofan_desktop.registry.migrations import migrate
-from turbofan_desktop.registry.records import RECORD_COLUMN_NAMES, RECORD_COLUMNS, CheckReport, VersionRecord
+from turbofan_desktop.registry.records import (
+    PROVENANCE_COLUMNS,
+    RECORD_COLUMN_NAMES,
+    CheckReport,
+    DatasetRecord,
+    LabelRecord,
+    MetricPoint,
+    RunRecord,
+    StatusRow,
+    TrainingProvenance,
+    VersionRecord,
+    provenance_from_columns,
+    provenance_to_row,
+    record_columns,
+)
 from turbofan_desktop.registry.schema import (
     FINAL_RUN_STATUSES,
     STAGES,
     VERSION_STATUSES,
-    DatasetRow,
-    FeedbackLabel,
-    MetricRecord,
-    ModelVersion,
-    TrainingRun,
+    Tables,
+    bind_tables,
 )
 
 log = logging.getLogger(__name__)
@@ -54,13 +66,25 @@ def _choice(name: str, value: str | None, allowed: tuple[str, ...]) -> None:
         raise ConfigError(f"Unknown {name} '{value}' (expected one of: {', '.join(allowed)}).")
 
 
-def _lineage_dict(lineage: Any) -> dict[str, Any]:
-    """A DataLineage (anything with ``to_dict``) or a mapping with the same keys."""
-    data = lineage.to_dict() if hasattr(lineage, "to_dict") else dict(lineage)
-    missing = [k for k in ("data_hash", "source", "format", "units", "rows") if data.get(k) is None]
-    if missing:
-        raise ConfigError(f"The dataset lineage lacks {', '.join(missing)}.")
-    return data
+def _lineage_of(lineage: Any) -> DataLineage:
+    """A DataLineage (anything with ``to_dict``) or a mapping with the same keys, checked."""
+    return DataLineage.from_dict(lineage.to_dict() if hasattr(lineage, "to_dict") else lineage)
+
+
+def cleanup_candidates(rows: Iterable[Any], keep: int) -> list[Any]:
+    """The cleanup rule, written once: of rows with ``plugin``, ``target``, ``version``, ``stage`` and
+    ``status``, those ``cleanup(keep=keep)`` deletes: all but the newest ``keep`` per (plugin,
+    target); production, staging and still-training versions always stay."""
+    doomed = []
+    seen: dict[tuple[str, str], int] = {}
+    for row in sorted(rows, key=lambda r: (r.plugin, r.target, -r.version)):
+        key = (row.plugin, row.target)
+        rank = seen.get(key, 0)
+        seen[key] = rank + 1
+        if rank < keep or row.stage in ("production", "staging") or row.status == "training":
+            continue
+        doomed.append(row)
+    return doomed
 
 
 class Registry:
@@ -69,6 +93,9 @@ class Registry:
     def __init__(self, home: Path, database: peewee.Database):
         self.home = Path(home)
         self.db = database
+        # this registry's own model classes, bound to its own database: two registries in one
+        # process never share a binding (see :func:`.schema.bind_tables`)
+        self.tables: Tables = bind_tables(database)
         self.artifacts = ArtifactStore(self.home / ARTIFACTS_DIR)
 
     # -- opening --------------------------------------------------------------------------------
@@ -86,7 +113,6 @@ class Registry:
             raise RegistryError(f"Cannot create the registry folder '{home}': {exc.strerror}.") from None
         database = dbmod.open_database(home / DB_FILE)
         registry = cls(home, database)
-        registry._activate()
         try:
             migrate(database)
         except peewee.DatabaseError as exc:
@@ -94,12 +120,6 @@ class Registry:
             raise RegistryError(f"'{home / DB_FILE}' is not a usable registry database ({exc}).") from None
         registry.artifacts.ensure()
         return registry
-
-    def _activate(self) -> None:
-        # The models are bound to one proxy; a process normally has one registry open, but tests and
-        # the CLI may open a second folder, so each call re-points the proxy at its own database.
-        if dbmod.database.obj is not self.db:
-            dbmod.database.initialize(self.db)
 
     def close(self) -> None:
         """Close this thread's connection (other threads' connections close with their thread)."""
@@ -117,53 +137,55 @@ class Registry:
         return self.home / DB_FILE
 
     def _write(self, work: Callable[[], Any]) -> Any:
-        self._activate()
         return dbmod.write_transaction(self.db, work)
 
     # -- datasets -------------------------------------------------------------------------------
     def record_dataset(self, lineage: Any) -> int:
         """Store a dataset's lineage once per (data_hash, source); returns its id."""
-        data = _lineage_dict(lineage)
+        t = self.tables
+        data = _lineage_of(lineage).to_dict()  # the columns are named after DataLineage's fields
+        values = {name: data[name] for name in LINEAGE_FIELDS}
 
         def work() -> int:
-            existing = DatasetRow.get_or_none(
-                (DatasetRow.data_hash == data["data_hash"]) & (DatasetRow.source == str(data["source"]))
+            existing = t.DatasetRow.get_or_none(
+                (t.DatasetRow.data_hash == data["data_hash"]) & (t.DatasetRow.source == data["source"])
             )
             if existing is not None:
                 return existing.id
-            return DatasetRow.create(
-                data_hash=data["data_hash"],
-                source=str(data["source"]),
-                file_sha256=data.get("file_sha256"),
-                format=data["format"],
-                units=int(data["units"]),
-                rows=int(data["rows"]),
-                time_kind=data.get("time_kind") or "step",
-                time_start=data.get("time_start"),
-                time_end=data.get("time_end"),
-                columns=list(data.get("columns") or ()),
-                unit_ids=list(data.get("unit_ids") or ()),
-                preprocessing=[dict(p) for p in data.get("preprocessing") or ()],
-                created=utc_now(),
-            ).id
+            return t.DatasetRow.create(**values, created=utc_now()).id
 
         return self._write(work)
 
-    def get_dataset(self, dataset_id: int) -> dict[str, Any]:
-        self._activate()
-        row = DatasetRow.get_or_none(DatasetRow.id == dataset_id)
-        if row is None:
+    def get_dataset(self, dataset_id: int) -> DatasetRecord:
+        found = self._datasets([dataset_id])
+        if dataset_id not in found:
             raise NotFoundError(f"Dataset {dataset_id} does not exist in the registry.")
-        return row.lineage()
+        return found[dataset_id]
+
+    def _datasets(self, ids: list[int]) -> dict[int, DatasetRecord]:
+        t = self.tables
+        query = t.DatasetRow.select().where(t.DatasetRow.id.in_(ids))
+        return {
+            row.id: DatasetRecord(
+                id=row.id,
+                lineage=DataLineage(**{name: getattr(row, name) for name in LINEAGE_FIELDS}),
+                created=row.created,
+            )
+            for row in query
+        }
 
     # -- training runs --------------------------------------------------------------------------
     def start_run(self, *, plugin: str, target: str, config: dict, dataset_id: int | None) -> int:
         """Record that training started (status ``running``, owned by this process)."""
+        t = self.tables
 
         def work() -> int:
-            if dataset_id is not None and not DatasetRow.select().where(DatasetRow.id == dataset_id).exists():
+            if (
+                dataset_id is not None
+                and not t.DatasetRow.select().where(t.DatasetRow.id == dataset_id).exists()
+            ):
                 raise NotFoundError(f"Dataset {dataset_id} does not exist in the registry.")
-            return TrainingRun.create(
+            return t.TrainingRun.create(
                 plugin=plugin,
                 target=target,
                 config=dict(config),
@@ -177,14 +199,15 @@ class Registry:
         return self._write(work)
 
     def finish_run(self, run_id: int, *, status: str, message: str = "", epochs_done: int = 0) -> None:
+        t = self.tables
         _choice("run status", status, FINAL_RUN_STATUSES)
 
         def work() -> None:
             updated = (
-                TrainingRun.update(
+                t.TrainingRun.update(
                     status=status, message=message, epochs_done=int(epochs_done), finished=utc_now()
                 )
-                .where(TrainingRun.id == run_id)
+                .where(t.TrainingRun.id == run_id)
                 .execute()
             )
             if not updated:
@@ -192,19 +215,19 @@ class Registry:
 
         self._write(work)
 
-    def get_run(self, run_id: int) -> dict[str, Any]:
-        self._activate()
-        row = TrainingRun.get_or_none(TrainingRun.id == run_id)
+    def get_run(self, run_id: int) -> RunRecord:
+        t = self.tables
+        row = t.TrainingRun.get_or_none(t.TrainingRun.id == run_id)
         if row is None:
             raise NotFoundError(f"Training run {run_id} does not exist in the registry.")
-        return _run_dict(row)
+        return _run_record(row)
 
-    def list_runs(self, *, status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
-        self._activate()
-        query = TrainingRun.select().order_by(TrainingRun.id.desc()).limit(limit)
+    def list_runs(self, *, status: str | None = None, limit: int = 100) -> list[RunRecord]:
+        t = self.tables
+        query = t.TrainingRun.select().order_by(t.TrainingRun.id.desc()).limit(limit)
         if status is not None:
-            query = query.where(TrainingRun.status == status)
-        return [_run_dict(row) for row in query]
+            query = query.where(t.TrainingRun.status == status)
+        return [_run_record(row) for row in query]
 
     # -- versions -------------------------------------------------------------------------------
     def register_version(
@@ -223,24 +246,25 @@ class Registry:
         training_seconds: float,
         library_versions: dict,
         write_artifact: Callable[[Path], None],
-        extra: dict | None = None,
+        provenance: TrainingProvenance | None = None,
     ) -> VersionRecord:
         """Store the artifact durably, then commit the row with the next version number.
 
         The artifact is written and fsynced before any lock is taken (a large model must not stall
         other writers); the version number is allocated and the row inserted in one ``BEGIN
         IMMEDIATE`` transaction, so numbers per (plugin, target) stay unique and contiguous. If the
-        row does not commit, the artifact is removed again.
+        row does not commit, the artifact is removed again. ``provenance`` records how it was trained.
         """
+        t = self.tables
         if not plugin or not target:
             raise ConfigError("A model version needs a plugin name and a target.")
         staged = self.artifacts.stage(write_artifact)
 
         def missing_reference() -> NotFoundError | None:
             # only asked after a FOREIGN KEY failure: the happy path lets SQLite check the references
-            if not DatasetRow.select().where(DatasetRow.id == dataset_id).exists():
+            if not t.DatasetRow.select().where(t.DatasetRow.id == dataset_id).exists():
                 return NotFoundError(f"Dataset {dataset_id} does not exist in the registry.")
-            if run_id is not None and not TrainingRun.select().where(TrainingRun.id == run_id).exists():
+            if run_id is not None and not t.TrainingRun.select().where(t.TrainingRun.id == run_id).exists():
                 return NotFoundError(f"Training run {run_id} does not exist in the registry.")
             return None
 
@@ -255,12 +279,12 @@ class Registry:
 
         def insert() -> int:
             last = (
-                ModelVersion.select(peewee.fn.MAX(ModelVersion.version))
-                .where((ModelVersion.plugin == plugin) & (ModelVersion.target == target))
+                t.ModelVersion.select(peewee.fn.MAX(t.ModelVersion.version))
+                .where((t.ModelVersion.plugin == plugin) & (t.ModelVersion.target == target))
                 .scalar()
             )
             now = utc_now()
-            row = ModelVersion.create(
+            row = t.ModelVersion.create(
                 plugin=plugin,
                 target=target,
                 version=(last or 0) + 1,
@@ -279,10 +303,12 @@ class Registry:
                 library_versions=dict(library_versions),
                 dataset=dataset_id,
                 run=run_id,
-                extra=dict(extra or {}),
             )
+            t.ProvenanceRow.insert(
+                version=row.id, **provenance_to_row(provenance or TrainingProvenance())
+            ).execute()
             if validation_performed and validation_metrics is not None:
-                MetricRecord.create(
+                t.MetricRecord.create(
                     version=row.id,
                     kind="validation",
                     metrics=dict(validation_metrics),
@@ -300,37 +326,52 @@ class Registry:
         return self.get(version_id)
 
     def _records(self, query: peewee.ModelSelect) -> list[VersionRecord]:
-        """Run a version query and attach each row's lineage (each dataset decoded once)."""
+        """Run a version query (:meth:`_version_query`) and attach each row's lineage (each dataset
+        decoded once); the provenance columns come with the row, from the joined table."""
         rows = self.db.execute(query).fetchall()
         if not rows:
             return []
+        width = len(RECORD_COLUMN_NAMES)
         dataset_at = RECORD_COLUMN_NAMES.index("dataset_id")
-        ids = {row[dataset_at] for row in rows}
-        lineages = {d.id: d.lineage() for d in DatasetRow.select().where(DatasetRow.id.in_(list(ids)))}
+        lineages = {
+            dataset_id: {"dataset_id": dataset_id, **record.lineage.to_dict()}
+            for dataset_id, record in self._datasets(list({row[dataset_at] for row in rows})).items()
+        }
         root = self.artifacts.root
-        return [VersionRecord.from_columns(row, lineages[row[dataset_at]], root) for row in rows]
+        return [
+            VersionRecord.from_columns(
+                row[:width], lineages[row[dataset_at]], root, provenance_from_columns(row[width:])
+            )
+            for row in rows
+        ]
 
     def _version_query(self) -> peewee.ModelSelect:
-        self._activate()
-        return ModelVersion.select(*RECORD_COLUMNS)
+        """The record columns of each version, then its provenance columns (NULL when it has none)."""
+        versions, provenance = self.tables.ModelVersion, self.tables.ProvenanceRow
+        columns = [getattr(provenance, name) for name in PROVENANCE_COLUMNS]
+        return versions.select(*record_columns(versions), *columns).join(
+            provenance, peewee.JOIN.LEFT_OUTER, on=(provenance.version == versions.id)
+        )
 
     def get(self, version_id: int) -> VersionRecord:
-        found = self._records(self._version_query().where(ModelVersion.id == version_id))
+        t = self.tables
+        found = self._records(self._version_query().where(t.ModelVersion.id == version_id))
         if not found:
             raise NotFoundError(f"Model version {version_id} does not exist in the registry.")
         return found[0]
 
     def _filtered(self, query, plugin, target, stage, status):
+        t = self.tables
         _choice("stage", stage, STAGES)
         _choice("status", status, VERSION_STATUSES)
         if plugin is not None:
-            query = query.where(ModelVersion.plugin == plugin)
+            query = query.where(t.ModelVersion.plugin == plugin)
         if target is not None:
-            query = query.where(ModelVersion.target == target)
+            query = query.where(t.ModelVersion.target == target)
         if stage is not None:
-            query = query.where(ModelVersion.stage == stage)
+            query = query.where(t.ModelVersion.stage == stage)
         if status is not None:
-            query = query.where(ModelVersion.status == status)
+            query = query.where(t.ModelVersion.status == status)
         return query
 
     def list_versions(
@@ -344,15 +385,16 @@ class Registry:
         offset: int = 0,
     ) -> list[VersionRecord]:
         """Versions matching every given filter, newest first, one page of at most ``limit``."""
+        t = self.tables
         if not 1 <= int(limit) <= MAX_LIST_LIMIT:
             raise ConfigError(f"The page size must be between 1 and {MAX_LIST_LIMIT}, not {limit}.")
         if int(offset) < 0:
             raise ConfigError(f"The offset must be 0 or more, not {offset}.")
         # Page through ids first (an index walk that never reads the large JSON columns), then
         # fetch only the rows of that page.
-        page = self._filtered(ModelVersion.select(ModelVersion.id), plugin, target, stage, status)
-        page = page.order_by(ModelVersion.id.desc()).limit(int(limit)).offset(int(offset))
-        query = self._version_query().where(ModelVersion.id.in_(page)).order_by(ModelVersion.id.desc())
+        page = self._filtered(t.ModelVersion.select(t.ModelVersion.id), plugin, target, stage, status)
+        page = page.order_by(t.ModelVersion.id.desc()).limit(int(limit)).offset(int(offset))
+        query = self._version_query().where(t.ModelVersion.id.in_(page)).order_by(t.ModelVersion.id.desc())
         return self._records(query)
 
     def count_versions(
@@ -363,8 +405,8 @@ class Registry:
         stage: str | None = None,
         status: str | None = None,
     ) -> int:
-        self._activate()
-        return self._filtered(ModelVersion.select(), plugin, target, stage, status).count()
+        t = self.tables
+        return self._filtered(t.ModelVersion.select(), plugin, target, stage, status).count()
 
     def latest(self, plugin: str, target: str, *, stage: str | None = None) -> VersionRecord | None:
         """The newest trained version of (plugin, target), optionally in one stage; None when none."""
@@ -410,21 +452,22 @@ class Registry:
     # -- validation and KPI history -------------------------------------------------------------
     def record_validation(self, version_id: int, *, metrics: dict, data_hash: str) -> VersionRecord:
         """Store validation metrics with the hash of the data they were computed on."""
+        t = self.tables
 
         def work() -> None:
             now = utc_now()
             updated = (
-                ModelVersion.update(
+                t.ModelVersion.update(
                     validation_performed=True,
                     validation_metrics=dict(metrics),
                     validation_data_hash=data_hash,
                 )
-                .where(ModelVersion.id == version_id)
+                .where(t.ModelVersion.id == version_id)
                 .execute()
             )
             if not updated:
                 raise NotFoundError(f"Model version {version_id} does not exist in the registry.")
-            MetricRecord.create(
+            t.MetricRecord.create(
                 version=version_id, kind="validation", metrics=dict(metrics), data_hash=data_hash, created=now
             )
 
@@ -435,22 +478,25 @@ class Registry:
         self, version_id: int, *, kind: str, metrics: dict, data_hash: str | None = None
     ) -> int:
         """Append a KPI entry (e.g. ``detection`` against labels) without changing the version."""
+        t = self.tables
 
         def work() -> int:
-            if not ModelVersion.select().where(ModelVersion.id == version_id).exists():
+            if not t.ModelVersion.select().where(t.ModelVersion.id == version_id).exists():
                 raise NotFoundError(f"Model version {version_id} does not exist in the registry.")
-            return MetricRecord.create(
+            return t.MetricRecord.create(
                 version=version_id, kind=kind, metrics=dict(metrics), data_hash=data_hash, created=utc_now()
             ).id
 
         return self._write(work)
 
-    def metric_history(self, version_id: int) -> list[dict[str, Any]]:
+    def metric_history(self, version_id: int) -> list[MetricPoint]:
         """The version's KPI entries, oldest first."""
-        self._activate()
-        query = MetricRecord.select().where(MetricRecord.version == version_id).order_by(MetricRecord.id)
+        t = self.tables
+        query = (
+            t.MetricRecord.select().where(t.MetricRecord.version == version_id).order_by(t.MetricRecord.id)
+        )
         return [
-            {"id": r.id, "kind": r.kind, "metrics": r.metrics, "data_hash": r.data_hash, "created": r.created}
+            MetricPoint(id=r.id, kind=r.kind, metrics=r.metrics, data_hash=r.data_hash, created=r.created)
             for r in query
         ]
 
@@ -459,6 +505,7 @@ class Registry:
         """Move a version to ``stage``. Production needs a validated, intact, trained version; the
         previous production version of the same (plugin, target) is archived in the same transaction.
         """
+        t = self.tables
         _choice("stage", stage, STAGES)
         record = self.get(version_id)
         if stage in ("staging", "production") and record.status != "trained":
@@ -474,7 +521,7 @@ class Registry:
             self.verify_artifact(record)
 
         def work() -> None:
-            row = ModelVersion.get_or_none(ModelVersion.id == version_id)
+            row = t.ModelVersion.get_or_none(t.ModelVersion.id == version_id)
             if row is None:
                 raise NotFoundError(f"Model version {version_id} does not exist in the registry.")
             if row.stage == stage:
@@ -482,13 +529,13 @@ class Registry:
             if stage == "production":
                 if not row.validation_performed:  # re-read under the lock
                     raise ValidationRequiredError(f"Model version {record.label} has not been validated.")
-                ModelVersion.update(stage="archived").where(
-                    (ModelVersion.plugin == row.plugin)
-                    & (ModelVersion.target == row.target)
-                    & (ModelVersion.stage == "production")
-                    & (ModelVersion.id != row.id)
+                t.ModelVersion.update(stage="archived").where(
+                    (t.ModelVersion.plugin == row.plugin)
+                    & (t.ModelVersion.target == row.target)
+                    & (t.ModelVersion.stage == "production")
+                    & (t.ModelVersion.id != row.id)
                 ).execute()
-            ModelVersion.update(stage=stage).where(ModelVersion.id == version_id).execute()
+            t.ModelVersion.update(stage=stage).where(t.ModelVersion.id == version_id).execute()
 
         self._write(work)
         return self.get(version_id)
@@ -500,9 +547,10 @@ class Registry:
         In that order a crash leaves at worst an artifact without a row, which ``registry check``
         quarantines; never a row that names a missing artifact.
         """
+        t = self.tables
 
         def work() -> str | None:
-            row = ModelVersion.get_or_none(ModelVersion.id == version_id)
+            row = t.ModelVersion.get_or_none(t.ModelVersion.id == version_id)
             if row is None:
                 raise NotFoundError(f"Model version {version_id} does not exist in the registry.")
             if row.stage == "production" and not force:
@@ -526,41 +574,33 @@ class Registry:
 
     def cleanup(self, *, keep: int, dry_run: bool = False) -> list[int]:
         """Delete all but the newest ``keep`` versions of each (plugin, target); versions in
-        production or staging, and versions still training, are always kept. Returns the deleted ids;
-        with ``dry_run`` the ids that would go, deleting nothing.
+        production or staging, and versions still training, are always kept (:func:`cleanup_candidates`).
+        Returns the deleted ids; with ``dry_run`` the ids that would go, deleting nothing.
         """
+        t = self.tables
         if int(keep) < 0:
             raise ConfigError(f"The number of versions to keep must be 0 or more, not {keep}.")
 
         def candidates() -> list[tuple[int, str | None]]:
-            doomed: list[tuple[int, str | None]] = []
-            seen: dict[tuple[str, str], int] = {}
-            query = ModelVersion.select(
-                ModelVersion.id,
-                ModelVersion.plugin,
-                ModelVersion.target,
-                ModelVersion.stage,
-                ModelVersion.status,
-                ModelVersion.artifact_path,
-            ).order_by(ModelVersion.plugin, ModelVersion.target, ModelVersion.version.desc())
-            for row in query:
-                key = (row.plugin, row.target)
-                rank = seen.get(key, 0)
-                seen[key] = rank + 1
-                if rank < keep or row.stage in ("production", "staging") or row.status == "training":
-                    continue
-                doomed.append((row.id, row.artifact_path))
-            return doomed
+            query = t.ModelVersion.select(
+                t.ModelVersion.id,
+                t.ModelVersion.plugin,
+                t.ModelVersion.target,
+                t.ModelVersion.version,
+                t.ModelVersion.stage,
+                t.ModelVersion.status,
+                t.ModelVersion.artifact_path,
+            )
+            return [(row.id, row.artifact_path) for row in cleanup_candidates(query, int(keep))]
 
         if dry_run:
-            self._activate()
             return sorted(version_id for version_id, _ in candidates())
 
         def work() -> list[tuple[int, str | None]]:
             doomed = candidates()  # read again under the write lock
             ids = [version_id for version_id, _ in doomed]
             for start in range(0, len(ids), 500):
-                ModelVersion.delete().where(ModelVersion.id.in_(ids[start : start + 500])).execute()
+                t.ModelVersion.delete().where(t.ModelVersion.id.in_(ids[start : start + 500])).execute()
             return doomed
 
         doomed = self._write(work)
@@ -582,13 +622,14 @@ class Registry:
     ) -> int:
         """Store a user's label for a time range of one unit (``true_anomaly``, ``false_alarm``, ...);
         ``data_key`` names the data the range is on (see ``services.feedback.data_key``)."""
+        t = self.tables
         if not label:
             raise ConfigError("A feedback label must not be empty.")
 
         def work() -> int:
-            if not ModelVersion.select().where(ModelVersion.id == version_id).exists():
+            if not t.ModelVersion.select().where(t.ModelVersion.id == version_id).exists():
                 raise NotFoundError(f"Model version {version_id} does not exist in the registry.")
-            return FeedbackLabel.create(
+            return t.FeedbackLabel.create(
                 version=version_id,
                 unit=unit,
                 start=start,
@@ -601,71 +642,73 @@ class Registry:
 
         return self._write(work)
 
-    def list_feedback(self, version_id: int) -> list[dict[str, Any]]:
-        self._activate()
-        query = FeedbackLabel.select().where(FeedbackLabel.version == version_id).order_by(FeedbackLabel.id)
+    def list_feedback(self, version_id: int) -> list[LabelRecord]:
+        t = self.tables
+        query = (
+            t.FeedbackLabel.select().where(t.FeedbackLabel.version == version_id).order_by(t.FeedbackLabel.id)
+        )
         return [
-            {
-                "id": r.id,
-                "version_id": version_id,
-                "unit": r.unit,
-                "start": r.start,
-                "end": r.end,
-                "label": r.label,
-                "note": r.note,
-                "created": r.created,
-                "data_key": r.data_key,
-            }
+            LabelRecord(
+                id=r.id,
+                version_id=version_id,
+                unit=r.unit,
+                start=r.start,
+                end=r.end,
+                label=r.label,
+                note=r.note,
+                created=r.created,
+                data_key=r.data_key,
+            )
             for r in query
         ]
 
-    def list_feedback_for(self, plugin: str, target: str) -> list[dict[str, Any]]:
+    def list_feedback_for(self, plugin: str, target: str) -> list[LabelRecord]:
         """Labels of every version of (``plugin``, ``target``), oldest first, each with its
         ``version_id`` (labels outlive the version they were made with for re-training)."""
-        self._activate()
+        t = self.tables
         ids = [
             row.id
-            for row in ModelVersion.select(ModelVersion.id).where(
-                (ModelVersion.plugin == plugin) & (ModelVersion.target == target)
+            for row in t.ModelVersion.select(t.ModelVersion.id).where(
+                (t.ModelVersion.plugin == plugin) & (t.ModelVersion.target == target)
             )
         ]
         return [entry for version_id in ids for entry in self.list_feedback(version_id)]
 
     def delete_feedback(self, feedback_id: int) -> None:
+        t = self.tables
+
         def work() -> None:
-            if not FeedbackLabel.delete().where(FeedbackLabel.id == feedback_id).execute():
+            if not t.FeedbackLabel.delete().where(t.FeedbackLabel.id == feedback_id).execute():
                 raise NotFoundError(f"Feedback label {feedback_id} does not exist in the registry.")
 
         self._write(work)
 
     # -- overview and consistency ---------------------------------------------------------------
-    def status(self) -> list[dict[str, Any]]:
+    def status(self) -> list[StatusRow]:
         """Per (plugin, target): latest version, production version, last trained, validated, age."""
         from turbofan_desktop.registry.overview import training_status
 
-        self._activate()
-        return training_status()
+        return training_status(self.tables.ModelVersion)
 
     def check(self, *, repair: bool = False) -> CheckReport:
         """Find (and with ``repair`` fix what is safe) inconsistencies; see :mod:`.check`."""
         from turbofan_desktop.registry.check import check_registry
 
-        self._activate()
         return check_registry(self, repair=repair)
 
 
-def _run_dict(row: TrainingRun) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "plugin": row.plugin,
-        "target": row.target,
-        "config": row.config,
-        "dataset_id": row.dataset_id,
-        "status": row.status,
-        "message": row.message,
-        "epochs_done": row.epochs_done,
-        "started": row.started,
-        "finished": row.finished,
-        "pid": row.pid,
-        "host": row.host,
-    }
+def _run_record(row: Any) -> RunRecord:
+    return RunRecord(
+        id=row.id,
+        plugin=row.plugin,
+        target=row.target,
+        config=row.config,
+        dataset_id=row.dataset_id,
+        status=row.status,
+        message=row.message,
+        epochs_done=row.epochs_done,
+        started=row.started,
+        finished=row.finished,
+        pid=row.pid,
+        host=row.host,
+    )

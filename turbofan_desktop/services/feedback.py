@@ -28,6 +28,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from turbofan_desktop.errors import ConfigError
+from turbofan_desktop.registry.records import LabelRecord
 
 if TYPE_CHECKING:
     from turbofan_desktop.services import Workspace
@@ -91,23 +92,23 @@ def clear_label(ws: Workspace, version_id: int, *, unit: Any, start: Any, end: A
     unit, start, end = _plain(unit), _plain(start), _plain(end)
     gone = 0
     for old in ws.registry.list_feedback(version_id):
-        if old["unit"] == unit and old["start"] == start and old["end"] == end:
-            ws.registry.delete_feedback(old["id"])
+        if old.unit == unit and old.start == start and old.end == end:
+            ws.registry.delete_feedback(old.id)
             gone += 1
     return gone
 
 
-def labels_for_data(ws: Workspace, version_id: int, dataset: Any) -> list[dict[str, Any]]:
+def labels_for_data(ws: Workspace, version_id: int, dataset: Any) -> list[LabelRecord]:
     """Labels of every version of this version's (plugin, target) made on ``dataset`` (or on
     unnamed data), oldest first; a later label of the same unit and range wins over an earlier one."""
     record = ws.registry.get(int(version_id))
     key = data_key(dataset)
-    latest: dict[tuple[str, str, str], dict[str, Any]] = {}
+    latest: dict[tuple[str, str, str], LabelRecord] = {}
     for entry in ws.registry.list_feedback_for(record.plugin, record.target):
-        if entry.get("data_key") not in (None, key):
+        if entry.data_key not in (None, key):
             continue
-        latest[(str(entry["unit"]), str(entry["start"]), str(entry["end"]))] = entry
-    return sorted(latest.values(), key=lambda e: e["id"])
+        latest[(str(entry.unit), str(entry.start), str(entry.end))] = entry
+    return sorted(latest.values(), key=lambda e: e.id)
 
 
 def _bounds(start: Any, end: Any) -> tuple[float, float] | None:
@@ -139,17 +140,17 @@ def f_beta(precision: float | None, recall: float | None, beta: float = 0.5) -> 
     return (1 + b2) * precision * recall / (b2 * precision + recall)
 
 
-def detection_kpis(detection: Any, labels: list[dict[str, Any]]) -> dict[str, Any] | None:
+def detection_kpis(detection: Any, labels: list[LabelRecord]) -> dict[str, Any] | None:
     """Precision / recall / F0.5 of ``detection`` (a DetectionResult) judged by ``labels`` (see the
     module text); None when no detected unit has a label."""
     tp = fp = fn = unjudged = units = 0
     for unit, found in detection.units.items():
-        mine = [e for e in labels if str(e["unit"]) == str(unit)]
+        mine = [e for e in labels if str(e.unit) == str(unit)]
         if not mine:
             continue
         units += 1
-        truth = [b for e in mine if e["label"] in GROUND_TRUTH and (b := _bounds(e["start"], e["end"]))]
-        dismissed = [b for e in mine if e["label"] == FALSE_ALARM and (b := _bounds(e["start"], e["end"]))]
+        truth = [b for e in mine if e.label in GROUND_TRUTH and (b := _bounds(e.start, e.end))]
+        dismissed = [b for e in mine if e.label == FALSE_ALARM and (b := _bounds(e.start, e.end))]
         detected = [b for r in found.anomalies if (b := _bounds(_plain(r.start), _plain(r.end)))]
         hit = [any(_overlaps(t, d) for d in detected) for t in truth]
         tp += sum(hit)
@@ -188,12 +189,12 @@ def record_detection_kpis(
     return kpis
 
 
-def label_for(labels: list[dict[str, Any]], unit: Any, start: Any, end: Any) -> str | None:
+def label_for(labels: list[LabelRecord], unit: Any, start: Any, end: Any) -> str | None:
     """The label stored for exactly this unit and range, or None."""
     unit, start, end = _plain(unit), _plain(start), _plain(end)
     for entry in reversed(labels):
-        if entry["unit"] == unit and entry["start"] == start and entry["end"] == end:
-            return entry["label"]
+        if entry.unit == unit and entry.start == start and entry.end == end:
+            return entry.label
     return None
 
 
@@ -201,7 +202,7 @@ def feedback_metrics(ws: Workspace, version_id: int, *, record: bool = False) ->
     """Counts per label and the implied precision / recall (None when undefined); with ``record``
     the numbers are appended to the version's KPI history."""
     labels = ws.registry.list_feedback(version_id)
-    counts = {name: sum(1 for entry in labels if entry["label"] == name) for name in LABELS}
+    counts = {name: sum(1 for entry in labels if entry.label == name) for name in LABELS}
     tp, fp, fn = counts[TRUE_ANOMALY], counts[FALSE_ALARM], counts[MISSED_ANOMALY]
     metrics: dict[str, Any] = {
         "feedback_precision": tp / (tp + fp) if tp + fp else None,
@@ -218,9 +219,9 @@ def report_rows(ws: Workspace, version_id: int) -> list[tuple[str, str]]:
     """(what, detail) rows for a report: each label, then the implied precision and recall."""
     rows = []
     for entry in ws.registry.list_feedback(version_id):
-        text = LABEL_TEXT.get(entry["label"], entry["label"])
-        note = f" - {entry['note']}" if entry.get("note") else ""
-        rows.append((f"unit {entry['unit']} {entry['start']}-{entry['end']}", f"{text}{note}"))
+        text = LABEL_TEXT.get(entry.label, entry.label)
+        note = f" - {entry.note}" if entry.note else ""
+        rows.append((f"unit {entry.unit} {entry.start}-{entry.end}", f"{text}{note}"))
     if rows:
         metrics = feedback_metrics(ws, version_id)
         shown = {k: "-" if v is None else f"{v:.2f}" for k, v in metrics.items() if k.startswith("feedback_")}

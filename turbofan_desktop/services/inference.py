@@ -149,9 +149,10 @@ def detect(
 
 def _label_arguments(ws: Workspace, version_id: int, dataset: Dataset) -> dict[str, Any]:
     """``{"labels": [...]}`` when the user labelled this data (:class:`AnomalyModel` takes them; the
-    model decides whether they matter), otherwise nothing."""
+    model decides whether they matter), otherwise nothing. The plugin API speaks plain dicts, not
+    registry records."""
     labels = feedback.labels_for_data(ws, version_id, dataset)
-    return {"labels": labels} if labels else {}
+    return {"labels": [label.to_dict() for label in labels]} if labels else {}
 
 
 @dataclass

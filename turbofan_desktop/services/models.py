@@ -3,7 +3,8 @@ GUI's registry browser — list and show versions, promote, archive, delete, cle
 training status across equipment, the plugin listing and the registry's consistency check.
 
 The CLI and the GUI reach the registry and the plugin manager only through here (DESIGN.md section 2):
-what a version is (:class:`VersionRecord`) and the stage and status names are re-exported for them.
+what a version is (:class:`VersionRecord`, its :class:`TrainingProvenance`), its KPI points and labels,
+a status row, and the stage and status names are re-exported for them.
 """
 
 from __future__ import annotations
@@ -13,7 +14,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from turbofan_desktop.plugins.contract import ALL_TARGETS
-from turbofan_desktop.registry import STAGES, VERSION_STATUSES, CheckReport, VersionRecord
+from turbofan_desktop.registry import (
+    STAGES,
+    VERSION_STATUSES,
+    CheckReport,
+    LabelRecord,
+    MetricPoint,
+    StatusRow,
+    TrainingProvenance,
+    VersionRecord,
+)
 
 if TYPE_CHECKING:
     from turbofan_desktop.data.dataset import Dataset
@@ -60,8 +70,8 @@ class VersionDetails:
     judged by labels, drift checks; oldest first) and its feedback labels."""
 
     record: VersionRecord
-    metric_history: list[dict[str, Any]]
-    feedback: list[dict[str, Any]]
+    metric_history: list[MetricPoint]
+    feedback: list[LabelRecord]
 
 
 def show_version(ws: Workspace, version_id: int) -> VersionDetails:
@@ -69,7 +79,7 @@ def show_version(ws: Workspace, version_id: int) -> VersionDetails:
     return VersionDetails(record, ws.registry.metric_history(record.id), ws.registry.list_feedback(record.id))
 
 
-def kpi_history(ws: Workspace, version_id: int) -> list[dict[str, Any]]:
+def kpi_history(ws: Workspace, version_id: int) -> list[MetricPoint]:
     """The version's KPI entries (validation, detection with ground truth, ...) without drift checks,
     oldest first (:func:`turbofan_desktop.services.monitoring.kpi_history`)."""
     from turbofan_desktop.services import monitoring  # data and pandas load only when asked
@@ -164,38 +174,38 @@ def _all_versions(ws: Workspace, page: int = 1000) -> list[VersionRecord]:
 
 
 # -- overview ---------------------------------------------------------------------------------------------
-def _untrained_row(plugin: str, target: str) -> dict[str, Any]:
-    return {
-        "plugin": plugin,
-        "target": target,
-        "versions": 0,
-        "latest_id": None,
-        "latest_version": None,
-        "latest_status": None,
-        "latest_stage": None,
-        "validated": False,
-        "production_id": None,
-        "production_version": None,
-        "production_validated": None,
-        "last_trained": None,
-        "age_seconds": None,
-        "age": "-",
-    }
+def _untrained_row(plugin: str, target: str) -> StatusRow:
+    return StatusRow(
+        plugin=plugin,
+        target=target,
+        versions=0,
+        latest_id=None,
+        latest_version=None,
+        latest_status=None,
+        latest_stage=None,
+        validated=False,
+        production_id=None,
+        production_version=None,
+        production_validated=None,
+        last_trained=None,
+        age_seconds=None,
+        age="-",
+    )
 
 
-def training_status(ws: Workspace, dataset: Dataset | None = None) -> list[dict[str, Any]]:
+def training_status(ws: Workspace, dataset: Dataset | None = None) -> list[StatusRow]:
     """One row per (target, plugin) that has versions, as the registry reports it (latest and production
     version, validated, last trained, age) — plus, when ``dataset`` is given, an empty row for every
     target a loaded model could still be trained on, so the GUI shows the gaps too.
     Sorted by target (the all-sensor target ``*`` last), then plugin.
     """
-    rows = [dict(row) for row in ws.registry.status()]
+    rows = list(ws.registry.status())
     if dataset is not None:
-        present = {(row["plugin"], row["target"]) for row in rows}
+        present = {(row.plugin, row.target) for row in rows}
         for name, spec in ws.plugins.models().items():
             targets = dataset.informative_sensors if spec.per_target else [ALL_TARGETS]
             rows.extend(_untrained_row(name, t) for t in targets if (name, t) not in present)
-    rows.sort(key=lambda row: (row["target"] == ALL_TARGETS, str(row["target"]), str(row["plugin"])))
+    rows.sort(key=lambda row: (row.target == ALL_TARGETS, str(row.target), str(row.plugin)))
     return rows
 
 
@@ -234,7 +244,11 @@ __all__ = [
     "CheckReport",
     "Cleanup",
     "Deletion",
+    "LabelRecord",
+    "MetricPoint",
     "Promotion",
+    "StatusRow",
+    "TrainingProvenance",
     "VersionDetails",
     "VersionRecord",
     "archive",

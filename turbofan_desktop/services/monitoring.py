@@ -4,7 +4,7 @@
   compact summary of its training split (:func:`turbofan_desktop.data.drift.training_statistics`)
   in its artifact folder, as ``training_statistics.json``: covered by the artifact's sha256, removed
   with the version, and never decoded when versions are listed (a version row stays small).
-  ``extra["training_stats"]`` holding the summary itself is read too (hand-registered versions).
+  ``provenance.training_stats`` holding the summary itself is read too (hand-registered versions).
   :func:`drift` compares a dataset with it under the thresholds of the settings and appends the
   result to the version's history (``metric_history``, kind ``"drift"``): the report's headline
   numbers first, then the per-sensor verdicts. :func:`check_drift` is the variant for checks that
@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from turbofan_desktop.data.dataset import Dataset
 from turbofan_desktop.data.drift import STATS_FORMAT, DriftReport, compare, training_statistics
 from turbofan_desktop.errors import IncompatibleDataError, NotFoundError
+from turbofan_desktop.registry.records import MetricPoint
 
 if TYPE_CHECKING:
     from turbofan_desktop.services import Workspace
@@ -81,9 +82,9 @@ def with_training_statistics(
 
 
 def reference_statistics(ws: Workspace, version_id: int) -> dict[str, Any]:
-    """The training statistics of a version: from ``extra["training_stats"]`` or its artifact."""
+    """The training statistics of a version: from ``provenance.training_stats`` or its artifact."""
     record = ws.registry.get(version_id)
-    stored = dict(record.extra or {}).get("training_stats")
+    stored = record.provenance.training_stats
     if isinstance(stored, dict) and stored.get("format") == STATS_FORMAT:
         return stored
     path = Path(record.artifact_path) / STATS_FILE if record.artifact_path else None
@@ -105,7 +106,7 @@ def reference_statistics(ws: Workspace, version_id: int) -> dict[str, Any]:
 def has_reference_statistics(ws: Workspace, version_id: int) -> bool:
     """Whether :func:`drift` can run for this version (cheap: no hashing)."""
     record = ws.registry.get(version_id)
-    stored = dict(record.extra or {}).get("training_stats")
+    stored = record.provenance.training_stats
     if isinstance(stored, dict) and stored.get("format") == STATS_FORMAT:
         return True
     return bool(record.artifact_path) and (Path(record.artifact_path) / STATS_FILE).is_file()
@@ -203,21 +204,21 @@ def monitored_versions(ws: Workspace, dataset: Dataset, *, limit: int = 500) -> 
     return [int(record.id) for record in records]
 
 
-def drift_history(ws: Workspace, version_id: int) -> list[dict[str, Any]]:
+def drift_history(ws: Workspace, version_id: int) -> list[MetricPoint]:
     """Stored drift checks of the version, oldest first (``metrics`` as in :func:`drift_summary`)."""
-    return [e for e in ws.registry.metric_history(version_id) if e.get("kind") == DRIFT_KIND]
+    return [e for e in ws.registry.metric_history(version_id) if e.kind == DRIFT_KIND]
 
 
-def latest_drift(ws: Workspace, version_id: int) -> dict[str, Any] | None:
+def latest_drift(ws: Workspace, version_id: int) -> MetricPoint | None:
     """The newest stored drift check, or None (for a badge)."""
     history = drift_history(ws, version_id)
     return history[-1] if history else None
 
 
 # -- KPIs ------------------------------------------------------------------------------------------------
-def kpi_history(ws: Workspace, version_id: int) -> list[dict[str, Any]]:
+def kpi_history(ws: Workspace, version_id: int) -> list[MetricPoint]:
     """The version's KPI entries (validation, detection with ground truth, ...), oldest first."""
-    return [e for e in ws.registry.metric_history(version_id) if e.get("kind") != DRIFT_KIND]
+    return [e for e in ws.registry.metric_history(version_id) if e.kind != DRIFT_KIND]
 
 
 def metric_direction(name: str) -> int:
@@ -267,7 +268,7 @@ def kpi_warning(ws: Workspace, version_id: int, margin: float | None = None) -> 
         (VALIDATION_KIND, "validation", "at registration"),
         (DETECTION_KIND, "detection judged by labels", "in the first judged detection"),
     ):
-        entries = [e for e in history if e.get("kind") == kind]
+        entries = [e for e in history if e.kind == kind]
         sentence = _kind_warning(ws, version_id, entries, margin, what, since)
         if sentence:
             return sentence
@@ -275,12 +276,12 @@ def kpi_warning(ws: Workspace, version_id: int, margin: float | None = None) -> 
 
 
 def _kind_warning(
-    ws: Workspace, version_id: int, entries: list[dict[str, Any]], margin: float, what: str, since: str
+    ws: Workspace, version_id: int, entries: list[MetricPoint], margin: float, what: str, since: str
 ) -> str | None:
     if len(entries) < 2:
         return None
     baseline, latest = entries[0], entries[-1]
-    changes = kpi_changes(dict(baseline.get("metrics") or {}), dict(latest.get("metrics") or {}))
+    changes = kpi_changes(dict(baseline.metrics or {}), dict(latest.metrics or {}))
     worst = max(changes, key=lambda c: c["worse"], default=None)
     if worst is None or worst["worse"] <= margin:
         return None
@@ -288,7 +289,7 @@ def _kind_warning(
     amount = "far" if math.isinf(worst["worse"]) else f"{worst['worse']:.0%}"
     return (
         f"{label}: {worst['metric']} is {worst['latest']:.4g} in the latest {what} "
-        f"({str(latest.get('created', ''))[:10]}), {amount} worse than {worst['registered']:.4g} "
+        f"({str(latest.created or '')[:10]}), {amount} worse than {worst['registered']:.4g} "
         f"{since} (warning margin {margin:.0%})."
     )
 
@@ -299,10 +300,10 @@ def version_health(ws: Workspace, version_id: int) -> dict[str, Any]:
     latest = latest_drift(ws, version_id)
     drift_state = None
     if latest is not None:
-        metrics = dict(latest.get("metrics") or {})
+        metrics = dict(latest.metrics or {})
         drift_state = {
             "drifted": list(metrics.get("drifted") or []),
-            "created": latest.get("created"),
-            "data_hash": latest.get("data_hash"),
+            "created": latest.created,
+            "data_hash": latest.data_hash,
         }
     return {"kpi_warning": kpi_warning(ws, version_id), "drift": drift_state}

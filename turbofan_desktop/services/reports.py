@@ -133,7 +133,7 @@ def collect_content(
     spec = ws.plugins.model(record.plugin)
     info = _record_dict(record)
     lineage = dict(_get(record, "lineage", None) or info.get("lineage") or {})
-    extra = dict(_get(record, "extra", None) or {})
+    provenance = record.provenance
     metrics = dict(_get(record, "metrics", None) or {})
     validation = dict(_get(record, "validation_metrics", None) or {})
     content = ReportContent(
@@ -163,7 +163,7 @@ def collect_content(
         content.notes.append("No training history was recorded for this version.")
     progress(ProgressEvent(stage="report", fraction=0.2, message="plots"))
     try:
-        data = _plot_data(ws, record, extra, data_path)
+        data = _plot_data(ws, record, data_path)
         content.plots.extend(task_plots(ws, version_id, spec, data))
     except TurbofanError as exc:
         content.notes.append(f"Model plots were skipped: {exc}")
@@ -173,7 +173,6 @@ def collect_content(
             f"Model plots were skipped after an internal error ({type(exc).__name__}: {exc})."
         )
     progress(ProgressEvent(stage="report", fraction=0.6, message="tables"))
-    split = extra.get("split") or {}
     history_rows = _validation_history(ws, version_id)
     if history_rows:
         content.sections.append(("Validation history", history_rows))
@@ -188,12 +187,12 @@ def collect_content(
         (
             "Split and source",
             [
-                ("seed", _fmt(extra.get("seed"))),
-                ("val_fraction", _fmt(extra.get("val_fraction"))),
-                ("test_fraction", _fmt(extra.get("test_fraction"))),
-                *[(f"source {k}", _fmt(v)) for k, v in dict(extra.get("source") or {}).items()],
-                *[(f"split {k}", _fmt(v)) for k, v in dict(split).items()],
-                *[(f"fit {k}", _fmt(v)) for k, v in dict(extra.get("fit") or {}).items()],
+                ("seed", _fmt(provenance.seed)),
+                ("val_fraction", _fmt(provenance.val_fraction)),
+                ("test_fraction", _fmt(provenance.test_fraction)),
+                *[(f"source {k}", _fmt(v)) for k, v in _parts(provenance.source)],
+                *[(f"split {k}", _fmt(v)) for k, v in _parts(provenance.split)],
+                *[(f"fit {k}", _fmt(v)) for k, v in _parts(provenance.fit)],
             ],
         )
     )
@@ -214,21 +213,23 @@ def collect_content(
     return content
 
 
+def _parts(part: Any) -> list[tuple[str, Any]]:
+    """A provenance part's fields as (name, value) rows; none when the part was not recorded."""
+    return list(part.to_dict().items()) if part is not None else []
+
+
 def _validation_history(ws: Workspace, version_id: int) -> list[tuple[str, str]]:
     """Every stored evaluation of the version: when, on which data (hash), the first metrics."""
-    reader = getattr(ws.registry, "metric_history", None)
-    if reader is None:
-        return []
     rows = []
-    for entry in reader(version_id):
-        metrics = dict(entry.get("metrics") or {})
+    for entry in ws.registry.metric_history(version_id):
+        metrics = dict(entry.metrics or {})
         shown = ", ".join(f"{k}={_fmt(v)}" for k, v in list(metrics.items())[:4])
-        label = f"{entry.get('created', '')} {entry.get('kind', '')}".strip()
-        rows.append((label, f"data {str(entry.get('data_hash') or '-')[:16]}: {shown}"))
+        label = f"{entry.created} {entry.kind}".strip()
+        rows.append((label, f"data {str(entry.data_hash or '-')[:16]}: {shown}"))
     return rows
 
 
-def _plot_data(ws: Workspace, record: Any, extra: dict[str, Any], data_path) -> Dataset:
+def _plot_data(ws: Workspace, record: Any, data_path) -> Dataset:
     """The given file, else the version's held-out training units (validation split)."""
     if data_path is not None:
         return load_dataset(ws, data_path)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from turbofan_desktop.data.dataset import Dataset, canonical_hash
-from turbofan_desktop.data.split import split_units
+from turbofan_desktop.data.split import UnitSplit, split_units
 from turbofan_desktop.errors import Cancelled, ConfigError, InsufficientDataError, TurbofanError
 from turbofan_desktop.plugins.contract import (
     ALL_TARGETS,
@@ -26,6 +26,13 @@ from turbofan_desktop.plugins.contract import (
     ProgressEvent,
     build_config,
     config_to_dict,
+)
+from turbofan_desktop.registry.records import (
+    FitSummary,
+    HeldOut,
+    TrainingProvenance,
+    TrainingSource,
+    ValidationSet,
 )
 from turbofan_desktop.services._common import (
     library_versions,
@@ -263,7 +270,7 @@ def train(
         train_ds=train_ds,
         val_ds=val_ds,
         test_ds=test_ds,
-        split=split.to_dict(),
+        split=split,
         dataset_id=dataset_id,
         values=values,
         total=len(targets),
@@ -307,7 +314,7 @@ class _JobContext:
     train_ds: Dataset
     val_ds: Dataset
     test_ds: Dataset
-    split: dict[str, Any]
+    split: UnitSplit
     dataset_id: int
     values: dict[str, Any]
     total: int
@@ -369,7 +376,7 @@ class _JobContext:
                 training_seconds=seconds,
                 library_versions=self._library_versions(),
                 write_artifact=with_training_statistics(model.save, self.train_ds),
-                extra=self._extra(fit),
+                provenance=self._provenance(fit),
             )
         except Cancelled:
             outcome.cancelled = True
@@ -401,42 +408,37 @@ class _JobContext:
             extra[f"plugin:{self.spec.plugin}"] = version
         return library_versions(extra)
 
-    def _extra(self, fit: Any) -> dict[str, Any]:
+    def _provenance(self, fit: Any) -> TrainingProvenance:
         """What validation and reports need later: the split, its seed and how to find the source."""
-        request, dataset = self.request, self.dataset
-        return {
-            "split": self.split,
-            "seed": request.seed,
-            "val_fraction": request.val_fraction,
-            "test_fraction": request.test_fraction,
-            "source": {
-                "path": str(Path(dataset.source).resolve()) if dataset.source else None,
-                "rul_path": str(Path(dataset.rul_source).resolve()) if dataset.rul_source else None,
-                "unit_col": request.unit_col,
-                "time_col": request.time_col,
-                "format": dataset.format,
-                "data_hash": dataset.data_hash,
-                "units": len(dataset.units),
-            },
-            "validation": {
-                "split": "val",
-                "units": len(self.val_ds.units),
-                "data_hash": self.val_ds.data_hash,
-            },
+        request, dataset, split = self.request, self.dataset, self.split
+        held_out = self.test_ds if split.test else self.val_ds
+        return TrainingProvenance(
+            split=split,
+            source=TrainingSource(
+                path=str(Path(dataset.source).resolve()) if dataset.source else None,
+                rul_path=str(Path(dataset.rul_source).resolve()) if dataset.rul_source else None,
+                unit_col=request.unit_col,
+                time_col=request.time_col,
+                format=dataset.format,
+                data_hash=dataset.data_hash,
+                units=len(dataset.units),
+            ),
+            validation=ValidationSet(
+                split="val", units=len(self.val_ds.units), data_hash=self.val_ds.data_hash
+            ),
             # what validation without a data file compares a re-read source against
-            "held_out": {
-                "split": "test" if self.split["test"] else "val",
-                "frame_hash": held_out_fingerprint(self.test_ds if self.split["test"] else self.val_ds),
-            },
-            "fit": {
-                "epochs_run": getattr(fit, "epochs_run", None),
-                "best_epoch": getattr(fit, "best_epoch", None),
-                "stopped_early": getattr(fit, "stopped_early", False),
-                "seed": getattr(fit, "seed", None),
-                "notes": list(getattr(fit, "notes", []) or []),
-            },
-            "model_version": self.spec.version,
-        }
+            held_out=HeldOut(
+                split="test" if split.test else "val", frame_hash=held_out_fingerprint(held_out)
+            ),
+            fit=FitSummary(
+                epochs_run=getattr(fit, "epochs_run", None),
+                best_epoch=getattr(fit, "best_epoch", None),
+                stopped_early=bool(getattr(fit, "stopped_early", False)),
+                seed=getattr(fit, "seed", None),
+                notes=tuple(str(n) for n in getattr(fit, "notes", []) or []),
+            ),
+            model_version=self.spec.version,
+        )
 
 
 __all__ = [

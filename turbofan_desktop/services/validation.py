@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from turbofan_desktop.data.dataset import Dataset, canonical_hash
-from turbofan_desktop.data.split import UnitSplit
 from turbofan_desktop.errors import Cancelled, IncompatibleDataError, TurbofanError
 from turbofan_desktop.plugins.contract import ProgressEvent
+from turbofan_desktop.registry.records import TrainingSource
 from turbofan_desktop.services._common import raise_if_stopped, stop_checker
 from turbofan_desktop.services.data import load_dataset
 from turbofan_desktop.services.inference import load_model
@@ -208,41 +208,40 @@ def held_out_data(ws: Workspace, record: Any, *, sources: dict[tuple, Dataset] |
     passed in memory), the held-out units are cut from the file and compared value by value with the
     recorded fingerprint of the held-out rows.
     """
-    extra = dict(getattr(record, "extra", None) or {})
-    source = dict(extra.get("source") or {})
-    if not source.get("path") or not isinstance(extra.get("split"), dict):
+    provenance = record.provenance
+    source, split = provenance.source, provenance.split
+    if source is None or not source.path or split is None:
         raise IncompatibleDataError(
             f"Version {record.id} does not record its training source and split; validate it on a data file."
         )
-    key = (source["path"], source.get("rul_path"), source.get("unit_col"), source.get("time_col"))
+    key = (source.path, source.rul_path, source.unit_col, source.time_col)
     cache = sources if sources is not None else {}
     if key not in cache:
         cache[key] = _read_source(ws, record.id, source)
     dataset = cache[key]
-    split = UnitSplit.from_dict(extra["split"])
     held = list(split.test) or list(split.val)
     by_plain = {_plain(u): u for u in dataset.units}
     missing = [u for u in held if _plain(u) not in by_plain]
     if not held or missing:
         raise IncompatibleDataError(
-            f"The held-out units of version {record.id} are not in {source['path']} any more; "
+            f"The held-out units of version {record.id} are not in {source.path} any more; "
             "validate it on a data file instead."
         )
-    if dataset.data_hash == source.get("data_hash"):
+    if dataset.data_hash == source.data_hash:
         _train, val, test = split.apply(dataset)
         return test if split.test else val
     part = dataset.subset([by_plain[_plain(u)] for u in held], note=f"held-out units of version {record.id}")
-    fingerprint = dict(extra.get("held_out") or {}).get("frame_hash")
+    fingerprint = provenance.held_out.frame_hash if provenance.held_out is not None else None
     if fingerprint is None or canonical_hash(part.frame) != fingerprint:
         raise IncompatibleDataError(
-            f"{source['path']} no longer holds the data version {record.id} was trained on (its data hash "
+            f"{source.path} no longer holds the data version {record.id} was trained on (its data hash "
             "differs); validate the version on a data file instead."
         )
     return part
 
 
-def _read_source(ws: Workspace, version_id: int, source: dict[str, Any]) -> Dataset:
-    path = Path(source["path"])
+def _read_source(ws: Workspace, version_id: int, source: TrainingSource) -> Dataset:
+    path = Path(source.path)
     if not path.exists():
         raise IncompatibleDataError(
             f"The training data of version {version_id} ({path}) is no longer there; validate it on a data file."
@@ -250,9 +249,9 @@ def _read_source(ws: Workspace, version_id: int, source: dict[str, Any]) -> Data
     return load_dataset(
         ws,
         path,
-        rul_path=source.get("rul_path"),
-        unit_col=source.get("unit_col"),
-        time_col=source.get("time_col"),
+        rul_path=source.rul_path,
+        unit_col=source.unit_col,
+        time_col=source.time_col,
     )
 
 

@@ -138,7 +138,7 @@ class FeedbackDialog(QDialog):
         layout.addWidget(buttons)
         self.resize(560, 380)
 
-    def _stored(self) -> list[dict[str, Any]]:
+    def _stored(self) -> list[Any]:
         try:
             return self.workspace.registry.list_feedback(self.version_id)
         except TurbofanError:
@@ -194,23 +194,23 @@ class FeedbackDialog(QDialog):
         self.accept()
 
 
-def _float_bounds(label: dict[str, Any]) -> tuple[float, float] | None:
+def _float_bounds(label: Any) -> tuple[float, float] | None:
     from turbofan_desktop.ui.plot_area import as_float_time
 
-    if label.get("start") is None or label.get("end") is None:
+    if label.start is None or label.end is None:
         return None
     try:
-        return float(label["start"]), float(label["end"])
+        return float(label.start), float(label.end)
     except (TypeError, ValueError):
         pass
     try:  # timestamps stored as ISO text: epoch seconds, as the plot's date axis
-        start, end = as_float_time(np.array([label["start"], label["end"]], dtype="datetime64[ns]"))
+        start, end = as_float_time(np.array([label.start, label.end], dtype="datetime64[ns]"))
     except (TypeError, ValueError):
         return None
     return float(start), float(end)
 
 
-def draw_feedback(plot_area: Any, labels: list[dict[str, Any]], target: str, unit: Any) -> int:
+def draw_feedback(plot_area: Any, labels: list[Any], target: str, unit: Any) -> int:
     """Draw the stored labels of ``unit`` on ``target``'s plot (replacing the labels drawn before).
 
     Returns the number of ranges drawn; a sensor that is not shown draws nothing.
@@ -218,7 +218,7 @@ def draw_feedback(plot_area: Any, labels: list[dict[str, Any]], target: str, uni
     plot_area.clear_label_overlays()
     drawn = 0
     for label in labels:
-        bounds = _float_bounds(label) if str(label["unit"]) == str(unit) else None
+        bounds = _float_bounds(label) if str(label.unit) == str(unit) else None
         if bounds is not None and plot_area.add_label_overlay(target, label, *bounds):
             drawn += 1
     return drawn
@@ -263,7 +263,7 @@ class PlotFeedback(QObject):
         self.area.feedback_enabled = True
         return self.redraw()
 
-    def labels(self) -> list[dict[str, Any]]:
+    def labels(self) -> list[Any]:
         if self.version_id is None:
             return []
         try:
@@ -305,12 +305,12 @@ class PlotFeedback(QObject):
             clear.setEnabled(current is not None)
         detected = {(str(a.start), str(a.end)) for a in context.anomalies}
         for entry in context.labels:
-            if (str(entry["start"]), str(entry["end"])) in detected:
+            if (str(entry.start), str(entry.end)) in detected:
                 continue
-            text = LABEL_TEXT.get(entry["label"], entry["label"])
+            text = LABEL_TEXT.get(entry.label, entry.label)
             menu.addAction(
-                f"Clear label '{text}' {entry['start']}–{entry['end']}",
-                lambda e=entry: self.clear_range(e["start"], e["end"], version_id=e.get("version_id")),
+                f"Clear label '{text}' {entry.start}–{entry.end}",
+                lambda e=entry: self.clear_range(e.start, e.end, version_id=e.version_id),
             )
         return menu
 

@@ -26,14 +26,15 @@ PEN = pg.mkPen(color=(60, 110, 200), width=2)
 WARNING_STYLE = "color: rgb(200, 60, 40); font-weight: bold;"
 
 
-def metric_series(history: list[dict[str, Any]]) -> dict[str, tuple[list[int], list[float]]]:
-    """``{"kind: metric": (entry numbers, values)}`` for every finite number in the history."""
+def metric_series(history: list[Any]) -> dict[str, tuple[list[int], list[float]]]:
+    """``{"kind: metric": (entry numbers, values)}`` for every finite number in the history
+    (the registry's KPI points: ``kind``, ``metrics``)."""
     series: dict[str, tuple[list[int], list[float]]] = {}
     for number, entry in enumerate(history, start=1):
-        for name, value in dict(entry.get("metrics") or {}).items():
+        for name, value in dict(entry.metrics or {}).items():
             if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
                 continue
-            xs, ys = series.setdefault(f"{entry.get('kind', '?')}: {name}", ([], []))
+            xs, ys = series.setdefault(f"{entry.kind or '?'}: {name}", ([], []))
             xs.append(number)
             ys.append(float(value))
     return series

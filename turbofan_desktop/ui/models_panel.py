@@ -96,7 +96,7 @@ def _table(rows: list[tuple[str, Any]]) -> str:
     return f"<table cellspacing='2' cellpadding='2'>{cells}</table>"
 
 
-def details_html(record: Any, history: list[dict] | None = None) -> str:
+def details_html(record: Any, history: list[Any] | None = None) -> str:
     """The details pane: identity, metrics, validation, lineage, config and KPI history."""
     parts = [f"<h3>{html.escape(record.label)}</h3>"]
     parts.append(
@@ -128,8 +128,8 @@ def details_html(record: Any, history: list[dict] | None = None) -> str:
         parts.append(f"<h4>Config</h4><pre>{config}</pre>")
     if history:
         lines = "".join(
-            f"<tr><td>{html.escape(_short_time(h.get('created')))}</td><td>{html.escape(str(h.get('kind')))}</td>"
-            f"<td>{html.escape(', '.join(f'{k}={_format_number(v)}' for k, v in (h.get('metrics') or {}).items()))}"
+            f"<tr><td>{html.escape(_short_time(h.created))}</td><td>{html.escape(str(h.kind))}</td>"
+            f"<td>{html.escape(', '.join(f'{k}={_format_number(v)}' for k, v in (h.metrics or {}).items()))}"
             "</td></tr>"
             for h in history
         )

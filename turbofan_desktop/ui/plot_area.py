@@ -62,7 +62,7 @@ class RegionContext:
     sensor: str
     x: float
     anomalies: list[Any] = field(default_factory=list)  # AnomalyRange objects of the shown detection
-    labels: list[dict[str, Any]] = field(default_factory=list)  # label entries drawn there
+    labels: list[Any] = field(default_factory=list)  # label records drawn there
     pending: tuple[float, float] | None = None
     screen_pos: QPoint | None = None
 
@@ -294,7 +294,7 @@ class PlotArea(QWidget):
         self._time_label = "time"
         self.feedback_enabled = False  # set by whoever stores labels (a detection is shown)
         self._detected: dict[str, list[tuple[float, float, Any]]] = {}  # sensor -> shown ranges
-        self._labelled: list[tuple[str, float, float, dict[str, Any]]] = []  # drawn labels
+        self._labelled: list[tuple[str, float, float, Any]] = []  # drawn labels (registry label records)
         self._pending: tuple[str, pg.LinearRegionItem] | None = None
         self._legend: pg.LegendItem | None = None
         self._mouse_proxies = [
@@ -680,14 +680,14 @@ class PlotArea(QWidget):
         self._pending = None
         self._clear_kind("pending")
 
-    def add_label_overlay(self, sensor: str, entry: dict[str, Any], start: float, end: float) -> bool:
-        """Draw one stored label (``entry["label"]``) over [start, end] on ``sensor``'s plot; False
-        when that sensor is not shown."""
+    def add_label_overlay(self, sensor: str, entry: Any, start: float, end: float) -> bool:
+        """Draw one stored label (a registry label record: ``entry.label``) over [start, end] on
+        ``sensor``'s plot; False when that sensor is not shown."""
         plot = self.sensor_plot(sensor)
         if plot is None:
             return False
         color, style, fill, text = LABEL_STYLES.get(
-            entry.get("label", ""), ((120, 120, 120), Qt.PenStyle.DotLine, Qt.BrushStyle.NoBrush, "label")
+            entry.label, ((120, 120, 120), Qt.PenStyle.DotLine, Qt.BrushStyle.NoBrush, "label")
         )
         brush = (
             QBrush(QColor(*color, 150), fill)
@@ -701,8 +701,8 @@ class PlotArea(QWidget):
             pen=pg.mkPen(color, width=3, style=style),
         )
         region.setZValue(-15)
-        note = f" ({entry['note']})" if entry.get("note") else ""
-        region.setToolTip(f"labelled {text}: {entry.get('start')}–{entry.get('end')}{note}")
+        note = f" ({entry.note})" if entry.note else ""
+        region.setToolTip(f"labelled {text}: {entry.start}–{entry.end}{note}")
         self._add_overlay("feedback", plot.plot, region)
         tag = pg.TextItem(text, color=color, anchor=(0, 1))
         values = [s.values[np.isfinite(s.values)] for s in plot.series]
@@ -710,7 +710,7 @@ class PlotArea(QWidget):
         tag.setPos(start, float(finite.min()) if finite.size else 0.0)
         self._add_overlay("feedback_tag", plot.plot, tag)
         self._labelled.append((sensor, float(start), float(end), entry))
-        self._legend_entry(plot, entry.get("label", ""), color, style, text)
+        self._legend_entry(plot, entry.label, color, style, text)
         return True
 
     def _legend_entry(self, plot: SensorPlot, label: str, color: Any, style: Any, text: str) -> None:
