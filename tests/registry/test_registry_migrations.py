@@ -282,3 +282,13 @@ def test_an_unreadable_extra_document_is_kept_as_legacy(tmp_path):
         raw.execute("UPDATE model_versions SET extra = '{not json' WHERE id = 2")
     with Registry.open(home) as registry:
         assert registry.get(2).provenance.legacy == {"unreadable_extra": "{not json"}
+
+
+def test_an_sqlite_too_old_to_drop_a_column_refuses_the_upgrade_and_changes_nothing(tmp_path, monkeypatch):
+    home = tmp_path / "v3"
+    build_v3_registry(home)
+    before = _schema(home / "registry.db")
+    monkeypatch.setattr(sqlite3, "sqlite_version_info", (3, 31, 1))
+    with pytest.raises(RegistryError, match="needs SQLite 3.35 or newer"):
+        Registry.open(home)
+    assert _schema(home / "registry.db") == before and before["version"] == 3

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 from collections.abc import Callable
 
 import peewee
@@ -162,6 +163,11 @@ V4_TABLE = """CREATE TABLE training_provenance (
 
 def _convert_extra(db: peewee.Database) -> None:
     """Copy every version's ``extra`` document into ``training_provenance`` (then the column goes)."""
+    if isinstance(db, peewee.SqliteDatabase) and sqlite3.sqlite_version_info < (3, 35, 0):
+        raise RegistryError(
+            f"Upgrading the registry {db.database} to schema 4 needs SQLite 3.35 or newer, but this Python "
+            f"has SQLite {sqlite3.sqlite_version}; open it with the packaged app or a newer Python."
+        )
     from turbofan_desktop.registry.records import (
         PROVENANCE_COLUMNS,
         PROVENANCE_JSON_COLUMNS,
@@ -186,7 +192,7 @@ def _convert_extra(db: peewee.Database) -> None:
 V4: tuple[Step, ...] = (
     V4_TABLE,
     _convert_extra,
-    "ALTER TABLE model_versions DROP COLUMN extra",
+    "ALTER TABLE model_versions DROP COLUMN extra",  # SQLite 3.35+, checked in _convert_extra
 )
 
 MIGRATIONS: tuple[tuple[int, tuple[Step, ...]], ...] = ((1, V1), (2, V2), (3, V3), (4, V4))

@@ -172,12 +172,13 @@ class TrainingProvenance:
         legacy: dict[str, Any] = {}
         for key, value in (extra if isinstance(extra, dict) else {}).items():
             reader = _LEGACY_READERS.get(key)
-            try:
-                if reader is None:
-                    raise TypeError(key)
-                parts[key] = reader(value)
-            except (AttributeError, KeyError, TypeError, ValueError):
-                legacy[key] = value
+            if reader is not None:
+                try:
+                    parts[key] = reader(value)
+                    continue
+                except (KeyError, TypeError, ValueError):
+                    pass  # a part of the wrong shape is kept below, as it was
+            legacy[key] = value
         split = parts.get("split")
         for key in ("seed", "val_fraction", "test_fraction"):  # duplicates of the split's own values
             if split is not None and key in legacy and legacy[key] == getattr(split, key):
@@ -201,18 +202,22 @@ def _a_dict(value: Any) -> dict:
     return value
 
 
+def _legacy_fit(data: dict) -> FitSummary:
+    return FitSummary(
+        epochs_run=data.get("epochs_run"),
+        best_epoch=data.get("best_epoch"),
+        stopped_early=bool(data.get("stopped_early")),
+        seed=data.get("seed"),
+        notes=tuple(str(n) for n in data.get("notes") or ()),
+    )
+
+
 _LEGACY_READERS = {
     "split": lambda v: UnitSplit.from_dict(_a_dict(v)),
     "source": lambda v: TrainingSource(**_fields_of(TrainingSource, _a_dict(v))),
     "validation": lambda v: ValidationSet(**_fields_of(ValidationSet, _a_dict(v))),
     "held_out": lambda v: HeldOut(**_fields_of(HeldOut, _a_dict(v))),
-    "fit": lambda v: FitSummary(
-        epochs_run=_a_dict(v).get("epochs_run"),
-        best_epoch=v.get("best_epoch"),
-        stopped_early=bool(v.get("stopped_early")),
-        seed=v.get("seed"),
-        notes=tuple(str(n) for n in v.get("notes") or ()),
-    ),
+    "fit": lambda v: _legacy_fit(_a_dict(v)),
     "model_version": _str_or_none,
     "training_stats": _a_dict,
 }

@@ -118,6 +118,9 @@ class Registry:
         except peewee.DatabaseError as exc:
             database.close()
             raise RegistryError(f"'{home / DB_FILE}' is not a usable registry database ({exc}).") from None
+        except RegistryError:
+            database.close()  # a refused migration leaves no connection behind
+            raise
         registry.artifacts.ensure()
         return registry
 
@@ -168,7 +171,7 @@ class Registry:
         return {
             row.id: DatasetRecord(
                 id=row.id,
-                lineage=DataLineage(**{name: getattr(row, name) for name in LINEAGE_FIELDS}),
+                lineage=DataLineage.from_dict({name: getattr(row, name) for name in LINEAGE_FIELDS}),
                 created=row.created,
             )
             for row in query
