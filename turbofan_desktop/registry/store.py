@@ -96,6 +96,7 @@ class Registry:
         # this registry's own model classes, bound to its own database: two registries in one
         # process never share a binding (see :func:`.schema.bind_tables`)
         self.tables: Tables = bind_tables(database)
+        self._version_select: str | None = None  # built on first use, see _select_sql
         self.artifacts = ArtifactStore(self.home / ARTIFACTS_DIR)
 
     # -- opening --------------------------------------------------------------------------------
@@ -307,9 +308,8 @@ class Registry:
                 dataset=dataset_id,
                 run=run_id,
             )
-            t.ProvenanceRow.insert(
-                version=row.id, **provenance_to_row(provenance or TrainingProvenance())
-            ).execute()
+            if provenance is not None and provenance != TrainingProvenance():  # no row: nothing recorded
+                t.ProvenanceRow.insert(version=row.id, **provenance_to_row(provenance)).execute()
             if validation_performed and validation_metrics is not None:
                 t.MetricRecord.create(
                     version=row.id,
@@ -328,10 +328,10 @@ class Registry:
         self.artifacts.release(staged)
         return self.get(version_id)
 
-    def _records(self, query: peewee.ModelSelect) -> list[VersionRecord]:
-        """Run a version query (:meth:`_version_query`) and attach each row's lineage (each dataset
-        decoded once); the provenance columns come with the row, from the joined table."""
-        rows = self.db.execute(query).fetchall()
+    def _records(self, where: str, params: list[Any]) -> list[VersionRecord]:
+        """Read the versions :meth:`_select_sql` + ``where`` names and attach each row's lineage (each
+        dataset decoded once); the provenance columns come with the row, from the joined table."""
+        rows = self.db.execute_sql(f"{self._select_sql()} {where}", params).fetchall()
         if not rows:
             return []
         width = len(RECORD_COLUMN_NAMES)
@@ -348,17 +348,28 @@ class Registry:
             for row in rows
         ]
 
-    def _version_query(self) -> peewee.ModelSelect:
-        """The record columns of each version, then its provenance columns (NULL when it has none)."""
-        versions, provenance = self.tables.ModelVersion, self.tables.ProvenanceRow
-        columns = [getattr(provenance, name) for name in PROVENANCE_COLUMNS]
-        return versions.select(*record_columns(versions), *columns).join(
-            provenance, peewee.JOIN.LEFT_OUTER, on=(provenance.version == versions.id)
-        )
+    def _select_sql(self) -> str:
+        """``SELECT`` the record columns of each version, then its provenance columns (NULL when it
+        has none), ``FROM model_versions AS t1`` joined with its provenance.
+
+        Peewee takes about a millisecond to build this 45-column select, as long as reading a page of
+        100 versions, and it never changes: it is built once per registry, and readers add a
+        ``WHERE`` on ``"t1"``.
+        """
+        if self._version_select is None:
+            versions, provenance = self.tables.ModelVersion, self.tables.ProvenanceRow
+            columns = [getattr(provenance, name) for name in PROVENANCE_COLUMNS]
+            query = versions.select(*record_columns(versions), *columns).join(
+                provenance, peewee.JOIN.LEFT_OUTER, on=(provenance.version == versions.id)
+            )
+            sql, params = query.sql()
+            if params or ' FROM "model_versions" AS "t1" ' not in sql:  # peewee names the first table t1
+                raise RegistryError(f"Unexpected version query from peewee: {sql[-160:]}")
+            self._version_select = sql
+        return self._version_select
 
     def get(self, version_id: int) -> VersionRecord:
-        t = self.tables
-        found = self._records(self._version_query().where(t.ModelVersion.id == version_id))
+        found = self._records(f'WHERE "t1"."id" = {self.db.param}', [version_id])
         if not found:
             raise NotFoundError(f"Model version {version_id} does not exist in the registry.")
         return found[0]
@@ -397,8 +408,8 @@ class Registry:
         # fetch only the rows of that page.
         page = self._filtered(t.ModelVersion.select(t.ModelVersion.id), plugin, target, stage, status)
         page = page.order_by(t.ModelVersion.id.desc()).limit(int(limit)).offset(int(offset))
-        query = self._version_query().where(t.ModelVersion.id.in_(page)).order_by(t.ModelVersion.id.desc())
-        return self._records(query)
+        page_sql, params = page.sql()
+        return self._records(f'WHERE "t1"."id" IN ({page_sql}) ORDER BY "t1"."id" DESC', params)
 
     def count_versions(
         self,
