@@ -87,21 +87,29 @@ class TelemanomNet(nn.Module):
         self._keras_init()
 
     def _keras_init(self) -> None:
-        """Keras defaults: glorot-uniform inputs, orthogonal recurrence, forget-gate bias 1."""
+        """Keras' LSTM defaults, drawn on whole matrices as Keras draws them (not per gate block).
+
+        PyTorch's ``weight_ih`` (4·hidden × inputs) is Keras' kernel (inputs × 4·hidden) transposed:
+        one Glorot-uniform draw with limit sqrt(6 / (inputs + 4·hidden)). ``weight_hh``
+        (4·hidden × hidden) is Keras' recurrent kernel transposed: one orthogonal matrix, so each
+        gate's block is a quarter of it. Drawing per gate instead made the input weights about 1.8×
+        and the recurrent blocks about 2× larger than the authors' network started with.
+        Keras has one bias per LSTM (zeros, forget gate 1); PyTorch adds two, so ``bias_hh`` stays
+        zero and frozen: two trainable copies would move the effective bias twice as fast under Adam.
+        """
         for lstm in self.lstms:
             hidden = lstm.hidden_size
             for name, param in lstm.named_parameters():
                 if name.startswith("weight_ih"):
-                    for gate in range(4):
-                        nn.init.xavier_uniform_(param.data[gate * hidden : (gate + 1) * hidden])
+                    nn.init.xavier_uniform_(param.data)
                 elif name.startswith("weight_hh"):
-                    for gate in range(4):
-                        nn.init.orthogonal_(param.data[gate * hidden : (gate + 1) * hidden])
+                    nn.init.orthogonal_(param.data)
                 elif name.startswith("bias_ih"):
                     param.data.zero_()
                     param.data[hidden : 2 * hidden] = 1.0  # PyTorch gate order: input, forget, cell, output
                 else:
                     param.data.zero_()
+                    param.requires_grad_(False)
         nn.init.xavier_uniform_(self.head.weight)
         nn.init.zeros_(self.head.bias)
 
