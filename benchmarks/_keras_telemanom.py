@@ -88,7 +88,7 @@ def run(job: dict) -> dict:
     tmp = out + ".tmp.npz"
     np.savez(
         tmp,
-        predicted=predicted,
+        predicted=predicted.astype(np.float32),  # keeps the returned files small
         train_loss=np.asarray(history.history["loss"], dtype=np.float64),
         val_loss=np.asarray(history.history["val_loss"], dtype=np.float64),
         train_seconds=train_seconds,
@@ -98,11 +98,33 @@ def run(job: dict) -> dict:
     return {"ok": True, "epochs": len(history.history["loss"]), "seconds": train_seconds}
 
 
+FALLBACK_CALLS = [0]
+
+
+def count_torch_fallback() -> str:
+    """On the torch backend, count calls of Keras' per-step Python LSTM loop (used when cuDNN is not)."""
+    if keras.backend.backend() != "torch":
+        return "n/a"
+    import importlib
+
+    try:  # a private module of Keras: if it moved, run without the count
+        rnn = importlib.import_module("keras.src.backend.torch.rnn")
+        plain = rnn._fallback_lstm
+    except (ImportError, AttributeError):
+        return "unknown"
+
+    def counted(*args, **kwargs):
+        FALLBACK_CALLS[0] += 1
+        return plain(*args, **kwargs)
+
+    rnn._fallback_lstm = counted
+    return str(rnn._is_cuda_cudnn_available())
+
+
 def main() -> int:
-    print(
-        json.dumps({"ready": True, "keras": keras.__version__, "backend": keras.backend.backend()}),
-        flush=True,
-    )
+    cudnn = count_torch_fallback()
+    ready = {"ready": True, "keras": keras.__version__, "backend": keras.backend.backend(), "cudnn": cudnn}
+    print(json.dumps(ready), flush=True)
     for line in sys.stdin:
         if not line.strip():
             continue
@@ -112,6 +134,7 @@ def main() -> int:
         except Exception as exc:  # report and carry on with the next job
             answer = {"ok": False, "error": f"{type(exc).__name__}: {exc}", "trace": traceback.format_exc()}
         keras.backend.clear_session()
+        answer["fallback_lstm_calls"], FALLBACK_CALLS[0] = FALLBACK_CALLS[0], 0
         print(json.dumps(answer), flush=True)
     return 0
 

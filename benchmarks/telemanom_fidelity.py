@@ -203,7 +203,7 @@ def ours_worker() -> int:
             tmp = job["out"] + ".tmp.npz"
             np.savez(
                 tmp,
-                predicted=predicted,
+                predicted=predicted.astype(np.float32),  # keeps the returned files small
                 train_loss=np.array([h["train_loss"] for h in fit.history]),
                 val_loss=np.array([h["val_loss"] for h in fit.history]),
                 train_seconds=seconds,
@@ -285,6 +285,8 @@ class Pool:
             state = (
                 f"{answer.get('epochs')} epochs, {answer['wall']:.0f} s" if answer["ok"] else answer["error"]
             )
+            if answer.get("fallback_lstm_calls"):
+                state += f" ({answer['fallback_lstm_calls']} calls of Keras' non-cuDNN LSTM loop)"
             print(f"[{job['stack']}] {job['channel']} seed {job['seed']}: {state}", flush=True)
             if not answer["ok"]:
                 log.write(answer.get("trace", "") + "\n")
