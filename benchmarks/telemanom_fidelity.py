@@ -2,8 +2,8 @@
 
     python benchmarks/telemanom_fidelity.py --data ../shared/data/smap_msl \
         --keras-python /work/tfvenv/bin/python [--channels P-1 E-13 ... | --all] [--seeds 0 1 2] \
-        [--ours-seeds 0 1 2 3 4] [--variants ours ours-pergate] [--jobs 2] [--keras-jobs 1] \
-        [--train-deadline SECONDS] [--work DIR] [--json out.json]
+        [--ours-seeds 0 1 2 3 4] [--variants ours ours-torchadam ours-pergate] \
+        [--jobs 2] [--keras-jobs 1] [--train-deadline SECONDS] [--work DIR] [--json out.json]
 
 For each channel and seed the harness builds one task: the channel's training and test series scaled
 by our plugin's own code, and the training and validation window starts exactly as our ``fit`` draws
@@ -15,9 +15,10 @@ them (``split_windows`` with ``numpy.random.default_rng(seed)``). Both stacks tr
   ``keras.utils.set_random_seed(seed)``. Keras and its backends are never a project dependency.
 * ``ours``: the plugin's ``TelemanomModel.fit`` as users run it, seeded by its ``seed`` setting
   (on CUDA when available, as ``telemanom_seed_spread.py`` moves it).
-* ablations of ours, to see which difference matters: ``ours-pergate`` (the initialiser before
-  issue 24: Glorot and orthogonal on each gate's block, both PyTorch biases trainable) and
-  ``ours-kerasadam`` (Adam with Keras' "epsilon hat" update instead of torch's).
+* ablations of ours, to see which difference matters: ``ours-torchadam`` (``torch.optim.Adam``
+  with eps 1e-7 instead of the plugin's ``KerasAdam``) and ``ours-pergate`` (the plugin before
+  issue 24: Glorot and orthogonal drawn on each gate's block, both PyTorch biases trainable, and
+  ``torch.optim.Adam``).
 
 Then every 1-step test prediction is thresholded by the plugin's nonparametric threshold and scored
 as ``telemanom_nasa.py`` scores (pooled TP/FP/FN, F0.5). Printed per channel: TP/FP/FN per stack
@@ -36,7 +37,6 @@ import argparse
 import collections
 import concurrent.futures
 import json
-import math
 import os
 import subprocess
 import sys
@@ -57,7 +57,7 @@ HERE = Path(__file__).resolve().parent
 WORK = HERE / ".cache" / "telemanom_fidelity"
 ISSUE_CHANNELS = ["P-1", "E-13", "A-1", "P-4", "M-3", "M-5", "P-15", "C-2"]
 MSL_CHECK = ["M-3", "M-5", "P-15", "C-2"]
-OURS_VARIANTS = ("ours", "ours-pergate", "ours-kerasadam")
+OURS_VARIANTS = ("ours", "ours-torchadam", "ours-pergate")
 
 
 # -- tasks: the windows both stacks train on -----------------------------------------------------------
@@ -133,37 +133,6 @@ def pergate_init(net) -> None:
     nn.init.zeros_(net.head.bias)
 
 
-def keras_adam_class():
-    """Adam as Keras updates ("epsilon hat"): eps is added to sqrt(v) before the bias corrections
-    scale the step; torch adds it after, i.e. a smaller effective eps early in training."""
-    import torch
-
-    class KerasAdam(torch.optim.Optimizer):
-        def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-7, **_ignored):
-            super().__init__(params, {"lr": lr, "betas": betas, "eps": eps})
-
-        @torch.no_grad()
-        def step(self, closure=None):
-            for group in self.param_groups:
-                beta1, beta2 = group["betas"]
-                for param in group["params"]:
-                    if param.grad is None:
-                        continue
-                    state = self.state[param]
-                    if not state:
-                        state["t"] = 0
-                        state["m"] = torch.zeros_like(param)
-                        state["v"] = torch.zeros_like(param)
-                    state["t"] += 1
-                    t, m, v = state["t"], state["m"], state["v"]
-                    m.lerp_(param.grad, 1 - beta1)
-                    v.mul_(beta2).addcmul_(param.grad, param.grad, value=1 - beta2)
-                    alpha = group["lr"] * math.sqrt(1 - beta2**t) / (1 - beta1**t)
-                    param.addcdiv_(m, v.sqrt().add_(group["eps"]), value=-alpha)
-
-    return KerasAdam
-
-
 def ours_worker() -> int:
     """Stdin/stdout job loop: one JSON job per line, one JSON answer per line."""
     import telemanom_seed_spread as spread
@@ -175,7 +144,11 @@ def ours_worker() -> int:
     from turbofan_telemanom.config import TelemanomConfig
 
     net_class = tm.TelemanomNet
-    plain_init, plain_adam = net_class._keras_init, torch.optim.Adam
+    plain_init, plain_adam = net_class._keras_init, tm.KerasAdam
+
+    def torch_adam(params, lr):
+        return torch.optim.Adam(params, lr=lr, eps=1e-7)
+
     tm = spread._use_cuda_when_available()
     torch.set_num_threads(1)
     device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -186,7 +159,7 @@ def ours_worker() -> int:
         job = json.loads(line)
         try:
             net_class._keras_init = pergate_init if job["stack"] == "ours-pergate" else plain_init
-            torch.optim.Adam = keras_adam_class() if job["stack"] == "ours-kerasadam" else plain_adam
+            tm.KerasAdam = torch_adam if job["stack"] in ("ours-torchadam", "ours-pergate") else plain_adam
             task = np.load(job["task"])
             shared = json.loads(str(task["settings"]))
             config = build_config(TelemanomConfig, {**shared["our_settings"], "seed": job["seed"]})
@@ -216,7 +189,7 @@ def ours_worker() -> int:
 
             answer = {"ok": False, "error": f"{type(exc).__name__}: {exc}", "trace": traceback.format_exc()}
         finally:
-            net_class._keras_init, torch.optim.Adam = plain_init, plain_adam
+            net_class._keras_init, tm.KerasAdam = plain_init, plain_adam
         print(json.dumps(answer), flush=True)
     return 0
 
@@ -305,6 +278,15 @@ def _answer(proc: subprocess.Popen) -> dict | None:
     return None
 
 
+def ensure_tasks(args, settings, work: Path, pairs: list[tuple[str, int]]) -> None:
+    """Write the missing task files (channel, seed), in parallel."""
+    needed = [(c, s) for c, s in dict.fromkeys(pairs) if not task_file(work, c, s).is_file()]
+    with concurrent.futures.ProcessPoolExecutor(max(1, args.score_jobs)) as pool:
+        jobs = [pool.submit(make_task, args.data, c, s, settings, task_file(work, c, s)) for c, s in needed]
+        for job in jobs:
+            job.result()
+
+
 def train_all(args, settings, channels, work: Path) -> dict[str, list[dict]]:
     rest = [c for c in channels if c not in ISSUE_CHANNELS]
     first = [c for c in channels if c in ISSUE_CHANNELS]
@@ -345,13 +327,7 @@ def train_all(args, settings, channels, work: Path) -> dict[str, list[dict]]:
         else []
     )
 
-    needed = dict.fromkeys((j["channel"], j["seed"]) for j in keras_jobs + ours_jobs)
-    needed = [(c, s) for c, s in needed if not task_file(work, c, s).is_file()]
-    with concurrent.futures.ProcessPoolExecutor(max(1, args.score_jobs)) as pool:
-        for future in [
-            pool.submit(make_task, args.data, c, s, settings, task_file(work, c, s)) for c, s in needed
-        ]:
-            future.result()
+    ensure_tasks(args, settings, work, [(j["channel"], j["seed"]) for j in keras_jobs + ours_jobs])
     for job in ours_jobs + keras_jobs:
         Path(job["out"]).parent.mkdir(parents=True, exist_ok=True)
     print(f"to train: {len(ours_jobs)} ours-side jobs, {len(keras_jobs)} Keras jobs", flush=True)
@@ -470,20 +446,34 @@ def _corr(a: np.ndarray, b: np.ndarray) -> float:
 
 def summarise(rows: list[dict], labels: dict, stacks: list[str], channels: list[str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
+
+    def complete_seeds(mine: list[dict]) -> list[int]:
+        seeds = sorted({r["seed"] for r in mine})
+        return [s for s in seeds if sum(r["seed"] == s for r in mine) == len(channels)]
+
+    reference = complete_seeds([r for r in rows if r["stack"] == "keras"])
     for stack in stacks:
         mine = [r for r in rows if r["stack"] == stack]
         if not mine:
             continue
-        seeds = sorted({r["seed"] for r in mine})
-        complete = [s for s in seeds if sum(r["seed"] == s for r in mine) == len(channels)]
+        complete = complete_seeds(mine)
         full = [r for r in mine if r["seed"] in complete]
         msl = [r for r in mine if r["channel"] in MSL_CHECK]
         issue = [r for r in mine if r["channel"] in ISSUE_CHANNELS]
+        paired = [r for r in full if r["seed"] in reference]  # the seeds Keras ran too
         out[stack] = {
             "label": mine[0]["label"],
             "models": len(mine),
             "complete_seeds": complete,
             "pooled_complete_seeds": nasa.pooled(full) if full else None,
+            "keras_seeds": sorted({r["seed"] for r in paired}),
+            "pooled_keras_seeds": nasa.pooled(paired) if paired else None,
+            "issue_channels_keras_seeds": nasa.pooled([r for r in paired if r["channel"] in ISSUE_CHANNELS])
+            if paired
+            else None,
+            "msl_check_keras_seeds": nasa.pooled([r for r in paired if r["channel"] in MSL_CHECK])
+            if paired
+            else None,
             "per_seed": {s: nasa.pooled([r for r in full if r["seed"] == s]) for s in complete},
             "issue_channels": nasa.pooled(issue) if issue else None,
             "issue_channels_per_seed": {
@@ -531,10 +521,15 @@ def print_report(table: dict, summary: dict, stacks: list[str]) -> None:
             f"{stack}: {s['label']}; {s['models']} models; median epochs {s['epochs_median']:.0f}, "
             f"{s['stopped_before_max']} stopped early"
         )
-        for name in ("pooled_complete_seeds", "issue_channels", "msl_check"):
+        names = ("pooled_complete_seeds", "pooled_keras_seeds", "issue_channels_keras_seeds")
+        for name in (*names, "msl_check_keras_seeds", "issue_channels", "msl_check"):
             block = s[name]
             if block:
-                seeds = f" seeds {s['complete_seeds']}" if name == "pooled_complete_seeds" else ""
+                seeds = ""
+                if name == "pooled_complete_seeds":
+                    seeds = f" seeds {s['complete_seeds']}"
+                elif name.endswith("keras_seeds"):
+                    seeds = f" seeds {s['keras_seeds']}"
                 print(
                     f"    {name:22s}{seeds} TP {block['tp']} FP {block['fp']} FN {block['fn']}  "
                     f"P {fmt(block['precision'])} R {fmt(block['recall'])} F0.5 {fmt(block['f0_5'])}"
@@ -552,7 +547,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--all", action="store_true", help="every channel with files")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds of both stacks")
     parser.add_argument("--ours-seeds", type=int, nargs="+", help="seeds of ours (default: --seeds)")
-    parser.add_argument("--variants", nargs="+", default=["ours"], choices=OURS_VARIANTS)
+    parser.add_argument(
+        "--variants", nargs="*", default=["ours"], choices=OURS_VARIANTS, help="none: Keras only"
+    )
     parser.add_argument("--keras-python", help="interpreter with Keras 3 and a backend (none: ours only)")
     parser.add_argument("--jobs", type=int, default=1, help="our-side worker processes")
     parser.add_argument("--keras-jobs", type=int, default=1, help="Keras worker processes")
@@ -589,6 +586,8 @@ def main(argv: list[str] | None = None) -> int:
         for s in (ours_seeds if stack == "ours" else args.seeds)
         for c in channels
     ]
+    trained = [(c, s) for st, c, s in wanted if result_file(args.work, st, c, s).is_file()]
+    ensure_tasks(args, settings, args.work, trained)  # results copied from elsewhere come without tasks
     with concurrent.futures.ProcessPoolExecutor(max(1, args.score_jobs)) as pool:
         futures = [
             pool.submit(score_one, str(args.work), st, c, s, settings, labels[c]["ranges"])
