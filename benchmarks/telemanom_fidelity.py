@@ -163,7 +163,7 @@ def ours_worker() -> int:
             task = np.load(job["task"])
             shared = json.loads(str(task["settings"]))
             config = build_config(TelemanomConfig, {**shared["our_settings"], "seed": job["seed"]})
-            model = tm.TelemanomModel(config, "value")
+            model = tm.TelemanomModel(config, "value", threads=1)  # one thread per worker process
             began = time.perf_counter()
             fit = model.fit(read_dataset(Path(job["data"]) / "train" / f"{job['channel']}.npy"), None)
             seconds = time.perf_counter() - began
@@ -332,7 +332,7 @@ def train_all(args, settings, channels, work: Path) -> dict[str, list[dict]]:
         Path(job["out"]).parent.mkdir(parents=True, exist_ok=True)
     print(f"to train: {len(ours_jobs)} ours-side jobs, {len(keras_jobs)} Keras jobs", flush=True)
 
-    env = dict(os.environ, TURBOFAN_TORCH_THREADS="1", PYTHONUNBUFFERED="1")
+    env = dict(os.environ, TURBOFAN_TORCH_THREADS="1", PYTHONUNBUFFERED="1")  # Keras on torch: 1 thread
     log = work / "logs" / "worker.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     pools = []
