@@ -226,3 +226,29 @@ def test_training_moves_one_bias_per_lstm(a1):
     for lstm in model.net.lstms:
         assert not lstm.bias_hh_l0.detach().any()
         assert lstm.bias_ih_l0.detach()[8:16].ne(1.0).any()  # the trainable bias did move
+
+
+def test_adam_adds_epsilon_as_keras_does():
+    """Keras' Adam: step = lr * sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + eps). With a gradient
+    of the size of eps the first step is about a quarter of torch.optim.Adam's."""
+    import math
+
+    import torch
+
+    from turbofan_telemanom.model import KerasAdam
+
+    lr, eps = 1e-3, 1e-7
+    for grad in (1e-6, 1e-2):
+        ours, theirs = torch.zeros(1, requires_grad=True), torch.zeros(1, requires_grad=True)
+        keras_adam, torch_adam = KerasAdam([ours], lr=lr), torch.optim.Adam([theirs], lr=lr, eps=eps)
+        for param, optimiser in ((ours, keras_adam), (theirs, torch_adam)):
+            param.grad = torch.full((1,), grad)
+            optimiser.step()
+        ours, theirs = ours.detach(), theirs.detach()
+        m, v = 0.1 * grad, 0.001 * grad**2
+        expected = -lr * math.sqrt(1 - 0.999) / (1 - 0.9) * m / (math.sqrt(v) + eps)
+        assert ours.item() == pytest.approx(expected, rel=1e-5)
+        if grad == 1e-6:
+            assert abs(ours.item()) < 0.3 * abs(theirs.item())
+        else:  # eps is negligible beside large gradients: both take a step of about lr
+            assert ours.item() == pytest.approx(theirs.item(), rel=1e-3)
