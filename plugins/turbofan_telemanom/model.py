@@ -73,6 +73,41 @@ def configure_threads(threads: int = 0) -> int:
     return wanted
 
 
+# -- the optimiser -----------------------------------------------------------------------------------
+class KerasAdam(torch.optim.Optimizer):
+    """Adam as Keras updates it (Keras 2.1.5 in the authors' run and Keras 3 alike): epsilon is
+    added to sqrt(v) and the bias corrections scale the step ("epsilon hat" in Kingma and Ba).
+
+    ``torch.optim.Adam`` adds epsilon after dividing v by its bias correction: an effective epsilon
+    up to 30x smaller in the first steps. We follow the authors' update; README (Telemanom) gives the
+    measured effect (``benchmarks/telemanom_fidelity.py``, variant ``ours-torchadam``).
+    """
+
+    def __init__(
+        self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-7
+    ):
+        super().__init__(params, {"lr": lr, "betas": betas, "eps": eps})
+
+    @torch.no_grad()
+    def step(self, closure=None):  # noqa: ARG002 - the Optimizer signature
+        for group in self.param_groups:
+            beta1, beta2 = group["betas"]
+            for param in group["params"]:
+                if param.grad is None:  # frozen (bias_hh) or unused
+                    continue
+                state = self.state[param]
+                if not state:
+                    state["t"] = 0
+                    state["m"] = torch.zeros_like(param)
+                    state["v"] = torch.zeros_like(param)
+                state["t"] += 1
+                t, m, v = state["t"], state["m"], state["v"]
+                m.lerp_(param.grad, 1 - beta1)
+                v.mul_(beta2).addcmul_(param.grad, param.grad, value=1 - beta2)
+                alpha = group["lr"] * math.sqrt(1 - beta2**t) / (1 - beta1**t)
+                param.addcdiv_(m, v.sqrt().add_(group["eps"]), value=-alpha)
+
+
 # -- the network -------------------------------------------------------------------------------------
 class TelemanomNet(nn.Module):
     """Stacked LSTMs, dropout after each, a linear head predicting ``n_predictions`` steps."""
@@ -120,40 +155,6 @@ class TelemanomNet(nn.Module):
             if index < len(self.lstms) - 1:
                 x = self.dropout(x)
         return self.head(self.dropout(x[:, -1, :]))
-
-
-class KerasAdam(torch.optim.Optimizer):
-    """Adam as Keras updates it (Keras 2.1.5 in the authors' run and Keras 3 alike): epsilon is
-    added to sqrt(v) and the bias corrections scale the step ("epsilon hat" in Kingma and Ba).
-
-    ``torch.optim.Adam`` adds epsilon after dividing v by its bias correction: an effective epsilon
-    up to 30x smaller in the first steps. We follow the authors' update; README (Telemanom) gives the
-    measured effect (``benchmarks/telemanom_fidelity.py``, variant ``ours-torchadam``).
-    """
-
-    def __init__(
-        self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-7
-    ):
-        super().__init__(params, {"lr": lr, "betas": betas, "eps": eps})
-
-    @torch.no_grad()
-    def step(self, closure=None):  # noqa: ARG002 - the Optimizer signature
-        for group in self.param_groups:
-            beta1, beta2 = group["betas"]
-            for param in group["params"]:
-                if param.grad is None:  # frozen (bias_hh) or unused
-                    continue
-                state = self.state[param]
-                if not state:
-                    state["t"] = 0
-                    state["m"] = torch.zeros_like(param)
-                    state["v"] = torch.zeros_like(param)
-                state["t"] += 1
-                t, m, v = state["t"], state["m"], state["v"]
-                m.lerp_(param.grad, 1 - beta1)
-                v.mul_(beta2).addcmul_(param.grad, param.grad, value=1 - beta2)
-                alpha = group["lr"] * math.sqrt(1 - beta2**t) / (1 - beta1**t)
-                param.addcdiv_(m, v.sqrt().add_(group["eps"]), value=-alpha)
 
 
 # -- data preparation --------------------------------------------------------------------------------
