@@ -190,3 +190,65 @@ def test_units_too_short_and_untrained_model_are_user_errors(fd001):
         _model("s_11", l_s=50, auto_scale=False, healthy_fraction=0.2).fit(fd001.subset([1]), None)
     with pytest.raises(ModelNotTrainedError):
         _model("s_11").detect(fd001)
+
+
+def test_lstm_weights_start_as_keras_draws_them_on_whole_matrices():
+    """Issue 24: Keras draws each LSTM's kernel (inputs x 4 hidden) as one Glorot-uniform matrix and
+    its recurrent kernel (hidden x 4 hidden) as one orthogonal matrix; one bias, forget gate 1."""
+    import torch
+
+    from turbofan_telemanom.model import TelemanomNet
+
+    torch.manual_seed(0)
+    inputs, hidden = 25, 80
+    net = TelemanomNet(inputs, (hidden, hidden), 0.3, 10)
+    for lstm, fan_in in zip(net.lstms, (inputs, hidden), strict=True):
+        recurrent = lstm.weight_hh_l0.detach().double()  # Keras' recurrent kernel, transposed
+        np.testing.assert_allclose((recurrent.T @ recurrent).numpy(), np.eye(hidden), atol=1e-6)
+        for gate in range(4):  # a quarter of one orthogonal matrix: squared singular values average 1/4
+            block = recurrent[gate * hidden : (gate + 1) * hidden]
+            assert 0.2 < float((block**2).sum()) / hidden < 0.3
+        kernel = lstm.weight_ih_l0.detach().double()  # Keras' kernel, transposed
+        limit = (6.0 / (fan_in + 4 * hidden)) ** 0.5
+        assert float(kernel.abs().max()) <= limit
+        assert float(kernel.var()) == pytest.approx(limit**2 / 3, rel=0.05)
+        bias = (lstm.bias_ih_l0 + lstm.bias_hh_l0).detach().numpy()
+        np.testing.assert_array_equal(bias, np.repeat([0.0, 1.0, 0.0, 0.0], hidden))
+        assert not lstm.bias_hh_l0.requires_grad  # one trainable bias, as in Keras
+    head_limit = (6.0 / (hidden + 10)) ** 0.5
+    assert float(net.head.weight.detach().abs().max()) <= head_limit and not net.head.bias.detach().any()
+
+
+def test_training_moves_one_bias_per_lstm(a1):
+    train, _ = a1
+    model = _model("value")
+    model.fit(train, None)
+    for lstm in model.net.lstms:
+        assert not lstm.bias_hh_l0.detach().any()
+        assert lstm.bias_ih_l0.detach()[8:16].ne(1.0).any()  # the trainable bias did move
+
+
+def test_adam_adds_epsilon_as_keras_does():
+    """Keras' Adam: step = lr * sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + eps). With a gradient
+    of the size of eps the first step is about a quarter of torch.optim.Adam's."""
+    import math
+
+    import torch
+
+    from turbofan_telemanom.model import KerasAdam
+
+    lr, eps = 1e-3, 1e-7
+    for grad in (1e-6, 1e-2):
+        ours, theirs = torch.zeros(1, requires_grad=True), torch.zeros(1, requires_grad=True)
+        keras_adam, torch_adam = KerasAdam([ours], lr=lr), torch.optim.Adam([theirs], lr=lr, eps=eps)
+        for param, optimiser in ((ours, keras_adam), (theirs, torch_adam)):
+            param.grad = torch.full((1,), grad)
+            optimiser.step()
+        ours, theirs = ours.detach(), theirs.detach()
+        m, v = 0.1 * grad, 0.001 * grad**2
+        expected = -lr * math.sqrt(1 - 0.999) / (1 - 0.9) * m / (math.sqrt(v) + eps)
+        assert ours.item() == pytest.approx(expected, rel=1e-5)
+        if grad == 1e-6:
+            assert abs(ours.item()) < 0.3 * abs(theirs.item())
+        else:  # eps is negligible beside large gradients: both take a step of about lr
+            assert ours.item() == pytest.approx(theirs.item(), rel=1e-3)
