@@ -7,6 +7,7 @@ Precedence (last wins): built-in defaults, ``settings.toml`` in :func:`config_di
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -59,50 +60,127 @@ class Settings:
         return self.home / "logs" / "turbofan-desktop.log"
 
 
-def _coerce(name: str, raw: object, target_type: type, source: str) -> object:
-    try:
-        if target_type is Path:
-            return Path(str(raw)).expanduser()
-        if target_type is bool:
-            return str(raw).strip().lower() in {"1", "true", "yes", "on"}
-        return target_type(raw)
-    except (TypeError, ValueError):
-        raise ConfigError(
-            f"Setting '{name}' from {source} is {raw!r}, expected a {target_type.__name__}."
-        ) from None
+# -- checking: every setting from every source goes through check_setting once ----------------------
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+# Largest whole number a setting may hold: SQLite, numpy and torch all stop at signed 64 bits.
+INT64_MAX = 2**63 - 1
+
+
+@dataclass(frozen=True)
+class Rule:
+    """The type and range of one setting; ``low_open`` excludes ``minimum`` itself."""
+
+    kind: type
+    minimum: float | None = None
+    maximum: float | None = None
+    low_open: bool = False
+    choices: tuple[str, ...] | None = None
+
+    def expected(self) -> str:
+        if self.kind is Path:
+            return "an absolute folder path"
+        if self.choices:
+            return "one of " + ", ".join(self.choices)
+        what = "a whole number" if self.kind is int else "a finite number"
+        low = None if self.minimum is None else f"{'above' if self.low_open else 'at least'} {self.minimum:g}"
+        high = None if self.maximum is None else f"at most {self.maximum:g}"
+        bounds = " and ".join(b for b in (low, high) if b)
+        return f"{what} {bounds}" if bounds else what
+
+
+RULES: dict[str, Rule] = {
+    "home": Rule(Path),
+    "max_file_mb": Rule(float, minimum=0.0, maximum=1024.0 * 1024.0, low_open=True),
+    "max_concurrent_jobs": Rule(int, minimum=1, maximum=64),
+    "log_level": Rule(str, choices=LOG_LEVELS),
+    "drift_psi_threshold": Rule(float, minimum=0.0, maximum=100.0, low_open=True),
+    "drift_ks_pvalue": Rule(float, minimum=0.0, maximum=1.0, low_open=True),
+    "kpi_warning_margin": Rule(float, minimum=0.0, maximum=100.0),
+    # libgomp aborts the process on absurd pool sizes (100000); 0 = one per usable core
+    "torch_threads": Rule(int, minimum=0, maximum=1024),
+}
+
+
+def _number(raw: object) -> float | int | None:
+    """A TOML number, or the number a string spells; None for anything else (booleans included)."""
+    if isinstance(raw, bool):
+        return None
+    if isinstance(raw, int | float):
+        return raw
+    if isinstance(raw, str):
+        text = raw.strip()
+        try:
+            return int(text)
+        except ValueError:
+            pass
+        try:
+            return float(text)
+        except ValueError:
+            return None
+    return None
+
+
+def check_setting(name: str, raw: object, source: str) -> object:
+    """``raw`` converted to the setting's type and checked against its range, or one ConfigError
+    sentence naming the setting and where it came from. NaN and infinity never pass."""
+    rule = RULES[name]
+
+    def refuse() -> ConfigError:
+        return ConfigError(f"Setting '{name}' from {source} is {raw!r}; expected {rule.expected()}.")
+
+    if rule.kind is Path:
+        if not isinstance(raw, str) or not raw.strip():
+            raise refuse()
+        folder = Path(raw.strip()).expanduser()
+        if not folder.is_absolute():
+            raise refuse()
+        return folder
+    if rule.kind is str:
+        if not isinstance(raw, str):
+            raise refuse()
+        value = raw.strip().upper() if rule.choices else raw
+        if rule.choices and value not in rule.choices:
+            raise refuse()
+        return value
+    number = _number(raw)
+    if number is None or not math.isfinite(number):
+        raise refuse()
+    if rule.kind is int:
+        if isinstance(number, float) and not number.is_integer():
+            raise refuse()
+        number = int(number)
+    else:
+        number = float(number)
+    if rule.minimum is not None and (number < rule.minimum or (rule.low_open and number == rule.minimum)):
+        raise refuse()
+    if rule.maximum is not None and number > rule.maximum:
+        raise refuse()
+    return number
 
 
 def load_settings(env: dict[str, str] | None = None, config_file: Path | None = None) -> Settings:
     """Read the settings file and the environment; unknown or malformed values raise ConfigError."""
     env = dict(os.environ) if env is None else env
     path = config_file or config_dir() / "settings.toml"
-    fields = {f.name: f for f in dataclasses.fields(Settings)}
-    types = {"home": Path, "max_file_mb": float, "max_concurrent_jobs": int, "log_level": str}
-    values: dict[str, object] = {}
+    fields = {f.name for f in dataclasses.fields(Settings)}
+    values: dict[str, tuple[object, str]] = {}  # name -> (raw value, where it came from)
 
     if path.is_file():
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{path}: the settings file is not valid TOML ({exc}).") from None
+        except OSError as exc:
+            raise ConfigError(f"{path}: the settings file cannot be read ({exc.strerror or exc}).") from None
         for key, raw in data.items():
             if key not in fields:
-                raise ConfigError(f"{path}: unknown setting '{key}' (known: {', '.join(fields)}).")
-            values[key] = raw
+                raise ConfigError(f"{path}: unknown setting '{key}' (known: {', '.join(sorted(fields))}).")
+            values[key] = (raw, str(path))
 
     for name in fields:
         env_key = ENV_PREFIX + name.upper()
-        if env_key in env and env[env_key] != "":
-            values[name] = env[env_key]
+        if env.get(env_key, "") != "":
+            values[name] = (env[env_key], f"${env_key}")
 
-    resolved = {}
-    for name, raw in values.items():
-        target_type = types.get(name) or type(fields[name].default)
-        source = f"${ENV_PREFIX}{name.upper()}" if ENV_PREFIX + name.upper() in env else str(path)
-        resolved[name] = _coerce(name, raw, target_type, source)
-    settings = Settings(**resolved)
-    if settings.max_file_mb <= 0:
-        raise ConfigError("Setting 'max_file_mb' must be a positive number of megabytes.")
-    if settings.max_concurrent_jobs < 1:
-        raise ConfigError("Setting 'max_concurrent_jobs' must be at least 1.")
-    return settings
+    resolved = {name: check_setting(name, raw, source) for name, (raw, source) in values.items()}
+    return Settings(**resolved)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from turbofan_desktop.errors import ConfigError
-from turbofan_desktop.plugins.contract import setting
+from turbofan_desktop.plugins.contract import SEED_MAX, setting
 
 FEATURE_CHOICES = ("all", "target", "target_settings")
 SCALING_CHOICES = ("auto", "none", "standard")
@@ -70,7 +70,9 @@ class TelemanomConfig:
         choices=SCALING_CHOICES,
         advanced=True,
     )
-    seed: int = setting(0, "Random seed (torch and numpy) for reproducible training.", minimum=0)
+    seed: int = setting(
+        0, "Random seed (torch and numpy) for reproducible training.", minimum=0, maximum=SEED_MAX
+    )
 
     # -- errors and the dynamic threshold ---------------------------------------------------------
     predict_batch_size: int = setting(

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from turbofan_desktop.errors import ConfigError
-from turbofan_desktop.plugins.contract import setting
+from turbofan_desktop.plugins.contract import SEED_MAX, setting
 
 
 @dataclass
@@ -49,7 +49,9 @@ class TransformerConfig:
     epochs: int = setting(40, "Maximum training epochs.", minimum=1, maximum=1000)
     lr: float = setting(1e-3, "Adam learning rate.", minimum=1e-6, maximum=1.0)
     batch_size: int = setting(256, "Windows per training batch.", minimum=1, maximum=8192)
-    seed: int = setting(0, "Random seed (unit split, window sampling, weights, dropout).", minimum=0)
+    seed: int = setting(
+        0, "Random seed (unit split, window sampling, weights, dropout).", minimum=0, maximum=SEED_MAX
+    )
     ensemble: int = setting(
         3,
         "Models trained with different seeds whose RUL and forecasts are averaged; member i uses seed + "

@@ -127,9 +127,10 @@ def setup_logging() -> str | None:
     from turbofan_desktop.config import load_settings
 
     try:
-        log_file = load_settings().log_file
+        settings = load_settings()
     except TurbofanError:
-        return None
+        return None  # a command reports the bad setting itself (run() checks them first)
+    log_file = settings.log_file
     root = logging.getLogger()
     for existing in root.handlers:  # main() may run many times in one process (tests, the GUI)
         if isinstance(existing, logging.FileHandler) and Path(existing.baseFilename) == log_file:
@@ -141,7 +142,7 @@ def setup_logging() -> str | None:
         return None
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root.addHandler(handler)
-    root.setLevel(logging.INFO)
+    root.setLevel(settings.log_level)
     return str(log_file)
 
 
@@ -157,6 +158,9 @@ def run(argv: Sequence[str] | None = None) -> int:
         if not getattr(args, "func", None):
             build_parser().print_help()
             return 2
+        from turbofan_desktop.config import load_settings
+
+        load_settings()  # every setting checked once, before any work: a bad one is one sentence, exit 2
         return int(args.func(args) or 0)
     args = build_gui_parser().parse_args(argv)
     if args.help_commands:

@@ -82,3 +82,21 @@ class TerminalProgress:
             self.stream.write("\n")
             self.stream.flush()
         self._last = None
+
+
+def whole_number(what: str, *, minimum: int = 1, maximum: int = 2**63 - 1):
+    """An argparse ``type`` for an id or count: a whole number in [minimum, maximum], else one
+    sentence (exit 2). Raising ConfigError, not ArgumentTypeError, keeps argparse's usage banner out."""
+    from turbofan_desktop.errors import ConfigError
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text.strip())
+        except ValueError:
+            value = None
+        if value is None or not minimum <= value <= maximum:
+            raise ConfigError(f"The {what} is {text!r}; expected a whole number from {minimum} to {maximum}.")
+        return value
+
+    parse.__name__ = what  # argparse names the type in its own messages
+    return parse

@@ -9,7 +9,7 @@ import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from turbofan_desktop.cli._common import TerminalProgress
+from turbofan_desktop.cli._common import TerminalProgress, whole_number
 from turbofan_desktop.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -81,7 +81,12 @@ def stop_on_interrupt() -> Iterator[StopFlag]:
 
 def add_version_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--version", dest="version_id", type=int, required=True, metavar="ID", help="model version id"
+        "--version",
+        dest="version_id",
+        type=whole_number("version id"),
+        required=True,
+        metavar="ID",
+        help="model version id",
     )
 
 

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from turbofan_desktop.cli._common import add_output_args, print_json
+from turbofan_desktop.cli._common import add_output_args, print_json, whole_number
 from turbofan_desktop.cli._jobs import add_version_arg, open_workspace
 
 
@@ -22,7 +22,12 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--unit", dest="units", action="extend", nargs="+", metavar="U", help="only these unit(s)"
     )
-    parser.add_argument("--horizon", type=int, metavar="H", help="steps ahead (default: the model's horizon)")
+    parser.add_argument(
+        "--horizon",
+        type=whole_number("horizon", maximum=1_000_000),
+        metavar="H",
+        help="steps ahead (default: the model's horizon)",
+    )
     parser.add_argument("--rul", type=Path, metavar="FILE", help="RUL file paired with a C-MAPSS test file")
     add_output_args(parser)
     parser.set_defaults(func=run)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from turbofan_desktop.cli._common import add_output_args, print_json
+from turbofan_desktop.cli._common import add_output_args, print_json, whole_number
 from turbofan_desktop.cli._registry_args import open_registry_workspace, print_table
 from turbofan_desktop.services import models
 from turbofan_desktop.services.models import STAGES, VERSION_STATUSES, VersionRecord
@@ -44,18 +44,18 @@ def register(subparsers) -> None:
     listing.set_defaults(func=list_versions)
 
     show = actions.add_parser("show", help="everything stored about one version")
-    show.add_argument("id", type=int, metavar="ID")
+    show.add_argument("id", type=whole_number("version id"), metavar="ID")
     add_output_args(show)
     show.set_defaults(func=show_version)
 
     promote = actions.add_parser("promote", help="move a version to a stage (production needs validation)")
-    promote.add_argument("id", type=int, metavar="ID")
+    promote.add_argument("id", type=whole_number("version id"), metavar="ID")
     promote.add_argument("--stage", required=True, choices=STAGES)
     add_output_args(promote)
     promote.set_defaults(func=promote_version)
 
     delete = actions.add_parser("delete", help="delete a version and its artifact")
-    delete.add_argument("id", type=int, metavar="ID")
+    delete.add_argument("id", type=whole_number("version id"), metavar="ID")
     delete.add_argument("--force", action="store_true", help="also delete a production version")
     add_output_args(delete)
     delete.set_defaults(func=delete_version)

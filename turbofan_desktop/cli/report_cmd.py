@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from turbofan_desktop.cli._common import add_output_args, print_json
+from turbofan_desktop.cli._common import add_output_args, print_json, whole_number
 from turbofan_desktop.cli._jobs import open_workspace, progress_bar
 
 
@@ -16,7 +16,9 @@ def register(subparsers) -> None:
         description="Write the report of a version: lineage, config, training curve, validation metrics, "
         "anomaly or forecast plots for a few units, environment.",
     )
-    parser.add_argument("version_id", type=int, metavar="VERSION_ID", help="model version id")
+    parser.add_argument(
+        "version_id", type=whole_number("version id"), metavar="VERSION_ID", help="model version id"
+    )
     parser.add_argument(
         "--format", choices=("html", "pdf"), help="report format (default: from the -o suffix, else html)"
     )

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from turbofan_desktop.cli._common import add_output_args, print_json
+from turbofan_desktop.cli._common import add_output_args, print_json, whole_number
 from turbofan_desktop.cli._jobs import (
     brief_metrics,
     open_workspace,
@@ -45,7 +45,10 @@ def register(subparsers) -> None:
         help="model setting, e.g. --set epochs=2",
     )
     parser.add_argument(
-        "--seed", type=int, default=0, help="seed of the unit split and the model (default 0)"
+        "--seed",
+        type=whole_number("seed", minimum=0, maximum=2**32 - 1),
+        default=0,
+        help="seed of the unit split and the model (default 0)",
     )
     parser.add_argument(
         "--val-fraction", type=float, default=0.2, metavar="F", help="share of units held out for validation"

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from turbofan_desktop.cli._common import add_output_args, print_json
+from turbofan_desktop.cli._common import add_output_args, print_json, whole_number
 from turbofan_desktop.cli._jobs import brief_metrics, open_workspace, progress_bar, stop_on_interrupt
 from turbofan_desktop.errors import ConfigError
 
@@ -19,7 +19,9 @@ def register(subparsers) -> None:
         "--data (a C-MAPSS test file is scored against its paired RUL file); the metrics are stored "
         "with the hash of the data they were computed on.",
     )
-    parser.add_argument("version_ids", type=int, nargs="*", metavar="VERSION_ID", help="version id(s)")
+    parser.add_argument(
+        "version_ids", type=whole_number("version id"), nargs="*", metavar="VERSION_ID", help="version id(s)"
+    )
     parser.add_argument(
         "--all", action="store_true", help="every trained version (filtered by --plugin/--target)"
     )

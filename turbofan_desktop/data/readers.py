@@ -24,7 +24,10 @@ from turbofan_desktop.config import DEFAULT_MAX_FILE_MB
 from turbofan_desktop.data.dataset import UNIT, Dataset, file_sha256
 from turbofan_desktop.data.validation import (
     HEAD_BYTES,
+    check_column_count,
+    check_decoded_size,
     check_integral,
+    check_line_lengths,
     check_no_infinity,
     check_source_file,
     error_at_first,
@@ -198,7 +201,14 @@ def _locate_text_problem(path: Path, names: Sequence[str], expected: str) -> Non
 
 
 def parse_whitespace_table(path: Path, names: Sequence[str], expected: str) -> np.ndarray:
-    """Fast float64 parse of a whitespace-separated numeric table; exact line on any problem."""
+    """Fast float64 parse of a whitespace-separated numeric table; exact line on any problem.
+
+    Lines are checked for length first and the first row for its width: pandas sizes the table by
+    the first row, and a first "row" of millions of numbers would take hundreds of times the file's
+    size in memory.
+    """
+    check_line_lengths(path)
+    _check_first_row_width(path, names, expected)
     try:
         frame = pd.read_csv(
             path,
@@ -219,6 +229,16 @@ def parse_whitespace_table(path: Path, names: Sequence[str], expected: str) -> n
         _locate_text_problem(path, names, expected)
         raise DataFormatError(path, f"has {values.shape[1]} columns", expected=expected)
     return values
+
+
+def _check_first_row_width(path: Path, names: Sequence[str], expected: str) -> None:
+    for number, text in _text_lines(path):
+        tokens = text.split()
+        if tokens:
+            if len(tokens) != len(names):
+                found = f"found {len(tokens):,} value{'s' if len(tokens) != 1 else ''}"
+                raise DataFormatError(path, found, line=number, expected=expected)
+            return
 
 
 def read_cmapss(path: Path, **_: Any) -> Dataset:
@@ -388,10 +408,12 @@ def read_csv_table(
 ) -> Dataset:
     """A delimited sensor table with a header row (a numeric first row means no header)."""
     path = Path(path)
+    check_line_lengths(path)
     head = read_head(path, HEAD_BYTES)
     first = first_text_line(head) or ""
     delimiter = _csv_delimiter(first) or ","
     header = not all(_is_number(t) for t in first.split(delimiter))
+    check_column_count(path, _header_width(path, delimiter))
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", pd.errors.ParserWarning)
@@ -448,7 +470,55 @@ def _parquet_frame(path: Path) -> pd.DataFrame:
         warnings.filterwarnings("ignore", message=".*future.infer_string.*")
         import fastparquet
 
-    return fastparquet.ParquetFile(str(path)).to_pandas()
+    parquet = fastparquet.ParquetFile(str(path))
+    check_decoded_size(path, parquet.count() * max(1, len(parquet.columns)) * 8)
+    frame = parquet.to_pandas()
+    for name in _float16_columns(parquet):
+        if name in frame.columns:
+            frame[name] = _decode_float16(frame[name])
+    return frame
+
+
+def _float16_columns(parquet: Any) -> list[str]:
+    """Columns stored as Parquet FLOAT16 (2-byte fixed-length binary with a logical type fastparquet
+    does not know): fastparquet hands them over as raw bytes, which pandas then fails to decode."""
+    names = []
+    for element in parquet.fmd.schema[1:]:
+        logical = element.logicalType
+        half = element.type == _FIXED_LEN_BYTE_ARRAY and element.type_length == 2
+        unknown_logical = logical is not None and getattr(logical, "DECIMAL", None) is None
+        if half and element.converted_type is None and unknown_logical:
+            names.append(element.name)
+    return names
+
+
+_FIXED_LEN_BYTE_ARRAY = 7  # parquet.thrift Type
+
+
+def _decode_float16(series: pd.Series) -> pd.Series:
+    """Raw little-endian half floats (numpy's ``S2`` dropped trailing zero bytes) -> float64, None -> NaN."""
+    values = series.to_numpy(dtype=object)
+    missing = pd.isna(values)
+    raw = np.array([b"" if gone else bytes(v) for v, gone in zip(values, missing, strict=True)], dtype="S2")
+    decoded = raw.view("<f2").astype(np.float64)
+    decoded[missing] = np.nan
+    return pd.Series(decoded, index=series.index, name=series.name)
+
+
+def _refuse_binary_columns(frame: pd.DataFrame, path: Path) -> None:
+    """A column of raw bytes is a Parquet type the app does not read: say so instead of guessing."""
+    for name in frame.columns:
+        column = frame[name]
+        if column.dtype != object:
+            continue
+        present = column.dropna()
+        if len(present) and isinstance(present.iloc[0], bytes | bytearray):
+            raise DataFormatError(
+                path,
+                "holds raw binary values (a Parquet type this app does not read)",
+                column=str(name),
+                expected="numbers, booleans, text or timestamps",
+            )
 
 
 def read_parquet_table(
@@ -457,13 +527,32 @@ def read_parquet_table(
     path = Path(path)
     try:
         frame = _parquet_frame(path)
+    except DataFormatError:
+        raise
     except Exception as exc:  # noqa: BLE001 - fastparquet raises many types for a corrupt file
-        raise DataFormatError(path, f"is not a readable Parquet file ({exc})") from None
+        raise DataFormatError(path, f"is not a readable Parquet file ({_first_line(exc)})") from None
     if frame.empty:
         raise DataFormatError(path, "holds no rows", expected="at least one data row")
-    return table_to_dataset(
-        frame.reset_index(drop=True), path, "parquet", unit_col=unit_col, time_col=time_col, line_of_row=None
-    )
+    _refuse_binary_columns(frame, path)
+    try:
+        return table_to_dataset(
+            frame.reset_index(drop=True),
+            path,
+            "parquet",
+            unit_col=unit_col,
+            time_col=time_col,
+            line_of_row=None,
+        )
+    except (TypeError, ValueError, UnicodeDecodeError, OverflowError) as exc:
+        # a column type none of the checks foresaw: one sentence rather than a crash
+        raise DataFormatError(
+            path, f"has a column this app cannot read as numbers ({_first_line(exc)})"
+        ) from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
 
 
 def _pick_column(
@@ -621,15 +710,14 @@ def read_telemetry_npy(path: Path, **_: Any) -> Dataset:
     constant only when it never changes: its rare departures are exactly what anomaly detection seeks.
     """
     path = Path(path)
+    _check_npy_header(path)
     try:
         array = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
         raise DataFormatError(
             path, f"is not a readable NumPy array ({exc})", expected="a numeric .npy array"
         ) from None
-    if not isinstance(array, np.ndarray) or not (
-        np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_
-    ):
+    if not isinstance(array, np.ndarray) or not _real_numbers(array.dtype):
         raise DataFormatError(
             path, f"holds {getattr(array, 'dtype', type(array))} values", expected="a numeric array"
         )
@@ -661,6 +749,38 @@ def read_telemetry_npy(path: Path, **_: Any) -> Dataset:
         time_axis="step",
         metadata={"shape": list(array.shape), "regime_settings": [], "constant_share": 1.0},
     )
+
+
+def _real_numbers(dtype: np.dtype) -> bool:
+    """Integers, real floats or booleans: complex numbers have no single value to plot or model
+    (dropping the imaginary part would silently change the data)."""
+    return dtype == np.bool_ or (
+        np.issubdtype(dtype, np.number) and not np.issubdtype(dtype, np.complexfloating)
+    )
+
+
+def _check_npy_header(path: Path) -> None:
+    """Dtype and size from the header alone, before any value is loaded."""
+    try:
+        with open(path, "rb") as handle:
+            version = np.lib.format.read_magic(handle)
+            if version == (1, 0):
+                shape, _, dtype = np.lib.format.read_array_header_1_0(handle)
+            else:  # 2.0 and 3.0 headers differ only in the length field and the text encoding
+                shape, _, dtype = np.lib.format._read_array_header(handle, version)  # noqa: SLF001
+    except (ValueError, OSError, EOFError, SyntaxError, TypeError) as exc:
+        raise DataFormatError(
+            path, f"is not a readable NumPy array ({exc})", expected="a numeric .npy array"
+        ) from None
+    if dtype.hasobject:
+        raise DataFormatError(
+            path,
+            "is not a readable NumPy array (it holds Python objects, which are never unpickled)",
+            expected="a numeric .npy array",
+        )
+    if not _real_numbers(dtype):
+        raise DataFormatError(path, f"holds {dtype} values", expected="a numeric array of real numbers")
+    check_decoded_size(path, int(np.prod(shape, dtype=object)) * 8)
 
 
 BUILTIN_READERS: tuple[ReaderSpec, ...] = (

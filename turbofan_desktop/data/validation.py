@@ -48,6 +48,89 @@ def check_source_file(path: Path, max_file_mb: float) -> int:
     return size
 
 
+#: Longest line a text data file may have. A data row is a few hundred bytes (C-MAPSS: about 200; a
+#: CSV with 10,000 sensor columns about 150 KB); one "line" of 13 million numbers made the parser
+#: take about 400 times the file's size in memory and abort the process.
+MAX_LINE_BYTES = 1024 * 1024
+#: Most columns a table may have: the parser and pandas pay about a kilobyte per column, whatever its
+#: length, so a short file with very many columns could still take gigabytes.
+MAX_COLUMNS = 10_000
+# Bytes read at a time by check_line_lengths: memory stays at one block whatever the file holds.
+_SCAN_BLOCK = 1024 * 1024
+
+
+def check_line_lengths(path: Path, max_line_bytes: int | None = None) -> None:
+    """Refuse a text file with a line longer than ``max_line_bytes`` (default :data:`MAX_LINE_BYTES`)
+    before any parser sees it, naming the line; reads the file in fixed blocks, so memory stays at one
+    block however long the line is.
+
+    With blocks no longer than the limit, a line that lies inside one block is shorter than the limit;
+    only the stretch that runs over block boundaries needs counting.
+    """
+    limit = MAX_LINE_BYTES if max_line_bytes is None else int(max_line_bytes)
+    block = max(1, min(limit, _SCAN_BLOCK))
+    breaks = 0  # line breaks before the current block
+    run = 0  # bytes of the current line seen so far, before the current block
+    try:
+        with open(path, "rb") as handle:
+            while chunk := handle.read(block):
+                first = chunk.find(b"\n")
+                if first < 0:
+                    run += len(chunk)
+                elif run + first <= limit:
+                    breaks += chunk.count(b"\n")
+                    run = len(chunk) - chunk.rfind(b"\n") - 1
+                    continue
+                else:
+                    run += first
+                if run > limit:
+                    raise DataFormatError(
+                        path,
+                        f"the line is longer than {_size_text(limit)} (no line break in its first "
+                        f"{_size_text(run)})",
+                        line=breaks + 1,
+                        expected=f"one table row per line, each at most {_size_text(limit)}",
+                    )
+    except OSError as exc:
+        raise DataFormatError(path, f"cannot be read ({exc.strerror or exc})") from None
+
+
+def _size_text(size: int) -> str:
+    if size >= 1024 * 1024:
+        return f"{size / 1024 / 1024:.1f} MB"
+    if size >= 1024:
+        return f"{size / 1024:.1f} KB"
+    return f"{size} bytes"
+
+
+def check_column_count(path: Path, count: int, line: int | None = 1) -> None:
+    """Refuse a table wider than :data:`MAX_COLUMNS` before it is parsed."""
+    if count > MAX_COLUMNS:
+        raise DataFormatError(
+            path,
+            f"has {count:,} columns, more than the {MAX_COLUMNS:,} a table may have",
+            line=line,
+            expected="a table with one column per sensor or setting",
+        )
+
+
+#: Most bytes the values of a binary table (Parquet, .npy) may take once decoded: compressed formats
+#: can hold far more than their file size, and the readers make a few copies of the table.
+MAX_DECODED_BYTES = 1024 * 1024 * 1024
+
+
+def check_decoded_size(path: Path, size: int) -> None:
+    """Refuse a binary file whose values would take more than :data:`MAX_DECODED_BYTES`, before
+    they are decoded."""
+    if size > MAX_DECODED_BYTES:
+        raise DataFormatError(
+            path,
+            f"its values would take {_size_text(size)} in memory, more than the "
+            f"{_size_text(MAX_DECODED_BYTES)} a table may take",
+            expected="a smaller table (fewer rows or columns)",
+        )
+
+
 def read_head(path: Path, n: int = HEAD_BYTES) -> bytes:
     try:
         with open(path, "rb") as handle:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import math
 import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
@@ -91,7 +92,52 @@ def config_schema(config_class: type) -> list[dict[str, Any]]:
     return rows
 
 
-def _coerce_value(name: str, raw: Any, target: type) -> Any:
+# Whole-number settings stop at signed 64 bits (SQLite, numpy and torch do too).
+INT64_MAX = 2**63 - 1
+#: Largest seed numpy's legacy seeding accepts (2**32 - 1); a plugin's ``seed`` setting uses it as maximum.
+SEED_MAX = 2**32 - 1
+
+
+def _element_type(config_class: type, f: dataclasses.Field) -> type | None:
+    """The item type of a tuple/list setting: from the hint (``tuple[int, ...]``), else from its
+    default's items when they are all numbers (``(0.1, 0.5, 0.9)`` -> float); None = any text."""
+    hint = typing.get_type_hints(config_class).get(f.name)
+    args = [a for a in typing.get_args(hint) if a is not Ellipsis and a is not type(None)]
+    if len(args) == 1 and args[0] in (int, float, str):
+        return args[0]
+    default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+    items = list(default) if isinstance(default, list | tuple) else []
+    if items and all(isinstance(i, int | float) and not isinstance(i, bool) for i in items):
+        return int if all(isinstance(i, int) for i in items) else float
+    return None
+
+
+def _coerce_number(name: str, raw: Any, target: type, shown: Any) -> int | float:
+    """``raw`` as a finite int or float; NaN, infinity, fractions for an int, text -> ConfigError."""
+    what = "a whole number" if target is int else "a finite number"
+    if isinstance(raw, bool):
+        raise ConfigError(f"Setting '{name}' is {shown!r}; expected {what}.")
+    try:
+        value = raw if isinstance(raw, int | float) else float(str(raw).strip())
+        if isinstance(raw, str) and target is int and raw.strip().lstrip("+-").isdigit():
+            value = int(raw.strip())  # exact, even beyond float precision
+    except (TypeError, ValueError):
+        raise ConfigError(f"Setting '{name}' is {shown!r}; expected {what}.") from None
+    if not math.isfinite(value):
+        raise ConfigError(f"Setting '{name}' is {shown!r}; expected {what}.")
+    if target is int:
+        if isinstance(value, float) and not value.is_integer():
+            raise ConfigError(f"Setting '{name}' is {shown!r}; expected {what}.")
+        value = int(value)
+        if abs(value) > INT64_MAX:
+            raise ConfigError(
+                f"Setting '{name}' is {shown!r}; expected a whole number of at most {INT64_MAX}."
+            )
+        return value
+    return float(value)
+
+
+def _coerce_value(name: str, raw: Any, target: type, element: type | None = None) -> Any:
     if target is bool:
         if isinstance(raw, bool):
             return raw
@@ -104,16 +150,18 @@ def _coerce_value(name: str, raw: Any, target: type) -> Any:
     if target in (list, tuple):
         if isinstance(raw, str):
             items = [item.strip() for item in raw.split(",") if item.strip()]
-            return target(float(i) if _is_number(i) else i for i in items)
-        return target(raw)
+        elif isinstance(raw, list | tuple):
+            items = list(raw)
+        else:
+            raise ConfigError(f"Setting '{name}' is {raw!r}; expected a comma-separated list.")
+        if element in (int, float):
+            return target(_coerce_number(name, item, element, raw) for item in items)
+        if element is str:
+            return target(str(item) for item in items)
+        return target(float(i) if isinstance(i, str) and _is_number(i) else i for i in items)
+    if target in (int, float):
+        return _coerce_number(name, raw, target, raw)
     try:
-        if target is int and isinstance(raw, float) and not raw.is_integer():
-            raise ValueError
-        if target is int and isinstance(raw, str) and not raw.strip().lstrip("-").isdigit():
-            value = float(raw)
-            if not value.is_integer():
-                raise ValueError
-            return int(value)
         return target(raw)
     except (TypeError, ValueError):
         raise ConfigError(f"Setting '{name}' is {raw!r}; expected a {target.__name__}.") from None
@@ -128,7 +176,11 @@ def _is_number(text: str) -> bool:
 
 
 def build_config(config_class: type, values: Mapping[str, Any] | None = None) -> Any:
-    """Defaults overridden by ``values`` (strings from the CLI are converted); invalid -> ConfigError."""
+    """Defaults overridden by ``values`` (strings from the CLI are converted); invalid -> ConfigError.
+
+    Every value is type-checked and range-checked here, once: NaN and infinity never pass (a NaN
+    compares false with every bound), whole numbers stop at 64 bits.
+    """
     values = dict(values or {})
     known = {f.name: f for f in dataclasses.fields(config_class)}
     unknown = sorted(set(values) - set(known))
@@ -139,7 +191,9 @@ def build_config(config_class: type, values: Mapping[str, Any] | None = None) ->
     kwargs = {}
     for name, raw in values.items():
         f = known[name]
-        value = raw if raw is None else _coerce_value(name, raw, _field_type(config_class, f))
+        target = _field_type(config_class, f)
+        element = _element_type(config_class, f) if target in (list, tuple) else None
+        value = raw if raw is None else _coerce_value(name, raw, target, element)
         low, high, choices = f.metadata.get("minimum"), f.metadata.get("maximum"), f.metadata.get("choices")
         if choices and value not in choices:
             raise ConfigError(
@@ -150,10 +204,14 @@ def build_config(config_class: type, values: Mapping[str, Any] | None = None) ->
         if high is not None and value is not None and value > high:
             raise ConfigError(f"Setting '{name}' is {value}; expected at most {high}.")
         kwargs[name] = value
-    config = config_class(**kwargs)
-    check = getattr(config, "validate", None)
-    if callable(check):
-        check()  # cross-field rules; raises ConfigError
+    try:
+        config = config_class(**kwargs)
+        check = getattr(config, "validate", None)
+        if callable(check):
+            check()  # cross-field rules; raises ConfigError
+    except (TypeError, ValueError, ArithmeticError) as exc:  # a plugin's own conversion refused a value
+        given = ", ".join(f"{k}={v!r}" for k, v in values.items()) or "the defaults"
+        raise ConfigError(f"The model settings ({given}) are not valid: {exc}.") from None
     return config
 
 
