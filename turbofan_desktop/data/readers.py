@@ -505,20 +505,24 @@ def _decode_float16(series: pd.Series) -> pd.Series:
     return pd.Series(decoded, index=series.index, name=series.name)
 
 
-def _refuse_binary_columns(frame: pd.DataFrame, path: Path) -> None:
-    """A column of raw bytes is a Parquet type the app does not read: say so instead of guessing."""
+def _refuse_unreadable_columns(frame: pd.DataFrame, path: Path) -> None:
+    """Columns of raw bytes or of nested values (lists, maps) are Parquet types the app does not read:
+    say so instead of guessing (or failing inside pandas on bytes that are not text)."""
     for name in frame.columns:
         column = frame[name]
         if column.dtype != object:
             continue
         present = column.dropna()
-        if len(present) and isinstance(present.iloc[0], bytes | bytearray):
-            raise DataFormatError(
-                path,
-                "holds raw binary values (a Parquet type this app does not read)",
-                column=str(name),
-                expected="numbers, booleans, text or timestamps",
-            )
+        first = present.iloc[0] if len(present) else None
+        if isinstance(first, bytes | bytearray):
+            problem = "holds raw binary values (a Parquet type this app does not read)"
+        elif isinstance(first, list | tuple | dict | np.ndarray):
+            problem = "holds nested values (lists or maps), not one number per row"
+        else:
+            continue
+        raise DataFormatError(
+            path, problem, column=str(name), expected="numbers, booleans, text or timestamps"
+        )
 
 
 def read_parquet_table(
@@ -533,7 +537,7 @@ def read_parquet_table(
         raise DataFormatError(path, f"is not a readable Parquet file ({_first_line(exc)})") from None
     if frame.empty:
         raise DataFormatError(path, "holds no rows", expected="at least one data row")
-    _refuse_binary_columns(frame, path)
+    _refuse_unreadable_columns(frame, path)
     try:
         return table_to_dataset(
             frame.reset_index(drop=True),

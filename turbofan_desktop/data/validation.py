@@ -264,6 +264,35 @@ def check_no_infinity(
             raise error
 
 
+# Spread (relative to the level) below which a column counts as one value: float noise, not signal.
+_FLAT = 1e-9
+
+
+def require_learnable(full: Dataset, train: Dataset, sensor: str) -> None:
+    """A model target must carry information: refuse a sensor that is missing on every row, or that
+    holds one value on every training row once missing values are filled (filling copies neighbouring
+    values, so it cannot create a second one). Such a model would "validate" with an error of zero."""
+    everywhere = full.frame[sensor].to_numpy(dtype=np.float64, na_value=np.nan)
+    if not np.isfinite(everywhere).any():
+        raise InsufficientDataError(
+            f"{_name(full)}: sensor {sensor} has no values (it is missing on every row), so no model "
+            "can learn it; choose another sensor."
+        )
+    values = train.frame[sensor].to_numpy(dtype=np.float64, na_value=np.nan)
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        raise InsufficientDataError(
+            f"{_name(full)}: sensor {sensor} is missing on every row of the training units, so no model "
+            "can learn it; choose another sensor or more data."
+        )
+    low, high = float(values.min()), float(values.max())
+    if high - low <= _FLAT * max(1.0, abs(low)):
+        raise InsufficientDataError(
+            f"{_name(full)}: sensor {sensor} is {_fmt(low)} on every training row (missing values "
+            "filled), so there is nothing to learn and its error would be zero; choose a sensor that varies."
+        )
+
+
 def require_window(dataset: Dataset, window: int, *, what: str = "model window") -> None:
     """Every unit must have at least ``window`` rows; otherwise name the short unit(s)."""
     lengths = dataset.unit_lengths()

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from turbofan_desktop.data.dataset import Dataset, canonical_hash
 from turbofan_desktop.data.split import UnitSplit, split_units
+from turbofan_desktop.data.validation import require_learnable
 from turbofan_desktop.errors import Cancelled, ConfigError, InsufficientDataError, TurbofanError
 from turbofan_desktop.plugins.contract import (
     ALL_TARGETS,
@@ -217,6 +218,15 @@ def config_values(spec: ModelSpec, request: TrainRequest) -> dict[str, Any]:
     return values
 
 
+def learned_sensors(spec: ModelSpec, dataset: Dataset, targets: list[str], config: Any) -> list[str]:
+    """The sensors a model will be asked to predict: each per-sensor target, or the sensors an
+    all-sensor model's config names (its own choice among the informative sensors otherwise)."""
+    if spec.per_target:
+        return [t for t in targets if t in dataset.sensors]
+    chosen = getattr(config, "sensors", None) or []
+    return [s for s in chosen if isinstance(s, str) and s in dataset.sensors]
+
+
 def held_out_fingerprint(held: Dataset) -> str:
     """The hash of the held-out rows' values alone (no preprocessing notes): what validation without
     a data file checks before it trusts a re-read training source."""
@@ -247,7 +257,9 @@ def train(
     dataset = _request_dataset(ws, request)
     targets = resolve_targets(spec, dataset, request)
     values = config_values(spec, request)
-    build_config(spec.config_class, values)  # invalid settings fail here, before anything is recorded
+    config = build_config(
+        spec.config_class, values
+    )  # invalid settings fail here, before anything is recorded
     if not 0.0 < request.val_fraction < 1.0:
         raise ConfigError(
             f"The validation fraction is {request.val_fraction}; expected a number between 0 and 1."
@@ -261,6 +273,8 @@ def train(
         raise InsufficientDataError(
             f"{_name(dataset)} has too few units ({len(dataset.units)}) for a training and a validation split."
         )
+    for sensor in learned_sensors(spec, dataset, targets, config):
+        require_learnable(dataset, train_ds, sensor)  # before anything is recorded
     dataset_id = ws.registry.record_dataset(train_ds.lineage)
     context = _JobContext(
         ws=ws,
