@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from turbofan_desktop.data.dataset import Dataset
+from turbofan_desktop.data.validation import dataset_label
 from turbofan_desktop.errors import (
     Cancelled,
     ConfigError,
@@ -243,7 +244,7 @@ class TelemanomModel:
         missing = [f for f in self.features if f not in data.frame.columns]
         if missing:
             raise IncompatibleDataError(
-                f"The data lacks column(s) {', '.join(missing)} that this model was trained on."
+                f"{dataset_label(data)} lacks column(s) {', '.join(missing)} that this model was trained on."
             )
         blocks = []
         for unit, frame in data.iter_units():

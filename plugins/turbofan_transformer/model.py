@@ -42,6 +42,7 @@ import torch
 from torch import nn
 
 from turbofan_desktop.data.dataset import UNIT, Dataset
+from turbofan_desktop.data.validation import dataset_label
 from turbofan_desktop.errors import (
     Cancelled,
     ConfigError,
@@ -419,7 +420,7 @@ class TransformerModel(_Tasks):
         missing = [s for s in self.input_sensors if s not in data.frame.columns]
         if missing:
             raise IncompatibleDataError(
-                f"The data lacks sensor(s) {', '.join(missing)} that this model was trained on."
+                f"{dataset_label(data)} lacks sensor(s) {', '.join(missing)} that this model was trained on."
             )
 
     def _make_windows(

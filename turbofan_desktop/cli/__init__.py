@@ -146,6 +146,16 @@ def setup_logging() -> str | None:
     return str(log_file)
 
 
+def route_warnings_to_log() -> None:
+    """Python warnings (numpy overflow on extreme but finite values, a library's deprecation notice)
+    go to the log file, never to stderr, where the CLI says one sentence. The NullHandler keeps
+    logging's last-resort handler from printing them when no log file could be opened."""
+    logging.captureWarnings(True)
+    quiet = logging.getLogger("py.warnings")
+    if not any(isinstance(h, logging.NullHandler) for h in quiet.handlers):
+        quiet.addHandler(logging.NullHandler())
+
+
 def _is_command(argv: Sequence[str]) -> bool:
     names = {name for name in COMMAND_MODULES} | {"models", "registry"}
     return bool(argv) and argv[0] in names or bool(argv) and argv[0] in {"-h", "--help"}
@@ -177,6 +187,7 @@ def run(argv: Sequence[str] | None = None) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     log_path = setup_logging()
+    route_warnings_to_log()
     try:
         return run(argv)
     except TurbofanError as exc:

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from turbofan_desktop.data.dataset import UNIT, Dataset
+from turbofan_desktop.data.validation import dataset_label
 from turbofan_desktop.errors import ConfigError, IncompatibleDataError, ModelNotTrainedError
 
 #: A column whose spread is below this fraction of its magnitude is constant (float noise only).
@@ -196,7 +197,7 @@ def _require_sensors(ds: Dataset, sensors: Sequence[str], what: str) -> None:
     missing = [s for s in sensors if s not in ds.frame.columns]
     if missing:
         raise IncompatibleDataError(
-            f"{ds.name or 'The dataset'} lacks the sensor(s) {', '.join(missing)} that the {what} was fitted on."
+            f"{dataset_label(ds)} lacks the sensor(s) {', '.join(missing)} that the {what} was fitted on."
         )
 
 

@@ -30,6 +30,10 @@ def check_source_file(path: Path, max_file_mb: float) -> int:
         raise DataFormatError(path, "the file does not exist", expected="a path to a data file")
     if path.is_dir():
         raise DataFormatError(path, "is a folder, not a file", expected="a data file")
+    if not path.is_file():  # opening a FIFO would block; a device or socket is no data file either
+        raise DataFormatError(
+            path, "is not a regular file (it is a pipe, socket or device)", expected="a data file"
+        )
     try:
         size = path.stat().st_size
     except OSError as exc:
@@ -237,7 +241,7 @@ def check_integral(
         bad,
         path,
         line_of_row,
-        lambda row: f"{column} is {values[row]!r}",
+        lambda row: f"{column} is {float(values[row])!r}",  # 1.5, not np.float64(1.5)
         column=column,
         expected="a whole number",
     )
@@ -275,20 +279,20 @@ def require_learnable(full: Dataset, train: Dataset, sensor: str) -> None:
     everywhere = full.frame[sensor].to_numpy(dtype=np.float64, na_value=np.nan)
     if not np.isfinite(everywhere).any():
         raise InsufficientDataError(
-            f"{_name(full)}: sensor {sensor} has no values (it is missing on every row), so no model "
+            f"{dataset_label(full)}: sensor {sensor} has no values (it is missing on every row), so no model "
             "can learn it; choose another sensor."
         )
     values = train.frame[sensor].to_numpy(dtype=np.float64, na_value=np.nan)
     values = values[np.isfinite(values)]
     if values.size == 0:
         raise InsufficientDataError(
-            f"{_name(full)}: sensor {sensor} is missing on every row of the training units, so no model "
+            f"{dataset_label(full)}: sensor {sensor} is missing on every row of the training units, so no model "
             "can learn it; choose another sensor or more data."
         )
     low, high = float(values.min()), float(values.max())
     if high - low <= _FLAT * max(1.0, abs(low)):
         raise InsufficientDataError(
-            f"{_name(full)}: sensor {sensor} is {_fmt(low)} on every training row (missing values "
+            f"{dataset_label(full)}: sensor {sensor} is {_fmt(low)} on every training row (missing values "
             "filled), so there is nothing to learn and its error would be zero; choose a sensor that varies."
         )
 
@@ -298,7 +302,7 @@ def require_window(dataset: Dataset, window: int, *, what: str = "model window")
     lengths = dataset.unit_lengths()
     if lengths.empty:
         raise InsufficientDataError(
-            f"{_name(dataset)} has no rows; the {what} needs at least {window} rows per unit."
+            f"{dataset_label(dataset)} has no rows; the {what} needs at least {window} rows per unit."
         )
     short = lengths[lengths < window]
     if short.empty:
@@ -307,10 +311,11 @@ def require_window(dataset: Dataset, window: int, *, what: str = "model window")
     more = f" and {len(short) - 5} more" if len(short) > 5 else ""
     plural = "units" if len(short) > 1 else "unit"
     raise InsufficientDataError(
-        f"{_name(dataset)}: {plural} {listed}{more} {'are' if len(short) > 1 else 'is'} shorter than "
+        f"{dataset_label(dataset)}: {plural} {listed}{more} {'are' if len(short) > 1 else 'is'} shorter than "
         f"the {what} of {window} rows."
     )
 
 
-def _name(dataset: Dataset) -> str:
+def dataset_label(dataset: Dataset) -> str:
+    """How a message names a dataset: its file when it has one (the user knows the file)."""
     return str(dataset.source) if dataset.source else (dataset.name or "the dataset")

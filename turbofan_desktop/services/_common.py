@@ -49,3 +49,17 @@ def plugin_version(ws: Workspace, plugin_name: str) -> str | None:
         if row.get("name") == plugin_name:
             return str(row.get("version"))
     return None
+
+
+def artifact_problem(exc: BaseException) -> str:
+    """Why loading an artifact failed, in words safe to show: torch's refusal of a weights file that
+    holds more than tensors suggests loading it with ``weights_only=False``, which would run whatever
+    code the file carries; that advice is never passed on."""
+    text = str(exc)
+    if "weights_only" in text or "Weights only" in text:
+        return (
+            "its weights file holds more than plain tensors, so it was refused unread "
+            "(the file may be damaged or tampered with; train the model again)"
+        )
+    first = text.strip().splitlines()[0] if text.strip() else ""
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__

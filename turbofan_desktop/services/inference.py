@@ -8,13 +8,14 @@ also measures the detected data's drift against the version's training data.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from turbofan_desktop.data.dataset import Dataset
 from turbofan_desktop.data.drift import DriftReport
-from turbofan_desktop.errors import IncompatibleDataError, PluginError
+from turbofan_desktop.errors import IncompatibleDataError, PluginError, RegistryError, TurbofanError
 from turbofan_desktop.plugins.contract import (
     ALL_TARGETS,
     TASK_PROTOCOLS,
@@ -30,11 +31,13 @@ from turbofan_desktop.plugins.contract import (
     no_progress,
 )
 from turbofan_desktop.services import feedback
-from turbofan_desktop.services._common import stop_checker
+from turbofan_desktop.services._common import artifact_problem, stop_checker
 from turbofan_desktop.services.monitoring import check_drift
 
 if TYPE_CHECKING:
     from turbofan_desktop.services import Workspace
+
+log = logging.getLogger(__name__)
 
 
 def load_model(ws: Workspace, version_id: int) -> tuple[ModelSpec, Any]:
@@ -50,7 +53,15 @@ def load_model(ws: Workspace, version_id: int) -> tuple[ModelSpec, Any]:
     spec = ws.plugins.model(record.plugin)
     directory = ws.registry.artifact_dir(int(version_id))  # raises RegistryError on a sha256 mismatch
     config = build_config(spec.config_class, _config_values(spec, record.config))
-    model = spec.load(directory, config=config, target=record.target, threads=ws.settings.torch_threads)
+    try:
+        model = spec.load(directory, config=config, target=record.target, threads=ws.settings.torch_threads)
+    except TurbofanError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a damaged or hostile artifact is the user's to hear of
+        log.warning("loading the artifact of version %s failed", version_id, exc_info=True)
+        raise RegistryError(
+            f"The artifact of version {version_id} cannot be loaded: {artifact_problem(exc)}."
+        ) from None
     ws.cache_model(int(version_id), (spec, model, record.artifact_sha256))
     return spec, model
 

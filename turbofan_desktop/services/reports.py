@@ -28,6 +28,7 @@ from matplotlib.figure import Figure
 from turbofan_desktop.data.dataset import Dataset
 from turbofan_desktop.errors import ConfigError, TurbofanError
 from turbofan_desktop.plugins.contract import ModelSpec, ProgressEvent
+from turbofan_desktop.services._common import artifact_problem
 from turbofan_desktop.services.data import load_dataset
 from turbofan_desktop.services.feedback import report_rows as feedback_report_rows
 from turbofan_desktop.services.monitoring import kpi_warning
@@ -169,9 +170,7 @@ def collect_content(
         content.notes.append(f"Model plots were skipped: {exc}")
     except Exception as exc:  # noqa: BLE001 - a report without plots beats no report
         log.exception("report plots for version %s failed", version_id)
-        content.notes.append(
-            f"Model plots were skipped after an internal error ({type(exc).__name__}: {exc})."
-        )
+        content.notes.append(f"Model plots were skipped after an internal error ({artifact_problem(exc)}).")
     progress(ProgressEvent(stage="report", fraction=0.6, message="tables"))
     history_rows = _validation_history(ws, version_id)
     if history_rows:
@@ -209,7 +208,7 @@ def collect_content(
             content.plugin_sections.append((section.title, str(section.render(info))))
         except Exception as exc:  # noqa: BLE001 - a plugin's broken section must not break the report
             log.warning("report section %r failed: %s", section.title, exc)
-            content.notes.append(f"Report section '{section.title}' failed: {type(exc).__name__}: {exc}")
+            content.notes.append(f"Report section '{section.title}' failed: {artifact_problem(exc)}")
     return content
 
 
