@@ -152,3 +152,35 @@ def test_seed_argument_out_of_range(capsys, registry, tmp_path):
     data = small_train_file(tmp_path)
     argv = ["train", str(data), "--model", "telemanom", "--sensor", "s_2", "--seed", "1" + "0" * 23]
     assert_refused(capsys, registry, argv, "seed")
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "named"),
+    [
+        ("--val-fraction", "nan", "validation fraction"),
+        ("--val-fraction", "inf", "validation fraction"),
+        ("--test-fraction", "nan", "test_fraction"),
+    ],
+)
+def test_fraction_arguments_refuse_nan_and_inf(capsys, registry, tmp_path, option, value, named):
+    data = small_train_file(tmp_path)
+    argv = ["train", str(data), "--model", "telemanom", "--sensor", "s_2", option, value]
+    assert_refused(capsys, registry, argv, named, "nan" if value == "nan" else "inf")
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "1e9", "99999999999999999999999"])
+def test_forecast_horizon_out_of_range(capsys, registry, tmp_path, value):
+    data = small_train_file(tmp_path)
+    argv = ["forecast", str(data), "--version", "1", "--horizon", value]
+    assert_refused(capsys, registry, argv, "horizon", repr(value))
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["models", "list", "--offset", "9223372036854775808"], ["models", "cleanup", "--keep", "1" + "0" * 20]],
+)
+def test_page_arguments_beyond_64_bits_exit_2(capsys, registry, argv):
+    with pytest.raises(SystemExit) as refused:  # argparse's own refusal, with its usage line
+        run_cli(capsys, *argv)
+    assert refused.value.code == 2
+    assert "expected at most" in capsys.readouterr().err

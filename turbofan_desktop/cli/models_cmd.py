@@ -18,6 +18,8 @@ def _non_negative(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected 0 or more, got {value}")
+    if value > 2**63 - 1:  # SQLite integers stop at 64 bits
+        raise argparse.ArgumentTypeError(f"expected at most {2**63 - 1}, got {value}")
     return value
 
 

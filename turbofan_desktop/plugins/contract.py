@@ -114,7 +114,7 @@ def _element_type(config_class: type, f: dataclasses.Field) -> type | None:
 
 def _coerce_number(name: str, raw: Any, target: type, shown: Any) -> int | float:
     """``raw`` as a finite int or float; NaN, infinity, fractions for an int, text -> ConfigError."""
-    what = "a whole number" if target is int else "a finite number"
+    what = "a whole number" if target is int else "a float (a finite number)"
     if isinstance(raw, bool):
         raise ConfigError(f"Setting '{name}' is {shown!r}; expected {what}.")
     try:
