@@ -267,6 +267,13 @@ def read_cmapss(path: Path, **_: Any) -> Dataset:
     )
 
 
+def _one_unit(name: str, rows: int) -> pd.Series:
+    """The unit column of a file that is one unit (a channel, a table without a unit column): its name
+    on every row, broadcast from one string. Built from an object array of millions of equal strings
+    it took seconds and several times the file's size in memory."""
+    return pd.Series(name, index=pd.RangeIndex(rows), dtype="str")
+
+
 def _sorted(frame: pd.DataFrame, time_col: str) -> pd.DataFrame:
     """Order rows by (unit, time). Called after validate_time_axis: time already rises within each
     unit in file order, so a file whose unit column never decreases is sorted as it stands."""
@@ -650,7 +657,7 @@ def table_to_dataset(
     metadata: dict[str, Any] = {"unit_column": unit_name, "time_column": time_name}
 
     if unit_name is None:
-        units: Any = np.full(len(frame), path.stem, dtype=object)
+        units: Any = _one_unit(path.stem, len(frame))
     else:
         raw = frame[unit_name]
         error = error_at_first(
@@ -671,7 +678,10 @@ def table_to_dataset(
     columns: dict[str, Any] = {UNIT: units}
     if time_name is None:
         time_name = "step"
-        columns[time_name] = pd.Series(units).groupby(units, sort=False).cumcount().to_numpy(np.int64)
+        if unit_name is None:  # one unit: its steps are the row numbers
+            columns[time_name] = np.arange(len(frame), dtype=np.int64)
+        else:
+            columns[time_name] = pd.Series(units).groupby(units, sort=False).cumcount().to_numpy(np.int64)
         time_axis = "step"
     else:
         time_values, time_axis = _time_values(frame[time_name], path, time_name, line_of_row)
@@ -692,7 +702,7 @@ def table_to_dataset(
     table = pd.DataFrame(columns)
     check_no_infinity(table, [*settings, *sensors], path, line_of_row)
     validate_time_axis(table, time_name, path, line_of_row)
-    table = _sorted(table, time_name)
+    table = _sorted(table, time_name) if unit_name is not None else table  # one unit: in time order
     return Dataset(
         frame=table,
         time_col=time_name,
@@ -734,7 +744,7 @@ def read_telemetry_npy(path: Path, **_: Any) -> Dataset:
     values = array.astype(np.float64, copy=False)
     commands = [f"cmd_{i}" for i in range(1, values.shape[1])]
     columns: dict[str, Any] = {
-        UNIT: np.full(values.shape[0], path.stem, dtype=object),
+        UNIT: _one_unit(path.stem, values.shape[0]),
         "step": np.arange(values.shape[0], dtype=np.int64),
         "value": values[:, 0],
     }
