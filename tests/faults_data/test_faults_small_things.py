@@ -17,8 +17,8 @@ import pytest
 import torch
 from data_faults_helpers import assert_refused, run_cli, small_train_file
 
+from turbofan_desktop.plugins.manager import get_plugin_manager
 from turbofan_desktop.registry import Registry
-from turbofan_desktop.services.selftest import TINY_CONFIGS
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests"))
@@ -92,7 +92,7 @@ def trained(tmp_path_factory):
     data = small_train_file(folder)
     registry_dir = folder / "registry"
     argv = ["train", str(data), "--model", "telemanom", "--sensor", "s_2", "--registry", str(registry_dir)]
-    for key, value in TINY_CONFIGS["telemanom"].items():
+    for key, value in get_plugin_manager().model("telemanom").preset("tiny").items():
         argv += ["--set", f"{key}={value}"]
     from turbofan_desktop.cli import main
 
