@@ -82,10 +82,18 @@ class Rule:
         if self.choices:
             return "one of " + ", ".join(self.choices)
         what = "a whole number" if self.kind is int else "a finite number"
-        low = None if self.minimum is None else f"{'above' if self.low_open else 'at least'} {self.minimum:g}"
-        high = None if self.maximum is None else f"at most {self.maximum:g}"
+        low = (
+            None
+            if self.minimum is None
+            else f"{'above' if self.low_open else 'at least'} {_bound(self.minimum)}"
+        )
+        high = None if self.maximum is None else f"at most {_bound(self.maximum)}"
         bounds = " and ".join(b for b in (low, high) if b)
         return f"{what} {bounds}" if bounds else what
+
+
+def _bound(value: float) -> str:
+    return f"{int(value):,}" if float(value).is_integer() else f"{value:g}"
 
 
 RULES: dict[str, Rule] = {

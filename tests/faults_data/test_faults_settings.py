@@ -49,7 +49,7 @@ def test_bad_home_in_settings_file_creates_nothing(capsys, isolated_home, monkey
         ("TURBOFAN_MAX_FILE_MB", "inf", "above 0"),
         ("TURBOFAN_MAX_FILE_MB", "-1", "above 0"),
         ("TURBOFAN_TORCH_THREADS", "-3", "at least 0"),
-        ("TURBOFAN_TORCH_THREADS", "100000", "at most 1024"),
+        ("TURBOFAN_TORCH_THREADS", "100000", "at most 1,024"),
         ("TURBOFAN_TORCH_THREADS", "two", "whole number"),
         ("TURBOFAN_LOG_LEVEL", "BOGUS", "DEBUG, INFO"),
         ("TURBOFAN_DRIFT_KS_PVALUE", "7", "at most 1"),
