@@ -5,6 +5,10 @@ measured by benchmarks/load_speed.py (the long-line case)."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from data_faults_helpers import assert_refused, run_cli, small_train_file
@@ -113,3 +117,23 @@ def test_binary_tables_are_refused_when_they_would_decode_too_large(monkeypatch,
 def test_ordinary_files_still_read(tmp_path):
     dataset = read_dataset(small_train_file(tmp_path))
     assert len(dataset.units) == 6
+
+
+def test_default_limit_in_a_fresh_process(tmp_path):
+    """The real limit, end to end, in a subprocess (where an abort would show as a signal): a 1.5 MB
+    line of numbers is one sentence and exit 2, found after reading two 1 MB blocks."""
+    path = tmp_path / "one_line.txt"
+    path.write_text(_numbers(400_000, " "))
+    assert path.stat().st_size > validation.MAX_LINE_BYTES
+    home = tmp_path / "home"
+    env = {**os.environ, "TURBOFAN_HOME": str(home), "TURBOFAN_CONFIG_DIR": str(home / "config")}
+    done = subprocess.run(
+        [sys.executable, "-m", "turbofan_desktop", "inspect", str(path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().count("\n") == 0 and "Traceback" not in done.stderr
+    assert f"{path}, line 1: the line is longer than 1.0 MB" in done.stderr
