@@ -5,6 +5,7 @@ column. Nothing ends in a crash (float16 used to crash every command with a Unic
 
 from __future__ import annotations
 
+import datetime
 import decimal
 
 import numpy as np
@@ -79,6 +80,8 @@ def test_pandas_nullable_dtypes_written_by_pyarrow(capsys, tmp_path, dtype):
         ("large_binary", pa.array([b"\xbd\x2a"] * N, pa.large_binary()), "raw binary values"),
         ("list", pa.array([[1.0, 2.0]] * N), "nested values"),
         ("text", pa.array(["high"] * N), "'high' is not a number"),
+        ("date", pa.array([datetime.date(2020, 1, 1 + i) for i in range(N)]), "holds timestamps"),
+        ("timestamp_tz", pa.array(pd.date_range("2020", periods=N, tz="UTC")), "holds timestamps"),
     ],
 )
 def test_columns_without_one_number_per_row_are_refused(

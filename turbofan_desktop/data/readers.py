@@ -586,6 +586,13 @@ def _pick_column(
 
 
 def _to_numeric(series: pd.Series, path: Path, name: str, line_of_row) -> np.ndarray:
+    if pd.api.types.is_datetime64_any_dtype(series):  # as numbers they would be nanoseconds
+        raise DataFormatError(
+            path,
+            "holds timestamps, not measurements",
+            column=name,
+            expected="numbers; the time column is chosen with --time-col",
+        )
     if pd.api.types.is_bool_dtype(series):
         return series.to_numpy(dtype=np.float64)
     if pd.api.types.is_numeric_dtype(series):
