@@ -83,20 +83,29 @@ def test_too_many_columns_is_refused(capsys, registry, low_limits, tmp_path):
     assert "more than the 200" in sentence
 
 
+@pytest.mark.parametrize("ending", [b"\n", b"\r\n", b"\r"], ids=["lf", "crlf", "cr"])
 @pytest.mark.parametrize("limit", [10, 11, 64])
-def test_line_scan_across_block_boundaries(monkeypatch, tmp_path, limit):
-    """Lines of exactly the limit pass, one byte more fails, wherever the block boundaries fall."""
+def test_line_scan_across_block_boundaries(monkeypatch, tmp_path, limit, ending):
+    """Lines of exactly the limit pass, one byte more fails and is named by its number, wherever the
+    block boundaries fall (blocks of 7 bytes split lines and CRLF pairs) and whatever ends a line."""
     monkeypatch.setattr(validation, "_SCAN_BLOCK", 7)
     ok = tmp_path / "ok.txt"
-    ok.write_bytes(b"\n".join([b"x" * limit] * 9 + [b""]))
+    ok.write_bytes(ending.join([b"x" * limit] * 9 + [b""]))
     validation.check_line_lengths(ok, limit)
     for index in range(9):
         lines = [b"x" * limit] * 9
         lines[index] = b"y" * (limit + 1)
         bad = tmp_path / f"bad{index}.txt"
-        bad.write_bytes(b"\n".join(lines))
+        bad.write_bytes(ending.join(lines))
         with pytest.raises(DataFormatError, match=f"line {index + 1}: the line is longer"):
             validation.check_line_lengths(bad, limit)
+
+
+def test_a_file_of_lone_carriage_returns_still_reads(tmp_path):
+    path = tmp_path / "old_mac.txt"
+    rows = [f"1 {cycle} " + " ".join(["0.5"] * 3) + f" {cycle}.5" + " 1.0" * 20 for cycle in range(1, 4)]
+    path.write_bytes("\r".join(rows).encode() + b"\r")
+    assert read_dataset(path).n_rows == 3
 
 
 def test_binary_tables_are_refused_when_they_would_decode_too_large(monkeypatch, tmp_path):

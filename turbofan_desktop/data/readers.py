@@ -233,12 +233,13 @@ def parse_whitespace_table(path: Path, names: Sequence[str], expected: str) -> n
 
 def _check_first_row_width(path: Path, names: Sequence[str], expected: str) -> None:
     for number, text in _text_lines(path):
-        tokens = text.split()
-        if tokens:
-            if len(tokens) != len(names):
-                found = f"found {len(tokens):,} value{'s' if len(tokens) != 1 else ''}"
-                raise DataFormatError(path, found, line=number, expected=expected)
-            return
+        for row in text.splitlines():  # a lone \r ends a row too (old Mac files)
+            tokens = row.split()
+            if tokens:
+                if len(tokens) != len(names):
+                    found = f"found {len(tokens):,} value{'s' if len(tokens) != 1 else ''}"
+                    raise DataFormatError(path, found, line=number, expected=expected)
+                return
 
 
 def read_cmapss(path: Path, **_: Any) -> Dataset:

@@ -66,7 +66,8 @@ _SCAN_BLOCK = 1024 * 1024
 def check_line_lengths(path: Path, max_line_bytes: int | None = None) -> None:
     """Refuse a text file with a line longer than ``max_line_bytes`` (default :data:`MAX_LINE_BYTES`)
     before any parser sees it, naming the line; reads the file in fixed blocks, so memory stays at one
-    block however long the line is.
+    block however long the line is. ``\n``, ``\r\n`` and a lone ``\r`` all end a line, as for the
+    parser.
 
     With blocks no longer than the limit, a line that lies inside one block is shorter than the limit;
     only the stretch that runs over block boundaries needs counting.
@@ -75,18 +76,18 @@ def check_line_lengths(path: Path, max_line_bytes: int | None = None) -> None:
     block = max(1, min(limit, _SCAN_BLOCK))
     breaks = 0  # line breaks before the current block
     run = 0  # bytes of the current line seen so far, before the current block
+    ended_cr = False  # the previous block ended with \r: a \n opening this one ends no second line
     try:
         with open(path, "rb") as handle:
             while chunk := handle.read(block):
-                first = chunk.find(b"\n")
-                if first < 0:
-                    run += len(chunk)
-                elif run + first <= limit:
-                    breaks += chunk.count(b"\n")
-                    run = len(chunk) - chunk.rfind(b"\n") - 1
+                first = _first_break(chunk)
+                if first >= 0 and run + first <= limit:
+                    breaks += chunk.count(b"\n") + chunk.count(b"\r") - chunk.count(b"\r\n")
+                    breaks -= 1 if ended_cr and chunk.startswith(b"\n") else 0
+                    run = len(chunk) - max(chunk.rfind(b"\n"), chunk.rfind(b"\r")) - 1
+                    ended_cr = chunk.endswith(b"\r")
                     continue
-                else:
-                    run += first
+                run += len(chunk) if first < 0 else first
                 if run > limit:
                     raise DataFormatError(
                         path,
@@ -95,8 +96,14 @@ def check_line_lengths(path: Path, max_line_bytes: int | None = None) -> None:
                         line=breaks + 1,
                         expected=f"one table row per line, each at most {_size_text(limit)}",
                     )
+                ended_cr = False
     except OSError as exc:
         raise DataFormatError(path, f"cannot be read ({exc.strerror or exc})") from None
+
+
+def _first_break(chunk: bytes) -> int:
+    found = [i for i in (chunk.find(b"\n"), chunk.find(b"\r")) if i >= 0]
+    return min(found) if found else -1
 
 
 def _size_text(size: int) -> str:
