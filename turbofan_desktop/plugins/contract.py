@@ -94,7 +94,8 @@ def config_schema(config_class: type) -> list[dict[str, Any]]:
 
 # Whole-number settings stop at signed 64 bits (SQLite, numpy and torch do too).
 INT64_MAX = 2**63 - 1
-#: Largest seed numpy's legacy seeding accepts (2**32 - 1); a plugin's ``seed`` setting uses it as maximum.
+#: Largest seed a plugin's ``seed`` setting takes: 32 bits, what every seeding API accepts (numpy's legacy
+#: ``np.random.seed`` stops there); 1e23 used to pass and fail deep inside training.
 SEED_MAX = 2**32 - 1
 
 
