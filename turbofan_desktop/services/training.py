@@ -257,9 +257,8 @@ def train(
     dataset = _request_dataset(ws, request)
     targets = resolve_targets(spec, dataset, request)
     values = config_values(spec, request)
-    config = build_config(
-        spec.config_class, values
-    )  # invalid settings fail here, before anything is recorded
+    # invalid settings fail here, before anything is recorded
+    config = build_config(spec.config_class, values)
     if not 0.0 < request.val_fraction < 1.0:
         raise ConfigError(
             f"The validation fraction is {request.val_fraction}; expected a number between 0 and 1."
