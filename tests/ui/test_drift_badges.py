@@ -58,12 +58,12 @@ def _register(workspace, stats, *, plugin="fake", target="s_2"):
 
 def _open_and_check(window, qtbot, open_and_wait, path):
     """Open ``path`` and wait for the drift job it starts (if any) to end."""
-    window.drift_checks = None
+    window.session.drift_checks = None
     open_and_wait(window, [path])
-    if window.jobs.running_count() or getattr(window.jobs, "queued_count", lambda: 0)():
-        qtbot.waitUntil(lambda: window.drift_checks is not None, timeout=20000)
+    if window.jobs.running_count() or window.jobs.queued_count():
+        qtbot.waitUntil(lambda: window.session.drift_checks is not None, timeout=20000)
     qtbot.waitUntil(lambda: window.jobs.running_count() == 0, timeout=20000)
-    return window.drift_checks
+    return window.session.drift_checks
 
 
 def _version_row(panel, version_id):
@@ -112,7 +112,7 @@ def test_one_shifted_sensor_is_the_only_badge_and_opens_the_drift_view(
 
     item = panel.sensor_item(0, 1, SHIFTED)
     panel.tree.itemDoubleClicked.emit(item, 1)  # as a double-click on the badge
-    dialog = window.drift_dialog
+    dialog = window.drift.dialog
     qtbot.addWidget(dialog)
     assert dialog.plot.getPlotItem().titleLabel.text.startswith(SHIFTED)
     assert record.label in dialog.windowTitle()
@@ -179,7 +179,7 @@ def test_sensors_the_version_lacks_get_no_badge(window, qtbot, workspace, files,
     assert panel.drift_badge(0, SHIFTED) is None and panel.drifted_sensors(0) == []
     item = panel.sensor_item(0, 1, SHIFTED)
     panel.tree.itemDoubleClicked.emit(item, 1)  # no badge: nothing opens
-    assert getattr(window, "drift_dialog", None) is None
+    assert window.drift.dialog is None
 
 
 DRIFT_PROBE = """

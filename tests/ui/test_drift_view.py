@@ -14,7 +14,7 @@ from stub_versions import register_stub_version  # noqa: E402
 from turbofan_desktop.data import read_dataset  # noqa: E402
 from turbofan_desktop.data.drift import compare, training_statistics  # noqa: E402
 from turbofan_desktop.registry import TrainingProvenance  # noqa: E402
-from turbofan_desktop.ui.drift_view import DriftDialog, start_drift_check  # noqa: E402
+from turbofan_desktop.ui.drift_view import DriftDialog  # noqa: E402
 
 SAMPLE = Path(__file__).resolve().parents[2] / "resources" / "sample"
 
@@ -62,10 +62,10 @@ def test_drift_check_runs_as_a_job_and_opens_the_dialog(main_window, qtbot, work
         pytest.skip("the job manager is not available")
     record = _register(workspace, fd001, training_statistics(fd001))
     open_and_wait(main_window, [SAMPLE / "test_FD001.txt"])
-    job_id = start_drift_check(main_window, record.id)
-    assert job_id is not None
-    qtbot.waitUntil(lambda: getattr(main_window, "drift_dialog", None) is not None, timeout=20000)
-    dialog = main_window.drift_dialog
+    job = main_window.drift.start_check(record.id)
+    assert job is not None
+    qtbot.waitUntil(lambda: main_window.drift.dialog is not None, timeout=20000)
+    dialog = main_window.drift.dialog
     assert dialog.drifted_rows() == []  # test units of the same fleet
     assert len(dialog.names) == 21
     dialog.close()
@@ -77,7 +77,7 @@ def test_drift_check_runs_as_a_job_and_opens_the_dialog(main_window, qtbot, work
 def test_drift_check_without_a_version_says_what_is_missing(main_window, monkeypatch):
     messages = []
     monkeypatch.setattr(main_window, "show_error", lambda exc: messages.append(str(exc)))
-    assert start_drift_check(main_window, None) is None
+    assert main_window.drift.start_check(None) is None
     assert messages and "select a model version" in messages[0]
 
 
@@ -103,30 +103,27 @@ def test_kpi_dialog_plots_history_and_shows_the_warning(qtbot, workspace, fd001)
 def test_open_kpi_history_needs_a_selected_version(qtbot, workspace, fd001):
     from types import SimpleNamespace
 
-    from turbofan_desktop.ui.kpi_view import open_kpi_history
+    from turbofan_desktop.ui.kpi_view import KpiController
 
     errors: list[str] = []
     record = _register(workspace, fd001, training_statistics(fd001))
     panel = SimpleNamespace(selected_record=lambda: None)
-    window = SimpleNamespace(workspace=workspace, models_panel=panel, show_error=errors.append)
-    assert open_kpi_history(window) is None and "Select a model version" in errors[0]
+    kpi = KpiController(workspace, panel, errors.append)
+    assert kpi.open() is None and "Select a model version" in errors[0]
     panel.selected_record = lambda: record
-    dialog = open_kpi_history(window)
+    dialog = kpi.open()
     qtbot.addWidget(dialog)
     assert str(record.id) in dialog.windowTitle()
 
 
 def test_opening_a_file_checks_it_against_a_reference_version(main_window, qtbot, workspace, fd001):
-    from turbofan_desktop.ui.drift_view import start_auto_drift_check
-
-    if main_window.jobs is None:
-        pytest.skip("the job manager is not available")
-    assert start_auto_drift_check(main_window, fd001) is None  # nothing registered: nothing to do
+    drift = main_window.drift
+    assert drift.start_auto_check(fd001) is None  # nothing registered: nothing to do
     record = _register(workspace, fd001, training_statistics(fd001))
     moved = _shifted(fd001, "s_4", 3 * fd001.frame["s_4"].std())
-    assert start_auto_drift_check(main_window, moved) is not None
-    qtbot.waitUntil(lambda: getattr(main_window, "last_drift", None) is not None, timeout=20000)
-    version_id, report = main_window.last_drift
+    assert drift.start_auto_check(moved) is not None
+    qtbot.waitUntil(lambda: main_window.session.last_drift is not None, timeout=20000)
+    version_id, report = main_window.session.last_drift
     assert version_id == record.id and report.drifted == ["s_4"]
     assert "Drift in 1 of 21 sensors: s_4" in main_window.statusBar().currentMessage()
 

@@ -80,18 +80,19 @@ def test_stored_labels_are_drawn_on_the_plot(main_window, workspace, open_and_wa
 
 
 def test_open_feedback_uses_the_detection_last_shown(qtbot, workspace):
-    from types import SimpleNamespace
 
     from turbofan_desktop.plugins.contract import DetectionResult
-    from turbofan_desktop.ui.feedback_view import open_feedback
+    from turbofan_desktop.services.session import Session, ShownResult
+    from turbofan_desktop.ui.feedback_view import FeedbackController
 
     errors: list[str] = []
-    window = SimpleNamespace(workspace=workspace, plot_area=None, show_error=errors.append)
-    assert open_feedback(window) is None and "Show an anomaly model" in errors[0]
+    session = Session()
+    feedback = FeedbackController(workspace, session, None, errors.append)
+    assert feedback.open() is None and "Show an anomaly model" in errors[0]
     version = _version(workspace)
     detection = DetectionResult(target="s_2", units={1: _detection()})
-    window.last_plot_result = (SimpleNamespace(version_id=version, detection=detection), "1")
-    dialog = open_feedback(window)
+    session.last_shown = ShownResult(version, "1", detection)
+    dialog = feedback.open()
     qtbot.addWidget(dialog)
     assert len(dialog.choosers) == 2
     dialog.set_label(0, FALSE_ALARM)

@@ -18,33 +18,31 @@ from turbofan_desktop.ui.jobs import (  # noqa: E402
     FAILED,
     FINISHED,
     JobManager,
+    Progress,
     ProgressThrottle,
+    event_progress,
 )
 
-
-class _Workspace:
-    """Only what JobManager reads: the log file named in internal-error messages."""
-
-    class settings:  # noqa: N801 - mimics the attribute
-        log_file = "/tmp/turbofan-test.log"
+LOG_FILE = "/tmp/turbofan-test.log"  # named in internal-error messages
 
 
 @pytest.fixture
 def manager(qtbot):
-    jobs = JobManager(_Workspace())
+    jobs = JobManager(LOG_FILE)
     yield jobs
     assert jobs.shutdown(5000)
 
 
 def _epochs(n: int, delay: float = 0.0):
-    """A plain job function reporting one event per epoch, like Model.fit."""
+    """A plain job function reporting one event per epoch, like Model.fit (adapted at the submit site)."""
 
-    def fit(*, progress, should_stop):
+    def fit(progress, should_stop):
+        report = event_progress(progress)
         for epoch in range(1, n + 1):
             if should_stop():
                 raise Cancelled()
             time.sleep(delay)
-            progress(
+            report(
                 ProgressEvent(
                     "fit", epoch / n, epoch=epoch, epochs=n, train_loss=1.0 / epoch, val_loss=2.0 / epoch
                 )
@@ -58,7 +56,7 @@ def test_runs_a_function_with_progress_and_returns_its_result(manager, qtbot):
     seen = []
     manager.job_progress.connect(lambda job_id, event: seen.append(event))
     with qtbot.waitSignal(manager.job_finished, timeout=5000) as blocker:
-        job_id = manager.submit("fit", _epochs(3, 0.06))
+        job_id = manager.submit("fit", _epochs(3, 0.06)).id
     assert blocker.args == [job_id, {"epochs": 3}]
     job = manager.job(job_id)
     assert job.state == FINISHED and job.fraction == 1.0 and job.result == {"epochs": 3}
@@ -68,13 +66,38 @@ def test_runs_a_function_with_progress_and_returns_its_result(manager, qtbot):
     qtbot.waitUntil(lambda: manager.running_count() == 0, timeout=2000)
 
 
-def test_args_and_kwargs_are_passed_and_progress_only_when_accepted(manager, qtbot):
-    def add(a, b, *, scale=1):  # takes neither progress nor should_stop (like export_report)
+def test_every_job_is_called_with_progress_and_should_stop_and_its_handle_reports(manager, qtbot):
+    def add(a, b, *, scale=1):  # a service that takes neither (like export_report): bound at submit
         return (a + b) * scale
 
-    with qtbot.waitSignal(manager.job_finished, timeout=5000) as blocker:
-        manager.submit("add", add, 2, 3, scale=10)
-    assert blocker.args[1] == 50
+    seen = []
+
+    def job(progress, should_stop):
+        seen.append((callable(progress), should_stop()))
+        progress(Progress(0.5, stage="add", message="half way"))
+        return add(2, 3, scale=10)
+
+    handle = manager.submit("add", job)
+    progressed = []
+    handle.progressed.connect(progressed.append)
+    with qtbot.waitSignal(handle.finished, timeout=5000) as blocker:
+        pass
+    assert blocker.args == [50] and seen == [(True, False)]
+    assert progressed == [Progress(0.5, stage="add", message="half way")]
+    assert handle.done and handle.job.result == 50 and manager.job(handle.id).log[1] == "half way"
+
+
+def test_each_handle_hears_only_its_own_job(manager, qtbot):
+    first = manager.submit("one", lambda progress, should_stop: 1)
+    second = manager.submit("two", lambda progress, should_stop: 1 / 0)
+    heard: list = []
+    first.finished.connect(lambda result: heard.append(("first finished", result)))
+    first.failed.connect(lambda message: heard.append(("first failed", message)))
+    second.finished.connect(lambda result: heard.append(("second finished", result)))
+    with qtbot.waitSignal(second.failed, timeout=5000) as blocker:
+        pass
+    assert heard == [("first finished", 1)]
+    assert blocker.args == [f"internal error, see {LOG_FILE}"]
 
 
 def test_signals_arrive_on_the_gui_thread(manager, qtbot):
@@ -84,9 +107,9 @@ def test_signals_arrive_on_the_gui_thread(manager, qtbot):
     manager.job_finished.connect(lambda *a: threads.append(QThread.currentThread()))
     ran_on = []
 
-    def fn(*, progress, should_stop):
+    def fn(progress, should_stop):
         ran_on.append(threading.current_thread() is threading.main_thread())
-        progress(ProgressEvent("fit", 0.5))
+        progress(Progress(0.5, stage="fit"))
         return 1
 
     with qtbot.waitSignal(manager.job_finished, timeout=5000):
@@ -99,7 +122,7 @@ def test_cancel_mid_run_emits_job_cancelled_and_the_function_saw_should_stop(man
     started = threading.Event()
     saw_stop = []
 
-    def long_fit(*, progress, should_stop):
+    def long_fit(progress, should_stop):
         started.set()
         for _ in range(500):
             if should_stop():
@@ -108,11 +131,15 @@ def test_cancel_mid_run_emits_job_cancelled_and_the_function_saw_should_stop(man
             time.sleep(0.01)
         return "ran to the end"
 
-    job_id = manager.submit("long", long_fit)
+    handle = manager.submit("long", long_fit)
+    job_id = handle.id
     assert started.wait(5)
+    heard = []
+    handle.cancelled.connect(lambda: heard.append("cancelled"))
+    handle.finished.connect(lambda result: heard.append("finished"))
     with qtbot.waitSignal(manager.job_cancelled, timeout=5000) as blocker:
-        manager.cancel(job_id)
-    assert blocker.args == [job_id]
+        handle.cancel()
+    assert blocker.args == [job_id] and heard == ["cancelled"]
     assert saw_stop == [True]
     assert manager.job(job_id).state == CANCELLED
 
@@ -120,13 +147,13 @@ def test_cancel_mid_run_emits_job_cancelled_and_the_function_saw_should_stop(man
 def test_a_returned_cancelled_summary_counts_as_cancelled(manager, qtbot):
     started = threading.Event()
 
-    def train_like(*, should_stop):
+    def train_like(progress, should_stop):
         started.set()
         while not should_stop():
             time.sleep(0.01)
         return {"cancelled": True, "registered": []}
 
-    job_id = manager.submit("train", train_like)
+    job_id = manager.submit("train", train_like).id
     assert started.wait(5)
     with qtbot.waitSignal(manager.job_cancelled, timeout=5000):
         manager.cancel(job_id)
@@ -134,14 +161,14 @@ def test_a_returned_cancelled_summary_counts_as_cancelled(manager, qtbot):
 
 
 def test_user_error_fails_with_its_sentence_and_a_bug_points_to_the_log(manager, qtbot):
-    def short(*, progress, should_stop):
+    def short(progress, should_stop):
         raise InsufficientDataError("Unit 3 has 12 cycles; the model needs at least 30.")
 
-    def bug(*, progress, should_stop):
+    def bug(progress, should_stop):
         return 1 / 0
 
     with qtbot.waitSignal(manager.job_failed, timeout=5000) as blocker:
-        first = manager.submit("short", short)
+        first = manager.submit("short", short).id
     assert blocker.args == [first, "Unit 3 has 12 cycles; the model needs at least 30."]
     with qtbot.waitSignal(manager.job_failed, timeout=5000) as blocker:
         manager.submit("bug", bug)
@@ -153,18 +180,18 @@ def test_jobs_queue_and_run_one_at_a_time(manager, qtbot):
     order = []
     release = threading.Event()
 
-    def first(*, should_stop):
+    def first(progress, should_stop):
         order.append("first start")
         release.wait(5)
         order.append("first end")
         return 1
 
-    def second(*, should_stop):
+    def second(progress, should_stop):
         order.append("second start")
         return 2
 
-    a = manager.submit("a", first)
-    b = manager.submit("b", second)
+    a = manager.submit("a", first).id
+    b = manager.submit("b", second).id
     qtbot.wait(150)
     assert manager.running_count() == 1 and manager.queued_count() == 1
     assert manager.job(b).state == "queued"
@@ -175,10 +202,10 @@ def test_jobs_queue_and_run_one_at_a_time(manager, qtbot):
 
 
 def test_max_concurrent_two_runs_two_together(qtbot):
-    jobs = JobManager(_Workspace(), max_concurrent=2)
+    jobs = JobManager(LOG_FILE, max_concurrent=2)
     both = threading.Barrier(2, timeout=5)
 
-    def meet(*, should_stop):
+    def meet(progress, should_stop):
         both.wait()  # only returns when the two jobs run at the same time
         return True
 
@@ -190,9 +217,9 @@ def test_max_concurrent_two_runs_two_together(qtbot):
 
 def test_cancel_a_queued_job_just_removes_it(manager, qtbot):
     release = threading.Event()
-    manager.submit("blocker", lambda *, should_stop: release.wait(5))
+    manager.submit("blocker", lambda progress, should_stop: release.wait(5))
     ran = []
-    queued = manager.submit("never", lambda *, should_stop: ran.append(1))
+    queued = manager.submit("never", lambda progress, should_stop: ran.append(1)).id
     with qtbot.waitSignal(manager.job_cancelled, timeout=1000):
         manager.cancel(queued)
     release.set()
@@ -202,19 +229,19 @@ def test_cancel_a_queued_job_just_removes_it(manager, qtbot):
 
 
 def test_shutdown_while_running_stops_and_waits(qtbot):
-    jobs = JobManager(_Workspace())
+    jobs = JobManager(LOG_FILE)
     started = threading.Event()
     stopped = []
 
-    def spin(*, progress, should_stop):
+    def spin(progress, should_stop):
         started.set()
         while not should_stop():
             time.sleep(0.005)
         stopped.append(True)
         raise Cancelled()
 
-    job_id = jobs.submit("spin", spin)
-    queued = jobs.submit("queued", spin)
+    job_id = jobs.submit("spin", spin).id
+    queued = jobs.submit("queued", spin).id
     assert started.wait(5)
     cancelled = []
     jobs.job_cancelled.connect(cancelled.append)
@@ -224,22 +251,23 @@ def test_shutdown_while_running_stops_and_waits(qtbot):
     assert stopped == [True] and jobs.running_count() == 0
     assert sorted(cancelled) == sorted([job_id, queued])
     assert jobs.job(job_id).state == CANCELLED
-    late = jobs.submit("late", spin)  # after shutdown nothing starts
+    late = jobs.submit("late", spin).id  # after shutdown nothing starts
     assert jobs.job(late).state == FAILED
 
 
 def test_throttling_bounds_the_number_of_progress_signals(manager, qtbot):
     n = 20000
 
-    def chatty(*, progress, should_stop):
+    def chatty(progress, should_stop):
+        report = event_progress(progress)
         for i in range(n):
-            progress(ProgressEvent("fit", (i + 1) / n, epoch=i // 2000 + 1, epochs=10, train_loss=1.0))
+            report(ProgressEvent("fit", (i + 1) / n, epoch=i // 2000 + 1, epochs=10, train_loss=1.0))
         return "ok"
 
     count = []
     manager.job_progress.connect(lambda job_id, event: count.append(event))
     with qtbot.waitSignal(manager.job_finished, timeout=10000):
-        job_id = manager.submit("chatty", chatty)
+        job_id = manager.submit("chatty", chatty).id
     assert 1 <= len(count) <= 101 + 10  # rounded percentage (and epoch) changes, never every event
     assert count[-1].fraction == 1.0  # the final event is delivered
     assert [p.epoch for p in manager.job(job_id).losses] == list(range(1, 11))  # no loss point lost
@@ -248,15 +276,27 @@ def test_throttling_bounds_the_number_of_progress_signals(manager, qtbot):
 def test_throttle_rate_limit_and_flush():
     now = [0.0]
     throttle = ProgressThrottle(max_hz=20, clock=lambda: now[0])
-    assert throttle.offer(ProgressEvent("fit", 0.10)) is not None
+    assert throttle.offer(Progress(0.10, stage="fit")) is not None
     now[0] += 0.01  # too soon: held back even though the percentage changed
-    assert throttle.offer(ProgressEvent("fit", 0.20)) is None
+    assert throttle.offer(Progress(0.20, stage="fit")) is None
     now[0] += 0.1
-    assert throttle.offer(ProgressEvent("fit", 0.20)) is not None
-    assert throttle.offer(ProgressEvent("fit", 0.30)) is None
+    assert throttle.offer(Progress(0.20, stage="fit")) is not None
+    assert throttle.offer(Progress(0.30, stage="fit")) is None
     event, _, _ = throttle.flush()
     assert event.fraction == 0.30
     assert throttle.flush() is None
+
+
+def test_progress_adapts_a_contract_event_and_a_per_target_job_progress():
+    from turbofan_desktop.services.training import JobProgress
+
+    event = ProgressEvent("fit", 0.5, epoch=2, epochs=4, train_loss=0.3, val_loss=0.4, message="epoch 2")
+    assert Progress.of_event(event) == Progress(
+        0.5, stage="fit", message="epoch 2", epoch=2, epochs=4, train_loss=0.3, val_loss=0.4
+    )
+    per_target = Progress.of_target(JobProgress("telemanom", "s_3", 1, 2, event, 0.75))
+    assert (per_target.fraction, per_target.series, per_target.text) == (0.75, "s_3", "s_3: epoch 2")
+    assert Progress.of_event(ProgressEvent("fit", 7.0)).fraction == 1.0  # clamped
 
 
 def test_installed_qt_binding_keeps_singleton_references(tmp_path):

@@ -331,7 +331,7 @@ def test_quit_while_a_job_runs_stops_it_and_waits(main_window, qtbot):
         pytest.skip("JobManager not available")
     started, stopped = threading.Event(), threading.Event()
 
-    def long_job(*, progress, should_stop):
+    def long_job(progress, should_stop):
         started.set()
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -436,3 +436,20 @@ def test_several_units_plot_together_and_the_mouse_moves_the_crosshair(main_wind
     qtbot.mouseMove(view.viewport(), view.mapFromScene(target))
     qtbot.waitUntil(lambda: entry.crosshair.isVisible(), timeout=3000)
     assert "s_4" in main_window.plot_area.info_label.text()
+
+
+def test_files_load_as_jobs_in_order_and_never_wait_behind_a_running_job(main_window, qtbot, open_and_wait):
+    """File loading uses the same JobManager and handles as training, in a lane of its own."""
+    release = threading.Event()
+    blocker = main_window.jobs.submit("busy", lambda progress, should_stop: release.wait(30))
+    try:
+        paths = [_sample("train_FD001.txt"), _sample("test_FD001.txt")]
+        with qtbot.waitSignal(main_window.datasets_loaded, timeout=20000):
+            requests = main_window.open_files(paths)
+        assert not blocker.done  # the window's job manager is still busy: loading did not queue behind it
+        assert [loaded.request.path for loaded in main_window.data_panel.loaded] == [r.path for r in requests]
+        assert main_window.loader.jobs.active_count() == 0 and main_window.loader.jobs.jobs() == []
+    finally:
+        release.set()
+    with qtbot.waitSignal(blocker.finished, timeout=10000):
+        pass

@@ -13,7 +13,7 @@ pytest.importorskip("PySide6")
 from PySide6.QtWidgets import QInputDialog, QMessageBox  # noqa: E402
 
 from turbofan_desktop.ui import models_panel as models_module  # noqa: E402
-from turbofan_desktop.ui.jobs import JobManager  # noqa: E402
+from turbofan_desktop.ui.jobs import JobManager, Progress, target_progress  # noqa: E402
 
 services = pytest.importorskip("turbofan_desktop.services", reason="services layer not available")
 
@@ -27,7 +27,7 @@ def workspace():
 
 @pytest.fixture
 def jobs(qtbot, workspace):
-    manager = JobManager(workspace)
+    manager = JobManager(workspace.settings.log_file)
     yield manager
     assert manager.shutdown(10000)
 
@@ -210,11 +210,16 @@ def test_training_job_registers_a_version_shown_in_the_panels_and_a_report_job(
     progress = []
     jobs.job_progress.connect(lambda job_id, p: progress.append(p))
     with qtbot.waitSignal(jobs.job_finished, timeout=180_000) as blocker:
-        job_id = jobs.submit(dialog.job_title(), training.train, workspace, request)
+        job_id = jobs.submit(
+            dialog.job_title(),
+            lambda progress, should_stop: training.train(
+                workspace, request, progress=target_progress(progress), should_stop=should_stop
+            ),
+        ).id
     summary = blocker.args[1]
     assert summary.successful == 1 and len(summary.registered) == 1
     version_id = summary.registered[0]
-    assert progress and isinstance(progress[-1], training.JobProgress)
+    assert progress and isinstance(progress[-1], Progress) and progress[-1].series == "s_2"
     assert [p.epoch for p in jobs.job(job_id).losses] == [1, 2]
 
     qtbot.waitUntil(lambda: panel.table.rowCount() == 1, timeout=5000)  # refreshed by job_finished
@@ -284,7 +289,12 @@ def test_cancelling_a_training_job_registers_nothing(qtbot, workspace, jobs, sam
         targets=["s_2", "s_3"],
         config={"epochs": 200, "lstm_units": (8,), "batch_size": 16, "patience": 200},
     )
-    job_id = jobs.submit("long training", training.train, workspace, request)
+    job_id = jobs.submit(
+        "long training",
+        lambda progress, should_stop: training.train(
+            workspace, request, progress=target_progress(progress), should_stop=should_stop
+        ),
+    ).id
     qtbot.waitUntil(lambda: jobs.job(job_id).epoch is not None, timeout=120_000)
     with qtbot.waitSignal(jobs.job_cancelled, timeout=60_000):
         jobs.cancel(job_id)

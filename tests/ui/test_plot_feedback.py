@@ -25,7 +25,7 @@ from turbofan_desktop.services.feedback import (  # noqa: E402
     TRUE_ANOMALY,
 )
 from turbofan_desktop.services.monitoring import kpi_history  # noqa: E402
-from turbofan_desktop.ui.feedback_view import attach_plot_feedback  # noqa: E402
+from turbofan_desktop.ui.feedback_view import PlotFeedback  # noqa: E402
 from turbofan_desktop.ui.plot_area import PlotArea, Series  # noqa: E402
 
 TIME = np.arange(1, 201)
@@ -73,8 +73,7 @@ def plotted(qtbot, workspace):
     view.setXRange(0, 201, padding=0)
     qtbot.wait(50)
     errors: list = []
-    window = SimpleNamespace(workspace=workspace, plot_area=area, show_error=errors.append)
-    feedback = attach_plot_feedback(window)
+    feedback = PlotFeedback(workspace, area, errors.append)
     version = _version(workspace)
     feedback.detection_shown(version, detection, 1, _Data())
     return SimpleNamespace(area=area, feedback=feedback, version=version, errors=errors, ws=workspace)
@@ -193,7 +192,7 @@ def test_detection_drawn_in_the_window_takes_labels_from_the_plot(main_window, w
     version = _version(workspace)
     main_window.draw_results(ShowOnPlotResult(version, ("anomaly",), detection=_detection()), 1)
     assert area.request_region_context("s_2", 125.0)
-    _trigger(main_window.plot_feedback.menu, "Mark as false alarm")
+    _trigger(main_window.feedback.plot_feedback.menu, "Mark as false alarm")
     (label,) = workspace.registry.list_feedback(version)
     assert label.label == FALSE_ALARM and label.data_key == main_window.current_dataset().file_sha256
     assert len(area.overlay_items("feedback")) == 1
@@ -202,6 +201,6 @@ def test_detection_drawn_in_the_window_takes_labels_from_the_plot(main_window, w
     # the label's KPI entry was written when the next detection replaced the judged one
     assert [e.kind for e in kpi_history(workspace, version)] == [DETECTION_KIND]
     area.request_region_context("s_2", 55.0)
-    _trigger(main_window.plot_feedback.menu, "Mark as true anomaly")
+    _trigger(main_window.feedback.plot_feedback.menu, "Mark as true anomaly")
     main_window.close()  # a pending KPI entry is not lost on quit
     assert [e.kind for e in kpi_history(workspace, version)] == [DETECTION_KIND] * 2

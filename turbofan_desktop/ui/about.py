@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import html
 import importlib.metadata
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6 import __version__ as pyside_version
 from PySide6.QtCore import qVersion
 from PySide6.QtWidgets import QMessageBox, QWidget
 
 from turbofan_desktop import __version__
+
+if TYPE_CHECKING:
+    from turbofan_desktop.services import Workspace
 
 
 def _dist_version(name: str) -> str:
@@ -24,7 +27,7 @@ def _dist_version(name: str) -> str:
         return "not installed"
 
 
-def version_rows(workspace: Any | None = None) -> list[tuple[str, str]]:
+def version_rows(workspace: Workspace | None = None) -> list[tuple[str, str]]:
     """(component, version) rows; plugins come from the workspace's plugin registry when available."""
     rows = [
         ("Turbofan Desktop", __version__),
@@ -43,7 +46,7 @@ def version_rows(workspace: Any | None = None) -> list[tuple[str, str]]:
     return rows
 
 
-def _plugin_rows(workspace: Any | None) -> list[dict[str, Any]]:
+def _plugin_rows(workspace: Workspace | None) -> list[dict[str, Any]]:
     try:
         from turbofan_desktop.services import Workspace
         from turbofan_desktop.services.models import describe_plugins
@@ -53,7 +56,7 @@ def _plugin_rows(workspace: Any | None) -> list[dict[str, Any]]:
         return [{"name": "(plugins)", "version": "", "error": str(exc)}]
 
 
-def about_html(workspace: Any | None = None) -> str:
+def about_html(workspace: Workspace | None = None) -> str:
     lines = "".join(
         f"<tr><td>{html.escape(name)}</td><td>&nbsp;{html.escape(version)}</td></tr>"
         for name, version in version_rows(workspace)
@@ -66,5 +69,5 @@ def about_html(workspace: Any | None = None) -> str:
     )
 
 
-def show_about(parent: QWidget | None, workspace: Any | None = None) -> None:
+def show_about(parent: QWidget | None, workspace: Workspace | None = None) -> None:
     QMessageBox.about(parent, "About Turbofan Desktop", about_html(workspace))

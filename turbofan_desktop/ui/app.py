@@ -8,11 +8,20 @@ files are loaded (and, with ``--demo-train``, after tiny models were trained and
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from PySide6.QtGui import QIcon
+    from PySide6.QtWidgets import QApplication
+
+    from turbofan_desktop.services.session import Dataset
+    from turbofan_desktop.services.training import TrainRequest, TrainSummary
+    from turbofan_desktop.ui.main_window import MainWindow
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +38,7 @@ def sample_files() -> list[Path]:
     return bundled_sample_files()
 
 
-def _app_icon() -> Any:
+def _app_icon() -> QIcon:
     from PySide6.QtGui import QIcon
 
     from turbofan_desktop.services.data import resources_dir
@@ -85,7 +94,7 @@ def ensure_platform_can_start() -> None:
         raise DisplayUnavailableError(problem)
 
 
-def _application() -> Any:
+def _application() -> QApplication:
     from PySide6.QtWidgets import QApplication
 
     app = QApplication.instance()
@@ -98,9 +107,12 @@ def _application() -> Any:
     return app
 
 
-def run_app(args: Any) -> int:
-    """Open the main window with ``args.files`` (default: the bundled sample) and run the event loop."""
-    if getattr(args, "screenshot", None) and "QT_QPA_PLATFORM" not in os.environ:
+def run_app(args: argparse.Namespace) -> int:
+    """Open the main window with ``args.files`` (default: the bundled sample) and run the event loop.
+
+    ``args`` is the GUI parser's namespace: ``files``, ``screenshot``, ``demo_train``, ``registry``.
+    """
+    if args.screenshot and "QT_QPA_PLATFORM" not in os.environ:
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
     ensure_platform_can_start()
     leave_a_core_for_the_gui()
@@ -108,10 +120,10 @@ def run_app(args: Any) -> int:
     from turbofan_desktop.services import Workspace
     from turbofan_desktop.ui.main_window import MainWindow
 
-    workspace = Workspace.open(getattr(args, "registry", None))
+    workspace = Workspace.open(args.registry)
     try:
         ui_settings = None
-        if getattr(args, "screenshot", None):
+        if args.screenshot:
             # a scripted screenshot neither uses nor overwrites the user's saved window layout
             import tempfile
 
@@ -119,8 +131,8 @@ def run_app(args: Any) -> int:
 
             ui_settings = UiSettings(Path(tempfile.mkdtemp(prefix="turbofan-screenshot-")) / "ui.ini")
         window = MainWindow(workspace, defer_panels=True, ui_settings=ui_settings)
-        files = [Path(f) for f in (getattr(args, "files", None) or [])] or sample_files()
-        if getattr(args, "screenshot", None):
+        files = [Path(f) for f in (args.files or [])] or sample_files()
+        if args.screenshot:
             window.resize(*SCREENSHOT_SIZE)
             window.interactive = False
             director = ScreenshotDirector(window, Path(args.screenshot), demo_train=bool(args.demo_train))
@@ -144,7 +156,7 @@ class ScreenshotDirector:
     if a step never finishes, so the command always ends.
     """
 
-    def __init__(self, window: Any, path: Path, *, demo_train: bool):
+    def __init__(self, window: MainWindow, path: Path, *, demo_train: bool):
         from PySide6.QtCore import QTimer
 
         self.window = window
@@ -174,19 +186,19 @@ class ScreenshotDirector:
         if not self.demo_train:
             self._grab_soon()
             return
-        jobs = self.window.jobs
         dataset = self._training_dataset()
-        if jobs is None or dataset is None:
-            self._finish("nothing to train on (no data loaded or no job manager)")
+        if dataset is None:
+            self._finish("nothing to train on (no data loaded)")
             return
-        jobs.job_finished.connect(self._job_finished)
-        jobs.job_failed.connect(self._job_failed)
-        jobs.job_cancelled.connect(self._job_failed)
         self._choose_display_unit()
         for request in self._demo_requests(dataset):
-            self._train_jobs.add(self.window.submit_training(request))
+            handle = self.window.submit_training(request)
+            self._train_jobs.add(handle.id)
+            handle.finished.connect(lambda summary, job_id=handle.id: self._trained(job_id, summary))
+            handle.failed.connect(lambda message, job_id=handle.id: self._train_failed(job_id, message))
+            handle.cancelled.connect(lambda job_id=handle.id: self._train_failed(job_id, "cancelled"))
 
-    def _training_dataset(self) -> Any:
+    def _training_dataset(self) -> Dataset | None:
         for loaded in self.window.data_panel.loaded:
             if loaded.dataset.rul is None:  # a run-to-failure training file
                 units = loaded.dataset.units[:DEMO_TRAIN_UNITS]
@@ -205,7 +217,7 @@ class ScreenshotDirector:
         sensors = list(panel.selection().sensors) or dataset.informative_sensors[:4]
         panel.select(index, [unit], sensors)
 
-    def _demo_requests(self, dataset: Any) -> list[Any]:
+    def _demo_requests(self, dataset: Dataset) -> list[TrainRequest]:
         from turbofan_desktop.services.training import TrainRequest, preset_configs
 
         plugins = self.window.workspace.plugins.models()
@@ -218,25 +230,28 @@ class ScreenshotDirector:
             requests.append(TrainRequest(plugin=name, dataset=dataset, targets=targets, config=config))
         return requests
 
-    def _job_finished(self, job_id: int, result: Any) -> None:
-        if job_id in self._train_jobs:
-            self._train_jobs.discard(job_id)
-            self._versions += list(getattr(result, "registered", []) or [])
-            for outcome in getattr(result, "results", []) or []:
+    def _trained(self, job_id: int, summary: TrainSummary | None) -> None:
+        self._train_jobs.discard(job_id)
+        if summary is not None:
+            self._versions += list(summary.registered)
+            for outcome in summary.results:
                 if outcome.error:
                     log.warning(
                         "demo training of %s/%s failed: %s", outcome.plugin, outcome.target, outcome.error
                     )
-            if not self._train_jobs:
-                self._show_versions()
-        elif job_id in self._plot_jobs:
-            self._plot_jobs.discard(job_id)
-            if not self._plot_jobs:
-                self._grab_soon()
+        if not self._train_jobs:
+            self._show_versions()
 
-    def _job_failed(self, job_id: int, message: str = "cancelled") -> None:
+    def _train_failed(self, job_id: int, message: str) -> None:
         log.warning("demo job %s failed: %s", job_id, message)
-        self._job_finished(job_id, None)
+        self._trained(job_id, None)
+
+    def _plotted(self, job_id: int, message: str | None = None) -> None:
+        if message is not None:
+            log.warning("demo job %s failed: %s", job_id, message)
+        self._plot_jobs.discard(job_id)
+        if not self._plot_jobs:
+            self._grab_soon()
 
     def _show_versions(self) -> None:
         if not self._versions:
@@ -245,9 +260,13 @@ class ScreenshotDirector:
         if self.window.models_panel is not None:
             self.window.models_panel.refresh()
         for version_id in self._versions:
-            job_id = self.window.show_version_on_plot(version_id)
-            if job_id is not None:
-                self._plot_jobs.add(job_id)
+            handle = self.window.show_version_on_plot(version_id)
+            if handle is not None:
+                self._plot_jobs.add(handle.id)
+                # the window draws on the same signal, connected first: the grab comes after
+                handle.finished.connect(lambda _result, job_id=handle.id: self._plotted(job_id))
+                handle.failed.connect(lambda message, job_id=handle.id: self._plotted(job_id, message))
+                handle.cancelled.connect(lambda job_id=handle.id: self._plotted(job_id, "cancelled"))
         if not self._plot_jobs:
             self._grab_soon()
 

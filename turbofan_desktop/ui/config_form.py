@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 from PySide6.QtCore import Signal
 from PySide6.QtGui import QDoubleValidator
@@ -39,12 +39,15 @@ INT_LIMIT = 2**31 - 1
 TINY_FLOAT = 1e-2  # below this (non-zero) a spin box with a few decimals would lose the value
 SPIN_DECIMALS = 4
 
+#: one row of :func:`contract.config_schema`: name, type, default, help, minimum, maximum, choices, advanced
+SchemaRow: TypeAlias = dict[str, Any]
 
-def _is_tiny(value: Any) -> bool:
+
+def _is_tiny(value: object) -> bool:
     return isinstance(value, int | float) and value != 0 and abs(value) < TINY_FLOAT
 
 
-def _decimals_needed(*values: Any) -> int | None:
+def _decimals_needed(*values: object) -> int | None:
     """Decimals a spin box needs to show every value exactly; None when more than 6 would be needed."""
     needed = 1
     for value in values:
@@ -59,11 +62,11 @@ def _decimals_needed(*values: Any) -> int | None:
     return max(needed, 2)
 
 
-def _format_sequence(value: Any) -> str:
+def _format_sequence(value: Iterable[object] | None) -> str:
     return ", ".join(str(v) for v in value) if value is not None else ""
 
 
-def _parse_item(text: str) -> Any:
+def _parse_item(text: str) -> int | float | str:
     for convert in (int, float):
         try:
             return convert(text)
@@ -72,7 +75,7 @@ def _parse_item(text: str) -> Any:
     return text
 
 
-def _parse_sequence(text: str, kind: type) -> Any:
+def _parse_sequence(text: str, kind: type[tuple] | type[list]) -> tuple | list:
     items = [item.strip() for item in text.split(",") if item.strip()]
     return kind(_parse_item(item) for item in items)
 
@@ -81,21 +84,21 @@ def _parse_sequence(text: str, kind: type) -> Any:
 class _Field:
     """One setting: its schema row, its editor, and how to read/write the editor as a Python value."""
 
-    row: dict[str, Any]
+    row: SchemaRow
     editor: QWidget
-    get: Callable[[], Any]
-    set: Callable[[Any], None]
+    get: Callable[[], object]
+    set: Callable[[Any], None]  # takes what the setting's type allows (the schema's default, say)
 
     @property
     def name(self) -> str:
         return self.row["name"]
 
     @property
-    def default(self) -> Any:
+    def default(self) -> object:
         return self.row["default"]
 
 
-def _same(value: Any, default: Any) -> bool:
+def _same(value: object, default: object) -> bool:
     if isinstance(value, list | tuple) and isinstance(default, list | tuple):
         return len(value) == len(default) and all(_same(a, b) for a, b in zip(value, default, strict=True))
     if isinstance(value, float) and isinstance(default, int | float) and not isinstance(default, bool):
@@ -139,7 +142,7 @@ class ConfigForm(QWidget):
         layout.addStretch(1)
 
     # -- building editors ------------------------------------------------------------------------
-    def _add(self, form: QFormLayout, row: dict[str, Any]) -> None:
+    def _add(self, form: QFormLayout, row: SchemaRow) -> None:
         field = self._make_field(row)
         tooltip = row["help"]
         if row["minimum"] is not None or row["maximum"] is not None:
@@ -156,12 +159,12 @@ class ConfigForm(QWidget):
         self._fields[row["name"]] = field
 
     @staticmethod
-    def _display(value: Any) -> str:
+    def _display(value: object) -> str:
         if isinstance(value, list | tuple):
             return _format_sequence(value)
         return "none" if value is None else str(value)
 
-    def _make_field(self, row: dict[str, Any]) -> _Field:
+    def _make_field(self, row: SchemaRow) -> _Field:
         kind, default = row["type"], row["default"]
         if row["choices"]:
             return self._combo(row)
@@ -175,24 +178,24 @@ class ConfigForm(QWidget):
             return self._sequence_edit(row, tuple if kind == "tuple" else list)
         return self._line_edit(row)
 
-    def _combo(self, row: dict[str, Any]) -> _Field:
+    def _combo(self, row: SchemaRow) -> _Field:
         combo = QComboBox()
         for choice in row["choices"]:
             combo.addItem(str(choice), choice)
         combo.currentIndexChanged.connect(self._on_edit)
 
-        def set_value(value: Any) -> None:
+        def set_value(value: object) -> None:
             index = combo.findData(value)
             combo.setCurrentIndex(index if index >= 0 else 0)
 
         return _Field(row, combo, combo.currentData, set_value)
 
-    def _check(self, row: dict[str, Any]) -> _Field:
+    def _check(self, row: SchemaRow) -> _Field:
         box = QCheckBox()
         box.toggled.connect(self._on_edit)
         return _Field(row, box, box.isChecked, lambda value: box.setChecked(bool(value)))
 
-    def _int_spin(self, row: dict[str, Any]) -> _Field:
+    def _int_spin(self, row: SchemaRow) -> _Field:
         spin = QSpinBox()
         low = row["minimum"] if row["minimum"] is not None else -INT_LIMIT
         high = row["maximum"] if row["maximum"] is not None else INT_LIMIT
@@ -201,11 +204,11 @@ class ConfigForm(QWidget):
         return _Field(row, spin, spin.value, lambda value: spin.setValue(int(value)))
 
     @staticmethod
-    def _float_fits_spin(row: dict[str, Any]) -> bool:
+    def _float_fits_spin(row: SchemaRow) -> bool:
         values = [row["default"], row["minimum"], row["maximum"]]
         return not any(_is_tiny(v) for v in values) and _decimals_needed(*values) is not None
 
-    def _float_spin(self, row: dict[str, Any]) -> _Field:
+    def _float_spin(self, row: SchemaRow) -> _Field:
         spin = QDoubleSpinBox()
         decimals = max(SPIN_DECIMALS, _decimals_needed(row["default"], row["minimum"], row["maximum"]) or 0)
         spin.setDecimals(decimals)
@@ -217,7 +220,7 @@ class ConfigForm(QWidget):
         spin.valueChanged.connect(self._on_edit)
         return _Field(row, spin, spin.value, lambda value: spin.setValue(float(value)))
 
-    def _sequence_edit(self, row: dict[str, Any], kind: type) -> _Field:
+    def _sequence_edit(self, row: SchemaRow, kind: type[tuple] | type[list]) -> _Field:
         edit = QLineEdit()
         edit.setPlaceholderText("comma separated, e.g. 80, 80")
         edit.textChanged.connect(self._on_edit)
@@ -225,7 +228,7 @@ class ConfigForm(QWidget):
             row, edit, lambda: _parse_sequence(edit.text(), kind), lambda v: edit.setText(_format_sequence(v))
         )
 
-    def _line_edit(self, row: dict[str, Any]) -> _Field:
+    def _line_edit(self, row: SchemaRow) -> _Field:
         """Free text, tiny floats and settings whose default is None (empty text means None)."""
         edit = QLineEdit()
         kind = row["type"]
@@ -236,7 +239,7 @@ class ConfigForm(QWidget):
         if row["default"] is None:
             edit.setPlaceholderText("none (leave empty for the default)")
 
-        def get() -> Any:
+        def get() -> object:
             text = edit.text().strip()
             if not text:
                 return None if row["default"] is None else ""
@@ -249,7 +252,7 @@ class ConfigForm(QWidget):
                 return _parse_item(text)  # a non-number stays text: build_config names the setting
             return text
 
-        def set_value(value: Any) -> None:
+        def set_value(value: object) -> None:
             if value is None:
                 edit.setText("")
             elif kind == "dict":
@@ -263,7 +266,7 @@ class ConfigForm(QWidget):
         return _Field(row, edit, get, set_value)
 
     # -- reading and writing ----------------------------------------------------------------------
-    def _on_edit(self, *_: Any) -> None:
+    def _on_edit(self, *_: object) -> None:
         self.error_label.hide()
         self.changed.emit()
 
@@ -273,11 +276,11 @@ class ConfigForm(QWidget):
     def editor(self, name: str) -> QWidget:
         return self._fields[name].editor
 
-    def raw_values(self) -> dict[str, Any]:
+    def raw_values(self) -> dict[str, object]:
         """Every editor's current value, unchecked."""
         return {name: field.get() for name, field in self._fields.items()}
 
-    def changed_values(self) -> dict[str, Any]:
+    def changed_values(self) -> dict[str, object]:
         """Editors whose value differs from the setting's default, unchecked."""
         return {
             name: value
@@ -285,7 +288,7 @@ class ConfigForm(QWidget):
             if not _same(value, self._fields[name].default)
         }
 
-    def values(self) -> dict[str, Any]:
+    def values(self) -> dict[str, object]:
         """The settings that differ from their defaults, checked by the plugin's config class.
 
         Raises :class:`ConfigError` (and shows its sentence under the form) when they are invalid.
@@ -302,7 +305,7 @@ class ConfigForm(QWidget):
             self.show_error(message)
             raise ConfigError(message) from exc
         self.error_label.hide()
-        return {name: getattr(config, name) for name in changed}
+        return {name: getattr(config, name) for name in changed}  # a field by name, not a probe
 
     def error(self) -> str | None:
         """The sentence shown under the form, or None when the values are valid."""
@@ -312,7 +315,7 @@ class ConfigForm(QWidget):
             return str(exc)
         return None
 
-    def set_values(self, values: Mapping[str, Any]) -> None:
+    def set_values(self, values: Mapping[str, object]) -> None:
         """Fill editors from a config dict (e.g. a registered version's); unknown keys are ignored."""
         for name, value in values.items():
             if name in self._fields:

@@ -12,7 +12,7 @@ double-click or the context menu on it emits :attr:`DataPanel.drift_requested`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QPoint, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QIcon
@@ -27,8 +27,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from turbofan_desktop.services.session import DriftCheck, LoadedData, Session, Unit
 from turbofan_desktop.ui.drift_badges import DriftBadge
-from turbofan_desktop.ui.loading import LoadedData
+
+if TYPE_CHECKING:
+    from turbofan_desktop.services.session import Dataset
 
 ROLE = Qt.ItemDataRole.UserRole
 DEFAULT_SENSOR_COUNT = 4  # sensors plotted for a unit until the user picks others
@@ -40,16 +43,19 @@ class Selection:
     """What is selected: one dataset (index into the panel's list), its units and sensors."""
 
     dataset_index: int | None
-    units: tuple[Any, ...]
+    units: tuple[Unit, ...]
     sensors: tuple[str, ...]
 
 
 class DataPanel(QWidget):
+    """The tree of the session's open files; the files and their drift checks live in ``session``."""
+
     selection_changed = Signal()
     drift_requested = Signal(int, str)  # dataset index, sensor: show that sensor's drift
 
-    def __init__(self, parent: QWidget | None = None):
+    def __init__(self, session: Session | None = None, parent: QWidget | None = None):
         super().__init__(parent)
+        self.session = session if session is not None else Session()
         self.tree = QTreeWidget()
         self.tree.setObjectName("dataTree")
         self.tree.setColumnCount(2)
@@ -70,29 +76,22 @@ class DataPanel(QWidget):
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addWidget(self.tree, 1)
         layout.addWidget(self.hash_label)
-        self._data: list[LoadedData] = []
         self._sensor_choice: dict[int, tuple[str, ...]] = {}
         self._last_selection = Selection(None, (), ())
         self._drift: dict[int, dict[str, DriftBadge]] = {}
-        self._drift_checks: dict[int, list[Any]] = {}
 
     # -- content ------------------------------------------------------------------------------------
     @property
     def loaded(self) -> list[LoadedData]:
-        return list(self._data)
+        return self.session.files
 
     def add_dataset(self, loaded: LoadedData) -> int:
         """Add one loaded file (replacing an earlier load of the same path); returns its index."""
-        path = str(loaded.request.path)
-        for index, existing in enumerate(self._data):
-            if str(existing.request.path) == path:
-                self._data[index] = loaded
-                self._drift.pop(index, None)  # the badges were for the replaced data
-                self._drift_checks.pop(index, None)
-                self._rebuild_file_item(index)
-                return index
-        self._data.append(loaded)
-        index = len(self._data) - 1
+        index, replaced = self.session.add_file(loaded)
+        if replaced:
+            self._drift.pop(index, None)  # the badges were for the replaced data
+            self._rebuild_file_item(index)
+            return index
         self.tree.addTopLevelItem(self._file_item(index))
         dataset = loaded.dataset
         self._sensor_choice[index] = tuple(
@@ -105,7 +104,7 @@ class DataPanel(QWidget):
         self.tree.insertTopLevelItem(index, self._file_item(index))
 
     def _file_item(self, index: int) -> QTreeWidgetItem:
-        loaded = self._data[index]
+        loaded = self.session.file(index)
         dataset = loaded.dataset
         name = loaded.request.path.name
         if loaded.request.rul_path is not None or dataset.rul is not None:
@@ -131,7 +130,7 @@ class DataPanel(QWidget):
         if not data or data[0] != "unit" or item.childCount():
             return
         _, index, unit = data
-        loaded = self._data[index]
+        loaded = self.session.file(index)
         for sensor in loaded.dataset.sensors:
             flags = loaded.sensor_flags.get(sensor, [])
             child = QTreeWidgetItem([sensor, ", ".join(flags)])
@@ -142,12 +141,12 @@ class DataPanel(QWidget):
             self._show_sensor_badge(child)
 
     # -- drift badges -------------------------------------------------------------------------------
-    def set_drift(self, dataset_index: int, badges: dict[str, DriftBadge], checks: list[Any]) -> None:
-        """Show the drift check of one file: badges per sensor, ``checks`` kept for the drift view."""
-        if not 0 <= dataset_index < len(self._data):
+    def set_drift(self, dataset_index: int, badges: dict[str, DriftBadge], checks: list[DriftCheck]) -> None:
+        """Show the drift check of one file: badges per sensor, ``checks`` kept (in the session) for
+        the drift view."""
+        if not self.session.set_file_drift(dataset_index, checks):
             return
         self._drift[dataset_index] = dict(badges)
-        self._drift_checks[dataset_index] = list(checks)
         top = self.tree.topLevelItem(dataset_index)
         if top is None:
             return
@@ -160,16 +159,16 @@ class DataPanel(QWidget):
     def drift_badge(self, dataset_index: int, sensor: str) -> DriftBadge | None:
         return self._drift.get(dataset_index, {}).get(sensor)
 
-    def drift_checks(self, dataset_index: int) -> list[Any]:
-        """The :class:`~turbofan_desktop.ui.drift_badges.DriftCheck` s behind the badges of a file."""
-        return list(self._drift_checks.get(dataset_index, []))
+    def drift_checks(self, dataset_index: int) -> list[DriftCheck]:
+        """The drift checks behind the badges of a file."""
+        return self.session.file_drift(dataset_index)
 
     def drifted_sensors(self, dataset_index: int) -> list[str]:
         return [name for name, badge in self._drift.get(dataset_index, {}).items() if badge.drifted]
 
     def _show_file_badge(self, item: QTreeWidgetItem, index: int) -> None:
         drifted = self.drifted_sensors(index)
-        loaded = self._data[index]
+        loaded = self.session.file(index)
         tip = f"{loaded.request.path}\ndata hash {loaded.data_hash}"
         if drifted:
             item.setIcon(1, self.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning))
@@ -183,7 +182,7 @@ class DataPanel(QWidget):
     def _show_sensor_badge(self, item: QTreeWidgetItem) -> None:
         _, index, _unit, sensor = item.data(0, ROLE)
         badge = self.drift_badge(index, sensor)
-        flags = list(self._data[index].sensor_flags.get(sensor, []))
+        flags = list(self.session.file(index).sensor_flags.get(sensor, []))
         if badge is None:
             item.setText(1, ", ".join(flags))
             return
@@ -216,7 +215,7 @@ class DataPanel(QWidget):
         menu.exec(self.tree.viewport().mapToGlobal(point))
 
     # -- selection ----------------------------------------------------------------------------------
-    def unit_item(self, dataset_index: int, unit: Any) -> QTreeWidgetItem | None:
+    def unit_item(self, dataset_index: int, unit: Unit) -> QTreeWidgetItem | None:
         top = self.tree.topLevelItem(dataset_index)
         if top is None:
             return None
@@ -226,7 +225,7 @@ class DataPanel(QWidget):
                 return child
         return None
 
-    def sensor_item(self, dataset_index: int, unit: Any, sensor: str) -> QTreeWidgetItem | None:
+    def sensor_item(self, dataset_index: int, unit: Unit, sensor: str) -> QTreeWidgetItem | None:
         unit_item = self.unit_item(dataset_index, unit)
         if unit_item is None:
             return None
@@ -238,7 +237,7 @@ class DataPanel(QWidget):
         return None
 
     def select(
-        self, dataset_index: int, units: list[Any] | None = None, sensors: list[str] | None = None
+        self, dataset_index: int, units: list[Unit] | None = None, sensors: list[str] | None = None
     ) -> None:
         """Select units (default: the first) and optionally sensors of one dataset, as a user would."""
         top = self.tree.topLevelItem(dataset_index)
@@ -267,16 +266,37 @@ class DataPanel(QWidget):
     def selection(self) -> Selection:
         return self._last_selection
 
+    def current_loaded(self) -> LoadedData | None:
+        """The selected file, else the last opened one (None when nothing is open)."""
+        index = self.selection().dataset_index
+        files = self.session.files
+        if index is None:
+            return files[-1] if files else None
+        return files[index]
+
+    def current_dataset(self) -> Dataset | None:
+        loaded = self.current_loaded()
+        return loaded.dataset if loaded is not None else None
+
+    def current_unit(self) -> Unit | None:
+        """The first selected unit, else the first unit of the current dataset."""
+        units = self.selection().units
+        if units:
+            return units[0]
+        dataset = self.current_dataset()
+        return dataset.units[0] if dataset is not None and dataset.units else None
+
     def _compute_selection(self) -> Selection:
         current = self.tree.currentItem()
         selected = self.tree.selectedItems() or ([current] if current is not None else [])
         if not selected:
-            if self._data:
-                return Selection(len(self._data) - 1, (), self._sensor_choice.get(len(self._data) - 1, ()))
+            last = len(self.session.files) - 1
+            if last >= 0:
+                return Selection(last, (), self._sensor_choice.get(last, ()))
             return Selection(None, (), ())
         anchor = current if current in selected else selected[0]
         dataset_index = anchor.data(0, ROLE)[1]
-        units: list[Any] = []
+        units: list[Unit] = []
         sensors: list[str] = []
         for item in selected:
             data = item.data(0, ROLE)
@@ -297,7 +317,7 @@ class DataPanel(QWidget):
         self._last_selection = self._compute_selection()
         index = self._last_selection.dataset_index
         if index is not None:
-            loaded = self._data[index]
+            loaded = self.session.file(index)
             dataset = loaded.dataset
             constant = ", ".join(dataset.constant_sensors) or "none"
             self.hash_label.setText(

@@ -8,13 +8,19 @@ file and the dialog says "internal error, see <log file>".
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeAlias
 
 from PySide6.QtWidgets import QMessageBox, QWidget
 
 from turbofan_desktop.errors import TurbofanError
 
 log = logging.getLogger(__name__)
+
+#: where a controller reports an error: the window's :meth:`~MainWindow.show_error` (a dialog, or the
+#: status bar in scripted runs), a list's ``append`` in tests
+ErrorSink: TypeAlias = Callable[[BaseException | str], None]
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,8 @@ When a file loads, :func:`run_auto_drift` (a job body, worker thread) checks it 
 :func:`~turbofan_desktop.services.monitoring.monitored_versions` picks — at most one per model
 plugin — and returns one :class:`DriftCheck` per version that could be checked. The window turns
 those into :class:`DriftBadge` s: per sensor for the data panel (:func:`sensor_badges`) and per
-version for the models panel (:func:`version_badges`), for the file selected in the data panel
-(:func:`show_selected_drift`).
+version for the models panel (:func:`version_badges`, shown for the file selected in the data panel
+by :class:`~turbofan_desktop.ui.drift_view.DriftController`).
 
 No Qt and no pyqtgraph here, so the data panel can use it at start-up without loading the plots.
 """
@@ -14,23 +14,21 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
+
+from turbofan_desktop.services.session import DriftCheck
+
+if TYPE_CHECKING:
+    from turbofan_desktop.services import Workspace
+    from turbofan_desktop.services.session import Dataset, SensorDrift
+    from turbofan_desktop.ui.jobs import ShouldStop
 
 log = logging.getLogger(__name__)
 
 DRIFT_TEXT = "DRIFT"
 OK_TEXT = "ok"
-
-
-@dataclass(frozen=True)
-class DriftCheck:
-    """One version's drift report on one dataset (``report`` is a ``data.drift.DriftReport``)."""
-
-    version_id: int
-    label: str
-    report: Any
 
 
 @dataclass(frozen=True)
@@ -46,7 +44,11 @@ class DriftBadge:
 
 
 def run_auto_drift(
-    workspace: Any, version_ids: Sequence[int], dataset: Any, *, should_stop: Callable[[], bool] | None = None
+    workspace: Workspace,
+    version_ids: Sequence[int],
+    dataset: Dataset,
+    *,
+    should_stop: ShouldStop | None = None,
 ) -> list[DriftCheck]:
     """Job body: the stored drift check of ``dataset`` against each version that can be checked.
 
@@ -71,15 +73,15 @@ def run_auto_drift(
     return checks
 
 
-def _number(value: Any, spec: str) -> str:
+def _number(value: float | None, spec: str) -> str:
     if value is None or not isinstance(value, int | float) or not math.isfinite(value):
         return "-"
     return format(value, spec)
 
 
-def _sensor_line(check: DriftCheck, result: Any) -> str:
+def _sensor_line(check: DriftCheck, result: SensorDrift) -> str:
     verdict = "DRIFT" if result.drift else "no drift"
-    shift = getattr(result, "shift_std", None)
+    shift = result.shift_std
     moved = f", mean shift {_number(shift, '+.2f')} std" if shift is not None else ""
     return (
         f"{verdict} against {check.label}: PSI {_number(result.psi, '.3f')}, "
@@ -121,26 +123,10 @@ def version_badges(checks: Sequence[DriftCheck], file_name: str) -> dict[int, Dr
     return badges
 
 
-def show_selected_drift(window: Any) -> None:
-    """Badge the models panel's versions for the file selected in the data panel (blank when that
-    file has not been checked): the version badges always describe the data the user looks at."""
-    models_panel = getattr(window, "models_panel", None)
-    if models_panel is None or not hasattr(models_panel, "set_drift_badges"):
-        return
-    panel = window.data_panel
-    index = panel.selection().dataset_index
-    if index is None or not 0 <= index < len(panel.loaded):
-        models_panel.set_drift_badges({})
-        return
-    name = panel.loaded[index].request.path.name
-    models_panel.set_drift_badges(version_badges(panel.drift_checks(index), name))
-
-
 __all__ = [
     "DriftBadge",
     "DriftCheck",
     "run_auto_drift",
     "sensor_badges",
-    "show_selected_drift",
     "version_badges",
 ]

@@ -2,19 +2,19 @@
 
 A table of sensors with their PSI, KS p-value, mean shift and a drift badge, and for the chosen
 sensor both distributions overlaid (training CDF from the stored sketch, new data's CDF at the same
-points). The check itself is ``services.monitoring.drift`` run as a job (:func:`start_drift_check`),
-so the window never waits for it; the dialog opens when the job succeeds.
+points). :class:`DriftController` runs the check itself, ``services.monitoring.drift``, as a job
+(:meth:`~DriftController.start_check`), so the window never waits for it; the dialog opens when the
+job succeeds.
 
-Opening a file runs the check in the background (:func:`start_auto_drift_check`); its result becomes
-badges on the data and models panels (:func:`show_drift_badges`), and a badged sensor opens this view
-(:func:`open_sensor_drift`).
+Opening a file runs the check in the background (:meth:`~DriftController.start_auto_check`); its
+result becomes badges on the data and models panels (:meth:`~DriftController.show_badges`), and a
+badged sensor opens this view (:meth:`~DriftController.open_sensor_drift`).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyqtgraph as pg
@@ -26,19 +26,24 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QSplitter,
+    QStatusBar,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
-from turbofan_desktop.ui.drift_badges import (
-    DriftCheck,
-    run_auto_drift,
-    sensor_badges,
-    show_selected_drift,
-)
+from turbofan_desktop.services.session import DriftCheck, Session
+from turbofan_desktop.ui.data_panel import DataPanel
+from turbofan_desktop.ui.dialogs import ErrorSink
+from turbofan_desktop.ui.drift_badges import run_auto_drift, sensor_badges, version_badges
+from turbofan_desktop.ui.jobs import JobHandle, JobManager
 from turbofan_desktop.ui.views import select_rows
+
+if TYPE_CHECKING:
+    from turbofan_desktop.services import Workspace
+    from turbofan_desktop.services.session import Dataset, DriftReport
+    from turbofan_desktop.ui.models_panel import ModelsPanel
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +54,7 @@ TRAIN_PEN = pg.mkPen(color=(60, 110, 200), width=2)
 NEW_PEN = pg.mkPen(color=(230, 130, 30), width=2)
 
 
-def run_drift(workspace: Any, version_id: int, dataset: Any) -> Any:
+def run_drift(workspace: Workspace, version_id: int, dataset: Dataset) -> DriftReport:
     """Job body (worker thread): the stored drift check of ``dataset`` against the version."""
     from turbofan_desktop.services.monitoring import drift
 
@@ -63,7 +68,7 @@ def _number(value: float | None, spec: str) -> str:
 class DriftDialog(QDialog):
     """Sensors with drift badges; both distributions of the selected sensor overlaid."""
 
-    def __init__(self, report: Any, *, title: str = "Data drift", parent: QWidget | None = None):
+    def __init__(self, report: DriftReport, *, title: str = "Data drift", parent: QWidget | None = None):
         super().__init__(parent)
         self.setObjectName("driftDialog")
         self.setWindowTitle(title)
@@ -90,9 +95,8 @@ class DriftDialog(QDialog):
         self.plot.addLegend()
         self.plot.showGrid(x=True, y=True, alpha=0.3)
         self.plot.setLabel("left", "share of rows at or below")
-        space = getattr(report, "space", "raw")
         self.plot.setLabel(
-            "bottom", "std from the regime's training mean" if space == "regime_z" else "value"
+            "bottom", "std from the regime's training mean" if report.space == "regime_z" else "value"
         )
         self.train_curve = self.plot.plot([], [], pen=TRAIN_PEN, name="training", stepMode=None)
         self.new_curve = self.plot.plot([], [], pen=NEW_PEN, name="this data")
@@ -118,9 +122,9 @@ class DriftDialog(QDialog):
         report = self.report
         parts = [report.summary()]
         extras = []
-        if getattr(report, "age_matched", False):
+        if report.age_matched:
             extras.append("compared age for age (rows at the same position in their unit)")
-        if getattr(report, "regimes", 1) > 1:
+        if report.regimes > 1:
             extras.append(f"within {report.regimes} operating regimes")
         if extras:
             parts.append("Training data " + " and ".join(extras) + ".")
@@ -179,125 +183,130 @@ class DriftDialog(QDialog):
         return [n for r, n in enumerate(self.names) if self.table.item(r, len(COLUMNS) - 1).text() == "DRIFT"]
 
 
-def _when_job_ends(
-    jobs: Any,
-    job_id: int,
-    *,
-    on_finished: Callable[[Any], None],
-    on_failed: Callable[[str], None] | None = None,
-) -> None:
-    """Call ``on_finished(result)`` or ``on_failed(message)`` once when ``job_id`` ends; a cancelled
-    job calls neither. The connections are removed when the job ends, however it ends."""
+class DriftController:
+    """Drift checks of the session's files: the check on demand, the background check when a file
+    opens, and what their results show (badges, status bar, the drift view).
 
-    def finished(done_id: int, result: Any) -> None:
-        if done_id == job_id:
-            disconnect()
-            on_finished(result)
+    Owns the drift view it opened last (:attr:`dialog`); the checks themselves live in the
+    :class:`~turbofan_desktop.services.session.Session`.
+    """
 
-    def failed(done_id: int, message: str) -> None:
-        if done_id == job_id:
-            disconnect()
-            if on_failed is not None:
-                on_failed(message)
+    def __init__(
+        self,
+        workspace: Workspace,
+        session: Session,
+        jobs: JobManager,
+        data_panel: DataPanel,
+        models_panel: ModelsPanel,
+        status_bar: QStatusBar,
+        show_error: ErrorSink,
+        parent: QWidget | None = None,
+    ):
+        self.workspace = workspace
+        self.session = session
+        self.jobs = jobs
+        self.data_panel = data_panel
+        self.models_panel = models_panel
+        self.status_bar = status_bar
+        self.show_error = show_error
+        self.parent = parent
+        self.dialog: DriftDialog | None = None
 
-    def cancelled(done_id: int) -> None:
-        if done_id == job_id:
-            disconnect()
+    def start_check(self, version_id: int | None = None) -> JobHandle | None:
+        """Check the current dataset against a version (default: the models panel selection) as a
+        job; the :class:`DriftDialog` opens when it succeeds, the error dialog when it fails."""
+        dataset = self.data_panel.current_dataset()
+        if version_id is None:
+            record = self.models_panel.selected_record()
+            version_id = record.id if record is not None else None
+        if dataset is None or version_id is None:
+            self.show_error("Open a data file and select a model version before checking for drift.")
+            return None
+        workspace, checked = self.workspace, version_id
+        handle = self.jobs.submit(
+            f"Drift against version {version_id}",
+            lambda progress, should_stop: run_drift(workspace, checked, dataset),
+        )
 
-    def disconnect() -> None:
-        jobs.job_finished.disconnect(finished)
-        jobs.job_failed.disconnect(failed)
-        jobs.job_cancelled.disconnect(cancelled)
+        def show(report: DriftReport) -> None:
+            self._show_dialog(
+                DriftDialog(report, title=f"Data drift against version {checked}", parent=self.parent)
+            )
 
-    jobs.job_finished.connect(finished)
-    jobs.job_failed.connect(failed)
-    jobs.job_cancelled.connect(cancelled)
+        handle.finished.connect(show)
+        handle.failed.connect(self.show_error)
+        return handle
 
+    def start_auto_check(self, dataset: Dataset | None) -> JobHandle | None:
+        """On opening a file: check it, as a job, against the versions
+        :func:`~turbofan_desktop.services.monitoring.monitored_versions` picks (at most one per model
+        plugin) and show the result (:meth:`show_badges`). Quietly nothing when no version qualifies."""
+        from turbofan_desktop.services.monitoring import monitored_versions
 
-def start_drift_check(window: Any, version_id: int | None = None) -> int | None:
-    """Check the window's current dataset against a version (default: the models panel selection)
-    as a job; the :class:`DriftDialog` opens when it succeeds, the error dialog when it fails."""
-    dataset = window.current_dataset()
-    panel = getattr(window, "models_panel", None)
-    if version_id is None and panel is not None:
-        record = panel.selected_record()
-        version_id = record.id if record is not None else None
-    if dataset is None or version_id is None:
-        window.show_error("Open a data file and select a model version before checking for drift.")
-        return None
-    jobs = getattr(window, "jobs", None)
-    if jobs is None:
-        window.show_error("The job manager is not available, so drift cannot be checked.")
-        return None
-    job_id = jobs.submit(
-        f"Drift against version {version_id}", run_drift, window.workspace, version_id, dataset
-    )
+        if dataset is None:
+            return None
+        try:
+            version_ids = monitored_versions(self.workspace, dataset)
+        except Exception:  # noqa: BLE001 - a background check must never break opening a file
+            log.exception("choosing the versions to check a new file against failed")
+            return None
+        if not version_ids:
+            return None
+        listed = ", ".join(str(v) for v in version_ids)
+        workspace = self.workspace
+        handle = self.jobs.submit(
+            f"Drift against version{'s' if len(version_ids) > 1 else ''} {listed}",
+            lambda progress, should_stop: run_auto_drift(
+                workspace, version_ids, dataset, should_stop=should_stop
+            ),
+        )
+        handle.finished.connect(lambda checks: self.show_badges(dataset, checks))
+        return handle
 
-    def show(result: Any) -> None:
-        dialog = DriftDialog(result, title=f"Data drift against version {version_id}", parent=window)
-        window.drift_dialog = dialog
+    def show_badges(self, dataset: Dataset, checks: list[DriftCheck]) -> None:
+        """Show a finished check of ``dataset``: the verdict in the status bar, and badges on the
+        panels while that file is still open (not once it was closed or reloaded: they would describe
+        other data)."""
+        self.session.record_drift(checks)
+        if checks:
+            verdicts = "; ".join(
+                f"Drift against version {c.version_id}: {c.report.summary()}" for c in checks
+            )
+            self.status_bar.showMessage(verdicts, 20000)
+        index = self.session.index_of(dataset)
+        if index is None:
+            return
+        self.data_panel.set_drift(index, sensor_badges(checks), checks)
+        self.show_selected()  # the versions' badges follow the file the user looks at
+
+    def show_selected(self) -> None:
+        """Badge the models panel's versions for the file selected in the data panel (blank when that
+        file has not been checked): the version badges always describe the data the user looks at."""
+        index = self.data_panel.selection().dataset_index
+        if index is None or not 0 <= index < len(self.session.files):
+            self.models_panel.set_drift_badges({})
+            return
+        name = self.session.file(index).request.path.name
+        self.models_panel.set_drift_badges(version_badges(self.session.file_drift(index), name))
+
+    def open_sensor_drift(self, dataset_index: int, sensor: str) -> DriftDialog | None:
+        """The drift view of one badged sensor, from the check made when its file opened: the version
+        it drifted against (else the first that knows it), that sensor's distributions selected."""
+        checks = [c for c in self.session.file_drift(dataset_index) if sensor in c.report.sensors]
+        if not checks:
+            return None
+        check = next((c for c in checks if c.report.sensors[sensor].drift), checks[0])
+        name = self.session.file(dataset_index).request.path.name
+        dialog = DriftDialog(
+            check.report, title=f"Data drift of {name} against {check.label}", parent=self.parent
+        )
+        dialog.select_sensor(sensor)
+        self._show_dialog(dialog)
+        return dialog
+
+    def _show_dialog(self, dialog: DriftDialog) -> None:
+        self.dialog = dialog
         dialog.show()
 
-    _when_job_ends(jobs, job_id, on_finished=show, on_failed=window.show_error)
-    return job_id
 
-
-def start_auto_drift_check(window: Any, dataset: Any) -> int | None:
-    """On opening a file: check it, as a job, against the versions
-    :func:`~turbofan_desktop.services.monitoring.monitored_versions` picks (at most one per model
-    plugin) and show the result: badges on the data panel's sensors and the models panel's versions,
-    and the verdict in the status bar. Quietly nothing when no version qualifies."""
-    from turbofan_desktop.services.monitoring import monitored_versions
-
-    jobs = getattr(window, "jobs", None)
-    if jobs is None or dataset is None:
-        return None
-    try:
-        version_ids = monitored_versions(window.workspace, dataset)
-    except Exception:  # noqa: BLE001 - a background check must never break opening a file
-        log.exception("choosing the versions to check a new file against failed")
-        return None
-    if not version_ids:
-        return None
-    listed = ", ".join(str(v) for v in version_ids)
-    job_id = jobs.submit(
-        f"Drift against version{'s' if len(version_ids) > 1 else ''} {listed}",
-        run_auto_drift,
-        window.workspace,
-        version_ids,
-        dataset,
-    )
-    _when_job_ends(jobs, job_id, on_finished=lambda checks: show_drift_badges(window, dataset, checks))
-    return job_id
-
-
-def show_drift_badges(window: Any, dataset: Any, checks: list[DriftCheck]) -> None:
-    """Show a finished check of ``dataset``: the verdict in the status bar, and badges on the panels
-    while that file is still open (not once it was closed or reloaded: they would describe other
-    data)."""
-    window.drift_checks = list(checks)
-    if checks:
-        window.last_drift = (checks[0].version_id, checks[0].report)
-        verdicts = "; ".join(f"Drift against version {c.version_id}: {c.report.summary()}" for c in checks)
-        window.statusBar().showMessage(verdicts, 20000)
-    panel = window.data_panel
-    index = next((i for i, loaded in enumerate(panel.loaded) if loaded.dataset is dataset), None)
-    if index is None:
-        return
-    panel.set_drift(index, sensor_badges(checks), checks)
-    show_selected_drift(window)  # the versions' badges follow the file the user looks at
-
-
-def open_sensor_drift(window: Any, dataset_index: int, sensor: str) -> DriftDialog | None:
-    """The drift view of one badged sensor, from the check made when its file opened: the version
-    it drifted against (else the first that knows it), that sensor's distributions selected."""
-    checks = [c for c in window.data_panel.drift_checks(dataset_index) if sensor in c.report.sensors]
-    if not checks:
-        return None
-    check = next((c for c in checks if c.report.sensors[sensor].drift), checks[0])
-    name = window.data_panel.loaded[dataset_index].request.path.name
-    dialog = DriftDialog(check.report, title=f"Data drift of {name} against {check.label}", parent=window)
-    dialog.select_sensor(sensor)
-    window.drift_dialog = dialog
-    dialog.show()
-    return dialog
+__all__ = ["DriftController", "DriftDialog", "run_drift"]

@@ -3,7 +3,7 @@
 Two ways in, one store (``services.feedback``, a quick registry write on the UI thread, as the other
 dialogs read and write the registry):
 
-* in the plot (:class:`PlotFeedback`, attached to the window when a detection is drawn): right-click a
+* in the plot (:class:`PlotFeedback`, attached to the plot area when a detection is drawn): right-click a
   detected range for *Mark as true anomaly* / *Mark as false alarm* / *Clear label*; Shift+drag, or
   *Mark missed anomaly here* in the plot's menu and then *Confirm*, marks a missed anomaly;
 * :class:`FeedbackDialog` lists the detected ranges of one unit with a label chooser each and lets the
@@ -17,7 +17,8 @@ the plot: one entry per burst of labelling).
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PySide6.QtCore import QEvent, QObject, QTimer
@@ -51,6 +52,14 @@ from turbofan_desktop.services.feedback import (
     mark_range,
     record_detection_kpis,
 )
+from turbofan_desktop.services.session import Session, ShownResult, Unit
+from turbofan_desktop.ui.dialogs import ErrorSink
+
+if TYPE_CHECKING:
+    from turbofan_desktop.plugins.contract import AnomalyRange, DetectionResult, UnitDetection
+    from turbofan_desktop.services import Workspace
+    from turbofan_desktop.services.session import Dataset, LabelRecord
+    from turbofan_desktop.ui.plot_area import PlotArea, RegionContext
 
 CHOICES = ("not labelled", LABEL_TEXT[TRUE_ANOMALY], LABEL_TEXT[FALSE_ALARM])
 CHOICE_LABELS = (None, TRUE_ANOMALY, FALSE_ALARM)
@@ -63,10 +72,10 @@ class FeedbackDialog(QDialog):
 
     def __init__(
         self,
-        workspace: Any,
+        workspace: Workspace,
         version_id: int,
-        detection: Any,
-        unit: Any,
+        detection: UnitDetection,
+        unit: Unit,
         parent: QWidget | None = None,
         *,
         data_key: str | None = None,
@@ -78,7 +87,7 @@ class FeedbackDialog(QDialog):
         self.workspace = workspace
         self.version_id = version_id
         self.unit = unit
-        self.anomalies = list(getattr(detection, "anomalies", []) or [])
+        self.anomalies: list[AnomalyRange] = list(detection.anomalies or [])
         self.missed: list[tuple[float, float]] = []
         self.saved: list[int] = []
         labels = self._stored()
@@ -101,7 +110,7 @@ class FeedbackDialog(QDialog):
             self.table.setCellWidget(row, len(COLUMNS) - 1, chooser)
             self.choosers.append(chooser)
 
-        times = [float(a) for a in getattr(detection, "time", [])] or [0.0]
+        times = [float(a) for a in detection.time] or [0.0]
         self.missed_from = QDoubleSpinBox()
         self.missed_to = QDoubleSpinBox()
         for box in (self.missed_from, self.missed_to):
@@ -138,7 +147,7 @@ class FeedbackDialog(QDialog):
         layout.addWidget(buttons)
         self.resize(560, 380)
 
-    def _stored(self) -> list[Any]:
+    def _stored(self) -> list[LabelRecord]:
         try:
             return self.workspace.registry.list_feedback(self.version_id)
         except TurbofanError:
@@ -194,7 +203,7 @@ class FeedbackDialog(QDialog):
         self.accept()
 
 
-def _float_bounds(label: Any) -> tuple[float, float] | None:
+def _float_bounds(label: LabelRecord) -> tuple[float, float] | None:
     from turbofan_desktop.ui.plot_area import as_float_time
 
     if label.start is None or label.end is None:
@@ -210,7 +219,7 @@ def _float_bounds(label: Any) -> tuple[float, float] | None:
     return float(start), float(end)
 
 
-def draw_feedback(plot_area: Any, labels: list[Any], target: str, unit: Any) -> int:
+def draw_feedback(plot_area: PlotArea, labels: list[LabelRecord], target: str, unit: Unit) -> int:
     """Draw the stored labels of ``unit`` on ``target``'s plot (replacing the labels drawn before).
 
     Returns the number of ranges drawn; a sensor that is not shown draws nothing.
@@ -228,17 +237,26 @@ class PlotFeedback(QObject):
     """Labels from the plot: menus on right-clicked ranges, missed ranges from Shift+drag.
 
     Knows the detection drawn last (version, unit, dataset); every change is written through
-    ``services.feedback`` and redrawn; the KPI entry follows after a short quiet spell.
+    ``services.feedback`` and redrawn; the KPI entry follows after a short quiet spell. ``parent``
+    (the window) parents the menus, and a pending KPI entry is written before it closes.
     """
 
-    def __init__(self, window: Any):
-        super().__init__(window if isinstance(window, QObject) else None)
-        self.window = window
-        self.area = window.plot_area
+    def __init__(
+        self,
+        workspace: Workspace,
+        area: PlotArea,
+        show_error: ErrorSink,
+        parent: QWidget | None = None,
+    ):
+        super().__init__(parent)
+        self.workspace = workspace
+        self.area = area
+        self.show_error = show_error
+        self.parent_widget = parent
         self.version_id: int | None = None
-        self.detection: Any = None
-        self.unit: Any = None
-        self.dataset: Any = None
+        self.detection: DetectionResult | None = None
+        self.unit: Unit | None = None
+        self.dataset: Dataset | None = None
         self.menu: QMenu | None = None
         self.area.feedback_enabled = True
         self.area.region_context_requested.connect(self.on_context)
@@ -247,8 +265,8 @@ class PlotFeedback(QObject):
         self.kpi_timer.setSingleShot(True)
         self.kpi_timer.setInterval(KPI_DELAY_MS)
         self.kpi_timer.timeout.connect(self.record_kpis)
-        if isinstance(window, QObject):
-            window.installEventFilter(self)  # a pending KPI entry is written before the window closes
+        if parent is not None:
+            parent.installEventFilter(self)  # a pending KPI entry is written before the window closes
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt's name)
         if event.type() == QEvent.Type.Close:
@@ -256,18 +274,20 @@ class PlotFeedback(QObject):
         return False
 
     # -- state ---------------------------------------------------------------------------------
-    def detection_shown(self, version_id: int, detection: Any, unit: Any, dataset: Any) -> int:
+    def detection_shown(
+        self, version_id: int, detection: DetectionResult, unit: Unit, dataset: Dataset | None
+    ) -> int:
         """A detection was drawn: label its ranges from now on; draws the stored labels."""
         self.flush()
         self.version_id, self.detection, self.unit, self.dataset = version_id, detection, unit, dataset
         self.area.feedback_enabled = True
         return self.redraw()
 
-    def labels(self) -> list[Any]:
+    def labels(self) -> list[LabelRecord]:
         if self.version_id is None:
             return []
         try:
-            return labels_for_data(self.window.workspace, self.version_id, self.dataset)
+            return labels_for_data(self.workspace, self.version_id, self.dataset)
         except TurbofanError:  # e.g. the version was deleted meanwhile: nothing to draw
             return []
 
@@ -277,15 +297,14 @@ class PlotFeedback(QObject):
         return draw_feedback(self.area, self.labels(), self.detection.target, self.unit)
 
     # -- menus -----------------------------------------------------------------------------------
-    def on_context(self, context: Any) -> None:
+    def on_context(self, context: RegionContext) -> None:
         self.menu = self.build_menu(context)
         if context.screen_pos is not None and not self.menu.isEmpty():
             self.menu.popup(context.screen_pos)
 
-    def build_menu(self, context: Any) -> QMenu:
+    def build_menu(self, context: RegionContext) -> QMenu:
         """The actions for what lies under the click (see the module text)."""
-        parent = self.window if isinstance(self.window, QWidget) else None
-        menu = QMenu(parent)
+        menu = QMenu(self.parent_widget)
         menu.setObjectName("feedbackMenu")
         if context.pending is not None:
             menu.addAction("Confirm missed anomaly", self.area.confirm_pending)
@@ -315,21 +334,21 @@ class PlotFeedback(QObject):
         return menu
 
     # -- writes ------------------------------------------------------------------------------------
-    def _write(self, work: Any) -> bool:
+    def _write(self, work: Callable[[], object]) -> bool:
         try:
             work()
         except TurbofanError as exc:
-            self.window.show_error(exc)
+            self.show_error(exc)
             return False
         self.redraw()
         self.kpi_timer.start()
         return True
 
-    def label_range(self, start: Any, end: Any, label: str) -> bool:
+    def label_range(self, start: object, end: object, label: str) -> bool:
         """Store ``label`` for [start, end] of the shown unit on the shown version."""
         return self._write(
             lambda: mark_range(
-                self.window.workspace,
+                self.workspace,
                 self.version_id,
                 unit=self.unit,
                 start=start,
@@ -339,10 +358,10 @@ class PlotFeedback(QObject):
             )
         )
 
-    def clear_range(self, start: Any, end: Any, *, version_id: int | None = None) -> bool:
+    def clear_range(self, start: object, end: object, *, version_id: int | None = None) -> bool:
         return self._write(
             lambda: clear_label(
-                self.window.workspace, version_id or self.version_id, unit=self.unit, start=start, end=end
+                self.workspace, version_id or self.version_id, unit=self.unit, start=start, end=end
             )
         )
 
@@ -352,11 +371,11 @@ class PlotFeedback(QObject):
             return
         snapped = self._snap(start, end)
         if snapped is None:
-            self.window.show_error("The marked range holds no time step of this unit; drag over the data.")
+            self.show_error("The marked range holds no time step of this unit; drag over the data.")
             return
         self.label_range(*snapped, MISSED_ANOMALY)
 
-    def _snap(self, start: float, end: float) -> tuple[Any, Any] | None:
+    def _snap(self, start: float, end: float) -> tuple[object, object] | None:
         from turbofan_desktop.ui.plot_area import as_float_time, lookup_unit
 
         times = None
@@ -382,9 +401,9 @@ class PlotFeedback(QObject):
         if self.version_id is None or self.detection is None:
             return None
         try:
-            return record_detection_kpis(self.window.workspace, self.version_id, self.detection, self.dataset)
+            return record_detection_kpis(self.workspace, self.version_id, self.detection, self.dataset)
         except TurbofanError as exc:
-            self.window.show_error(exc)
+            self.show_error(exc)
             return None
 
     def flush(self) -> None:
@@ -393,50 +412,74 @@ class PlotFeedback(QObject):
             self.record_kpis()
 
 
-def attach_plot_feedback(window: Any) -> PlotFeedback:
-    """The window's :class:`PlotFeedback`, created on first use."""
-    feedback = getattr(window, "plot_feedback", None)
-    if feedback is None:
-        feedback = PlotFeedback(window)
-        window.plot_feedback = feedback
-    return feedback
+class FeedbackController:
+    """Labelling the detection last drawn: in the plot (:class:`PlotFeedback`, created on first use)
+    and in the :class:`FeedbackDialog` (:meth:`open`). The shown result is read from the session."""
 
+    def __init__(
+        self,
+        workspace: Workspace,
+        session: Session,
+        plot_area: PlotArea | None,
+        show_error: ErrorSink,
+        parent: QWidget | None = None,
+    ):
+        self.workspace = workspace
+        self.session = session
+        self.plot_area = plot_area
+        self.show_error = show_error
+        self.parent = parent
+        self.plot_feedback: PlotFeedback | None = None
+        self.dialog: FeedbackDialog | None = None
 
-def open_feedback(window: Any) -> FeedbackDialog | None:
-    """Label the ranges of the detection last drawn on ``window``'s plot (``window.last_plot_result``
-    = (ShowOnPlotResult, unit)); the labels are drawn on the plot when saved."""
-    from turbofan_desktop.ui.plot_area import lookup_unit
+    def attach(self) -> PlotFeedback:
+        """The plot's :class:`PlotFeedback`, created on first use (needs the plot area)."""
+        if self.plot_feedback is None:
+            if self.plot_area is None:
+                raise RuntimeError("labelling in the plot needs the plot area")
+            self.plot_feedback = PlotFeedback(self.workspace, self.plot_area, self.show_error, self.parent)
+        return self.plot_feedback
 
-    shown = getattr(window, "last_plot_result", None)
-    result, unit = shown if shown else (None, None)
-    detection = getattr(result, "detection", None)
-    if detection is None:
-        window.show_error(
-            "Show an anomaly model on the plot first (Models panel: Show on plot), then label its ranges."
+    def open(self) -> FeedbackDialog | None:
+        """Label the ranges of the detection last drawn on the plot; the labels are drawn on the plot
+        when saved."""
+        from turbofan_desktop.ui.plot_area import lookup_unit
+
+        shown = self.session.last_shown
+        detection = shown.detection if shown is not None else None
+        if shown is None or detection is None:
+            self.show_error(
+                "Show an anomaly model on the plot first (Models panel: Show on plot), then label its ranges."
+            )
+            return None
+        unit = shown.unit
+        unit_detection = lookup_unit(detection.units, unit)
+        if unit_detection is None:
+            self.show_error(f"The detection shown has no unit {unit}.")
+            return None
+        dataset = shown.dataset
+        dialog = FeedbackDialog(
+            self.workspace,
+            shown.version_id,
+            unit_detection,
+            unit,
+            parent=self.parent,
+            data_key=data_key(dataset),
         )
-        return None
-    unit_detection = lookup_unit(detection.units, unit)
-    if unit_detection is None:
-        window.show_error(f"The detection shown has no unit {unit}.")
-        return None
-    parent = window if isinstance(window, QWidget) else None
-    current = getattr(window, "current_dataset", None)
-    dataset = current() if callable(current) else None
-    dialog = FeedbackDialog(
-        window.workspace, result.version_id, unit_detection, unit, parent=parent, data_key=data_key(dataset)
-    )
+        dialog.accepted.connect(lambda: self._saved(shown, detection))
+        self.dialog = dialog
+        dialog.show()
+        return dialog
 
-    def saved() -> None:
-        if window.plot_area is not None:
-            feedback = attach_plot_feedback(window)
+    def _saved(self, shown: ShownResult, detection: DetectionResult) -> None:
+        if self.plot_area is not None:
+            feedback = self.attach()
             if feedback.detection is not detection:
-                feedback.detection_shown(result.version_id, detection, unit, dataset)
+                feedback.detection_shown(shown.version_id, detection, shown.unit, shown.dataset)
             feedback.redraw()
             feedback.record_kpis()
         else:
-            record_detection_kpis(window.workspace, result.version_id, detection, dataset)
+            record_detection_kpis(self.workspace, shown.version_id, detection, shown.dataset)
 
-    dialog.accepted.connect(saved)
-    window.feedback_dialog = dialog
-    dialog.show()
-    return dialog
+
+__all__ = ["FeedbackController", "FeedbackDialog", "PlotFeedback", "draw_feedback"]

@@ -7,7 +7,7 @@ so a fast job cannot make the GUI thread redraw on every progress event.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 import pyqtgraph as pg
@@ -59,11 +59,21 @@ def format_eta(seconds: float | None) -> str:
     return f"ETA {seconds} s"
 
 
-def registered_versions(result: Any) -> list[int]:
+@runtime_checkable
+class RegistersVersions(Protocol):
+    """A job result that registered model versions (services' TrainSummary)."""
+
+    registered: list[int]
+
+
+def registered_versions(result: object) -> list[int]:
     """Version ids a finished job registered (a services TrainSummary's ``registered``)."""
-    if result is None:
+    if isinstance(result, dict):
+        registered = result.get("registered")
+    elif isinstance(result, RegistersVersions):
+        registered = result.registered
+    else:
         return []
-    registered = result.get("registered") if isinstance(result, dict) else getattr(result, "registered", None)
     try:
         return [int(v) for v in registered or []]
     except (TypeError, ValueError):

@@ -7,7 +7,7 @@ Reading the history is one small registry query, so the dialog loads it on the U
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Protocol
 
 import pyqtgraph as pg
 from PySide6.QtWidgets import (
@@ -21,12 +21,17 @@ from PySide6.QtWidgets import (
 )
 
 from turbofan_desktop.errors import TurbofanError
+from turbofan_desktop.ui.dialogs import ErrorSink
+
+if TYPE_CHECKING:
+    from turbofan_desktop.services import Workspace
+    from turbofan_desktop.services.session import MetricPoint, VersionRecord
 
 PEN = pg.mkPen(color=(60, 110, 200), width=2)
 WARNING_STYLE = "color: rgb(200, 60, 40); font-weight: bold;"
 
 
-def metric_series(history: list[Any]) -> dict[str, tuple[list[int], list[float]]]:
+def metric_series(history: list[MetricPoint]) -> dict[str, tuple[list[int], list[float]]]:
     """``{"kind: metric": (entry numbers, values)}`` for every finite number in the history
     (the registry's KPI points: ``kind``, ``metrics``)."""
     series: dict[str, tuple[list[int], list[float]]] = {}
@@ -43,7 +48,7 @@ def metric_series(history: list[Any]) -> dict[str, tuple[list[int], list[float]]
 class KpiDialog(QDialog):
     """Pick a metric; see its values over the version's history and the KPI warning."""
 
-    def __init__(self, workspace: Any, version_id: int, parent: QWidget | None = None):
+    def __init__(self, workspace: Workspace, version_id: int, parent: QWidget | None = None):
         super().__init__(parent)
         from turbofan_desktop.services.monitoring import kpi_history, kpi_warning, metric_direction
 
@@ -104,14 +109,36 @@ class KpiDialog(QDialog):
         self.plot.setLabel("left", name)
 
 
-def open_kpi_history(window: Any) -> KpiDialog | None:
-    """The KPI history of the version selected in ``window``'s models panel."""
-    panel = getattr(window, "models_panel", None)
-    record = panel.selected_record() if panel is not None else None
-    if record is None:
-        window.show_error("Select a model version to see its KPI history.")
-        return None
-    dialog = KpiDialog(window.workspace, record.id, parent=window if isinstance(window, QWidget) else None)
-    window.kpi_dialog = dialog
-    dialog.show()
-    return dialog
+class SelectedVersion(Protocol):
+    """What the KPI view needs of the models panel: the version the user selected."""
+
+    def selected_record(self) -> VersionRecord | None: ...
+
+
+class KpiController:
+    """Opens the KPI history of the version selected in the models panel; owns the dialog it opened."""
+
+    def __init__(
+        self,
+        workspace: Workspace,
+        versions: SelectedVersion,
+        show_error: ErrorSink,
+        parent: QWidget | None = None,
+    ):
+        self.workspace = workspace
+        self.versions = versions
+        self.show_error = show_error
+        self.parent = parent
+        self.dialog: KpiDialog | None = None
+
+    def open(self) -> KpiDialog | None:
+        record = self.versions.selected_record()
+        if record is None:
+            self.show_error("Select a model version to see its KPI history.")
+            return None
+        self.dialog = KpiDialog(self.workspace, record.id, parent=self.parent)
+        self.dialog.show()
+        return self.dialog
+
+
+__all__ = ["KpiController", "KpiDialog", "SelectedVersion", "metric_series"]

@@ -1,9 +1,10 @@
 """Loading data files off the GUI thread.
 
 :func:`pair_files` turns dropped/opened paths into load requests (a C-MAPSS ``RUL_*`` file rides with
-its ``test_*`` file). :class:`DataLoader` runs :func:`turbofan_desktop.services.data.load_dataset` in a
-worker object moved to a :class:`QThread` (DESIGN.md section 6) and hands back plain results through
-queued signals; the window only starts it and receives them.
+its ``test_*`` file). :class:`DataLoader` runs :func:`turbofan_desktop.services.data.load_dataset` as
+jobs of its own :class:`~turbofan_desktop.ui.jobs.JobManager` — the same mechanism, handles and quit
+behaviour as training, in a lane of its own so opening a file never queues behind a training job —
+and hands back plain results; the window only starts it and receives them.
 """
 
 from __future__ import annotations
@@ -11,33 +12,26 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, TypeAlias
 
-from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Signal
 
 from turbofan_desktop.errors import DataFormatError
+from turbofan_desktop.services.session import LoadedData, LoadRequest
+from turbofan_desktop.ui.jobs import JobHandle, JobManager, ProgressSink, ShouldStop
+
+if TYPE_CHECKING:
+    from turbofan_desktop.services import Workspace
+    from turbofan_desktop.services.session import Dataset
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class LoadRequest:
-    path: Path
-    rul_path: Path | None = None
-    error: str | None = None  # set when the request cannot be loaded as given (e.g. an orphan RUL file)
-
-
-@dataclass
-class LoadedData:
-    """A dataset plus what the data panel shows, all computed on the worker thread."""
-
-    request: LoadRequest
-    dataset: Any  # turbofan_desktop.data.dataset.Dataset
-    data_hash: str
-    sensor_flags: dict[str, list[str]] = field(default_factory=dict)
-    seconds: float = 0.0
+#: reads one file (and its RUL file) into a dataset: ``load(workspace, path, rul_path)``
+LoadFunction: TypeAlias = Callable[["Workspace", Path, "Path | None"], "Dataset"]
 
 
 def pair_files(paths: Iterable[str | Path]) -> list[LoadRequest]:
@@ -60,11 +54,11 @@ def pair_files(paths: Iterable[str | Path]) -> list[LoadRequest]:
     return requests
 
 
-def sensor_flags(dataset: Any) -> dict[str, list[str]]:
+def sensor_flags(dataset: Dataset) -> dict[str, list[str]]:
     """Per sensor: "constant", "regime-normalised", "N missing" as they apply."""
-    constant = set(getattr(dataset, "constant_sensors", []) or [])
+    constant = set(dataset.constant_sensors or [])
     normalised: set[str] = set()
-    for step in getattr(dataset, "preprocessing", []) or []:
+    for step in dataset.preprocessing or []:
         name = str(step.get("step", "")).lower()
         if "regime" in name:
             normalised.update(step.get("sensors") or dataset.sensors)
@@ -83,90 +77,117 @@ def sensor_flags(dataset: Any) -> dict[str, list[str]]:
     return flags
 
 
-def default_load_function(workspace: Any, path: Path, rul_path: Path | None) -> Any:
+def default_load_function(workspace: Workspace, path: Path, rul_path: Path | None) -> Dataset:
     from turbofan_desktop.services.data import load_dataset
 
     return load_dataset(workspace, path, rul_path=rul_path)
 
 
-class _LoadTask(QObject):
-    """Lives on a worker thread; loads its requests one after the other."""
+@dataclass
+class LoadOutcome:
+    """What one load job returns: the loaded file, or why it could not be loaded.
 
-    loaded = Signal(object)  # LoadedData
-    failed = Signal(object, object)  # LoadRequest, exception or sentence
-    done = Signal()
+    The error travels as the exception itself (not a sentence) so the window can tell a user error
+    from a bug and log the bug's traceback, as for any error it shows.
+    """
 
-    def __init__(self, workspace: Any, requests: Sequence[LoadRequest], load_function: Callable):
-        super().__init__()
-        self._workspace = workspace
-        self._requests = list(requests)
-        self._load = load_function
+    request: LoadRequest
+    loaded: LoadedData | None = None
+    error: BaseException | str | None = None
 
-    @Slot()
-    def run(self) -> None:
-        for request in self._requests:
-            if request.error:
-                self.failed.emit(request, request.error)
-                continue
-            started = time.perf_counter()
-            try:
-                dataset = self._load(self._workspace, request.path, request.rul_path)
-                result = LoadedData(request, dataset, dataset.data_hash, sensor_flags(dataset))
-            except Exception as exc:  # noqa: BLE001 - reported to the GUI thread, which decides how to show it
-                self.failed.emit(request, exc)
-                continue
-            result.seconds = time.perf_counter() - started
-            self.loaded.emit(result)
-        self.done.emit()
+
+def load_one(
+    load: LoadFunction,
+    workspace: Workspace,
+    request: LoadRequest,
+    progress: ProgressSink,
+    should_stop: ShouldStop,
+) -> LoadOutcome:
+    """Job body (worker thread): read one file and compute what the data panel shows of it."""
+    if request.error:
+        return LoadOutcome(request, error=request.error)
+    started = time.perf_counter()
+    try:
+        dataset = load(workspace, request.path, request.rul_path)
+        loaded = LoadedData(request, dataset, dataset.data_hash, sensor_flags(dataset))
+    except Exception as exc:  # noqa: BLE001 - reported to the GUI thread, which decides how to show it
+        return LoadOutcome(request, error=exc)
+    loaded.seconds = time.perf_counter() - started
+    return LoadOutcome(request, loaded)
 
 
 class DataLoader(QObject):
-    """Starts load tasks on their own QThreads and keeps them alive until they finish."""
+    """Loads files as jobs, one after the other in the order asked; says when it has none left."""
 
-    loaded = Signal(object)
-    failed = Signal(object, object)
+    loaded = Signal(object)  # LoadedData
+    failed = Signal(object, object)  # LoadRequest, exception or sentence
     idle = Signal()
 
-    def __init__(self, workspace: Any, parent: QObject | None = None, load_function: Callable | None = None):
+    def __init__(
+        self,
+        workspace: Workspace,
+        parent: QObject | None = None,
+        load_function: LoadFunction | None = None,
+        log_file: str | Path | None = None,
+    ):
         super().__init__(parent)
         self._workspace = workspace
         self._load_function = load_function or default_load_function
-        self._running: dict[QThread, _LoadTask] = {}
+        # one at a time: files appear in the data panel in the order they were asked for
+        self.jobs = JobManager(log_file, self, max_concurrent=1)
 
-    def load(self, requests: Sequence[LoadRequest]) -> None:
-        if not requests:
-            return
-        thread = QThread()
-        thread.setObjectName("turbofan-loader")
-        task = _LoadTask(self._workspace, requests, self._load_function)
-        task.moveToThread(thread)
-        thread.started.connect(task.run)
-        task.loaded.connect(self.loaded)
-        task.failed.connect(self.failed)
-        # direct: quit() is thread-safe, and a queued call would wait for the GUI thread, which may be
-        # blocked in wait() on quit
-        task.done.connect(thread.quit, Qt.ConnectionType.DirectConnection)
-        thread.finished.connect(lambda: self._finished(thread))
-        self._running[thread] = task
-        thread.start()
+    def load(self, requests: Sequence[LoadRequest]) -> list[JobHandle]:
+        handles = []
+        for request in requests:
+            job = partial(load_one, self._load_function, self._workspace, request)
+            handle = self.jobs.submit(f"Load {request.path.name}", job)
+            job_id = handle.id
+            handle.finished.connect(lambda outcome, job_id=job_id: self._deliver(job_id, outcome))
+            handle.failed.connect(
+                lambda message, job_id=job_id, request=request: self._failed(job_id, request, message)
+            )
+            handle.cancelled.connect(lambda job_id=job_id: self._ended(job_id))
+            handles.append(handle)
+        return handles
 
-    def _finished(self, thread: QThread) -> None:
-        thread.wait()
-        self._running.pop(thread, None)
-        if not self._running:
+    def _deliver(self, job_id: int, outcome: LoadOutcome) -> None:
+        if outcome.loaded is not None:
+            self.loaded.emit(outcome.loaded)
+        else:
+            self.failed.emit(outcome.request, outcome.error)
+        self._ended(job_id)
+
+    def _failed(self, job_id: int, request: LoadRequest, message: str) -> None:
+        self.failed.emit(request, message)
+        self._ended(job_id)
+
+    def _ended(self, job_id: int) -> None:
+        self.jobs.remove(job_id)  # a load leaves nothing to show once delivered: keep no record
+        if not self.jobs.active_count():
             self.idle.emit()
 
     def is_busy(self) -> bool:
-        return bool(self._running)
+        return bool(self.jobs.active_count())
 
     def running_threads(self) -> int:
-        return sum(1 for thread in self._running if thread.isRunning())
+        return self.jobs.running_count()
 
     def wait(self, timeout_ms: int = 30000) -> bool:
-        """Block until every load thread has ended (used on quit); True when all ended in time."""
-        deadline = time.monotonic() + timeout_ms / 1000
-        for thread in list(self._running):
-            remaining = max(0, int((deadline - time.monotonic()) * 1000))
-            if not thread.wait(remaining):
-                return False
-        return True
+        """Deliver every requested file (running the event loop meanwhile); True when all were."""
+        return self.jobs.wait(timeout_ms)
+
+    def shutdown(self, timeout_ms: int = 30000) -> bool:
+        """On quit: drop the files not started yet and wait for the one being read."""
+        return self.jobs.shutdown(timeout_ms)
+
+
+__all__ = [
+    "DataLoader",
+    "LoadOutcome",
+    "LoadRequest",
+    "LoadedData",
+    "default_load_function",
+    "load_one",
+    "pair_files",
+    "sensor_flags",
+]

@@ -1,24 +1,40 @@
 """The main window: plot area in the centre, data panel on the left, jobs and models docked below.
 
-The window only starts work and shows results. Files load on a worker thread
-(:class:`~turbofan_desktop.ui.loading.DataLoader`); training, validation and "show on plot" run as jobs
-of the :class:`~turbofan_desktop.ui.jobs.JobManager`. The jobs/training/models widgets are imported
-where they are used, so the window still opens (with those actions disabled) if one of them fails to
-import.
+The window only starts work and shows results, and composes the pieces that do: files load as jobs
+of the :class:`~turbofan_desktop.ui.loading.DataLoader`; training, validation and "show on plot" run
+as jobs of the :class:`~turbofan_desktop.ui.jobs.JobManager`, each watched through its own
+:class:`~turbofan_desktop.ui.jobs.JobHandle`; drift, KPI history and labelling are controllers
+(:class:`~turbofan_desktop.ui.drift_view.DriftController`,
+:class:`~turbofan_desktop.ui.kpi_view.KpiController`,
+:class:`~turbofan_desktop.ui.feedback_view.FeedbackController`) built with the collaborators they use.
+What the session has open and has shown lives in one Qt-free
+:class:`~turbofan_desktop.services.session.Session` they share.
+
+The plot area and the jobs/models panels (and the controllers that need them) are built right after
+the first paint (:meth:`MainWindow.ensure_ready`), so pyqtgraph is imported where it is used — by plain
+imports inside that method, which the import graph sees.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtGui import (
+    QAction,
+    QCloseEvent,
+    QDragEnterEvent,
+    QDragMoveEvent,
+    QDropEvent,
+    QKeySequence,
+    QPaintEvent,
+    QShowEvent,
+)
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
@@ -29,35 +45,36 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from turbofan_desktop.services.session import LoadedData, Session, ShownResult, Unit
 from turbofan_desktop.ui import dialogs
 from turbofan_desktop.ui.about import show_about
 from turbofan_desktop.ui.data_panel import DataPanel
-from turbofan_desktop.ui.drift_badges import show_selected_drift
-from turbofan_desktop.ui.loading import DataLoader, LoadedData, LoadRequest, pair_files
+from turbofan_desktop.ui.jobs import (
+    JobHandle,
+    JobManager,
+    ProgressSink,
+    ShouldStop,
+    event_progress,
+    target_progress,
+)
+from turbofan_desktop.ui.loading import DataLoader, LoadFunction, LoadRequest, pair_files
 from turbofan_desktop.ui.settings import UI_STATE_VERSION, UiSettings
+
+if TYPE_CHECKING:
+    from turbofan_desktop.plugins.contract import DetectionResult, ForecastResult, RULResult
+    from turbofan_desktop.services import Workspace
+    from turbofan_desktop.services.session import Dataset
+    from turbofan_desktop.services.training import TrainRequest, TrainSummary
+    from turbofan_desktop.ui.drift_view import DriftController, DriftDialog
+    from turbofan_desktop.ui.feedback_view import FeedbackController, FeedbackDialog
+    from turbofan_desktop.ui.jobs_panel import JobsPanel
+    from turbofan_desktop.ui.kpi_view import KpiController, KpiDialog
+    from turbofan_desktop.ui.models_panel import ModelsPanel
+    from turbofan_desktop.ui.plot_area import PlotArea
 
 log = logging.getLogger(__name__)
 
 FILE_FILTER = "Data files (*.txt *.csv *.tsv *.parquet *.npy);;All files (*)"
-NOT_AVAILABLE = "Not available in this build yet: {what} could not be loaded ({error})."
-
-
-def _optional(module: str, name: str) -> tuple[Any | None, str | None]:
-    """Import ``name`` from ``turbofan_desktop.ui.<module>`` at the point of use; (None, why) on failure."""
-    try:
-        return getattr(importlib.import_module(f"turbofan_desktop.ui.{module}"), name), None
-    except Exception as exc:  # noqa: BLE001 - a missing/broken panel disables its actions, nothing more
-        log.warning("ui.%s.%s unavailable: %s", module, name, exc)
-        return None, f"{type(exc).__name__}: {exc}"
-
-
-@dataclass
-class PlotJob:
-    """A "show on plot" job in flight: which unit of which dataset it was started for."""
-
-    version_id: int
-    dataset: Any
-    unit: Any
 
 
 @dataclass
@@ -66,15 +83,21 @@ class ShowOnPlotResult:
 
     version_id: int
     tasks: tuple[str, ...] = ()
-    detection: Any = None
-    forecast: Any = None
-    rul: Any = None
+    detection: DetectionResult | None = None
+    forecast: ForecastResult | None = None
+    rul: RULResult | None = None
     errors: list[str] = field(default_factory=list)
 
 
 def run_show_on_plot(
-    workspace: Any, version_id: int, dataset: Any, unit: Any, *, progress=None, should_stop=None
-):
+    workspace: Workspace,
+    version_id: int,
+    dataset: Dataset,
+    unit: Unit,
+    *,
+    progress: ProgressSink | None = None,
+    should_stop: ShouldStop | None = None,
+) -> ShowOnPlotResult:
     """Job body: apply one model version to one unit with every task its plugin serves."""
     from turbofan_desktop.services import inference
 
@@ -83,7 +106,12 @@ def run_show_on_plot(
     result = ShowOnPlotResult(version_id, tasks)
     if "anomaly" in tasks:
         result.detection = inference.detect(
-            workspace, version_id, dataset, units=[unit], progress=progress, should_stop=should_stop
+            workspace,
+            version_id,
+            dataset,
+            units=[unit],
+            progress=event_progress(progress) if progress is not None else None,
+            should_stop=should_stop,
         )
     if "forecast" in tasks:
         result.forecast = inference.forecast(workspace, version_id, dataset, units=[unit])
@@ -102,7 +130,7 @@ class _FirstPaintLabel(QLabel):
         self.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self._emitted = False
 
-    def paintEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt override
         super().paintEvent(event)
         if not self._emitted:
             self._emitted = True
@@ -114,32 +142,38 @@ class MainWindow(QMainWindow):
 
     datasets_loaded = Signal()  # emitted whenever the loader becomes idle
     plot_results_shown = Signal(int)  # version id whose results were drawn
-    ready = Signal()  # the plot area, job manager and panels exist
+    ready = Signal()  # the plot area, panels and controllers exist
 
     def __init__(
         self,
-        workspace: Any,
+        workspace: Workspace,
         parent: QWidget | None = None,
         *,
         ui_settings: UiSettings | None = None,
-        load_function: Callable | None = None,
+        load_function: LoadFunction | None = None,
         defer_panels: bool = False,
     ):
         """``defer_panels=True`` (used at application start) paints the window shell first and builds
-        the plot area (pyqtgraph) and the jobs/models panels right after the first paint; anything
-        that needs them calls :meth:`ensure_ready`."""
+        the plot area (pyqtgraph), the jobs/models panels and the controllers right after the first
+        paint; anything that needs them calls :meth:`ensure_ready`."""
         super().__init__(parent)
         self.workspace = workspace
         self.ui_settings = ui_settings or UiSettings()
+        self.session = Session()
         self.setWindowTitle("Turbofan Desktop")
         self.setObjectName("MainWindow")
         self.setAcceptDrops(True)
         self.resize(1280, 800)
 
-        self.plot_area: Any = None
-        self.jobs: Any = None
-        self.jobs_panel: Any = None
-        self.models_panel: Any = None
+        log_file = workspace.settings.log_file
+        self.jobs = JobManager(log_file, self, max_concurrent=workspace.settings.max_concurrent_jobs)
+        # built by ensure_ready()
+        self.plot_area: PlotArea | None = None
+        self.jobs_panel: JobsPanel | None = None
+        self.models_panel: ModelsPanel | None = None
+        self.drift: DriftController | None = None
+        self.kpi: KpiController | None = None
+        self.feedback: FeedbackController | None = None
         self._ready = False
         placeholder = _FirstPaintLabel("Starting…")
         # one central container for the whole session: swapping the central widget itself would make
@@ -147,19 +181,17 @@ class MainWindow(QMainWindow):
         self._central = QStackedWidget()
         self._central.addWidget(placeholder)
         self.setCentralWidget(self._central)
-        self.data_panel = DataPanel(self)
+        self.data_panel = DataPanel(self.session, self)
         self.data_panel.selection_changed.connect(self._plot_selection)
         self.data_panel.drift_requested.connect(self.show_sensor_drift)
-        self.data_panel.selection_changed.connect(lambda: show_selected_drift(self))
-        self.loader = DataLoader(workspace, self, load_function=load_function)
+        self.loader = DataLoader(workspace, self, load_function=load_function, log_file=log_file)
         self.loader.loaded.connect(self._on_loaded)
         self.loader.failed.connect(self._on_load_failed)
         self.loader.idle.connect(self.datasets_loaded)
-        self._plot_jobs: dict[int, PlotJob] = {}
-        self._unavailable: dict[str, str] = {}
         self._first_load_selects = True
         self.interactive = True  # False: errors go to stderr and the status bar, not to dialogs
 
+        self._watch_job_count()
         self._build_docks()
         self._build_actions()
         self._build_menus()
@@ -172,10 +204,15 @@ class MainWindow(QMainWindow):
             self.ensure_ready()
 
     def ensure_ready(self) -> None:
-        """Build the plot area, job manager and jobs/models panels (once)."""
+        """Build the plot area, the jobs/models panels and the controllers (once)."""
         if self._ready:
             return
         self._ready = True
+        from turbofan_desktop.ui.drift_view import DriftController
+        from turbofan_desktop.ui.feedback_view import FeedbackController
+        from turbofan_desktop.ui.jobs_panel import JobsPanel
+        from turbofan_desktop.ui.kpi_view import KpiController
+        from turbofan_desktop.ui.models_panel import ModelsPanel
         from turbofan_desktop.ui.plot_area import PlotArea
 
         self.plot_area = PlotArea(self)
@@ -187,31 +224,41 @@ class MainWindow(QMainWindow):
         splitter = self.ui_settings.splitter_state("plots")
         if splitter is not None:
             self.plot_area.splitter.restoreState(splitter)
-        self.jobs = self._make_job_manager()
-        self._build_panels()
-        self._require_dialogs()
+
+        self.jobs_panel = JobsPanel(self.jobs, self)
+        self.jobs_panel.version_activated.connect(self.reveal_version)
+        self.models_panel = ModelsPanel(self.workspace, self.jobs, self)
+        self.models_panel.show_on_plot_requested.connect(self.show_version_on_plot)
+        self.models_panel.validate_requested.connect(self.validate_versions)
+        self.jobs_dock.setWidget(self.jobs_panel)
+        self.models_dock.setWidget(self.models_panel)
+
+        self.drift = DriftController(
+            self.workspace,
+            self.session,
+            self.jobs,
+            self.data_panel,
+            self.models_panel,
+            self.statusBar(),
+            self._report_error,
+            self,
+        )
+        self.data_panel.selection_changed.connect(self.drift.show_selected)
+        self.kpi = KpiController(self.workspace, self.models_panel, self._report_error, self)
+        self.feedback = FeedbackController(
+            self.workspace, self.session, self.plot_area, self._report_error, self
+        )
         self._update_job_count()
         self.ready.emit()
 
     # -- construction -------------------------------------------------------------------------------
-    def _make_job_manager(self) -> Any:
-        job_manager, error = _optional("jobs", "JobManager")
-        if job_manager is None:
-            self._unavailable["jobs"] = error or ""
-            return None
-        settings = getattr(self.workspace, "settings", None)
-        manager = job_manager(
-            self.workspace, self, max_concurrent=getattr(settings, "max_concurrent_jobs", 1)
-        )
-        manager.job_added.connect(self._update_job_count)
-        manager.job_finished.connect(self._on_job_finished)
-        manager.job_failed.connect(self._on_job_failed)
-        manager.job_cancelled.connect(self._on_job_cancelled)
-        for signal in ("job_started", "job_finished", "job_failed", "job_cancelled"):
-            getattr(manager, signal).connect(self._update_job_count)
+    def _watch_job_count(self) -> None:
+        jobs = self.jobs
+        jobs.job_added.connect(self._update_job_count)
+        for signal in (jobs.job_started, jobs.job_finished, jobs.job_failed, jobs.job_cancelled):
+            signal.connect(self._update_job_count)
             # the manager reaps a finished thread just after its final signal: count again then
-            getattr(manager, signal).connect(lambda *_: QTimer.singleShot(100, self, self._update_job_count))
-        return manager
+            signal.connect(lambda *_: QTimer.singleShot(100, self, self._update_job_count))
 
     def _dock(self, title: str, name: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
         dock = QDockWidget(title, self)
@@ -219,12 +266,6 @@ class MainWindow(QMainWindow):
         dock.setWidget(widget)
         self.addDockWidget(area, dock)
         return dock
-
-    def _placeholder(self, what: str, error: str | None) -> QLabel:
-        label = QLabel(NOT_AVAILABLE.format(what=what, error=error))
-        label.setWordWrap(True)
-        label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        return label
 
     def _build_docks(self) -> None:
         self.data_dock = self._dock("Data", "dataDock", self.data_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
@@ -238,35 +279,10 @@ class MainWindow(QMainWindow):
         self.jobs_dock.raise_()
         self._layout_restored = False
 
-    def _build_panels(self) -> None:
-        jobs_panel_class, error = _optional("jobs_panel", "JobsPanel")
-        if jobs_panel_class is not None and self.jobs is not None:
-            self.jobs_panel = jobs_panel_class(self.jobs, self)
-            version_activated = getattr(self.jobs_panel, "version_activated", None)
-            if version_activated is not None:
-                version_activated.connect(self.reveal_version)
-            jobs_widget: QWidget = self.jobs_panel
-        else:
-            self._unavailable["jobs_panel"] = error or self._unavailable.get("jobs", "")
-            jobs_widget = self._placeholder("the jobs panel", self._unavailable["jobs_panel"])
-        models_panel_class, error = _optional("models_panel", "ModelsPanel")
-        if models_panel_class is not None:
-            self.models_panel = models_panel_class(self.workspace, self.jobs, self)
-            self.models_panel.show_on_plot_requested.connect(self.show_version_on_plot)
-            validate_requested = getattr(self.models_panel, "validate_requested", None)
-            if validate_requested is not None:  # panels that delegate validation to the window
-                validate_requested.connect(self.validate_versions)
-            models_widget: QWidget = self.models_panel
-        else:
-            self._unavailable["models_panel"] = error or ""
-            models_widget = self._placeholder("the models panel", error)
-        self.jobs_dock.setWidget(jobs_widget)
-        self.models_dock.setWidget(models_widget)
-
     def _action(
         self,
         text: str,
-        slot: Callable,
+        slot: Callable[[], object],
         shortcut: QKeySequence | str | None = None,
         name: str = "",
         tip: str = "",
@@ -331,28 +347,6 @@ class MainWindow(QMainWindow):
         )
         self.about_action = self._action("&About Turbofan Desktop", self.show_about, "F1", "aboutAction")
 
-    def _require_dialogs(self) -> None:
-        self._require("Export model report", self.export_report_action, ("report_dialog", "ReportDialog"))
-        self._require("Training", self.train_selected_action, ("train_dialog", "TrainDialog"))
-        self._require("Training", self.train_all_action, ("train_dialog", "TrainDialog"))
-        self._require("Validation", self.validate_selected_action, ("validate_dialog", "ValidateDialog"))
-        self._require("Validation", self.validate_all_action, ("validate_dialog", "ValidateDialog"))
-
-    def _require(self, what: str, action: QAction, *parts: tuple[str, str]) -> None:
-        """Disable ``action`` (with the reason as tooltip) when a widget it needs cannot be imported."""
-        missing = []
-        if self.jobs is None:
-            missing.append(f"jobs: {self._unavailable.get('jobs')}")
-        for module, name in parts:
-            found, error = _optional(module, name)
-            if found is None:
-                missing.append(f"{module}.{name}: {error}")
-        if missing:
-            action.setEnabled(False)
-            reason = NOT_AVAILABLE.format(what=what, error="; ".join(missing))
-            action.setToolTip(reason)
-            action.setStatusTip(reason)
-
     def _build_menus(self) -> None:
         bar = self.menuBar()
         file_menu = bar.addMenu("&File")
@@ -396,9 +390,7 @@ class MainWindow(QMainWindow):
         }
 
     def _build_status_bar(self) -> None:
-        settings = getattr(self.workspace, "settings", None)
-        where = getattr(settings, "home", None)
-        self.registry_label = QLabel(f"Registry: {where}" if where else "Registry: (none)")
+        self.registry_label = QLabel(f"Registry: {self.workspace.settings.home}")
         self.registry_label.setObjectName("registryLabel")
         self.jobs_label = QLabel("")
         self.jobs_label.setObjectName("jobsLabel")
@@ -415,7 +407,7 @@ class MainWindow(QMainWindow):
         if state is not None:
             self._layout_restored = self.restoreState(state, UI_STATE_VERSION)
 
-    def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt override
         super().showEvent(event)
         self._apply_default_layout()
 
@@ -432,12 +424,12 @@ class MainWindow(QMainWindow):
             self.ui_settings.save_splitter_state("plots", self.plot_area.splitter.saveState())
         self.ui_settings.sync()
 
-    def _update_job_count(self, *_: Any) -> None:
-        if self.jobs is None:
-            self.jobs_label.setText("starting…" if not self._ready else "jobs unavailable")
+    def _update_job_count(self, *_: object) -> None:
+        if not self._ready:
+            self.jobs_label.setText("starting…")
             return
         running = self.jobs.running_count()
-        queued = self.jobs.queued_count() if hasattr(self.jobs, "queued_count") else 0
+        queued = self.jobs.queued_count()
         text = f"{running} job{'s' if running != 1 else ''} running"
         if queued:
             text += f", {queued} queued"
@@ -445,29 +437,19 @@ class MainWindow(QMainWindow):
 
     # -- public API (used by the jobs/models half and by tests) ---------------------------------
     def current_loaded(self) -> LoadedData | None:
-        index = self.data_panel.selection().dataset_index
-        loaded = self.data_panel.loaded
-        if index is None:
-            return loaded[-1] if loaded else None
-        return loaded[index]
+        return self.data_panel.current_loaded()
 
-    def current_dataset(self) -> Any:
-        loaded = self.current_loaded()
-        return loaded.dataset if loaded is not None else None
+    def current_dataset(self) -> Dataset | None:
+        return self.data_panel.current_dataset()
 
-    def current_unit(self) -> Any:
-        units = self.data_panel.selection().units
-        if units:
-            return units[0]
-        dataset = self.current_dataset()
-        return dataset.units[0] if dataset is not None and dataset.units else None
+    def current_unit(self) -> Unit | None:
+        return self.data_panel.current_unit()
 
     def current_sensors(self) -> list[str]:
         return list(self.data_panel.selection().sensors)
 
     def show_error(self, exc: BaseException | str) -> None:
-        settings = getattr(self.workspace, "settings", None)
-        log_file = str(settings.log_file) if settings is not None else None
+        log_file = str(self.workspace.settings.log_file)
         if self.interactive:
             message = dialogs.show_error(self, exc, log_file)
         else:  # scripted runs (--screenshot) must never block on a modal dialog
@@ -475,9 +457,13 @@ class MainWindow(QMainWindow):
             print(f"error: {message.text}", file=sys.stderr)
         self.statusBar().showMessage(message.text, 10000)
 
+    def _report_error(self, exc: BaseException | str) -> None:
+        """The controllers' error sink: whatever :meth:`show_error` is now (scripts and tests swap it)."""
+        self.show_error(exc)
+
     # -- data in ------------------------------------------------------------------------------------
     def open_files(self, paths: Iterable[str | Path]) -> list[LoadRequest]:
-        """Load files on a worker thread (RUL files paired with their test files); returns the requests."""
+        """Load files as jobs (RUL files paired with their test files); returns the requests."""
         requests = pair_files(paths)
         for request in requests:
             if request.error is None:
@@ -520,7 +506,7 @@ class MainWindow(QMainWindow):
         else:
             event.ignore()
 
-    def dragMoveEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+    def dragMoveEvent(self, event: QDragMoveEvent) -> None:  # noqa: N802 - Qt override
         if event.mimeData().hasUrls():
             event.acceptProposedAction()
 
@@ -542,11 +528,10 @@ class MainWindow(QMainWindow):
         if self._first_load_selects or self.data_panel.selection().dataset_index is None:
             self._first_load_selects = False
             self.data_panel.select(index)
-        from turbofan_desktop.ui.drift_view import start_auto_drift_check
+        assert self.drift is not None  # built by ensure_ready()
+        self.drift.start_auto_check(loaded.dataset)  # against a registered version, as a job
 
-        start_auto_drift_check(self, loaded.dataset)  # against a registered version, as a job
-
-    def _on_load_failed(self, request: LoadRequest, exc: Any) -> None:
+    def _on_load_failed(self, request: LoadRequest, exc: BaseException | str) -> None:
         log.info("could not load %s: %s", request.path, exc)
         self.show_error(exc)
 
@@ -555,99 +540,85 @@ class MainWindow(QMainWindow):
         selection = self.data_panel.selection()
         if selection.dataset_index is None:
             return
-        dataset = self.data_panel.loaded[selection.dataset_index].dataset
+        dataset = self.session.file(selection.dataset_index).dataset
         self.ensure_ready()
+        assert self.plot_area is not None
         self.plot_area.plot_dataset(dataset, list(selection.units), list(selection.sensors))
 
-    def show_version_on_plot(self, version_id: int) -> int | None:
-        """Run detect/forecast/RUL with ``version_id`` on the current unit as a job; draws when done."""
+    def show_version_on_plot(self, version_id: int) -> JobHandle | None:
+        """Run detect/forecast/RUL with ``version_id`` on the current unit as a job; draws when done
+        (if that unit's dataset is still the one shown)."""
         self.ensure_ready()
         dataset, unit = self.current_dataset(), self.current_unit()
         if dataset is None or unit is None:
             self.show_error("Open a data file and select a unit before showing a model on the plot.")
             return None
-        if self.jobs is None:
-            self.show_error(NOT_AVAILABLE.format(what="the job manager", error=self._unavailable.get("jobs")))
-            return None
-        job_id = self.jobs.submit(
-            f"Show version {version_id} on unit {unit}",
-            run_show_on_plot,
-            self.workspace,
-            version_id,
-            dataset,
-            unit,
-        )
-        self._plot_jobs[job_id] = PlotJob(version_id, dataset, unit)
-        return job_id
+        workspace = self.workspace
 
-    # -- monitoring (drift, KPI history, feedback) ------------------------------------------------
-    def check_drift(self) -> int | None:
-        from turbofan_desktop.ui.drift_view import start_drift_check
+        def job(progress: ProgressSink, should_stop: ShouldStop) -> ShowOnPlotResult:
+            return run_show_on_plot(
+                workspace, version_id, dataset, unit, progress=progress, should_stop=should_stop
+            )
 
-        return start_drift_check(self)
+        handle = self.jobs.submit(f"Show version {version_id} on unit {unit}", job)
 
-    def show_sensor_drift(self, dataset_index: int, sensor: str) -> Any:
-        """A drift badge in the data panel was activated: the drift view of that sensor."""
-        from turbofan_desktop.ui.drift_view import open_sensor_drift
+        def draw(result: ShowOnPlotResult) -> None:
+            if dataset is self.current_dataset():
+                self.draw_results(result, unit)
 
-        return open_sensor_drift(self, dataset_index, sensor)
+        handle.finished.connect(draw)
+        handle.failed.connect(self.show_error)
+        return handle
 
-    def show_kpi_history(self) -> Any:
-        from turbofan_desktop.ui.kpi_view import open_kpi_history
-
-        return open_kpi_history(self)
-
-    def label_anomalies(self) -> Any:
-        from turbofan_desktop.ui.feedback_view import open_feedback
-
-        return open_feedback(self)
-
-    def draw_results(self, result: ShowOnPlotResult, unit: Any) -> None:
-        self.last_plot_result = (result, unit)
+    def draw_results(self, result: ShowOnPlotResult, unit: Unit) -> None:
+        self.ensure_ready()
+        assert self.plot_area is not None and self.feedback is not None
+        dataset = self.current_dataset()
+        self.session.last_shown = ShownResult(result.version_id, unit, result.detection, dataset)
         if result.detection is not None:
-            from turbofan_desktop.ui.feedback_view import attach_plot_feedback
-
-            feedback = attach_plot_feedback(self)  # ranges are labelled by right-clicking them
+            feedback = self.feedback.attach()  # ranges are labelled by right-clicking them
             self.plot_area.show_detection(result.detection, unit)
-            feedback.detection_shown(result.version_id, result.detection, unit, self.current_dataset())
+            feedback.detection_shown(result.version_id, result.detection, unit, dataset)
         if result.forecast is not None:
             self.plot_area.show_forecast(result.forecast, unit)
         if result.rul is not None:
             self.plot_area.show_rul(result.rul, unit)
         self.plot_results_shown.emit(result.version_id)
 
-    def _on_job_finished(self, job_id: int, result: Any) -> None:
-        plot_job = self._plot_jobs.pop(job_id, None)
-        if plot_job is not None:
-            if plot_job.dataset is self.current_dataset():
-                self.draw_results(result, plot_job.unit)
-            return
-        if self.models_panel is not None:
-            self.models_panel.refresh()
+    # -- monitoring (drift, KPI history, feedback) ------------------------------------------------
+    def check_drift(self) -> JobHandle | None:
+        self.ensure_ready()
+        assert self.drift is not None
+        return self.drift.start_check()
 
-    def _on_job_failed(self, job_id: int, message: str) -> None:
-        if self._plot_jobs.pop(job_id, None) is not None:
-            self.show_error(message)
+    def show_sensor_drift(self, dataset_index: int, sensor: str) -> DriftDialog | None:
+        """A drift badge in the data panel was activated: the drift view of that sensor."""
+        self.ensure_ready()
+        assert self.drift is not None
+        return self.drift.open_sensor_drift(dataset_index, sensor)
 
-    def _on_job_cancelled(self, job_id: int) -> None:
-        self._plot_jobs.pop(job_id, None)
+    def show_kpi_history(self) -> KpiDialog | None:
+        self.ensure_ready()
+        assert self.kpi is not None
+        return self.kpi.open()
+
+    def label_anomalies(self) -> FeedbackDialog | None:
+        self.ensure_ready()
+        assert self.feedback is not None
+        return self.feedback.open()
 
     # -- the jobs/models half -----------------------------------------------------------------------
-    def train(self, *, all_sensors: bool) -> int | None:
+    def train(self, *, all_sensors: bool) -> JobHandle | None:
         """Train > Train selected sensor… / Train all sensors…: the dialog picks, a job trains."""
+        from turbofan_desktop.ui.train_dialog import TrainDialog
+
         self.ensure_ready()
         dataset = self.current_dataset()
         if dataset is None:
             self.show_error("Open a data file before training a model.")
             return None
-        train_dialog, error = _optional("train_dialog", "TrainDialog")
-        if train_dialog is None or self.jobs is None:
-            self.show_error(
-                NOT_AVAILABLE.format(what="training", error=error or self._unavailable.get("jobs"))
-            )
-            return None
         sensors = list(dataset.informative_sensors) if all_sensors else self.current_sensors()[:1]
-        dialog = train_dialog(self.workspace, dataset, sensors, self, all_sensors=all_sensors)
+        dialog = TrainDialog(self.workspace, dataset, sensors, self, all_sensors=all_sensors)
         if not dialog.exec():
             return None
         try:
@@ -655,11 +626,10 @@ class MainWindow(QMainWindow):
         except Exception as exc:  # noqa: BLE001 - a bad config is a user error; anything else is logged
             self.show_error(exc)
             return None
-        job_title = getattr(dialog, "job_title", None)
-        return self.submit_training(request, title=job_title() if callable(job_title) else None)
+        return self.submit_training(request, title=dialog.job_title())
 
-    def submit_training(self, request: Any, title: str | None = None) -> int:
-        """Queue ``services.training.train(workspace, request)`` as a job; returns its id."""
+    def submit_training(self, request: TrainRequest, title: str | None = None) -> JobHandle:
+        """Queue ``services.training.train(workspace, request)`` as a job; returns its handle."""
         self.ensure_ready()
         from turbofan_desktop.services.training import train
 
@@ -668,7 +638,12 @@ class MainWindow(QMainWindow):
             title = f"Train {request.plugin} on {', '.join(map(str, targets[:3]))}"
             if len(targets) > 3:
                 title += f" (+{len(targets) - 3})"
-        return self.jobs.submit(title, train, self.workspace, request)
+        workspace = self.workspace
+
+        def job(progress: ProgressSink, should_stop: ShouldStop) -> TrainSummary:
+            return train(workspace, request, progress=target_progress(progress), should_stop=should_stop)
+
+        return self.jobs.submit(title, job)
 
     def selected_version_ids(self) -> list[int]:
         if self.models_panel is None:
@@ -686,32 +661,24 @@ class MainWindow(QMainWindow):
         self.validate_versions(version_ids)
 
     def validate_versions(self, version_ids: list[int] | None) -> None:
-        validate_dialog, error = _optional("validate_dialog", "ValidateDialog")
-        if validate_dialog is None or self.jobs is None:
-            self.show_error(
-                NOT_AVAILABLE.format(what="validation", error=error or self._unavailable.get("jobs"))
-            )
-            return
-        dialog = validate_dialog(self.workspace, self.jobs, version_ids, self)
+        from turbofan_desktop.ui.validate_dialog import ValidateDialog
+
+        dialog = ValidateDialog(self.workspace, self.jobs, version_ids, self)
         dialog.exec()
         if self.models_panel is not None:
             self.models_panel.refresh()
 
     def export_report(self) -> None:
         """File > Export model report…: for the version selected in the Models panel."""
+        from turbofan_desktop.ui.report_dialog import ReportDialog
+
         self.ensure_ready()
-        report_dialog, error = _optional("report_dialog", "ReportDialog")
-        if report_dialog is None or self.jobs is None:
-            self.show_error(
-                NOT_AVAILABLE.format(what="report export", error=error or self._unavailable.get("jobs"))
-            )
-            return
         ids = self.selected_version_ids()
         if not ids:
             self.models_dock.raise_()
             self.show_error("Select a model version in the Models panel to export its report.")
             return
-        dialog = report_dialog(
+        dialog = ReportDialog(
             self.workspace, self.jobs, ids[0], self, default_dir=self.ui_settings.last_directory()
         )
         dialog.exec()
@@ -731,12 +698,11 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
         """Save the layout, ask running jobs to stop and wait for them and for file loads, then close."""
         self.save_state()
-        if self.jobs is not None and self.jobs.running_count():
+        if self.jobs.running_count():
             self.statusBar().showMessage("Stopping running jobs…")
-        if self.jobs is not None:
-            self.jobs.shutdown()
-        self.loader.wait()
+        self.jobs.shutdown()
+        self.loader.shutdown()
         event.accept()
 
 
-__all__ = ["MainWindow", "PlotJob", "ShowOnPlotResult", "run_show_on_plot"]
+__all__ = ["MainWindow", "ShowOnPlotResult", "run_show_on_plot"]

@@ -10,8 +10,9 @@ from __future__ import annotations
 import html
 import json
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QUrl, Signal
 from PySide6.QtGui import QBrush, QColor, QDesktopServices
@@ -37,8 +38,12 @@ from turbofan_desktop.errors import TurbofanError
 from turbofan_desktop.services import models
 from turbofan_desktop.ui.dialogs import show_error
 from turbofan_desktop.ui.drift_badges import DriftBadge
-from turbofan_desktop.ui.jobs import JobManager
+from turbofan_desktop.ui.jobs import JobHandle, JobManager, event_progress
 from turbofan_desktop.ui.views import select_rows
+
+if TYPE_CHECKING:
+    from turbofan_desktop.services import Workspace
+    from turbofan_desktop.services.session import MetricPoint, VersionRecord
 
 STAGES = ("none", "staging", "production", "archived")
 PROMOTE_STAGES = ("staging", "production", "none")
@@ -60,11 +65,18 @@ COLUMNS = (
 KEY_METRICS = ("rul_rmse", "f1", "f0_5", "prediction_mse", "forecast_mase_h20", "rmse", "val_loss", "mae")
 
 
-def key_metric(record: Any) -> tuple[str, float] | None:
+def key_metric(record: VersionRecord) -> tuple[str, float] | None:
     """The metric a user compares versions by: validation metrics first, then training metrics."""
-    for metrics in (getattr(record, "validation_metrics", None), getattr(record, "metrics", None)):
-        if not metrics:
-            continue
+    for metrics in (record.validation_metrics, record.metrics):
+        found = key_metric_of(metrics)
+        if found is not None:
+            return found
+    return None
+
+
+def key_metric_of(metrics: Mapping[str, object] | None) -> tuple[str, float] | None:
+    """The key metric among ``metrics`` (preferred names first), or None when none is a number."""
+    if metrics:
         numeric = {k: v for k, v in metrics.items() if isinstance(v, int | float) and not isinstance(v, bool)}
         for name in KEY_METRICS:
             if name in numeric:
@@ -78,7 +90,7 @@ def key_metric(record: Any) -> tuple[str, float] | None:
     return None
 
 
-def _format_number(value: Any) -> str:
+def _format_number(value: object) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
     return str(value)
@@ -88,7 +100,7 @@ def _short_time(created: str | None) -> str:
     return (created or "").replace("T", " ")[:19]
 
 
-def _table(rows: list[tuple[str, Any]]) -> str:
+def _table(rows: list[tuple[str, object]]) -> str:
     cells = "".join(
         f"<tr><td><b>{html.escape(str(k))}</b></td><td>{html.escape(_format_number(v))}</td></tr>"
         for k, v in rows
@@ -96,7 +108,7 @@ def _table(rows: list[tuple[str, Any]]) -> str:
     return f"<table cellspacing='2' cellpadding='2'>{cells}</table>"
 
 
-def details_html(record: Any, history: list[Any] | None = None) -> str:
+def details_html(record: VersionRecord, history: list[MetricPoint] | None = None) -> str:
     """The details pane: identity, metrics, validation, lineage, config and KPI history."""
     parts = [f"<h3>{html.escape(record.label)}</h3>"]
     parts.append(
@@ -144,12 +156,12 @@ class ModelsPanel(QWidget):
     validate_requested = Signal(list)  # version ids; the main window opens a ValidateDialog for them
     versions_changed = Signal()  # after promote / archive / delete / cleanup
 
-    def __init__(self, workspace: Any, jobs: JobManager, parent: QWidget | None = None):
+    def __init__(self, workspace: Workspace, jobs: JobManager, parent: QWidget | None = None):
         super().__init__(parent)
         self.workspace = workspace
         self.jobs = jobs
-        self.records: list[Any] = []
-        self._report_jobs: dict[int, Path] = {}
+        self.records: list[VersionRecord] = []
+        self._filling = False  # True while the filters are refilled: their changes are not the user's
         self._report_dir: Path | None = None
         self.last_error: str | None = None
         self.drift_badges: dict[int, DriftBadge] = {}  # version id -> badge for the file last checked
@@ -223,8 +235,7 @@ class ModelsPanel(QWidget):
         layout.addLayout(actions)
         layout.addWidget(self.count_label)
 
-        jobs.job_finished.connect(self._job_finished)
-        jobs.job_failed.connect(self._job_failed)
+        jobs.job_finished.connect(self._any_job_finished)
         self.refresh()
 
     # -- reading ------------------------------------------------------------------------------
@@ -232,8 +243,8 @@ class ModelsPanel(QWidget):
         text = combo.currentText()
         return None if text in ("", ALL) else text
 
-    def _filters_changed(self, *_: Any) -> None:
-        if not getattr(self, "_filling", False):
+    def _filters_changed(self, *_: object) -> None:
+        if not self._filling:
             self.refresh()
 
     def _refill(self, combo: QComboBox, values: list[str]) -> None:
@@ -324,7 +335,7 @@ class ModelsPanel(QWidget):
         rows = sorted({index.row() for index in self.table.selectionModel().selectedRows()})
         return [self.records[r].id for r in rows if r < len(self.records)]
 
-    def selected_record(self) -> Any | None:
+    def selected_record(self) -> VersionRecord | None:
         ids = self.selected_ids()
         if not ids:
             return None
@@ -392,8 +403,7 @@ class ModelsPanel(QWidget):
     # -- actions ------------------------------------------------------------------------------
     def _error(self, exc: BaseException | str) -> None:
         self.last_error = str(exc)
-        log_file = getattr(getattr(self.workspace, "settings", None), "log_file", None)
-        show_error(self, exc, str(log_file) if log_file else None)
+        show_error(self, exc, str(self.workspace.settings.log_file))
 
     def _confirm(self, title: str, text: str) -> bool:
         answer = QMessageBox.question(
@@ -507,8 +517,8 @@ class ModelsPanel(QWidget):
         if record is not None:
             self.show_on_plot_requested.emit(int(record.id))
 
-    def open_report(self) -> int | None:
-        """Export the selected version's HTML report in a job and open it when done; returns the job id."""
+    def open_report(self) -> JobHandle | None:
+        """Export the selected version's HTML report in a job and open it when done; returns the job."""
         from turbofan_desktop.services.reports import export_report
 
         record = self.selected_record()
@@ -517,22 +527,23 @@ class ModelsPanel(QWidget):
         if self._report_dir is None:
             self._report_dir = Path(tempfile.mkdtemp(prefix="turbofan-reports-"))
         out = self._report_dir / f"model-{record.id}.html"
-        job_id = self.jobs.submit(
-            f"Report {record.label}", export_report, self.workspace, record.id, "html", out
+        workspace, version_id = self.workspace, record.id
+        handle = self.jobs.submit(
+            f"Report {record.label}",
+            lambda progress, should_stop: export_report(
+                workspace, version_id, "html", out, progress=event_progress(progress)
+            ),
         )
-        self._report_jobs[job_id] = out
-        return job_id
+        handle.finished.connect(lambda written: self._open_url(Path(written) if written else out))
+        handle.failed.connect(self._error)
+        return handle
 
-    def _job_finished(self, job_id: int, result: Any) -> None:
-        out = self._report_jobs.pop(job_id, None)
-        if out is not None:
-            QDesktopServices.openUrl(QUrl.fromLocalFile(str(result or out)))
-            return
-        self.refresh()  # a training or validation job changed the registry
+    @staticmethod
+    def _open_url(path: Path) -> None:
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(path)))
 
-    def _job_failed(self, job_id: int, message: str) -> None:
-        if self._report_jobs.pop(job_id, None) is not None:
-            self._error(message)
+    def _any_job_finished(self, job_id: int, result: object) -> None:
+        self.refresh()  # a training or validation job may have changed the registry
 
 
-__all__ = ["ModelsPanel", "details_html", "key_metric"]
+__all__ = ["ModelsPanel", "details_html", "key_metric", "key_metric_of"]

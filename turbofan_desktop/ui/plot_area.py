@@ -23,13 +23,24 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
+import numpy.typing as npt
 import pyqtgraph as pg
+from pyqtgraph.GraphicsScene.mouseEvents import MouseClickEvent, MouseDragEvent
 from PySide6.QtCore import QPoint, Qt, Signal
 from PySide6.QtGui import QBrush, QColor
-from PySide6.QtWidgets import QLabel, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGraphicsItem, QLabel, QSplitter, QVBoxLayout, QWidget
+
+from turbofan_desktop.services.session import Unit
+
+if TYPE_CHECKING:
+    from turbofan_desktop.plugins.contract import AnomalyRange, DetectionResult, ForecastResult, RULResult
+    from turbofan_desktop.services.session import Dataset, LabelRecord
+
+V = TypeVar("V")
+RGB = tuple[int, int, int]
 
 UNIT = "unit"
 
@@ -61,8 +72,8 @@ class RegionContext:
 
     sensor: str
     x: float
-    anomalies: list[Any] = field(default_factory=list)  # AnomalyRange objects of the shown detection
-    labels: list[Any] = field(default_factory=list)  # label records drawn there
+    anomalies: list[AnomalyRange] = field(default_factory=list)  # ranges of the shown detection
+    labels: list[LabelRecord] = field(default_factory=list)  # label entries drawn there
     pending: tuple[float, float] | None = None
     screen_pos: QPoint | None = None
 
@@ -73,7 +84,7 @@ class FeedbackViewBox(pg.ViewBox):
     def __init__(self, area: PlotArea):
         super().__init__()
         self._area = area
-        self._sensor_of: Any = None  # set by the area: the SensorPlot this box belongs to
+        self._sensor_of: SensorPlot | None = None  # set by the area: the SensorPlot this box belongs to
         self._menu_x = 0.0
         self._selecting = False  # inside a Shift+drag range selection
         self.mark_missed_action = self.menu.addAction("Mark missed anomaly here (or Shift+drag)…")
@@ -86,7 +97,7 @@ class FeedbackViewBox(pg.ViewBox):
     def _sensor(self) -> str:
         return self._sensor_of.sensor if self._sensor_of is not None else ""
 
-    def raiseContextMenu(self, ev: Any) -> None:  # noqa: N802 (pyqtgraph's name)
+    def raiseContextMenu(self, ev: MouseClickEvent) -> None:  # noqa: N802 (pyqtgraph's name)
         x = float(self.mapSceneToView(ev.scenePos()).x())
         self._menu_x = x
         if self._area.request_region_context(self._sensor(), x, ev.screenPos().toPoint()):
@@ -94,7 +105,7 @@ class FeedbackViewBox(pg.ViewBox):
         self.mark_missed_action.setVisible(self._area.feedback_enabled)
         super().raiseContextMenu(ev)
 
-    def mouseDragEvent(self, ev: Any, axis: Any = None) -> None:  # noqa: N802 (pyqtgraph's name)
+    def mouseDragEvent(self, ev: MouseDragEvent, axis: int | None = None) -> None:  # noqa: N802 (pyqtgraph's name)
         """A left drag that *starts* with Shift held selects a range until the button is released,
         whatever Shift does meanwhile; every other drag pans and zooms as usual."""
         if ev.isStart():
@@ -128,11 +139,11 @@ UNIT_COLORS = (
 )
 
 
-def unit_color(index: int) -> Any:
+def unit_color(index: int) -> RGB:
     return UNIT_COLORS[index % len(UNIT_COLORS)]
 
 
-def lookup_unit(mapping: Mapping[Any, Any], unit: Any) -> Any:
+def lookup_unit(mapping: Mapping[Unit, V], unit: Unit) -> V | None:
     """``mapping[unit]`` tolerating numpy/int/str spellings of the same unit id; None when absent."""
     if unit in mapping:
         return mapping[unit]
@@ -143,7 +154,7 @@ def lookup_unit(mapping: Mapping[Any, Any], unit: Any) -> Any:
     return None
 
 
-def as_float_time(values: Any) -> np.ndarray:
+def as_float_time(values: npt.ArrayLike) -> np.ndarray:
     """Time values as float64 for plotting: cycles/steps as is, timestamps as epoch seconds."""
     array = np.asarray(values)
     if np.issubdtype(array.dtype, np.datetime64):
@@ -155,7 +166,7 @@ def as_float_time(values: Any) -> np.ndarray:
 class Series:
     """One unit's values of one sensor, as plotted."""
 
-    unit: Any
+    unit: Unit
     time: np.ndarray
     values: np.ndarray
 
@@ -288,13 +299,15 @@ class PlotArea(QWidget):
 
         self._pool: list[SensorPlot] = []
         self._shown: list[SensorPlot] = []
-        self._overlays: dict[str, list[tuple[pg.PlotItem, Any]]] = {}
-        self._dataset: Any = None
-        self._units: list[Any] = []
+        self._overlays: dict[str, list[tuple[pg.PlotItem, QGraphicsItem]]] = {}
+        self._dataset: Dataset | None = None
+        self._units: list[Unit] = []
         self._time_label = "time"
         self.feedback_enabled = False  # set by whoever stores labels (a detection is shown)
-        self._detected: dict[str, list[tuple[float, float, Any]]] = {}  # sensor -> shown ranges
-        self._labelled: list[tuple[str, float, float, Any]] = []  # drawn labels (registry label records)
+        self._detected: dict[str, list[tuple[float, float, AnomalyRange]]] = {}  # sensor -> shown ranges
+        self._labelled: list[
+            tuple[str, float, float, LabelRecord]
+        ] = []  # drawn labels (registry label records)
         self._pending: tuple[str, pg.LinearRegionItem] | None = None
         self._legend: pg.LegendItem | None = None
         self._mouse_proxies = [
@@ -308,18 +321,18 @@ class PlotArea(QWidget):
         return [p.sensor for p in self._shown]
 
     @property
-    def shown_units(self) -> list[Any]:
+    def shown_units(self) -> list[Unit]:
         return list(self._units)
 
     @property
-    def dataset(self) -> Any:
+    def dataset(self) -> Dataset | None:
         return self._dataset
 
     def sensor_plot(self, sensor: str) -> SensorPlot | None:
         return next((p for p in self._shown if p.sensor == sensor), None)
 
     def plot_dataset(
-        self, dataset: Any, units: Sequence[Any], sensors: Sequence[str], *, keep_overlays: bool = False
+        self, dataset: Dataset, units: Sequence[Unit], sensors: Sequence[str], *, keep_overlays: bool = False
     ) -> None:
         """Plot ``sensors`` of ``units`` from a :class:`~turbofan_desktop.data.dataset.Dataset`."""
         frame = dataset.frame
@@ -513,11 +526,11 @@ class PlotArea(QWidget):
         return text
 
     # -- overlays -----------------------------------------------------------------------------------
-    def _add_overlay(self, kind: str, plot: pg.PlotItem, item: Any) -> None:
+    def _add_overlay(self, kind: str, plot: pg.PlotItem, item: QGraphicsItem) -> None:
         plot.addItem(item, ignoreBounds=True)
         self._overlays.setdefault(kind, []).append((plot, item))
 
-    def overlay_items(self, kind: str | None = None) -> list[Any]:
+    def overlay_items(self, kind: str | None = None) -> list[QGraphicsItem]:
         """The overlay items drawn now: ``"anomaly"``, ``"anomaly_label"``, ``"rul"`` or all."""
         kinds = [kind] if kind else list(self._overlays)
         return [item for k in kinds for _, item in self._overlays.get(k, [])]
@@ -544,7 +557,7 @@ class PlotArea(QWidget):
         self.rul_label.setText("")
         self.rul_label.setVisible(False)
 
-    def _plot_for(self, sensor: str, unit: Any) -> SensorPlot | None:
+    def _plot_for(self, sensor: str, unit: Unit) -> SensorPlot | None:
         """The plot showing ``sensor``; adds it to the shown sensors when the dataset has it."""
         entry = self.sensor_plot(sensor)
         if entry is not None or self._dataset is None or sensor not in self._dataset.frame.columns:
@@ -553,7 +566,7 @@ class PlotArea(QWidget):
         self.plot_dataset(self._dataset, units, [*self.shown_sensors, sensor], keep_overlays=True)
         return self.sensor_plot(sensor)
 
-    def show_detection(self, result: Any, unit: Any) -> None:
+    def show_detection(self, result: DetectionResult, unit: Unit) -> None:
         """Anomaly ranges (shaded, with scores) on the target sensor; smoothed error + threshold below."""
         self._clear_kind("anomaly", "anomaly_label")
         self._detected.clear()
@@ -650,7 +663,9 @@ class PlotArea(QWidget):
         half = max((x1 - x0) * 0.025, 0.5)
         self._pending = (sensor, self._pending_region(entry, x - half, x + half, movable=True))
 
-    def _pending_region(self, entry: SensorPlot, low: float, high: float, *, movable: bool) -> Any:
+    def _pending_region(
+        self, entry: SensorPlot, low: float, high: float, *, movable: bool
+    ) -> pg.LinearRegionItem:
         region = pg.LinearRegionItem(
             values=(low, high),
             movable=movable,
@@ -680,7 +695,7 @@ class PlotArea(QWidget):
         self._pending = None
         self._clear_kind("pending")
 
-    def add_label_overlay(self, sensor: str, entry: Any, start: float, end: float) -> bool:
+    def add_label_overlay(self, sensor: str, entry: LabelRecord, start: float, end: float) -> bool:
         """Draw one stored label (a registry label record: ``entry.label``) over [start, end] on
         ``sensor``'s plot; False when that sensor is not shown."""
         plot = self.sensor_plot(sensor)
@@ -713,7 +728,7 @@ class PlotArea(QWidget):
         self._legend_entry(plot, entry.label, color, style, text)
         return True
 
-    def _legend_entry(self, plot: SensorPlot, label: str, color: Any, style: Any, text: str) -> None:
+    def _legend_entry(self, plot: SensorPlot, label: str, color: RGB, style: Qt.PenStyle, text: str) -> None:
         if self._legend is None or self._legend.parentItem() is not plot.plot.vb:
             self._remove_legend()
             self._legend = pg.LegendItem(offset=(-10, 10), labelTextSize="8pt")
@@ -739,7 +754,7 @@ class PlotArea(QWidget):
         self._labelled.clear()
         self._remove_legend()
 
-    def show_forecast(self, result: Any, unit: Any) -> None:
+    def show_forecast(self, result: ForecastResult, unit: Unit) -> None:
         """Forecast median (dashed) and its interval band, continuing each shown sensor's series."""
         unit_forecast = lookup_unit(result.units, unit)
         if unit_forecast is None:
@@ -769,7 +784,7 @@ class PlotArea(QWidget):
         if not drawn:
             self.info_label.setText("None of the forecast sensors is shown; select them in the data panel.")
 
-    def show_rul(self, result: Any, unit: Any) -> None:
+    def show_rul(self, result: RULResult, unit: Unit) -> None:
         """The unit's RUL estimate as text plus an end-of-life marker with its interval band."""
         self._clear_kind("rul")
         estimate = next((u for u in result.units if str(u.unit) == str(unit)), None)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QUrl
 from PySide6.QtGui import QDesktopServices
@@ -28,7 +28,10 @@ from PySide6.QtWidgets import (
 )
 
 from turbofan_desktop.errors import TurbofanError
-from turbofan_desktop.ui.jobs import JobManager
+from turbofan_desktop.ui.jobs import JobHandle, JobManager, Progress, event_progress
+
+if TYPE_CHECKING:
+    from turbofan_desktop.services import Workspace
 
 FORMATS = {"HTML (self-contained)": "html", "PDF": "pdf"}
 
@@ -38,7 +41,7 @@ class ReportDialog(QDialog):
 
     def __init__(
         self,
-        workspace: Any,
+        workspace: Workspace,
         jobs: JobManager,
         version_id: int,
         parent: QWidget | None = None,
@@ -48,7 +51,7 @@ class ReportDialog(QDialog):
         self.workspace = workspace
         self.jobs = jobs
         self.version_id = int(version_id)
-        self.job_id: int | None = None
+        self.job: JobHandle | None = None
         self.written: Path | None = None
         label = f"version {self.version_id}"
         with contextlib.suppress(TurbofanError):  # cosmetic; the export reports a missing version
@@ -99,10 +102,6 @@ class ReportDialog(QDialog):
         layout.addWidget(self.buttons)
         self.resize(620, 200)
 
-        jobs.job_progress.connect(self._on_progress)
-        jobs.job_finished.connect(self._on_finished)
-        jobs.job_failed.connect(self._on_failed)
-
     @property
     def fmt(self) -> str:
         return self.format.currentData()
@@ -110,7 +109,7 @@ class ReportDialog(QDialog):
     def set_format(self, fmt: str) -> None:
         self.format.setCurrentIndex(max(0, self.format.findData(fmt)))
 
-    def _format_changed(self, *_: Any) -> None:
+    def _format_changed(self, *_: object) -> None:
         text = self.path_edit.text().strip()
         if text:
             self.path_edit.setText(str(Path(text).with_suffix("." + self.fmt)))
@@ -130,8 +129,8 @@ class ReportDialog(QDialog):
         text = self.path_edit.text().strip()
         return Path(text).expanduser().with_suffix("." + self.fmt) if text else None
 
-    def start(self) -> int | None:
-        """Submit the export job; returns its id (None when no path is given)."""
+    def start(self) -> JobHandle | None:
+        """Submit the export job; returns its handle (None when no path is given)."""
         from turbofan_desktop.services.reports import export_report
 
         out = self.out_path()
@@ -144,36 +143,30 @@ class ReportDialog(QDialog):
         self.progress.setValue(0)
         self.progress.show()
         self.status.setText(f"Writing {out}…")
-        self.job_id = self.jobs.submit(
+        workspace, version_id, fmt = self.workspace, self.version_id, self.fmt
+        data_path = Path(data) if data else None
+        self.job = self.jobs.submit(
             f"Report {self.version_id} ({self.fmt.upper()})",
-            export_report,
-            self.workspace,
-            self.version_id,
-            self.fmt,
-            out,
-            data_path=Path(data) if data else None,
+            lambda progress, should_stop: export_report(
+                workspace, version_id, fmt, out, data_path=data_path, progress=event_progress(progress)
+            ),
         )
-        return self.job_id
+        self.job.progressed.connect(self._on_progress)
+        self.job.finished.connect(self._on_finished)
+        self.job.failed.connect(self._on_failed)
+        return self.job
 
-    def _ours(self, job_id: int) -> bool:
-        return self.job_id is not None and job_id == self.job_id
+    def _on_progress(self, progress: Progress) -> None:
+        self.progress.setValue(int(round(progress.fraction * 1000)))
 
-    def _on_progress(self, job_id: int, progress: Any) -> None:
-        if self._ours(job_id):
-            self.progress.setValue(int(round(self.jobs.job(job_id).fraction * 1000)))
-
-    def _on_finished(self, job_id: int, result: Any) -> None:
-        if not self._ours(job_id):
-            return
-        self.written = Path(result) if result else self.out_path()
+    def _on_finished(self, written: Path | None) -> None:
+        self.written = Path(written) if written else self.out_path()
         self.progress.hide()
         self.export_button.setEnabled(True)
         self.open_button.setEnabled(True)
         self.status.setText(f"Report written to {self.written}.")
 
-    def _on_failed(self, job_id: int, message: str) -> None:
-        if not self._ours(job_id):
-            return
+    def _on_failed(self, message: str) -> None:
         self.progress.hide()
         self.export_button.setEnabled(True)
         self.status.setText(f"The report could not be written: {message}")

@@ -8,7 +8,7 @@ It only builds a :class:`~turbofan_desktop.services.training.TrainRequest`; the 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
@@ -33,8 +33,13 @@ from turbofan_desktop.errors import ConfigError, TurbofanError
 from turbofan_desktop.plugins.contract import ALL_TARGETS, ModelSpec
 from turbofan_desktop.ui.config_form import ConfigForm
 
+if TYPE_CHECKING:
+    from turbofan_desktop.services import Workspace
+    from turbofan_desktop.services.session import Dataset
+    from turbofan_desktop.services.training import TrainRequest
 
-def _trainable_targets(workspace: Any, spec: ModelSpec, dataset: Any) -> list[str]:
+
+def _trainable_targets(workspace: Workspace, spec: ModelSpec, dataset: Dataset) -> list[str]:
     """The service's list (informative sensors, or ``["*"]``); the dataset's own list if it refuses."""
     try:
         from turbofan_desktop.services.training import trainable_targets
@@ -43,7 +48,7 @@ def _trainable_targets(workspace: Any, spec: ModelSpec, dataset: Any) -> list[st
     except (ImportError, TurbofanError):
         if not spec.per_target:
             return [ALL_TARGETS]
-        return list(getattr(dataset, "informative_sensors", []) or [])
+        return list(dataset.informative_sensors)
 
 
 class TrainDialog(QDialog):
@@ -51,8 +56,8 @@ class TrainDialog(QDialog):
 
     def __init__(
         self,
-        workspace: Any,
-        dataset: Any,
+        workspace: Workspace,
+        dataset: Dataset,
         selected_sensors: Iterable[str] = (),
         parent: QWidget | None = None,
         all_sensors: bool = False,
@@ -129,7 +134,7 @@ class TrainDialog(QDialog):
         columns.addLayout(left, 1)
         columns.addWidget(settings_box, 2)
         layout = QVBoxLayout(self)
-        source = getattr(dataset, "name", "") or str(getattr(dataset, "source", "") or "")
+        source = dataset.name or str(dataset.source or "")
         if source:
             layout.addWidget(QLabel(f"Data: {source}"))
         layout.addLayout(columns)
@@ -150,7 +155,7 @@ class TrainDialog(QDialog):
             raise KeyError(name)
         self.plugin_combo.setCurrentIndex(index)
 
-    def _plugin_changed(self, *_: Any) -> None:
+    def _plugin_changed(self, *_: object) -> None:
         if self.plugin_combo.count() == 0:
             self.description.setText("No model plugin is installed.")
             self._update_ok()
@@ -211,7 +216,7 @@ class TrainDialog(QDialog):
             if self.targets.item(i).checkState() == Qt.CheckState.Checked
         ]
 
-    def _update_ok(self, *_: Any) -> None:
+    def _update_ok(self, *_: object) -> None:
         ok = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
         ok.setEnabled(self.plugin_combo.count() > 0 and bool(self.checked_targets()))
 
@@ -226,7 +231,7 @@ class TrainDialog(QDialog):
             return
         super().accept()
 
-    def request(self) -> Any:
+    def request(self) -> TrainRequest:
         """The :class:`TrainRequest` for the current choices; raises ConfigError for invalid settings."""
         from turbofan_desktop.services.training import TrainRequest
 
@@ -236,12 +241,11 @@ class TrainDialog(QDialog):
         targets = self.checked_targets()
         if not targets:
             raise ConfigError("Choose at least one sensor to train.")
-        source = getattr(self.dataset, "source", None)
         return TrainRequest(
             plugin=self.spec.name,
-            data_path=source,
+            data_path=self.dataset.source,
             dataset=self.dataset,
-            rul_path=getattr(self.dataset, "rul_source", None),
+            rul_path=self.dataset.rul_source,
             targets=targets,
             config=config,
             seed=self.seed.value(),

@@ -8,7 +8,7 @@ summary line. The dialog may be closed while the job runs: the job goes on in th
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -29,16 +29,20 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from turbofan_desktop.ui.jobs import JobManager
-from turbofan_desktop.ui.models_panel import key_metric
+from turbofan_desktop.ui.jobs import JobHandle, JobManager, Progress, target_progress
+from turbofan_desktop.ui.models_panel import key_metric_of
+
+if TYPE_CHECKING:
+    from turbofan_desktop.services import Workspace
+    from turbofan_desktop.services.validation import ValidationOutcome, ValidationSummary
 
 RESULT_COLUMNS = ("id", "plugin", "target", "result", "data hash")
 
 
-def _metrics_text(outcome: Any) -> str:
+def _metrics_text(outcome: ValidationOutcome) -> str:
     """The key metric first (the one the models panel shows), then the rest alphabetically."""
     metrics = dict(outcome.metrics or {})
-    key = key_metric(outcome)
+    key = key_metric_of(metrics)
     names = sorted(metrics, key=lambda name: (key is None or name != key[0], name))
     return ", ".join(
         f"{name} = {metrics[name]:.4g}" if isinstance(metrics[name], float) else f"{name} = {metrics[name]}"
@@ -51,7 +55,7 @@ class ValidateDialog(QDialog):
 
     def __init__(
         self,
-        workspace: Any,
+        workspace: Workspace,
         jobs: JobManager,
         version_ids: list[int] | None,
         parent: QWidget | None = None,
@@ -60,8 +64,8 @@ class ValidateDialog(QDialog):
         self.workspace = workspace
         self.jobs = jobs
         self.version_ids = list(version_ids) if version_ids is not None else None
-        self.job_id: int | None = None
-        self.summary_result: Any = None
+        self.job: JobHandle | None = None
+        self.summary_result: ValidationSummary | None = None
         what = (
             "all trained versions"
             if self.version_ids is None
@@ -119,11 +123,6 @@ class ValidateDialog(QDialog):
         layout.addWidget(self.buttons)
         self.resize(760, 420)
 
-        jobs.job_progress.connect(self._on_progress)
-        jobs.job_finished.connect(self._on_finished)
-        jobs.job_failed.connect(self._on_failed)
-        jobs.job_cancelled.connect(self._on_cancelled)
-
     def _browse(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
             self, "Validation data", "", "Data files (*.txt *.csv *.parquet *.npy);;All files (*)"
@@ -136,12 +135,12 @@ class ValidateDialog(QDialog):
         text = self.path_edit.text().strip()
         return Path(text) if self.from_file.isChecked() and text else None
 
-    def start(self) -> int | None:
-        """Submit the validation job; returns its id."""
+    def start(self) -> JobHandle | None:
+        """Submit the validation job; returns its handle."""
         from turbofan_desktop.services.validation import validate
 
-        if self.job_id is not None and not self.jobs.job(self.job_id).done:
-            return self.job_id
+        if self.job is not None and not self.job.done:
+            return self.job
         if self.from_file.isChecked() and self.data_path() is None:
             self.summary.setText("Choose a data file, or validate on the held-out units.")
             return None
@@ -154,50 +153,54 @@ class ValidateDialog(QDialog):
         title = "Validate " + (
             "all versions" if self.version_ids is None else f"{len(self.version_ids)} version(s)"
         )
-        self.job_id = self.jobs.submit(
-            title, validate, self.workspace, self.version_ids, data_path=self.data_path()
+        workspace, version_ids, data_path = self.workspace, self.version_ids, self.data_path()
+        self.job = self.jobs.submit(
+            title,
+            lambda progress, should_stop: validate(
+                workspace,
+                version_ids,
+                data_path=data_path,
+                progress=target_progress(progress),
+                should_stop=should_stop,
+            ),
         )
-        return self.job_id
+        self.job.progressed.connect(self._on_progress)
+        self.job.finished.connect(self._on_finished)
+        self.job.failed.connect(self._on_failed)
+        self.job.cancelled.connect(self._on_cancelled)
+        return self.job
 
     def cancel(self) -> None:
-        if self.job_id is not None:
-            self.jobs.cancel(self.job_id)
+        if self.job is not None:
+            self.job.cancel()
 
-    def _ours(self, job_id: int) -> bool:
-        return self.job_id is not None and job_id == self.job_id
-
-    def _on_progress(self, job_id: int, progress: Any) -> None:
-        if self._ours(job_id):
-            self.progress.setValue(int(round(self.jobs.job(job_id).fraction * 1000)))
+    def _on_progress(self, progress: Progress) -> None:
+        self.progress.setValue(int(round(progress.fraction * 1000)))
 
     def _done(self) -> None:
         self.progress.hide()
         self.cancel_button.hide()
         self.run_button.setEnabled(True)
 
-    def _on_finished(self, job_id: int, summary: Any) -> None:
-        if not self._ours(job_id):
-            return
+    def _on_finished(self, summary: ValidationSummary) -> None:
         self._done()
         self.show_results(summary)
 
-    def _on_failed(self, job_id: int, message: str) -> None:
-        if self._ours(job_id):
-            self._done()
-            self.summary.setText(f"Validation failed: {message}")
+    def _on_failed(self, message: str) -> None:
+        self._done()
+        self.summary.setText(f"Validation failed: {message}")
 
-    def _on_cancelled(self, job_id: int) -> None:
-        if self._ours(job_id):
-            self._done()
-            result = self.jobs.job(job_id).result
-            if result is not None:
-                self.show_results(result)
-            self.summary.setText(self.summary.text() + " Cancelled.")
+    def _on_cancelled(self) -> None:
+        self._done()
+        result = self.job.job.result if self.job is not None else None
+        if result is not None:
+            self.show_results(result)
+        self.summary.setText(self.summary.text() + " Cancelled.")
 
-    def show_results(self, summary: Any) -> None:
+    def show_results(self, summary: ValidationSummary) -> None:
         """Fill the table from a ValidationSummary (one row per version)."""
         self.summary_result = summary
-        results = list(getattr(summary, "results", []) or [])
+        results = list(summary.results or [])
         self.table.setRowCount(len(results))
         for row, outcome in enumerate(results):
             text = f"error: {outcome.error}" if outcome.error else _metrics_text(outcome)
@@ -207,9 +210,7 @@ class ValidateDialog(QDialog):
                 if column == 3:
                     item.setToolTip(text)
                 self.table.setItem(row, column, item)
-        validated = getattr(summary, "validated", 0)
-        failed = getattr(summary, "failed", 0)
-        text = f"{validated} validated, {failed} failed of {len(results)} version(s)."
+        text = f"{summary.validated} validated, {summary.failed} failed of {len(results)} version(s)."
         if not results:
             text = "No trained version matched; nothing was validated."
         self.summary.setText(text)
