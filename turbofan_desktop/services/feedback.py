@@ -98,6 +98,11 @@ def clear_label(ws: Workspace, version_id: int, *, unit: Any, start: Any, end: A
     return gone
 
 
+def version_labels(ws: Workspace, version_id: int) -> list[LabelRecord]:
+    """The labels stored on this very version, oldest first."""
+    return ws.registry.list_feedback(int(version_id))
+
+
 def labels_for_data(ws: Workspace, version_id: int, dataset: Any) -> list[LabelRecord]:
     """Labels of every version of this version's (plugin, target) made on ``dataset`` (or on
     unnamed data), oldest first; a later label of the same unit and range wins over an earlier one."""

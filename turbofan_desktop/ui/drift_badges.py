@@ -56,6 +56,7 @@ def run_auto_drift(
     logged: a background check must never turn opening a file into an error.
     """
     from turbofan_desktop.errors import TurbofanError
+    from turbofan_desktop.services import models
     from turbofan_desktop.services.monitoring import check_drift
 
     checks = []
@@ -64,7 +65,7 @@ def run_auto_drift(
             break
         try:
             report = check_drift(workspace, version_id, dataset)
-            label = workspace.registry.get(version_id).label
+            label = models.get_version(workspace, version_id).label
         except TurbofanError as exc:
             log.info("drift check against version %s skipped: %s", version_id, exc)
             continue

@@ -51,6 +51,7 @@ from turbofan_desktop.services.feedback import (
     labels_for_data,
     mark_range,
     record_detection_kpis,
+    version_labels,
 )
 from turbofan_desktop.services.session import Session, ShownResult, Unit
 from turbofan_desktop.ui.dialogs import ErrorSink
@@ -149,7 +150,7 @@ class FeedbackDialog(QDialog):
 
     def _stored(self) -> list[LabelRecord]:
         try:
-            return self.workspace.registry.list_feedback(self.version_id)
+            return version_labels(self.workspace, self.version_id)
         except TurbofanError:
             return []
 

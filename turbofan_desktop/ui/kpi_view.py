@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from turbofan_desktop.errors import TurbofanError
+from turbofan_desktop.services import models
 from turbofan_desktop.ui.dialogs import ErrorSink
 
 if TYPE_CHECKING:
@@ -56,7 +57,7 @@ class KpiDialog(QDialog):
         self.workspace = workspace
         self.version_id = version_id
         try:
-            label = workspace.registry.get(version_id).label
+            label = models.get_version(workspace, version_id).label
             self.history = kpi_history(workspace, version_id)
             self.warning = kpi_warning(workspace, version_id)
         except TurbofanError as exc:

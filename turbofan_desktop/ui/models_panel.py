@@ -1,6 +1,6 @@
 """The registry browser: versions, filters, details (lineage, config, KPI history) and stage actions.
 
-Reads go straight to ``workspace.registry`` (a list of 10,000 rows takes milliseconds); work that
+Reads go through ``services.models`` on the UI thread (a list of 10,000 rows takes milliseconds); work that
 takes seconds — exporting a report — runs as a job. Nothing is deleted without a confirmation, and a
 production version needs a second, explicit one (the registry's ``force``).
 """
@@ -257,10 +257,10 @@ class ModelsPanel(QWidget):
     def refresh(self) -> None:
         """Re-read the registry with the current filters, keeping the selection."""
         selected = set(self.selected_ids())
-        registry = self.workspace.registry
         try:
-            everything = registry.list_versions(limit=LIST_LIMIT)
-            self.records = registry.list_versions(
+            everything = models.list_versions(self.workspace, limit=LIST_LIMIT)
+            self.records = models.list_versions(
+                self.workspace,
                 plugin=self._filter_value(self.plugin_filter),
                 target=self._filter_value(self.target_filter),
                 stage=self._filter_value(self.stage_filter),
@@ -276,7 +276,7 @@ class ModelsPanel(QWidget):
         finally:
             self._filling = False
         self._fill_table(selected)
-        total = registry.count_versions() if hasattr(registry, "count_versions") else len(everything)
+        total = models.count_versions(self.workspace)
         shown = f"{len(self.records)} of {total} versions"
         if len(self.records) >= LIST_LIMIT:
             shown += f" (newest {LIST_LIMIT} shown)"
@@ -370,9 +370,8 @@ class ModelsPanel(QWidget):
         if record is None:
             self.details.setHtml("<p><i>Select a version to see its lineage, config and metrics.</i></p>")
             return
-        history_fn = getattr(self.workspace.registry, "metric_history", None)
         try:
-            history = history_fn(record.id) if callable(history_fn) else None
+            history = models.show_version(self.workspace, record.id).metric_history
         except TurbofanError:
             history = None
         self.details.setHtml(details_html(record, history) + self._health_html(record.id))

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from turbofan_desktop.errors import TurbofanError
+from turbofan_desktop.services import models
 from turbofan_desktop.ui.jobs import JobHandle, JobManager, Progress, event_progress
 
 if TYPE_CHECKING:
@@ -55,7 +56,7 @@ class ReportDialog(QDialog):
         self.written: Path | None = None
         label = f"version {self.version_id}"
         with contextlib.suppress(TurbofanError):  # cosmetic; the export reports a missing version
-            label = workspace.registry.get(self.version_id).label
+            label = models.get_version(workspace, self.version_id).label
         self.setWindowTitle(f"Export report: {label}")
         self._default_dir = Path(default_dir) if default_dir else Path.home()
 
