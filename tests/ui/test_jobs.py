@@ -251,8 +251,11 @@ def test_shutdown_while_running_stops_and_waits(qtbot):
     assert stopped == [True] and jobs.running_count() == 0
     assert sorted(cancelled) == sorted([job_id, queued])
     assert jobs.job(job_id).state == CANCELLED
-    late = jobs.submit("late", spin).id  # after shutdown nothing starts
-    assert jobs.job(late).state == FAILED
+    late = jobs.submit("late", spin)  # after shutdown nothing starts
+    assert late.job.state == FAILED
+    with qtbot.waitSignal(late.failed, timeout=1000) as refused:  # connected after submit: still heard
+        pass
+    assert refused.args == ["the application is shutting down"]
 
 
 def test_throttling_bounds_the_number_of_progress_signals(manager, qtbot):

@@ -37,6 +37,7 @@ from PySide6.QtCore import (
     QObject,
     Qt,
     QThread,
+    QTimer,
     Signal,
     Slot,
 )
@@ -409,7 +410,8 @@ class JobManager(QObject):
         if not self._accepting:
             job.state, job.error = FAILED, "the application is shutting down"
             self.job_added.emit(job_id)
-            self._failed(job, job.error)
+            # on the next turn of the event loop, so that a caller connecting after submit() hears it
+            QTimer.singleShot(0, self, lambda: self._failed(job, "the application is shutting down"))
             return handle
         self._calls[job_id] = fn
         self._queue.append(job_id)
