@@ -1,4 +1,4 @@
-"""The GUI's session state, without Qt: open files (a reload replaces its entry and forgets the drift
+"""The GUI's session state, without Qt or torch: open files (a reload replaces its entry and forgets the drift
 checks of the old data), drift checks per file and the last verdict, and the result last shown."""
 
 from __future__ import annotations
@@ -49,10 +49,10 @@ def test_the_shown_result_names_version_unit_and_data():
     assert (session.last_shown.version_id, session.last_shown.unit) == (7, 1)
 
 
-def test_importing_the_session_loads_neither_qt_nor_the_data_stack():
+def test_importing_the_session_loads_neither_qt_nor_torch():
     code = (
         "import sys; import turbofan_desktop.services.session\n"
-        "print(sorted(m for m in ('PySide6', 'pandas', 'pyqtgraph', 'torch') if m in sys.modules))"
+        "print(sorted(m for m in ('PySide6', 'pyqtgraph', 'superqt', 'torch') if m in sys.modules))"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
