@@ -1,39 +1,48 @@
-"""Data layer: readers, validation, preprocessing, splits and lineage. Free of Qt and torch."""
+"""Data layer: readers, validation, preprocessing, splits and lineage. Free of Qt and torch.
 
-from turbofan_desktop.data.dataset import UNIT, DataLineage, Dataset, canonical_hash, file_sha256
-from turbofan_desktop.data.features import add_features
-from turbofan_desktop.data.preprocess import (
-    RegimeModel,
-    RegimeNormalizer,
-    SensorScaler,
-    detect_constant_sensors,
-    detect_regimes,
-    fill_missing,
-    missing_report,
-)
-from turbofan_desktop.data.readers import BUILTIN_READERS, ReaderSpec, choose_reader, read_dataset
-from turbofan_desktop.data.split import UnitSplit, split_units
-from turbofan_desktop.data.validation import require_window
+The names below load their module on first use (PEP 562), so importing one light module of the
+package — the registry reads :mod:`.lineage` and :mod:`.split` — does not load pandas and the readers.
+"""
 
-__all__ = [
-    "BUILTIN_READERS",
-    "UNIT",
-    "DataLineage",
-    "Dataset",
-    "ReaderSpec",
-    "RegimeModel",
-    "RegimeNormalizer",
-    "SensorScaler",
-    "UnitSplit",
-    "add_features",
-    "canonical_hash",
-    "choose_reader",
-    "detect_constant_sensors",
-    "detect_regimes",
-    "file_sha256",
-    "fill_missing",
-    "missing_report",
-    "read_dataset",
-    "require_window",
-    "split_units",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_HOME = {
+    "UNIT": "dataset",
+    "DataLineage": "lineage",
+    "Dataset": "dataset",
+    "canonical_hash": "dataset",
+    "file_sha256": "dataset",
+    "add_features": "features",
+    "RegimeModel": "preprocess",
+    "RegimeNormalizer": "preprocess",
+    "SensorScaler": "preprocess",
+    "detect_constant_sensors": "preprocess",
+    "detect_regimes": "preprocess",
+    "fill_missing": "preprocess",
+    "missing_report": "preprocess",
+    "BUILTIN_READERS": "readers",
+    "ReaderSpec": "readers",
+    "choose_reader": "readers",
+    "read_dataset": "readers",
+    "UnitSplit": "split",
+    "split_units": "split",
+    "require_window": "validation",
+}
+
+__all__ = sorted(_HOME)
+
+
+def __getattr__(name: str) -> Any:
+    module = _HOME.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_HOME))

@@ -8,91 +8,28 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from turbofan_desktop.errors import ConfigError
+from turbofan_desktop.data.lineage import LINEAGE_FIELDS, REQUIRED_LINEAGE_FIELDS, DataLineage, jsonable
 
 UNIT = "unit"
 
-
-@dataclass(frozen=True)
-class DataLineage:
-    """Where a dataset came from and what it contains, as stored in the registry.
-
-    ``data_hash`` is the SHA-256 of a canonical encoding of the parsed values (see
-    :func:`canonical_hash`): the same numbers give the same hash whatever the file's layout.
-    """
-
-    data_hash: str
-    source: str
-    file_sha256: str | None
-    format: str
-    units: int
-    rows: int
-    time_kind: str  # "cycle" | "timestamp" | "step"
-    time_start: Any  # int for cycles/steps, ISO-8601 string for timestamps
-    time_end: Any
-    columns: tuple[str, ...] = ()
-    unit_ids: tuple[Any, ...] = ()
-    preprocessing: tuple[dict, ...] = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "data_hash": self.data_hash,
-            "source": self.source,
-            "file_sha256": self.file_sha256,
-            "format": self.format,
-            "units": self.units,
-            "rows": self.rows,
-            "num_samples": self.rows,
-            "time_kind": self.time_kind,
-            "time_start": self.time_start,
-            "time_end": self.time_end,
-            "columns": list(self.columns),
-            "unit_ids": [_jsonable(u) for u in self.unit_ids],
-            "preprocessing": [dict(p) for p in self.preprocessing],
-        }
-
-    @classmethod
-    def from_dict(cls, data: Any) -> DataLineage:
-        """A lineage from a mapping with :meth:`to_dict`'s keys (``num_samples`` and unknown keys are
-        ignored); the five facts a lineage cannot do without must be there, the rest has defaults."""
-        data = dict(data)
-        missing = [k for k in REQUIRED_LINEAGE_FIELDS if data.get(k) is None]
-        if missing:
-            raise ConfigError(f"The dataset lineage lacks {', '.join(missing)}.")
-        return cls(
-            data_hash=str(data["data_hash"]),
-            source=str(data["source"]),
-            file_sha256=data.get("file_sha256"),
-            format=str(data["format"]),
-            units=int(data["units"]),
-            rows=int(data["rows"]),
-            time_kind=data.get("time_kind") or "step",
-            time_start=data.get("time_start"),
-            time_end=data.get("time_end"),
-            columns=tuple(data.get("columns") or ()),
-            unit_ids=tuple(_jsonable(u) for u in data.get("unit_ids") or ()),
-            preprocessing=tuple(dict(p) for p in data.get("preprocessing") or ()),
-        )
-
-
-# The lineage's key set, written once: the registry's ``datasets`` table has a column of each name.
-LINEAGE_FIELDS = tuple(f.name for f in fields(DataLineage))
-REQUIRED_LINEAGE_FIELDS = ("data_hash", "source", "format", "units", "rows")
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, pd.Timestamp):
-        return value.isoformat()
-    return value
+# The lineage lives in .lineage (no pandas there); it is re-exported here for the data layer's users.
+__all__ = [
+    "LINEAGE_FIELDS",
+    "REQUIRED_LINEAGE_FIELDS",
+    "UNIT",
+    "DataLineage",
+    "Dataset",
+    "canonical_hash",
+    "file_sha256",
+    "jsonable",
+]
 
 
 def canonical_hash(frame: pd.DataFrame, preprocessing: Iterable[dict] = ()) -> str:
@@ -223,9 +160,9 @@ class Dataset:
             units=len(self.units),
             rows=self.n_rows,
             time_kind=self.time_kind,
-            time_start=_jsonable(start),
-            time_end=_jsonable(end),
+            time_start=jsonable(start),
+            time_end=jsonable(end),
             columns=tuple(self.frame.columns),
-            unit_ids=tuple(_jsonable(u) for u in self.units),
+            unit_ids=tuple(jsonable(u) for u in self.units),
             preprocessing=tuple(self.preprocessing),
         )

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from turbofan_desktop.data.dataset import Dataset, _jsonable
+from turbofan_desktop.data.lineage import jsonable
 from turbofan_desktop.errors import ConfigError, InsufficientDataError
+
+if TYPE_CHECKING:  # the registry reads recorded splits without loading pandas
+    from turbofan_desktop.data.dataset import Dataset
 
 
 @dataclass(frozen=True)
@@ -32,9 +35,9 @@ class UnitSplit:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "train": [_jsonable(u) for u in self.train],
-            "val": [_jsonable(u) for u in self.val],
-            "test": [_jsonable(u) for u in self.test],
+            "train": [jsonable(u) for u in self.train],
+            "val": [jsonable(u) for u in self.val],
+            "test": [jsonable(u) for u in self.test],
             "seed": self.seed,
             "val_fraction": self.val_fraction,
             "test_fraction": self.test_fraction,
@@ -72,6 +75,8 @@ def split_units(
             raise ConfigError(f"{name} must be in [0, 1), got {value}.")
     if val_fraction + test_fraction >= 1.0:
         raise ConfigError("val_fraction + test_fraction must leave units for training (sum below 1).")
+    from turbofan_desktop.data.dataset import Dataset
+
     units = list(ds.units) if isinstance(ds, Dataset) else list(ds)
     if not units:
         raise InsufficientDataError("There are no units to split.")

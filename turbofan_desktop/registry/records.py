@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from turbofan_desktop.data.dataset import DataLineage
+from turbofan_desktop.data.lineage import DataLineage
 from turbofan_desktop.data.split import UnitSplit
 
 # Columns read for a VersionRecord, in the order of the raw rows passed to ``from_columns``.

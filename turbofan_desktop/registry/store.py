@@ -17,7 +17,7 @@ from typing import Any
 
 import peewee
 
-from turbofan_desktop.data.dataset import LINEAGE_FIELDS, DataLineage
+from turbofan_desktop.data.lineage import LINEAGE_FIELDS, DataLineage
 from turbofan_desktop.errors import (
     ConfigError,
     NotFoundError,
