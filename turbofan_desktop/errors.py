@@ -7,6 +7,7 @@ Any other exception is a bug: it is logged with its traceback and shown as "inte
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 
 
@@ -75,6 +76,41 @@ class RegistryError(TurbofanError):
 
 class NotFoundError(RegistryError):
     """A model version, dataset or run does not exist."""
+
+
+class ReadOnlyRegistryError(RegistryError):
+    """The registry folder (or its database) cannot be written: reads work, changes are refused."""
+
+
+class DamagedRegistryError(RegistryError):
+    """The registry database file is damaged; ``registry check`` reports and repairs what it can."""
+
+
+class StorageError(TurbofanError):
+    """The disk refused a write or a read: no space left, quota exhausted, read-only, I/O error."""
+
+    @classmethod
+    def from_os_error(cls, exc: OSError, where: str | Path | None = None) -> StorageError | None:
+        """The sentence for a full, read-only or failing disk; None for any other OSError."""
+        place = where or exc.filename or "the file being written"
+        sentence = _STORAGE_SENTENCES.get(exc.errno)
+        return cls(sentence.format(place=place)) if sentence else None
+
+
+# errno -> sentence; EDQUOT does not exist on every platform.
+_STORAGE_SENTENCES = {
+    errno.ENOSPC: "There is no space left on the disk holding {place}; free some space and try again.",
+    errno.EROFS: "{place} is on a read-only file system; use a writable folder.",
+    errno.EIO: "Reading or writing {place} failed with an input/output error (a failing disk or a lost "
+    "network drive); check the disk, then run `turbofan-desktop registry check`.",
+}
+for _code in (errno.EACCES, errno.EPERM):
+    _STORAGE_SENTENCES[_code] = "{place} cannot be accessed (permission denied); check its permissions."
+if hasattr(errno, "EDQUOT"):
+    _STORAGE_SENTENCES[errno.EDQUOT] = (
+        "The disk quota for {place} is exhausted; free some space or ask for a larger quota and try again."
+    )
+STORAGE_ERRNOS = frozenset(_STORAGE_SENTENCES)
 
 
 class PluginError(TurbofanError):

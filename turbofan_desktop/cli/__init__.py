@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from turbofan_desktop import __version__
-from turbofan_desktop.errors import TurbofanError
+from turbofan_desktop.errors import StorageError, TurbofanError
 
 log = logging.getLogger("turbofan_desktop")
 
@@ -122,6 +122,14 @@ def build_gui_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _QuietFileHandler(logging.FileHandler):
+    """A log file that fails quietly: when its disk is full, logging's own traceback on stderr would
+    bury the one sentence the command prints."""
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
+        pass
+
+
 def setup_logging() -> str | None:
     """Log to the file in TURBOFAN_HOME/logs; returns its path (None when it cannot be created)."""
     from turbofan_desktop.config import load_settings
@@ -137,7 +145,7 @@ def setup_logging() -> str | None:
             return str(log_file)
     try:
         log_file.parent.mkdir(parents=True, exist_ok=True)
-        handler = logging.FileHandler(log_file, encoding="utf-8")
+        handler = _QuietFileHandler(log_file, encoding="utf-8")
     except OSError:
         return None
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
@@ -199,6 +207,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # the reader went away (``... | head``): not an error of ours
         sys.stdout = None  # the interpreter must not flush the closed pipe again at exit
         return 0
+    except OSError as exc:  # a full, read-only or failing disk under a write the code did not expect
+        problem = StorageError.from_os_error(exc)
+        if problem is None:
+            log.exception("internal error")
+            print(f"internal error, see {log_path or 'the log file'}", file=sys.stderr)
+            return 1
+        log.warning("%s", problem, exc_info=True)
+        print(f"error: {problem}", file=sys.stderr)
+        return problem.exit_code
     except Exception:  # noqa: BLE001 - the last line of defence: log it, point to the log
         log.exception("internal error")
         where = log_path or "the log file"

@@ -57,26 +57,38 @@ class StopFlag:
         self._event.set()
 
 
+# SIGTERM (a service manager, ``kill``) and SIGHUP (the terminal closed) stop a job like Ctrl-C does:
+# the run is recorded as cancelled instead of being left "running" by a killed process.
+STOP_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
+
+
 @contextlib.contextmanager
 def stop_on_interrupt() -> Iterator[StopFlag]:
-    """The first Ctrl-C asks the job to stop; a second one interrupts as usual."""
+    """The first Ctrl-C (or SIGTERM, SIGHUP) asks the job to stop; a second one interrupts as usual."""
     flag = StopFlag()
     if threading.current_thread() is not threading.main_thread():
         yield flag
         return
-    previous = signal.getsignal(signal.SIGINT)
+    previous = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
+
+    def restore() -> None:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
     def handler(signum, frame):
         if flag():
-            signal.signal(signal.SIGINT, previous)
+            restore()
             raise KeyboardInterrupt
         flag.set()
 
-    signal.signal(signal.SIGINT, handler)
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, handler)
     try:
         yield flag
     finally:
-        signal.signal(signal.SIGINT, previous)
+        restore()
 
 
 def add_version_arg(parser: argparse.ArgumentParser) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 
 from turbofan_desktop.cli._common import add_output_args, print_json
-from turbofan_desktop.cli._registry_args import open_registry_workspace
 
 
 def register(subparsers) -> None:
@@ -33,10 +32,11 @@ def _usage(parser: argparse.ArgumentParser) -> int:
 
 def check_registry(args: argparse.Namespace) -> int:
     """Exit 0 when consistent (or fully repaired), 1 when problems remain."""
-    from turbofan_desktop.services.models import check_registry as check
+    from turbofan_desktop.services.models import check_registry_folder
 
-    with open_registry_workspace(args) as ws:
-        report = check(ws, repair=args.repair)
+    folder = getattr(args, "registry", None)
+    # not through a workspace: a database too damaged to open is still reported and repaired
+    report = check_registry_folder(folder, repair=args.repair, create=folder is None)
     if args.json:
         print_json(report.to_dict())
         return 0 if report.ok else 1

@@ -120,6 +120,9 @@ def run(args: argparse.Namespace) -> int:
         print("training was cancelled", file=sys.stderr)
         return 130
     if summary.failed:
-        print(f"error: {summary.failed} of {len(summary.results)} target(s) failed.", file=sys.stderr)
+        reasons = {r.error for r in summary.results if r.version_id is None and not r.cancelled}
+        # one shared reason (a full disk, a damaged registry) is the sentence the user needs on stderr
+        why = f": {reasons.pop()}" if len(reasons) == 1 else "."
+        print(f"error: {summary.failed} of {len(summary.results)} target(s) failed{why}", file=sys.stderr)
         return 2
     return 0

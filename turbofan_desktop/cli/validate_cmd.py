@@ -71,8 +71,11 @@ def run(args: argparse.Namespace) -> int:
     if summary.cancelled:
         return 130
     if summary.failed:
+        reasons = {r.error for r in summary.results if r.error is not None and not r.cancelled}
+        # one shared reason (a full disk, a damaged registry) is the sentence the user needs on stderr
+        why = f": {reasons.pop()}" if len(reasons) == 1 else "."
         print(
-            f"error: {summary.failed} of {len(summary.results)} version(s) could not be validated.",
+            f"error: {summary.failed} of {len(summary.results)} version(s) could not be validated{why}",
             file=sys.stderr,
         )
         return 2

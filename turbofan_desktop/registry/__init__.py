@@ -5,7 +5,7 @@ no Qt, no torch, and nothing here ever unpickles an artifact.
 """
 
 from turbofan_desktop.registry.artifacts import ArtifactStore, artifact_sha256
-from turbofan_desktop.registry.check import pid_alive
+from turbofan_desktop.registry.check import check_folder, pid_alive
 from turbofan_desktop.registry.db import open_database
 from turbofan_desktop.registry.migrations import LATEST_VERSION, migrate, schema_version
 from turbofan_desktop.registry.overview import human_age
@@ -47,6 +47,7 @@ __all__ = [
     "ValidationSet",
     "VersionRecord",
     "artifact_sha256",
+    "check_folder",
     "human_age",
     "migrate",
     "open_database",

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from turbofan_desktop.errors import RegistryError
+from turbofan_desktop.registry.storage import storage_problem
 
 STAGING = ".staging"
 QUARANTINE = "quarantine"  # beside artifacts/, so quarantined folders never look like artifacts
@@ -130,8 +131,8 @@ class ArtifactStore:
         marker = self.staging / f"{token}.{pid}.pending"
         tmp = self.staging / f"{token}.{pid}.tmp"
         final = self.root / token
-        marker.touch()
         try:
+            marker.touch()
             tmp.mkdir()
             write(tmp)
             files = artifact_files(tmp)
@@ -142,10 +143,13 @@ class ArtifactStore:
                 _fsync_dir(folder)
             os.rename(tmp, final)
             _fsync_dir(self.root)
-        except BaseException:
+        except BaseException as exc:
             shutil.rmtree(tmp, ignore_errors=True)
             shutil.rmtree(final, ignore_errors=True)
             marker.unlink(missing_ok=True)
+            problem = storage_problem(exc, self.root)
+            if problem is not None:
+                raise problem from exc
             raise
         return StagedArtifact(name=token, path=final, sha256=sha, marker=marker)
 

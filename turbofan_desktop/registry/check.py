@@ -14,11 +14,15 @@ from __future__ import annotations
 
 import os
 import socket
+import sqlite3
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from turbofan_desktop.errors import RegistryError
+from turbofan_desktop.errors import DamagedRegistryError, RegistryError
 from turbofan_desktop.registry.records import CheckReport
+from turbofan_desktop.registry.salvage import salvage_database
+from turbofan_desktop.registry.storage import damage_detail, integrity_problems
 
 if TYPE_CHECKING:
     from turbofan_desktop.registry.store import Registry
@@ -87,17 +91,10 @@ def check_registry(registry: Registry, *, repair: bool = False, verify_hashes: b
     live_tokens = {e.token for e in staging if e.kind in ("tmp", "pending") and pid_alive(e.pid)}
     folders = set(store.artifact_names())
 
-    quick = registry.db.execute_sql("PRAGMA quick_check").fetchall()
-    if [row[0] for row in quick] != ["ok"]:
-        detail = "; ".join(str(row[0]) for row in quick[:3])
-        report.problems.append(
-            _problem(
-                "database_damaged",
-                f"The registry database {registry.path} is damaged ({detail}); restore it from a backup.",
-                repairable=False,
-                path=str(registry.path),
-            )
-        )
+    damage = integrity_problems(registry.db)
+    if damage:
+        # The rows cannot be trusted (reading them may fail half-way): report, or rebuild first.
+        return _damaged_database(registry, report, "; ".join(damage), repair=repair, verify=verify_hashes)
 
     versions = list(
         ModelVersion.select(
@@ -197,17 +194,25 @@ def check_registry(registry: Registry, *, repair: bool = False, verify_hashes: b
         }.get(entry.kind, ("unknown_staging_entry", f"{entry.path} is not something the registry writes."))
         report.problems.append(_problem(kind, message, repairable=True, path=str(entry.path)))
 
-    # 4. runs a crash left running
+    # 4. runs a crash left running; one whose version committed before the crash succeeded
+    committed = {v.run_id: v for v in versions if v.run_id is not None and v.status == "trained"}
     for run in runs.values():
         if run.status == "running" and run_is_dead(run, host):
             owner = f"process {run.pid} on {run.host}" if run.pid is not None else "an unknown process"
+            version = committed.get(run.id)
+            outcome = (
+                f"; its model version v{version.version} (id {version.id}) was committed, so it succeeded"
+                if version is not None
+                else ""
+            )
             report.problems.append(
                 _problem(
                     "stuck_run",
                     f"Training run {run.id} ({run.plugin}/{run.target}) is still marked running, but {owner} "
-                    "is gone.",
+                    f"is gone{outcome}.",
                     repairable=True,
                     run_id=run.id,
+                    version_id=version.id if version is not None else None,
                 )
             )
 
@@ -220,20 +225,81 @@ def check_registry(registry: Registry, *, repair: bool = False, verify_hashes: b
     return report
 
 
+def check_folder(home: Path | str, *, repair: bool = False, create: bool = True) -> CheckReport:
+    """``registry check`` of a folder, even one whose database is so damaged that it cannot be
+    opened: then only the damage is reported, or with ``repair`` the database is rebuilt from
+    whatever can be read before the usual check runs."""
+    from turbofan_desktop.registry import db as dbmod
+    from turbofan_desktop.registry.store import DB_FILE, Registry
+
+    try:
+        registry = Registry.open(home, create=create)
+    except DamagedRegistryError as exc:
+        folder = Path(home).expanduser()
+        registry = Registry(folder, dbmod.open_database(folder / DB_FILE))  # connects on first use
+        report = CheckReport(quarantine=str(registry.artifacts.quarantine))
+        with registry:
+            return _damaged_database(registry, report, damage_detail(exc), repair=repair, verify=True)
+    with registry:
+        return registry.check(repair=repair)
+
+
+def _damaged_database(
+    registry: Registry, report: CheckReport, detail: str, *, repair: bool, verify: bool
+) -> CheckReport:
+    """Report the damage; with ``repair``, rebuild the database from its readable rows (keeping the
+    damaged file in quarantine), say what was lost, then check the rebuilt registry as usual."""
+    problem = _problem(
+        "database_damaged",
+        f"The registry database {registry.path} is damaged ({detail}).",
+        repairable=True,
+        path=str(registry.path),
+    )
+    report.problems.append(problem)
+    if not repair:
+        return report
+    registry.close()
+    try:
+        salvage = salvage_database(registry.path, registry.artifacts.quarantine)
+    except (OSError, sqlite3.DatabaseError, RuntimeError) as exc:
+        problem["action"] = f"repair failed, the database was left as it was: {exc}"
+        return report
+    problem["repaired"] = True
+    problem["action"] = salvage.summary()
+    report.repaired.append(problem)
+    losses = salvage.losses()
+    if losses:  # said once, by this run: the rebuilt database no longer knows what it lacks
+        report.problems.append(
+            _problem("rows_lost", losses, repairable=False, path=str(salvage.damaged_copy))
+        )
+    after = check_registry(registry, repair=True, verify_hashes=verify)
+    report.problems.extend(after.problems)
+    report.repaired.extend(after.repaired)
+    report.checked_versions, report.checked_runs = after.checked_versions, after.checked_runs
+    return report
+
+
 def _repair(registry: Registry, problem: dict, now: str) -> None:
     kind = problem["kind"]
     ModelVersion, TrainingRun = registry.tables.ModelVersion, registry.tables.TrainingRun  # noqa: N806
     try:
         if kind == "stuck_run":
-            message = "interrupted: the training process ended without finishing the run"
+            # A run agrees with its version: the crash came after the version's commit, so the
+            # training succeeded and only its bookkeeping was lost.
+            if problem.get("version_id") is not None:
+                status, action = "succeeded", "marked succeeded"
+                message = "finished by registry check: the version committed before the process ended"
+            else:
+                status, action = "failed", "marked failed"
+                message = "interrupted: the training process ended without finishing the run"
 
-            def fail_run() -> None:
-                TrainingRun.update(status="failed", message=message, finished=now).where(
+            def end_run() -> None:
+                TrainingRun.update(status=status, message=message, finished=now).where(
                     (TrainingRun.id == problem["run_id"]) & (TrainingRun.status == "running")
                 ).execute()
 
-            registry._write(fail_run)
-            problem["action"] = "marked failed"
+            registry._write(end_run)
+            problem["action"] = action
         elif kind == "stuck_version":
 
             def fail_version() -> None:

@@ -22,6 +22,8 @@ from urllib.parse import unquote, urlparse
 import peewee
 
 from turbofan_desktop.errors import RegistryError
+from turbofan_desktop.registry import storage
+from turbofan_desktop.registry.storage import GuardedSqliteDatabase
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +41,15 @@ SQLITE_PRAGMAS = (
 def _sqlite(path: str) -> peewee.Database:
     # thread_safe=True (the default) keeps one connection per thread; the sqlite3 ``timeout`` is the
     # same busy handler as the pragma, set before the first pragma can meet a lock.
-    return peewee.SqliteDatabase(path, pragmas=SQLITE_PRAGMAS, timeout=BUSY_TIMEOUT_S, thread_safe=True)
+    # Guarded: a damaged file, a full disk or a read-only folder arrive as sentences (see .storage).
+    return GuardedSqliteDatabase(
+        path, file=Path(path), pragmas=SQLITE_PRAGMAS, timeout=BUSY_TIMEOUT_S, thread_safe=True
+    )
+
+
+def open_read_only(path: Path) -> peewee.Database:
+    """The SQLite registry at ``path`` for reading only (a folder this process cannot write)."""
+    return storage.open_read_only(path, pragmas=storage.READ_ONLY_PRAGMAS, timeout=BUSY_TIMEOUT_S)
 
 
 def _postgres(url: str) -> peewee.Database:

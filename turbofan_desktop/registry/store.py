@@ -20,13 +20,17 @@ import peewee
 from turbofan_desktop.data.lineage import LINEAGE_FIELDS, DataLineage
 from turbofan_desktop.errors import (
     ConfigError,
+    DamagedRegistryError,
     NotFoundError,
+    ReadOnlyRegistryError,
     RegistryError,
+    TurbofanError,
     ValidationRequiredError,
 )
 from turbofan_desktop.registry import db as dbmod
+from turbofan_desktop.registry import storage
 from turbofan_desktop.registry.artifacts import ArtifactStore
-from turbofan_desktop.registry.migrations import migrate
+from turbofan_desktop.registry.migrations import LATEST_VERSION, migrate
 from turbofan_desktop.registry.records import (
     PROVENANCE_COLUMNS,
     RECORD_COLUMN_NAMES,
@@ -90,6 +94,8 @@ def cleanup_candidates(rows: Iterable[Any], keep: int) -> list[Any]:
 class Registry:
     """A registry folder: ``registry.db`` plus ``artifacts/`` (and ``quarantine/`` after repairs)."""
 
+    read_only = False  # set by open() for a folder this process cannot write
+
     def __init__(self, home: Path, database: peewee.Database):
         self.home = Path(home)
         self.db = database
@@ -112,17 +118,28 @@ class Registry:
             home.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise RegistryError(f"Cannot create the registry folder '{home}': {exc.strerror}.") from None
-        database = dbmod.open_database(home / DB_FILE)
+        read_only = not storage.folder_is_writable(home)
+        if read_only and not (home / DB_FILE).is_file():
+            raise ReadOnlyRegistryError(
+                f"The registry folder '{home}' is read-only and holds no registry yet; choose a writable "
+                "folder (--registry)."
+            )
+        database = dbmod.open_read_only(home / DB_FILE) if read_only else dbmod.open_database(home / DB_FILE)
         registry = cls(home, database)
+        registry.read_only = read_only
         try:
-            migrate(database)
+            if read_only:
+                storage.require_current_schema(database, LATEST_VERSION)
+            else:
+                migrate(database)
+        except TurbofanError:
+            database.close()  # a refused migration or a read-only refusal leaves no connection behind
+            raise
         except peewee.DatabaseError as exc:
             database.close()
             raise RegistryError(f"'{home / DB_FILE}' is not a usable registry database ({exc}).") from None
-        except RegistryError:
-            database.close()  # a refused migration leaves no connection behind
-            raise
-        registry.artifacts.ensure()
+        if not read_only:
+            registry.artifacts.ensure()
         return registry
 
     def close(self) -> None:
@@ -140,7 +157,18 @@ class Registry:
     def path(self) -> Path:
         return self.home / DB_FILE
 
+    def require_writable(self, *, intact: bool = False) -> None:
+        """ReadOnlyRegistryError (one sentence) when this registry was opened read-only; with
+        ``intact``, DamagedRegistryError when SQLite finds damage (before long work that will write)."""
+        if self.read_only:
+            raise ReadOnlyRegistryError(storage.read_only_sentence(self.home))
+        if intact:
+            damage = storage.integrity_problems(self.db)
+            if damage:
+                raise DamagedRegistryError(storage.damaged_sentence(self.path, "; ".join(damage)))
+
     def _write(self, work: Callable[[], Any]) -> Any:
+        self.require_writable()
         return dbmod.write_transaction(self.db, work)
 
     # -- datasets -------------------------------------------------------------------------------

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import importlib.metadata
+import logging
 import platform
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from turbofan_desktop import __version__
 from turbofan_desktop.errors import Cancelled
@@ -13,6 +14,8 @@ from turbofan_desktop.plugins.contract import never_stop
 
 if TYPE_CHECKING:
     from turbofan_desktop.services import Workspace
+
+log = logging.getLogger(__name__)
 
 # Libraries whose versions decide whether a result can be reproduced. Looked up by distribution
 # metadata so that recording them never imports them (torch stays unloaded in the services layer).
@@ -63,3 +66,17 @@ def artifact_problem(exc: BaseException) -> str:
         )
     first = text.strip().splitlines()[0] if text.strip() else ""
     return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+
+
+def record_metrics_if_writable(ws: Workspace, version_id: int, **entry: Any) -> int | None:
+    """Append a ride-along KPI entry (drift, detection, feedback) to the version's history; skipped
+    with a log line when the registry is read-only, so reads from such a folder keep their result."""
+    if getattr(ws.registry, "read_only", False):
+        log.info(
+            "not recording %s metrics of version %s: the registry %s is read-only",
+            entry.get("kind"),
+            version_id,
+            ws.registry.home,
+        )
+        return None
+    return ws.registry.record_metrics(version_id, **entry)

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from turbofan_desktop.errors import ConfigError
 from turbofan_desktop.registry.records import LabelRecord
+from turbofan_desktop.services._common import record_metrics_if_writable
 
 if TYPE_CHECKING:
     from turbofan_desktop.services import Workspace
@@ -190,7 +191,9 @@ def record_detection_kpis(
     (kind ``"detection"``); returns them, or None (nothing recorded) when no detected unit has labels."""
     kpis = detection_kpis(detection, labels_for_data(ws, version_id, dataset))
     if kpis is not None:
-        ws.registry.record_metrics(version_id, kind=DETECTION_KIND, metrics=kpis, data_hash=data_key(dataset))
+        record_metrics_if_writable(
+            ws, version_id, kind=DETECTION_KIND, metrics=kpis, data_hash=data_key(dataset)
+        )
     return kpis
 
 
@@ -216,7 +219,7 @@ def feedback_metrics(ws: Workspace, version_id: int, *, record: bool = False) ->
         **counts,
     }
     if record and labels:
-        ws.registry.record_metrics(version_id, kind=FEEDBACK_KIND, metrics=metrics)
+        record_metrics_if_writable(ws, version_id, kind=FEEDBACK_KIND, metrics=metrics)
     return metrics
 
 

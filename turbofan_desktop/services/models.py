@@ -238,6 +238,19 @@ def check_registry(ws: Workspace, *, repair: bool = False) -> CheckReport:
     return ws.registry.check(repair=repair)
 
 
+def check_registry_folder(
+    registry_dir: Path | str | None = None, *, repair: bool = False, create: bool = True
+) -> CheckReport:
+    """:func:`check_registry` of a folder (default: the settings' home) without a workspace, so a
+    database too damaged to open is still reported, and with ``repair`` rebuilt from its readable
+    rows (the damaged file kept in quarantine) before the usual check."""
+    from turbofan_desktop.config import load_settings
+    from turbofan_desktop.registry import check_folder
+
+    home = Path(registry_dir).expanduser() if registry_dir is not None else load_settings().home
+    return check_folder(home, repair=repair, create=create)
+
+
 __all__ = [
     "STAGES",
     "VERSION_STATUSES",
@@ -253,6 +266,7 @@ __all__ = [
     "VersionRecord",
     "archive",
     "check_registry",
+    "check_registry_folder",
     "cleanup",
     "count_versions",
     "delete_version",

@@ -31,6 +31,7 @@ from turbofan_desktop.data.dataset import Dataset
 from turbofan_desktop.data.drift import STATS_FORMAT, DriftReport, compare, training_statistics
 from turbofan_desktop.errors import IncompatibleDataError, NotFoundError
 from turbofan_desktop.registry.records import MetricPoint
+from turbofan_desktop.services._common import record_metrics_if_writable
 
 if TYPE_CHECKING:
     from turbofan_desktop.services import Workspace
@@ -144,8 +145,8 @@ def drift(ws: Workspace, version_id: int, dataset: Dataset, *, store: bool = Tru
         ks_pvalue=ws.settings.drift_ks_pvalue,
     )
     if store:
-        ws.registry.record_metrics(
-            version_id, kind=DRIFT_KIND, metrics=drift_summary(report), data_hash=report.data_hash
+        record_metrics_if_writable(
+            ws, version_id, kind=DRIFT_KIND, metrics=drift_summary(report), data_hash=report.data_hash
         )
     return report
 
@@ -170,8 +171,8 @@ def check_drift(
     if not report.sensors:
         return None
     if store:
-        ws.registry.record_metrics(
-            version_id, kind=DRIFT_KIND, metrics=drift_summary(report), data_hash=report.data_hash
+        record_metrics_if_writable(
+            ws, version_id, kind=DRIFT_KIND, metrics=drift_summary(report), data_hash=report.data_hash
         )
     return report
 

@@ -253,6 +253,8 @@ def train(
     the rest.
     """
     should_stop = stop_checker(should_stop)
+    # refuse before reading data or training what could not be stored
+    ws.registry.require_writable(intact=True)
     spec = ws.plugins.model(request.plugin)
     dataset = _request_dataset(ws, request)
     targets = resolve_targets(spec, dataset, request)
@@ -316,6 +318,18 @@ def _request_dataset(ws: Workspace, request: TrainRequest) -> Dataset:
     )
 
 
+def _finish_run(registry, outcome: TargetOutcome, *, status: str, message: str, epochs: int) -> None:
+    """Record how the run ended. When even that write fails (the disk is still full) the target's own
+    outcome must not be lost: the run stays "running" under this dead process id, which `registry
+    check --repair` ends (as "succeeded" when its version committed), and the outcome says so."""
+    try:
+        registry.finish_run(outcome.run_id, status=status, message=message, epochs_done=epochs)
+    except TurbofanError as exc:
+        log.warning("could not record the end of training run %s: %s", outcome.run_id, exc)
+        note = f"run {outcome.run_id} could not be marked {status} ({exc})"
+        outcome.error = f"{outcome.error}; {note}" if outcome.error else note
+
+
 @dataclass
 class _JobContext:
     """Everything one training job shares across its targets."""
@@ -349,9 +363,13 @@ class _JobContext:
         outcome = TargetOutcome(spec.name, target)
         config = build_config(spec.config_class, self.values)
         config_dict = config_to_dict(config)
-        outcome.run_id = run_id = registry.start_run(
-            plugin=spec.name, target=target, config=config_dict, dataset_id=self.dataset_id
-        )
+        try:
+            outcome.run_id = run_id = registry.start_run(
+                plugin=spec.name, target=target, config=config_dict, dataset_id=self.dataset_id
+            )
+        except TurbofanError as exc:  # a full disk, say: this target fails, nothing was started
+            outcome.error = str(exc)
+            return outcome
         epochs_seen = [0]
         fit_report = self._reporter(index, target, 0.0, FIT_SHARE)
 
@@ -394,20 +412,20 @@ class _JobContext:
         except Cancelled:
             outcome.cancelled = True
             outcome.error = "cancelled"
-            registry.finish_run(
-                run_id, status="cancelled", message="cancelled by the user", epochs_done=epochs_seen[0]
+            _finish_run(
+                registry, outcome, status="cancelled", message="cancelled by the user", epochs=epochs_seen[0]
             )
         except TurbofanError as exc:
             outcome.error = str(exc)
-            registry.finish_run(run_id, status="failed", message=str(exc), epochs_done=epochs_seen[0])
+            _finish_run(registry, outcome, status="failed", message=str(exc), epochs=epochs_seen[0])
         except Exception as exc:  # noqa: BLE001 - one target's bug must not end the whole job
             log.exception("training %s on %s failed", spec.name, target)
             outcome.error = f"internal error while training {target}: {type(exc).__name__}: {exc}"
-            registry.finish_run(run_id, status="failed", message=outcome.error, epochs_done=epochs_seen[0])
+            _finish_run(registry, outcome, status="failed", message=outcome.error, epochs=epochs_seen[0])
         else:
             outcome.version_id = int(record.id)
             outcome.metrics = metrics
-            registry.finish_run(run_id, status="succeeded", message="", epochs_done=epochs_done)
+            _finish_run(registry, outcome, status="succeeded", message="", epochs=epochs_done)
         outcome.seconds = time.perf_counter() - started
         if self.progress is not None and not outcome.cancelled:
             done = ProgressEvent(stage="done", fraction=1.0, message=outcome.error or "registered")

@@ -126,6 +126,8 @@ def validate(
     for the version being scored).
     """
     should_stop = stop_checker(should_stop)
+    # refuse before any scoring whose metrics could not be stored
+    ws.registry.require_writable(intact=True)
     records = select_versions(ws, version_ids, plugin=plugin, target=target)
     new_data = load_dataset(ws, data_path) if data_path is not None else None
     held_out = _HeldOutCache(ws)
