@@ -19,7 +19,8 @@ def register(subparsers) -> None:
     check.add_argument(
         "--repair",
         action="store_true",
-        help="mark dead runs failed and move orphaned artifacts to the quarantine folder",
+        help="end dead runs (succeeded when their version committed, else failed), move orphaned "
+        "artifacts to the quarantine folder, rebuild a damaged database from its readable rows",
     )
     add_output_args(check)
     check.set_defaults(func=check_registry)

@@ -3,7 +3,9 @@
 Found: database damage, rows whose artifact is missing or modified (never repaired automatically:
 the user must restore or delete them), artifact folders without a row, half-written artifacts,
 runs and versions left ``running``/``training`` by a process that no longer exists. Repair only
-does what loses nothing: it marks dead runs failed and moves orphans to ``quarantine/``.
+does what loses nothing: it ends dead runs (``succeeded`` when their version committed before the
+process died, else ``failed``) and moves orphans to ``quarantine/``. A damaged database file is
+rebuilt from the rows that can still be read (:mod:`.salvage`), the damaged file kept in quarantine.
 
 Work in progress is not a problem: staging entries carry their writer's process id, and the
 inventory is taken before the rows are read (see :mod:`.artifacts`), so a registration committing

@@ -234,7 +234,8 @@ def describe_plugins(ws: Workspace) -> list[dict[str, Any]]:
 
 def check_registry(ws: Workspace, *, repair: bool = False) -> CheckReport:
     """Rows without artifacts, artifacts without rows, sha256 mismatches, runs left by a crash; with
-    ``repair`` dead runs are marked failed and orphaned artifacts quarantined."""
+    ``repair`` dead runs are ended (succeeded when their version committed, else failed) and orphaned
+    artifacts quarantined."""
     return ws.registry.check(repair=repair)
 
 
