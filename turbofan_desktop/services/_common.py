@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from turbofan_desktop import __version__
-from turbofan_desktop.errors import Cancelled
+from turbofan_desktop.errors import Cancelled, ReadOnlyRegistryError, StorageError
 from turbofan_desktop.plugins.contract import never_stop
 
 if TYPE_CHECKING:
@@ -70,7 +70,8 @@ def artifact_problem(exc: BaseException) -> str:
 
 def record_metrics_if_writable(ws: Workspace, version_id: int, **entry: Any) -> int | None:
     """Append a ride-along KPI entry (drift, detection, feedback) to the version's history; skipped
-    with a log line when the registry is read-only, so reads from such a folder keep their result."""
+    with a log line when the registry is read-only or its disk refuses the write (full, failing), so
+    the detection or check it rides along with keeps its result."""
     if getattr(ws.registry, "read_only", False):
         log.info(
             "not recording %s metrics of version %s: the registry %s is read-only",
@@ -79,4 +80,8 @@ def record_metrics_if_writable(ws: Workspace, version_id: int, **entry: Any) -> 
             ws.registry.home,
         )
         return None
-    return ws.registry.record_metrics(version_id, **entry)
+    try:
+        return ws.registry.record_metrics(version_id, **entry)
+    except (StorageError, ReadOnlyRegistryError) as exc:
+        log.warning("not recording %s metrics of version %s: %s", entry.get("kind"), version_id, exc)
+        return None
