@@ -10,7 +10,7 @@ import os
 import signal
 
 import pytest
-from fault_helpers import TINY_TELEMANOM, cli, table
+from fault_helpers import TINY_TELEMANOM, cli, run_main, table
 
 pytestmark = pytest.mark.skipif(os.name == "nt", reason="needs SIGKILL")
 
@@ -56,30 +56,30 @@ def _killed_training(home, data, when: str) -> None:
     assert code == -signal.SIGKILL, out + err
 
 
-def test_repair_marks_a_run_with_a_committed_version_succeeded(tmp_path, fault_data):
+def test_repair_marks_a_run_with_a_committed_version_succeeded(capsys, tmp_path, fault_data):
     home = tmp_path / "registry"
     _killed_training(home, fault_data["train"], "succeeded")
     db = home / "registry.db"
     assert table(db, "SELECT status FROM training_runs") == [("running",)]
     assert table(db, "SELECT id, status, run_id FROM model_versions") == [(1, "trained", 1)]
 
-    code, out, err = cli("registry", "check", "--registry", str(home))
+    code, out, err = run_main(capsys, "registry", "check", "--registry", str(home))
     assert code == 1 and "Traceback" not in err, out + err
     assert "model version v1 (id 1) was committed, so it succeeded" in out
 
-    code, out, err = cli("registry", "check", "--repair", "--registry", str(home))
+    code, out, err = run_main(capsys, "registry", "check", "--repair", "--registry", str(home))
     assert code == 0 and "marked succeeded" in out, out + err
     assert table(db, "SELECT status FROM training_runs") == [("succeeded",)]
-    code, out, err = cli("registry", "check", "--registry", str(home))
+    code, out, err = run_main(capsys, "registry", "check", "--registry", str(home))
     assert code == 0 and "The registry is consistent." in out, out + err
-    code, out, err = cli("models", "show", "1", "--registry", str(home))
+    code, out, err = run_main(capsys, "models", "show", "1", "--registry", str(home))
     assert code == 0 and "trained" in out, out + err
 
 
-def test_repair_marks_a_run_without_a_version_failed(tmp_path, fault_data):
+def test_repair_marks_a_run_without_a_version_failed(capsys, tmp_path, fault_data):
     home = tmp_path / "registry"
     _killed_training(home, fault_data["train"], "started")
-    code, out, err = cli("registry", "check", "--repair", "--registry", str(home))
+    code, out, err = run_main(capsys, "registry", "check", "--repair", "--registry", str(home))
     assert code == 0 and "marked failed" in out, out + err
     assert table(home / "registry.db", "SELECT status FROM training_runs") == [("failed",)]
     assert table(home / "registry.db", "SELECT COUNT(*) FROM model_versions") == [(0,)]

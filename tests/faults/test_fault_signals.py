@@ -13,7 +13,7 @@ import sys
 import time
 
 import pytest
-from fault_helpers import REPO, TINY_TELEMANOM, cli, table
+from fault_helpers import REPO, TINY_TELEMANOM, run_main, table
 
 SIGNALS = [name for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)]
 
@@ -35,7 +35,7 @@ def _wait_for_running_run(db, process, timeout=120.0) -> None:
 
 
 @pytest.mark.parametrize("name", SIGNALS)
-def test_signal_cancels_training(name, tmp_path, fault_data):
+def test_signal_cancels_training(name, capsys, tmp_path, fault_data):
     home = tmp_path / "registry"
     long_training = [*TINY_TELEMANOM, "--set", "epochs=1000", "--set", "patience=1000"]
     process = subprocess.Popen(
@@ -62,5 +62,5 @@ def test_signal_cancels_training(name, tmp_path, fault_data):
         ("cancelled", "cancelled by the user")
     ]
     assert table(home / "registry.db", "SELECT COUNT(*) FROM model_versions") == [(0,)]
-    code, out, err = cli("registry", "check", "--registry", str(home))
+    code, out, err = run_main(capsys, "registry", "check", "--registry", str(home))
     assert code == 0 and "The registry is consistent." in out, out + err
