@@ -247,6 +247,8 @@ class _Tasks:
         self._check_compatible(data)
         units, rul = self._rul_at_last_rows(data)
         truth = data.rul
+        # each bound is calibrated on its own, to its own quantile level
+        levels = tuple(float(q) for q in self.config.quantiles)
         out = []
         for i, unit in enumerate(units):
             true_rul = float(truth[unit]) if truth is not None and unit in truth.index else None
@@ -257,6 +259,7 @@ class _Tasks:
                     lower=float(rul[i, 0]),
                     upper=float(rul[i, 2]),
                     true_rul=true_rul,
+                    quantiles={level: float(rul[i, k]) for k, level in enumerate(levels)},
                 )
             )
         return RULResult(interval=self.config.interval, units=out)

@@ -34,6 +34,7 @@ COMMAND_MODULES = (
     "rul",
     "report",
     "drift",
+    "fleet",
 )
 
 

@@ -396,11 +396,19 @@ class ForecastResult:
 
 @dataclass
 class UnitRUL:
+    """RUL of one unit at its last row: the median and the interval's bounds.
+
+    ``quantiles`` is the predictive distribution the model has (probability level -> RUL in cycles,
+    e.g. ``{0.1: lower, 0.5: rul, 0.9: upper}``); left empty, users of the result take ``lower`` /
+    ``rul`` / ``upper`` at the levels ``(1 - interval) / 2``, 0.5 and ``(1 + interval) / 2``.
+    """
+
     unit: Any
     rul: float
     lower: float
     upper: float
     true_rul: float | None = None
+    quantiles: dict[float, float] = field(default_factory=dict)
 
 
 @dataclass

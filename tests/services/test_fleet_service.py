@@ -1,0 +1,223 @@
+"""The fleet assessment with tiny trained versions: through the service and through ``cli.main``."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import numpy as np
+import pytest
+from services_helpers import TINY, require_plugin
+
+from turbofan_desktop.cli import main
+from turbofan_desktop.errors import ConfigError, IncompatibleDataError, PluginError
+from turbofan_desktop.services import Workspace
+from turbofan_desktop.services import fleet as fleet_service
+from turbofan_desktop.services.data import load_dataset
+from turbofan_desktop.services.fleet import ACTIONS, assess, default_rul_version
+from turbofan_desktop.services.inference import detect, predict_rul
+from turbofan_desktop.services.training import TrainRequest, train
+
+JSON_KEYS = {
+    "unit",
+    "last_cycle",
+    "rul",
+    "lower",
+    "upper",
+    "p_fail_within_h",
+    "anomalies",
+    "drift",
+    "recommendation",
+}
+
+
+@pytest.fixture(scope="module")
+def fleet_registry(tmp_path_factory, fd001_small):
+    """A registry with a tiny Transformer (RUL) and a tiny Telemanom on s_2 (anomalies)."""
+    require_plugin("transformer")
+    require_plugin("telemanom")
+    home = tmp_path_factory.mktemp("fleet_registry")
+    with Workspace.open(home) as ws:
+        versions = {}
+        for plugin, targets in (("transformer", None), ("telemanom", ["s_2"])):
+            summary = train(
+                ws,
+                TrainRequest(
+                    plugin=plugin, data_path=fd001_small["train"], targets=targets, config=TINY[plugin]
+                ),
+            )
+            assert summary.failed == 0, summary.to_dict()
+            versions[plugin] = summary.registered[0]
+    return home, versions
+
+
+def run_cli(capsys, *argv) -> tuple[int, str, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+# -- bad input: one sentence, exit 2 ---------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("extra", "words"),
+    [
+        (["--horizon", "0"], "horizon"),
+        (["--cost-failure", "10", "--cost-visit", "50"], "must exceed"),
+        (["--cost-visit", "-5"], "not negative"),
+    ],
+)
+def test_bad_plan_settings_exit_2_before_any_model_runs(capsys, tmp_path, fd001_small, extra, words):
+    code, out, err = run_cli(capsys, "fleet", str(fd001_small["test"]), "--registry", str(tmp_path), *extra)
+    assert code == 2 and out == ""
+    assert err.startswith("error: ") and words in err and err.count("\n") == 1
+
+
+def test_a_missing_file_and_a_version_without_rul_exit_2(capsys, fleet_registry, fd001_small, tmp_path):
+    home, versions = fleet_registry
+    code, _, err = run_cli(capsys, "fleet", str(tmp_path / "nope.txt"), "--registry", str(home))
+    assert code == 2 and "nope.txt" in err and "does not exist" in err
+    code, _, err = run_cli(
+        capsys,
+        "fleet",
+        str(fd001_small["test"]),
+        "--rul-version",
+        str(versions["telemanom"]),
+        "--registry",
+        str(home),
+    )
+    assert code == 2 and "does not offer rul" in err
+    code, _, err = run_cli(
+        capsys, "fleet", str(fd001_small["test"]), "--rul-version", "999", "--registry", str(home)
+    )
+    assert code == 2 and "999" in err
+
+
+def test_an_empty_registry_says_to_train_first(capsys, fd001_small, tmp_path):
+    Workspace.open(tmp_path).close()
+    code, _, err = run_cli(capsys, "fleet", str(fd001_small["test"]), "--registry", str(tmp_path))
+    assert code == 2 and "train a Transformer first" in err
+
+
+def test_a_file_without_the_versions_sensors_is_named(fleet_registry, fd001_small, tmp_path):
+    home, versions = fleet_registry
+    rows = [line.split() for line in fd001_small["test"].read_text().splitlines() if line.strip()]
+    cut = tmp_path / "test_cut.csv"  # unit, cycle and two sensors: not what the version was trained on
+    cut.write_text("unit,cycle,s_2,s_3\n" + "".join(f"{r[0]},{r[1]},{r[6]},{r[7]}\n" for r in rows))
+    with Workspace.open(home) as ws, pytest.raises((IncompatibleDataError, PluginError), match="test_cut"):
+        assess(ws, [fd001_small["test"], cut], rul_version=versions["transformer"])
+
+
+# -- the assessment ----------------------------------------------------------------------------------------
+def test_assessment_matches_the_models_rul_and_keeps_its_quantiles(fleet_registry, fd001_small):
+    home, versions = fleet_registry
+    with Workspace.open(home) as ws:
+        data = load_dataset(ws, fd001_small["test"])
+        assessment = assess(ws, [fd001_small["test"]])  # the default: the newest RUL version
+        direct = predict_rul(ws, versions["transformer"], data)
+    assert assessment.rul_version == versions["transformer"]
+    assert len(assessment) == len(direct.units) == 6
+    assert list(assessment.levels) == pytest.approx([0.1, 0.5, 0.9])
+    for engine, unit, q in zip(assessment.engines, direct.units, assessment.quantiles, strict=True):
+        assert engine.unit == unit.unit and engine.rul == pytest.approx(unit.rul)
+        assert q == pytest.approx([unit.lower, unit.rul, unit.upper])
+        assert engine.true_rul == unit.true_rul
+        assert engine.last_cycle == data.unit_frame(unit.unit)["cycle"].max()
+    assert assessment.files[0].data_hash == data.data_hash and assessment.files[0].units == 6
+
+
+def test_what_if_recomputes_from_the_cached_quantiles_without_the_model(
+    fleet_registry, fd001_small, monkeypatch
+):
+    home, _ = fleet_registry
+    with Workspace.open(home) as ws:
+        assessment = assess(ws, [fd001_small["test"]], drift=False)
+    monkeypatch.setattr(fleet_service, "predict_rul", lambda *a, **k: pytest.fail("the model ran again"))
+    short = assessment.plan(horizon=5, cost_failure=500, cost_visit=50)
+    long = assessment.plan(horizon=200, cost_failure=500, cost_visit=50)
+    assert np.all(long.p_fail >= short.p_fail) and long.p_fail.max() > short.p_fail.min()
+    assert set(long.action) <= set(ACTIONS)
+    with pytest.raises(ConfigError):
+        assessment.plan(horizon=-3)
+
+
+def test_anomalies_in_the_last_cycles_come_from_the_anomaly_versions(fleet_registry, fd001_small):
+    home, versions = fleet_registry
+    with Workspace.open(home) as ws:
+        everything = assess(
+            ws, [fd001_small["test"]], anomaly_versions=[versions["telemanom"]], anomaly_window=10**6
+        )
+        recent = assess(ws, [fd001_small["test"]], anomaly_versions=[versions["telemanom"]], anomaly_window=0)
+        detection = detect(
+            ws, versions["telemanom"], load_dataset(ws, fd001_small["test"]), record_kpis=False
+        )
+        history = ws.registry.metric_history(versions["telemanom"])
+    # a fleet view only reads: no detection KPIs, no drift checks added to the versions' histories
+    assert {e["kind"] for e in history} == {"validation"}  # only what training recorded
+    for engine in everything.engines:
+        ranges = detection.units[engine.unit].anomalies
+        assert [(a["start"], a["end"]) for a in engine.anomalies] == [(r.start, r.end) for r in ranges]
+        assert all(
+            a["sensor"] == "s_2" and a["version_id"] == versions["telemanom"] for a in engine.anomalies
+        )
+    for engine in recent.engines:  # window 0: only ranges reaching the last cycle
+        assert all(a["end"] >= engine.last_cycle for a in engine.anomalies)
+
+
+def test_the_default_version_prefers_a_production_one_trained_on_matching_data(fleet_registry, fd001_small):
+    home, versions = fleet_registry
+    with Workspace.open(home) as ws:
+        data = load_dataset(ws, fd001_small["test"])
+        assert default_rul_version(ws, data) == versions["transformer"]  # nothing in production: newest
+        record = ws.registry.get(versions["transformer"])
+    assert fleet_service._pairing_key(record.lineage["source"]) == "small"
+    assert (
+        fleet_service._pairing_key("x/test_FD001.txt")
+        == fleet_service._pairing_key("train_FD001.txt")
+        == "fd001"
+    )
+
+
+# -- the command -------------------------------------------------------------------------------------------
+def test_cli_json_has_one_object_per_unit_most_urgent_first(capsys, fleet_registry, fd001_small):
+    home, versions = fleet_registry
+    code, out, err = run_cli(
+        capsys,
+        "fleet",
+        str(fd001_small["test"]),
+        "--rul-version",
+        str(versions["transformer"]),
+        "--anomaly-versions",
+        str(versions["telemanom"]),
+        "--horizon",
+        "40",
+        "--cost-failure",
+        "800",
+        "--cost-visit",
+        "40",
+        "--json",
+        "--registry",
+        str(home),
+    )
+    assert code == 0, err
+    payload = json.loads(out)
+    assert payload["rul_version"] == versions["transformer"] and payload["horizon"] == 40
+    assert payload["files"][0]["path"].endswith("test_FD001.txt") and payload["files"][0]["data_hash"]
+    units = payload["units"]
+    assert len(units) == 6 and all(set(u) >= JSON_KEYS for u in units)
+    assert all(0.0 <= u["p_fail_within_h"] <= 1.0 and u["recommendation"] in ACTIONS for u in units)
+    urgency = [ACTIONS.index(u["recommendation"]) for u in units]
+    assert urgency == sorted(urgency)
+    assert sum(payload["counts"].values()) == 6
+
+
+def test_cli_csv_and_text(capsys, fleet_registry, fd001_small):
+    home, _ = fleet_registry
+    code, out, err = run_cli(capsys, "fleet", str(fd001_small["test"]), "--csv", "--registry", str(home))
+    assert code == 0, err
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert len(rows) == 6 and {r["recommendation"] for r in rows} <= set(ACTIONS)
+    assert all(r["true_rul"] != "" for r in rows)
+    code, out, err = run_cli(capsys, "fleet", str(fd001_small["test"]), "--registry", str(home))
+    assert code == 0, err
+    assert "engines, RUL from transformer/*" in out and out.count(" unit ") == 6

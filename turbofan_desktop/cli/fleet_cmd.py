@@ -1,0 +1,165 @@
+"""``turbofan-desktop fleet FILE [FILE...]``: every engine ranked by risk, and a maintenance plan."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+from turbofan_desktop.cli._common import print_json, to_jsonable
+from turbofan_desktop.cli._jobs import open_workspace, progress_bar, stop_on_interrupt
+
+CSV_COLUMNS = (
+    "file",
+    "unit",
+    "last_cycle",
+    "rul",
+    "lower",
+    "upper",
+    "true_rul",
+    "p_fail_within_h",
+    "recommendation",
+    "service_at",
+    "expected_cost",
+    "anomalies",
+    "drift",
+)
+
+
+def register(subparsers) -> None:
+    from turbofan_desktop.services.fleet import DEFAULT_COST_FAILURE, DEFAULT_COST_VISIT, DEFAULT_HORIZON
+
+    parser = subparsers.add_parser(
+        "fleet",
+        help="rank every engine of the files by risk and plan maintenance",
+        description="Assess every unit of the files at its last cycle with one RUL model version: the "
+        "median RUL and its interval, P(failure within H cycles) from the model's quantiles, recent "
+        "anomalies (with --anomaly-versions), drifted sensors, and a recommendation (service now / "
+        "plan by cycle s / monitor) that minimises expected cost. Costs are in cycles of engine life: "
+        "a planned visit also costs the life it throws away. Engines are listed most urgent first.",
+    )
+    parser.add_argument("files", type=Path, nargs="+", metavar="FILE", help="data files (one fleet)")
+    parser.add_argument(
+        "--rul-version",
+        type=int,
+        metavar="ID",
+        help="RUL model version (default: the production one trained on matching data, else the newest)",
+    )
+    parser.add_argument(
+        "--anomaly-versions", type=int, nargs="+", default=[], metavar="ID", help="anomaly versions to apply"
+    )
+    parser.add_argument(
+        "--anomaly-window",
+        type=int,
+        default=50,
+        metavar="CYCLES",
+        help="anomalies this close to the end count",
+    )
+    parser.add_argument(
+        "--horizon", type=int, default=DEFAULT_HORIZON, metavar="H", help="planning window in cycles"
+    )
+    parser.add_argument(
+        "--cost-failure",
+        type=float,
+        default=DEFAULT_COST_FAILURE,
+        metavar="C1",
+        help="cost of an unplanned failure",
+    )
+    parser.add_argument(
+        "--cost-visit", type=float, default=DEFAULT_COST_VISIT, metavar="C2", help="cost of a planned visit"
+    )
+    parser.add_argument("--no-drift", action="store_true", help="skip the drift check of each file")
+    output = parser.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    output.add_argument("--csv", action="store_true", help="print one CSV row per engine")
+    parser.add_argument(
+        "--registry", metavar="DIR", type=Path, help="registry folder (default: TURBOFAN_HOME)"
+    )
+    parser.set_defaults(func=run)
+
+
+def fleet_payload(assessment: Any, maintenance: Any) -> dict[str, Any]:
+    """The JSON document: the settings, versions and files, then one object per engine (most urgent
+    first)."""
+    rows = assessment.rows(maintenance)
+    order = [int(i) for i in maintenance.risk_order()]
+    return {
+        "rul_version": assessment.rul_version,
+        "rul_version_label": assessment.rul_version_label,
+        "interval": assessment.interval,
+        "quantile_levels": [float(v) for v in assessment.levels],
+        "anomaly_versions": assessment.anomaly_versions,
+        "horizon": maintenance.horizon,
+        "cost_failure": maintenance.cost_failure,
+        "cost_visit": maintenance.cost_visit,
+        "counts": maintenance.counts(),
+        "files": [vars(f) for f in assessment.files],
+        "units": [rows[i] for i in order],
+    }
+
+
+def _csv_value(name: str, row: dict[str, Any]) -> Any:
+    value = row.get(name)
+    if name == "anomalies":
+        return ";".join(f"{a['sensor']}@{a['start']}-{a['end']}" for a in value or [])
+    if name == "drift":
+        return ";".join(value or [])
+    if isinstance(value, float) and not math.isfinite(value):
+        return ""
+    return "" if value is None else value
+
+
+def run(args: argparse.Namespace) -> int:
+    from turbofan_desktop.services.fleet import assess, validate_plan_settings
+
+    validate_plan_settings(args.horizon, args.cost_failure, args.cost_visit)  # before any model runs
+    bar = progress_bar(args)
+    with open_workspace(args, create=False) as ws, stop_on_interrupt() as stop:
+        try:
+            assessment = assess(
+                ws,
+                args.files,
+                rul_version=args.rul_version,
+                anomaly_versions=args.anomaly_versions,
+                anomaly_window=args.anomaly_window,
+                drift=not args.no_drift,
+                progress=lambda fraction, label: bar.update(fraction, label),
+                should_stop=stop,
+            )
+        finally:
+            bar.close()
+    maintenance = assessment.plan(args.horizon, args.cost_failure, args.cost_visit)
+    payload = fleet_payload(assessment, maintenance)
+    if args.json:
+        print_json(payload)
+        return 0
+    if args.csv:
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(CSV_COLUMNS)
+        for row in to_jsonable(payload["units"]):
+            writer.writerow([_csv_value(name, row) for name in CSV_COLUMNS])
+        return 0
+    print(
+        f"{len(assessment)} engines, RUL from {assessment.rul_version_label}; horizon {maintenance.horizon} "
+        f"cycles, failure {maintenance.cost_failure:g}, visit {maintenance.cost_visit:g} (cycles of life)"
+    )
+    for row in payload["units"]:
+        when = {"plan": f"plan by cycle {row['service_at']}"}.get(
+            row["recommendation"], row["recommendation"]
+        )
+        badges = []
+        if row["anomalies"]:
+            badges.append(f"{len(row['anomalies'])} anomalies")
+        if row["drift"]:
+            badges.append("drift")
+        print(
+            f"{Path(row['file']).name} unit {row['unit']}: RUL {row['rul']:.0f} [{row['lower']:.0f}, "
+            f"{row['upper']:.0f}], P(fail <= {maintenance.horizon}) {row['p_fail_within_h']:.0%} -> {when}"
+            + (f" ({', '.join(badges)})" if badges else "")
+        )
+    counts = maintenance.counts()
+    print(", ".join(f"{n} {action}" for action, n in counts.items()))
+    return 0
