@@ -126,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
                 anomaly_versions=args.anomaly_versions,
                 anomaly_window=args.anomaly_window,
                 drift=not args.no_drift,
-                progress=lambda fraction, label: bar.update(fraction, label),
+                progress=lambda event: bar.update(event.fraction, event.message),
                 should_stop=stop,
             )
         finally:

@@ -43,6 +43,7 @@ import numpy as np
 
 from turbofan_desktop.data.dataset import UNIT, Dataset
 from turbofan_desktop.errors import ConfigError, IncompatibleDataError, ModelNotTrainedError
+from turbofan_desktop.plugins.contract import ProgressEvent, no_progress
 from turbofan_desktop.services.data import load_dataset
 from turbofan_desktop.services.inference import detect, load_model, predict_rul
 from turbofan_desktop.services.monitoring import check_drift
@@ -362,6 +363,19 @@ def default_rul_version(ws: Workspace, dataset: Dataset) -> int:
     return int(candidates[0].id)
 
 
+def default_anomaly_versions(ws: Workspace, datasets: Sequence[Dataset]) -> list[int]:
+    """The production version of every anomaly model target that each of the files has (a sensor
+    target; an all-sensor version when its model offers anomalies), oldest target first."""
+    columns = set.intersection(*(set(d.frame.columns) for d in datasets)) if datasets else set()
+    plugins = [name for name, spec in ws.plugins.models().items() if "anomaly" in spec.tasks]
+    chosen = []
+    for plugin in plugins:
+        for record in ws.registry.list_versions(plugin=plugin, stage="production", limit=500):
+            if record.status in _USABLE and (record.target == "*" or record.target in columns):
+                chosen.append(int(record.id))
+    return sorted(chosen)
+
+
 def _levels_and_values(result: Any) -> tuple[np.ndarray, np.ndarray]:
     """The model's quantile levels and values (N, K): its ``quantiles`` when every unit has the same
     levels, else lower / median / upper at the interval's levels."""
@@ -419,7 +433,7 @@ def assess(
     anomaly_versions: Sequence[int] = (),
     anomaly_window: int = DEFAULT_ANOMALY_WINDOW,
     drift: bool = True,
-    progress: Callable[[float, str], None] | None = None,
+    progress: Callable[[ProgressEvent], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> FleetAssessment:
     """Assess every unit of ``files`` (paths, or datasets already read) with one RUL version.
@@ -432,7 +446,7 @@ def assess(
 
     started = time.perf_counter()
     stop = stop_checker(should_stop)
-    report = progress or (lambda fraction, label: None)
+    report = progress or no_progress
     if not files:
         raise ConfigError("A fleet needs at least one data file.")
     if int(anomaly_window) < 0:
@@ -451,7 +465,7 @@ def assess(
     for index, dataset in enumerate(datasets):
         raise_if_stopped(stop)
         where = str(dataset.source) if dataset.source else (dataset.name or f"file {index + 1}")
-        report(index / len(datasets), f"RUL of {Path(where).name}")
+        report(ProgressEvent("fleet", index / len(datasets), message=f"RUL of {Path(where).name}"))
         try:
             result = predict_rul(ws, version_id, dataset)
         except IncompatibleDataError as exc:  # a fleet has many files: say which one
@@ -494,7 +508,7 @@ def assess(
                     drift=drifted,
                 )
             )
-    report(1.0, "assessed")
+    report(ProgressEvent("fleet", 1.0, message=f"{len(engines)} engines assessed"))
     return FleetAssessment(
         rul_version=version_id,
         rul_version_label=record.label,
@@ -522,6 +536,7 @@ __all__ = [
     "FleetFile",
     "MaintenancePlan",
     "assess",
+    "default_anomaly_versions",
     "default_rul_version",
     "expected_life_beyond",
     "failure_probability",

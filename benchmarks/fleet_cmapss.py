@@ -1,0 +1,250 @@
+"""Fleet benchmark: risk ranking and maintenance plans on the C-MAPSS test files.
+
+    python benchmarks/fleet_cmapss.py --data /work/shared/data/cmapss --subsets FD001 FD002 FD003 \
+        [--horizon 30] [--cost-failure 500 2000] [--cost-visit 50] [--set ensemble=1 --set epochs=15] \
+        [--registry DIR] [--json out.json]
+
+Per subset, a Transformer is trained on train_FD00x.txt through the services (as the app does: the
+registry's unit split holds out validation units) into a benchmark registry (``--registry``; a version
+trained there on the same file with the same settings is reused), then ``services.fleet.assess``
+takes one snapshot per engine of test_FD00x.txt (its last cycle; the true RUL from RUL_FD00x.txt).
+
+Printed, with H = ``--horizon``:
+
+* precision and recall of "fails within H" (P(T <= H) > 0.5) against the true RUL (T <= H), and the
+  Brier score of P(T <= H);
+* realised cost of each policy over the fleet, with the accounting of ``services.fleet`` (costs in
+  cycles of life: a visit at cycle s costs C_v + (T - s) if the engine still runs, else C_f; an engine
+  not visited within H costs C_f if T <= H, else C_v), as a ratio to perfect knowledge (c), which
+  pays C_v per engine:
+  the recommended plan; (a) a fixed service interval (engine age in cycles) chosen on the training
+  engines' lives to minimise the same cost per engine over the whole life; (b) service now when the
+  median RUL < H; (c) perfect knowledge;
+* assessment time (model loaded, drift check on) for synthetic fleets of 250 and 2,500 engines made by
+  repeating FD001's test units with new ids, and the what-if time (``plan`` from cached quantiles) for
+  1,000 engines (median of 20).
+
+Timings on a shared machine are noisy: each is the median of a few repeats.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from turbofan_desktop.cli._jobs import parse_settings
+from turbofan_desktop.services import Workspace
+from turbofan_desktop.services.data import load_dataset
+from turbofan_desktop.services.fleet import assess, plan, realised_cost
+from turbofan_desktop.services.training import TrainRequest, train
+
+DEFAULT_SETTINGS = {"ensemble": "1", "epochs": "15"}
+
+
+def trained_version(ws: Workspace, train_path: Path, settings: dict, seed: int) -> tuple[int, float]:
+    """A Transformer version trained on ``train_path`` with ``settings`` (reused when the registry has
+    one) and the seconds its training took."""
+    for record in ws.registry.list_versions(plugin="transformer", limit=500):
+        same_file = dict(record.lineage or {}).get("source") == str(train_path)
+        same_config = all(str(record.config.get(k)) == str(v) for k, v in {**settings, "seed": seed}.items())
+        if record.status in ("trained", "validated") and same_file and same_config:
+            return int(record.id), float(record.training_seconds)
+    started = time.perf_counter()
+    summary = train(
+        ws,
+        TrainRequest(
+            plugin="transformer", data_path=train_path, config={**settings, "seed": seed}, seed=seed
+        ),
+    )
+    if summary.failed or not summary.registered:
+        raise SystemExit(f"training on {train_path} failed: {summary.to_dict()}")
+    print(f"  trained {train_path.name} in {time.perf_counter() - started:.0f} s", flush=True)
+    return summary.registered[0], time.perf_counter() - started
+
+
+def fixed_interval(lives: np.ndarray, cost_failure: float, cost_visit: float) -> int:
+    """The service age (cycles) that minimises the mean cost over whole lives: a failure before the
+    visit costs C_f, a visit at age tau costs C_v + the life left (L - tau)."""
+    taus = np.arange(1, int(lives.max()) + 1)
+    costs = np.where(
+        lives[None, :] < taus[:, None], cost_failure, cost_visit + lives[None, :] - taus[:, None]
+    )
+    return int(taus[np.argmin(costs.mean(axis=1))])
+
+
+def precision_recall(flag: np.ndarray, truth: np.ndarray) -> tuple[float | None, float | None]:
+    hits = float((flag & truth).sum())
+    precision = hits / flag.sum() if flag.sum() else None
+    recall = hits / truth.sum() if truth.sum() else None
+    return precision, recall
+
+
+def policy_costs(assessment, lives: np.ndarray, horizon: int, c_f: float, c_v: float) -> dict:
+    true_rul = np.array([e.true_rul for e in assessment.engines], dtype=float)
+    age = np.array([e.last_cycle for e in assessment.engines], dtype=float)
+    median = np.array([e.rul for e in assessment.engines], dtype=float)
+    ours = assessment.plan(horizon, c_f, c_v)
+    tau = fixed_interval(lives, c_f, c_v)
+    fixed_at = np.maximum(tau - age, 0.0)  # overdue engines are serviced now
+    median_at = np.where(median < horizon, 0.0, np.nan)
+
+    def total(service_at):
+        return float(
+            realised_cost(service_at, true_rul, horizon=horizon, cost_failure=c_f, cost_visit=c_v).sum()
+        )
+
+    perfect = c_v * len(true_rul)
+    rows = {
+        "plan": total(ours.service_at),
+        "fixed_interval": total(fixed_at),
+        "median_below_h": total(median_at),
+        "perfect": perfect,
+    }
+    failures = {
+        name: int(
+            ((np.isnan(s) | (s > horizon)) & (true_rul <= horizon)).sum()
+            + ((s <= horizon) & (true_rul < s)).sum()
+        )
+        for name, s in (
+            ("plan", ours.service_at),
+            ("fixed_interval", fixed_at),
+            ("median_below_h", median_at),
+        )
+    }
+    return {
+        "cost_failure": c_f,
+        "cost_visit": c_v,
+        "fixed_interval_cycles": tau,
+        "total": rows,
+        "ratio_to_perfect": {k: v / perfect for k, v in rows.items()},
+        "unplanned_failures": failures,
+        "counts": ours.counts(),
+    }
+
+
+def synthetic_fleet(ws: Workspace, test_path: Path, engines: int):
+    """FD001's test units repeated with new ids until ``engines`` engines."""
+    data = load_dataset(ws, test_path)
+    units = data.units
+    frames = []
+    for i in range(engines):
+        rows = data.unit_frame(units[i % len(units)]).copy()
+        rows["unit"] = i + 1
+        frames.append(rows)
+    frame = pd.concat(frames, ignore_index=True)
+    return data.with_frame(
+        frame,
+        {"step": "synthetic fleet (benchmark)", "engines": engines},
+        rul=None,
+        source=None,
+        name=f"synthetic_{engines}",
+    )
+
+
+def timed(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--subsets", nargs="+", default=["FD001", "FD002", "FD003"])
+    parser.add_argument("--horizon", type=int, default=30)
+    parser.add_argument("--cost-failure", type=float, nargs="+", default=[500.0, 2000.0])
+    parser.add_argument("--cost-visit", type=float, default=50.0)
+    parser.add_argument("--set", action="append", default=[], dest="sets", metavar="KEY=VALUE")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--registry", type=Path, default=Path("/tmp/fleet_benchmark_registry"))
+    parser.add_argument("--speed-engines", type=int, nargs=2, default=[250, 2500], metavar=("SMALL", "LARGE"))
+    parser.add_argument("--whatif-engines", type=int, default=1000)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args(argv)
+    settings = {**DEFAULT_SETTINGS, **parse_settings(args.sets)}
+    h = args.horizon
+    print(
+        f"settings {settings}, seed {args.seed}, horizon {h}, visit {args.cost_visit:g}, failure {args.cost_failure}"
+    )
+    out: dict = {"settings": settings, "seed": args.seed, "horizon": h, "subsets": {}}
+    with Workspace.open(args.registry) as ws:
+        versions = {}
+        for sub in args.subsets:
+            train_path, test_path = args.data / f"train_{sub}.txt", args.data / f"test_{sub}.txt"
+            version_id, train_seconds = trained_version(ws, train_path, settings, args.seed)
+            versions[sub] = version_id
+            assessment = assess(ws, [test_path], rul_version=version_id)
+            lives = load_dataset(ws, train_path).unit_lengths().to_numpy(dtype=float)
+            true_rul = np.array([e.true_rul for e in assessment.engines], dtype=float)
+            p = assessment.plan(h, args.cost_failure[0], args.cost_visit).p_fail
+            truth = true_rul <= h
+            precision, recall = precision_recall(p > 0.5, truth)
+            lower = assessment.quantiles[:, 0]
+            upper = assessment.quantiles[:, -1]
+            row = {
+                "version_id": version_id,
+                "train_seconds": train_seconds,
+                "engines": len(assessment),
+                "engines_failing_within_h": int(truth.sum()),
+                "precision": precision,
+                "recall": recall,
+                "brier": float(np.mean((p - truth) ** 2)),
+                "interval_coverage": float(((true_rul >= lower) & (true_rul <= upper)).mean()),
+                "costs": [
+                    policy_costs(assessment, lives, h, c_f, args.cost_visit) for c_f in args.cost_failure
+                ],
+            }
+            out["subsets"][sub] = row
+            print(
+                f"{sub}: {row['engines']} engines, {row['engines_failing_within_h']} fail within {h}; "
+                f"P>0.5 precision {precision:.2f} recall {recall:.2f}, Brier {row['brier']:.3f}, "
+                f"interval coverage {row['interval_coverage']:.2f} (version {version_id}, trained {train_seconds:.0f} s)",
+                flush=True,
+            )
+            for c in row["costs"]:
+                r = c["ratio_to_perfect"]
+                f = c["unplanned_failures"]
+                print(
+                    f"  C_f {c['cost_failure']:g} / C_v {c['cost_visit']:g}: cost / perfect  plan {r['plan']:.2f} "
+                    f"({f['plan']} failures; {c['counts']})  fixed interval {c['fixed_interval_cycles']} cycles "
+                    f"{r['fixed_interval']:.2f} ({f['fixed_interval']})  median<H {r['median_below_h']:.2f} "
+                    f"({f['median_below_h']})",
+                    flush=True,
+                )
+        # speed: FD001's version, synthetic fleets, model already loaded by the assessments above
+        first = args.subsets[0]
+        test_path = args.data / f"test_{first}.txt"
+        speed = {}
+        for engines in args.speed_engines:
+            fleet = synthetic_fleet(ws, test_path, engines)
+            assess(ws, [fleet], rul_version=versions[first])  # warm
+            seconds = timed(lambda fleet=fleet: assess(ws, [fleet], rul_version=versions[first]), 3)
+            speed[f"assess_{engines}_s"] = seconds
+            print(
+                f"assessment of {engines} engines (model loaded, drift on): {seconds:.2f} s (median of 3)",
+                flush=True,
+            )
+        base = assess(ws, [test_path], rul_version=versions[first], drift=False)
+        reps = int(np.ceil(args.whatif_engines / len(base)))
+        quantiles = np.tile(base.quantiles, (reps, 1))[: args.whatif_engines]
+        whatif = timed(lambda: plan(base.levels, quantiles, horizon=h, cost_failure=700, cost_visit=40), 20)
+        speed[f"whatif_{args.whatif_engines}_ms"] = whatif * 1000
+        print(f"what-if plan for {args.whatif_engines} engines: {whatif * 1000:.1f} ms (median of 20)")
+        out["speed"] = speed
+    if args.json:
+        args.json.write_text(json.dumps(out, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,173 @@
+"""The fleet dock driven as a user would: assess (a job), sort, filter, change H and costs, click an engine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+
+from turbofan_desktop.services import Workspace
+from turbofan_desktop.services.data import load_dataset
+from turbofan_desktop.services.training import TrainRequest, preset_configs, train
+
+SAMPLE = Path(__file__).resolve().parents[2] / "resources" / "sample"
+
+
+def _first_units(source: Path, units: int) -> str:
+    return (
+        "\n".join(
+            line for line in source.read_text().splitlines() if line.split() and int(line.split()[0]) <= units
+        )
+        + "\n"
+    )
+
+
+@pytest.fixture(scope="module")
+def fleet_home(tmp_path_factory):
+    """A registry with a tiny Transformer trained on 10 units of FD001, and 8 test units to assess."""
+    pytest.importorskip("turbofan_transformer.model")
+    folder = tmp_path_factory.mktemp("fleet_ui")
+    (folder / "train_small.txt").write_text(_first_units(SAMPLE / "train_FD001.txt", 10))
+    (folder / "test_FD001.txt").write_text(_first_units(SAMPLE / "test_FD001.txt", 8))
+    (folder / "RUL_FD001.txt").write_text(
+        "\n".join((SAMPLE / "RUL_FD001.txt").read_text().split()[:8]) + "\n"
+    )
+    home = folder / "registry"
+    with Workspace.open(home) as ws:
+        config = preset_configs(ws, "tiny")["transformer"]
+        summary = train(
+            ws, TrainRequest(plugin="transformer", data_path=folder / "train_small.txt", config=config)
+        )
+        assert summary.failed == 0
+    return home, folder / "test_FD001.txt"
+
+
+@pytest.fixture
+def panel(qtbot, fleet_home):
+    from turbofan_desktop.ui.fleet_panel import FleetPanel
+    from turbofan_desktop.ui.jobs import JobManager
+
+    home, test_file = fleet_home
+    ws = Workspace.open(home)
+    jobs = JobManager(ws)
+    dataset = load_dataset(ws, test_file)
+    widget = FleetPanel(ws, jobs, lambda: [dataset])
+    qtbot.addWidget(widget)
+    widget.resize(1100, 500)
+    widget.show()
+    yield widget, dataset
+    assert jobs.shutdown(10000)
+    ws.close()
+
+
+def assess(qtbot, widget) -> None:
+    with qtbot.waitSignal(widget.assessed, timeout=60000):
+        qtbot.mouseClick(widget.assess_button, Qt.MouseButton.LeftButton)
+
+
+def column_values(widget, column: int) -> list:
+    from turbofan_desktop.ui.fleet_panel import SORT_ROLE
+
+    return [widget.proxy.index(r, column).data(SORT_ROLE) for r in range(widget.proxy.rowCount())]
+
+
+def test_nothing_open_says_so_and_starts_no_job(qtbot, fleet_home):
+    from turbofan_desktop.ui.fleet_panel import FleetPanel
+
+    with Workspace.open(fleet_home[0]) as ws:
+        widget = FleetPanel(ws, None, lambda: [])
+        qtbot.addWidget(widget)
+        assert widget.assess() is None
+        assert "Open data files first" in widget.summary.text()
+
+
+def test_assess_sort_what_if_and_click_an_engine(qtbot, panel):
+    from turbofan_desktop.ui.fleet_panel import C_PFAIL, C_RISK, C_RUL, C_UNIT
+
+    widget, dataset = panel
+    assert widget.version_combo.count() == 2  # the default and the one trained version
+    assess(qtbot, widget)
+    assert widget.proxy.rowCount() == 8
+    assert "8 engines from transformer/*" in widget.summary.text()
+    # risk first by default: the most urgent action on top
+    urgency = [int(v // 10) for v in column_values(widget, C_RISK)]
+    assert urgency == sorted(urgency, reverse=True)
+    # sort by RUL, as a click on the header would
+    widget.table.sortByColumn(C_RUL, Qt.SortOrder.AscendingOrder)
+    ruls = column_values(widget, C_RUL)
+    assert ruls == sorted(ruls)
+    # what-if: a longer horizon raises every P(fail), the header follows, and no job runs
+    before = widget.plan.p_fail.copy()
+    jobs_before = len(widget.jobs.jobs())
+    with qtbot.waitSignal(widget.plan_changed):
+        widget.horizon.setValue(250)
+    assert np.all(widget.plan.p_fail >= before) and widget.plan.p_fail.max() > before.max() - 1e-12
+    assert widget.model.headerData(C_PFAIL, Qt.Orientation.Horizontal) == "P(fail ≤ 250)"
+    assert len(widget.jobs.jobs()) == jobs_before
+    # a failure as cheap as a visit is refused in words; the last plan stays
+    kept = widget.plan
+    widget.cost_failure.setValue(widget.cost_visit.value())
+    assert widget.plan is kept and "must exceed" in widget.summary.text()
+    widget.cost_failure.setValue(100000)
+    assert (
+        widget.plan.cost_failure == 100000
+        and (widget.plan.action != "monitor").sum() >= (kept.action != "monitor").sum()
+    )
+    # filter by action, then by unit
+    widget.action_filter.setCurrentIndex(widget.action_filter.findData("monitor"))
+    assert widget.proxy.rowCount() == int((widget.plan.action == "monitor").sum())
+    widget.action_filter.setCurrentIndex(0)
+    widget.filter_edit.setText("3")
+    assert column_values(widget, C_UNIT) == [3.0]
+    widget.filter_edit.clear()
+    # click an engine's row: the panel asks the window to plot that unit of that file
+    widget.table.sortByColumn(C_UNIT, Qt.SortOrder.AscendingOrder)
+    index = widget.proxy.index(4, C_UNIT)
+    with qtbot.waitSignal(widget.engine_activated) as signal:
+        widget.table.clicked.emit(index)
+    assert signal.args[0] is dataset and signal.args[1] == 5
+    # and a click on its point in the chart does the same
+    with qtbot.waitSignal(widget.engine_activated) as signal:
+        widget.activate_engine(1)
+    assert signal.args[1] == widget.assessment.engines[1].unit
+
+
+def test_a_failed_assessment_is_one_sentence_and_the_panel_stays_usable(qtbot, panel, tmp_path):
+    widget, _ = panel
+    cut = tmp_path / "short.csv"
+    cut.write_text("unit,cycle,s_2\n1,1,640\n1,2,641\n")
+    with Workspace.open(tmp_path / "reg") as ws:
+        other = load_dataset(ws, cut)
+    widget.datasets = lambda: [other]
+    widget.assess()
+    qtbot.waitUntil(lambda: widget.assess_button.isEnabled(), timeout=60000)
+    assert widget.summary.text().startswith("The fleet could not be assessed: ")
+    assert "internal error" not in widget.summary.text()
+
+
+def test_the_window_docks_the_panel_on_ctrl_4_and_plots_a_clicked_engine(qtbot, fleet_home, open_and_wait):
+    from turbofan_desktop.ui.main_window import MainWindow
+
+    home, test_file = fleet_home
+    ws = Workspace.open(home)
+    window = MainWindow(ws)
+    try:
+        window.show()
+        qtbot.waitExposed(window)
+        toggle = window.fleet_dock.toggleViewAction()
+        assert toggle.shortcut().toString() == "Ctrl+4" and toggle in window.menus["view"].actions()
+        open_and_wait(window, [test_file])
+        panel = window.fleet_panel
+        assess(qtbot, panel)
+        assert panel.proxy.rowCount() == 8
+        engine = next(i for i, e in enumerate(panel.assessment.engines) if e.unit == 6)
+        panel.activate_engine(engine)
+        assert window.data_panel.selection().units == (6,)
+        assert window.plot_area.shown_units == [6]
+    finally:
+        window.close()
+        assert window.jobs.running_count() == 0
+        window.deleteLater()
+        ws.close()

@@ -1,0 +1,606 @@
+"""The fleet dock: every engine of the open files ranked by risk, with a maintenance plan.
+
+The assessment (:func:`turbofan_desktop.services.fleet.assess`: models run) is a job; the panel keeps its
+quantiles, so the what-if controls (horizon H, the cost of a failure and of a visit) recompute the plan
+with :func:`turbofan_desktop.services.fleet.plan` — numpy only — and repaint the table, the chart and
+the summary at once. Risk is a colour *and* a text label in its cell. Clicking an engine (a row or its
+point on the chart) emits :attr:`FleetPanel.engine_activated` so the window plots it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    QRectF,
+    QSortFilterProxyModel,
+    Qt,
+    Signal,
+)
+from PySide6.QtGui import QBrush, QColor, QPainter, QPen
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QSplitter,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from turbofan_desktop.errors import TurbofanError
+from turbofan_desktop.services import fleet as fleet_service
+
+# risk colour per action, always shown beside its text label
+ACTION_COLORS = {
+    fleet_service.SERVICE_NOW: QColor(214, 39, 40),
+    fleet_service.PLAN: QColor(255, 160, 20),
+    fleet_service.MONITOR: QColor(44, 160, 44),
+}
+ACTION_TEXT = {
+    fleet_service.SERVICE_NOW: "Service now",
+    fleet_service.PLAN: "Plan",
+    fleet_service.MONITOR: "Monitor",
+}
+SORT_ROLE = Qt.ItemDataRole.UserRole
+INTERVAL_ROLE = Qt.ItemDataRole.UserRole + 1
+ACTION_ROLE = Qt.ItemDataRole.UserRole + 2
+
+COLUMNS = (
+    "File",
+    "Unit",
+    "Last cycle",
+    "RUL",
+    "80 % interval",
+    "P(fail ≤ H)",
+    "Risk",
+    "Visit in",
+    "Anomalies",
+    "Drift",
+    "True RUL",
+)
+(C_FILE, C_UNIT, C_LAST, C_RUL, C_INTERVAL, C_PFAIL, C_RISK, C_VISIT, C_ANOM, C_DRIFT, C_TRUE) = range(
+    len(COLUMNS)
+)
+
+
+def run_fleet_assessment(
+    ws: Any,
+    datasets: list[Any],
+    rul_version: int | None,
+    anomaly_versions: list[int],
+    *,
+    progress: Callable | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> Any:
+    """The job: the service call, off the GUI thread."""
+    return fleet_service.assess(
+        ws,
+        datasets,
+        rul_version=rul_version,
+        anomaly_versions=anomaly_versions,
+        progress=progress,
+        should_stop=should_stop,
+    )
+
+
+class FleetTableModel(QAbstractTableModel):
+    """One row per engine of an assessment; the plan columns follow :meth:`set_plan`."""
+
+    def __init__(self, parent: Any = None):
+        super().__init__(parent)
+        self.assessment: Any = None
+        self.plan: Any = None
+        self._scale = 1.0
+
+    def set_assessment(self, assessment: Any, plan: Any) -> None:
+        self.beginResetModel()
+        self.assessment, self.plan = assessment, plan
+        upper = assessment.quantiles[:, -1] if len(assessment) else np.array([1.0])
+        self._scale = float(max(np.max(upper), plan.horizon, 1.0))
+        self.endResetModel()
+
+    def set_plan(self, plan: Any) -> None:
+        self.plan = plan
+        self._scale = float(max(self._scale, plan.horizon))
+        if self.rowCount():
+            self.dataChanged.emit(self.index(0, C_INTERVAL), self.index(self.rowCount() - 1, C_VISIT))
+        self.headerDataChanged.emit(Qt.Orientation.Horizontal, C_PFAIL, C_PFAIL)
+
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: N802, B008
+        return 0 if parent.isValid() or self.assessment is None else len(self.assessment)
+
+    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: N802, B008
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:  # noqa: N802
+        if orientation != Qt.Orientation.Horizontal or role != Qt.ItemDataRole.DisplayRole:
+            return None
+        if section == C_PFAIL and self.plan is not None:
+            return f"P(fail ≤ {self.plan.horizon})"
+        return COLUMNS[section]
+
+    def data(
+        self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if not index.isValid() or self.assessment is None:
+            return None
+        row, col = index.row(), index.column()
+        engine = self.assessment.engines[row]
+        action = str(self.plan.action[row])
+        if role == ACTION_ROLE:
+            return action
+        if role == INTERVAL_ROLE:
+            return (engine.lower, engine.rul, engine.upper, self._scale, self.plan.horizon, action)
+        if role == Qt.ItemDataRole.BackgroundRole and col == C_RISK:
+            return QBrush(ACTION_COLORS[action].lighter(150))
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return self._tooltip(row, engine, action)
+        if role == SORT_ROLE:
+            return self._sort_key(row, col, engine, action)
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._text(row, col, engine, action)
+        return None
+
+    def _text(self, row: int, col: int, engine: Any, action: str) -> str:
+        at = self.plan.service_at[row]
+        texts = {
+            C_FILE: engine.file.replace("\\", "/").rsplit("/", 1)[-1],
+            C_UNIT: str(engine.unit),
+            C_LAST: str(engine.last_cycle),
+            C_RUL: f"{engine.rul:.0f}",
+            C_INTERVAL: f"{engine.lower:.0f}–{engine.upper:.0f}",
+            C_PFAIL: f"{self.plan.p_fail[row]:.0%}",
+            C_RISK: ACTION_TEXT[action] + (f" (cycle {int(at)})" if action == fleet_service.PLAN else ""),
+            C_VISIT: "now"
+            if action == fleet_service.SERVICE_NOW
+            else (f"{int(at)}" if np.isfinite(at) else "—"),
+            C_ANOM: f"⚠ {len(engine.anomalies)}" if engine.anomalies else "",
+            C_DRIFT: "drift" if engine.drift else "",
+            C_TRUE: "" if engine.true_rul is None else f"{engine.true_rul:.0f}",
+        }
+        return texts[col]
+
+    def _sort_key(self, row: int, col: int, engine: Any, action: str) -> Any:
+        if col == C_FILE:
+            return engine.file
+        if col == C_UNIT:
+            return float(engine.unit) if isinstance(engine.unit, int | float) else str(engine.unit)
+        if col in (C_RUL, C_INTERVAL):
+            return engine.rul if col == C_RUL else engine.lower
+        if col == C_LAST:
+            return (
+                float(engine.last_cycle)
+                if isinstance(engine.last_cycle, int | float)
+                else str(engine.last_cycle)
+            )
+        if col in (C_PFAIL, C_RISK):
+            # risk: the action's urgency first, then P(fail)
+            urgency = 2 - fleet_service.ACTIONS.index(action)
+            return (
+                float(self.plan.p_fail[row])
+                if col == C_PFAIL
+                else urgency * 10 + float(self.plan.p_fail[row])
+            )
+        if col == C_VISIT:
+            at = self.plan.service_at[row]
+            return float(at) if np.isfinite(at) else float("inf")
+        if col == C_ANOM:
+            return len(engine.anomalies)
+        if col == C_DRIFT:
+            return len(engine.drift)
+        return float("nan") if engine.true_rul is None else engine.true_rul
+
+    def _tooltip(self, row: int, engine: Any, action: str) -> str:
+        lines = [
+            f"{engine.file} unit {engine.unit} at cycle {engine.last_cycle}",
+            f"RUL {engine.rul:.0f} cycles, 80 % interval {engine.lower:.0f}–{engine.upper:.0f}",
+            f"P(failure within {self.plan.horizon} cycles) {self.plan.p_fail[row]:.1%}",
+            f"{ACTION_TEXT[action]}: expected cost {self.plan.expected_cost[row]:.0f} "
+            f"(now {self.plan.cost_now[row]:.0f}, best plan {self.plan.cost_best_plan[row]:.0f}, "
+            f"monitor {self.plan.cost_monitor[row]:.0f})",
+        ]
+        for a in engine.anomalies[:5]:
+            lines.append(f"anomaly {a['sensor']} {a['start']}–{a['end']} (score {a['score']:.2g})")
+        if engine.drift:
+            lines.append("drifted sensors in the file: " + ", ".join(engine.drift))
+        return "\n".join(lines)
+
+
+class FleetFilter(QSortFilterProxyModel):
+    """Text in the file or unit, and an action (None: all)."""
+
+    def __init__(self, parent: Any = None):
+        super().__init__(parent)
+        self.text = ""
+        self.action: str | None = None
+        self.setSortRole(SORT_ROLE)
+
+    def set_filter(self, text: str, action: str | None) -> None:
+        self.text, self.action = text.strip().lower(), action
+        self.invalidate()
+
+    def filterAcceptsRow(self, row: int, parent: QModelIndex | QPersistentModelIndex) -> bool:  # noqa: N802
+        model = self.sourceModel()
+        if self.action is not None and model.index(row, 0, parent).data(ACTION_ROLE) != self.action:
+            return False
+        if not self.text:
+            return True
+        file = str(model.index(row, C_FILE, parent).data()).lower()
+        unit = str(model.index(row, C_UNIT, parent).data()).lower()
+        return self.text in file or self.text == unit or self.text in f"{file} {unit}"
+
+
+class IntervalDelegate(QStyledItemDelegate):
+    """The RUL interval as a bar in its cell: lower–upper in the risk colour, the median as a tick, the
+    horizon as a dashed line, all on one scale for the fleet."""
+
+    def paint(
+        self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
+    ) -> None:
+        value = index.data(INTERVAL_ROLE)
+        if value is None:
+            return super().paint(painter, option, index)
+        lower, median, upper, scale, horizon, action = value
+        rect = option.rect.adjusted(4, 5, -4, -5)
+        width = max(rect.width(), 1)
+
+        def x(v: float) -> float:
+            return rect.left() + width * min(max(v, 0.0), scale) / scale
+
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        painter.fillRect(rect, QColor(235, 235, 235))
+        color = ACTION_COLORS.get(action, QColor(120, 120, 120))
+        painter.fillRect(QRectF(x(lower), rect.top(), max(x(upper) - x(lower), 2.0), rect.height()), color)
+        painter.setPen(QPen(QColor(0, 0, 0), 2))
+        painter.drawLine(int(x(median)), rect.top() - 2, int(x(median)), rect.bottom() + 2)
+        painter.setPen(QPen(QColor(60, 60, 60), 1, Qt.PenStyle.DashLine))
+        painter.drawLine(int(x(horizon)), option.rect.top(), int(x(horizon)), option.rect.bottom())
+        painter.restore()
+
+
+class FleetChart(pg.PlotWidget):
+    """All engines' RUL intervals sorted by median, coloured by action, the horizon marked."""
+
+    engine_clicked = Signal(int)  # engine index in the assessment
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setBackground("w")
+        self.setLabel("left", "RUL (cycles)")
+        self.setLabel("bottom", "engines, sorted by median RUL")
+        self.showGrid(y=True, alpha=0.3)
+        self.bars = pg.ErrorBarItem(beam=0.0, pen=pg.mkPen((120, 120, 120), width=2))
+        self.points = pg.ScatterPlotItem(size=7, pen=pg.mkPen("k", width=0.5))
+        self.horizon_line = pg.InfiniteLine(
+            angle=0, movable=False, pen=pg.mkPen((40, 40, 40), width=1.5, style=Qt.PenStyle.DashLine)
+        )
+        self.horizon_label = pg.TextItem(color=(40, 40, 40), anchor=(0, 1))
+        self.selected = pg.ScatterPlotItem(size=16, pen=pg.mkPen((0, 0, 0), width=2), brush=None, symbol="o")
+        for item in (self.bars, self.points, self.horizon_line, self.horizon_label, self.selected):
+            self.addItem(item)
+        self.points.sigClicked.connect(self._clicked)
+        self.order = np.array([], dtype=int)
+        self._medians = np.array([])
+
+    def show_fleet(self, assessment: Any, plan: Any) -> None:
+        medians = np.array([e.rul for e in assessment.engines], dtype=float)
+        self.order = np.argsort(medians, kind="stable")
+        self._medians = medians
+        x = np.arange(len(self.order), dtype=float)
+        lower = np.array([e.lower for e in assessment.engines])[self.order]
+        upper = np.array([e.upper for e in assessment.engines])[self.order]
+        m = medians[self.order]
+        self.bars.setData(x=x, y=m, top=upper - m, bottom=m - lower)
+        self.update_plan(plan)
+        self.selected.setData([], [])
+
+    def update_plan(self, plan: Any) -> None:
+        if not len(self.order):
+            self.points.setData([], [])
+        else:
+            brushes = [pg.mkBrush(ACTION_COLORS[str(plan.action[i])]) for i in self.order]
+            self.points.setData(
+                x=np.arange(len(self.order), dtype=float),
+                y=self._medians[self.order],
+                brush=brushes,
+                data=self.order,
+            )
+        self.horizon_line.setValue(plan.horizon)
+        self.horizon_label.setText(f"H = {plan.horizon}")
+        self.horizon_label.setPos(0, plan.horizon)
+
+    def mark(self, engine: int) -> None:
+        where = np.flatnonzero(self.order == engine)
+        if len(where):
+            self.selected.setData([float(where[0])], [float(self._medians[engine])])
+
+    def _clicked(self, _item: Any, points: Any, *_: Any) -> None:
+        if len(points):
+            self.engine_clicked.emit(int(points[0].data()))
+
+
+class FleetPanel(QWidget):
+    """Assess the open files, rank the engines, plan; what-ifs from the cached quantiles."""
+
+    engine_activated = Signal(object, object)  # dataset, unit
+    assessed = Signal()  # a new assessment is shown
+    plan_changed = Signal()  # the plan was recomputed (what-if)
+
+    def __init__(
+        self,
+        workspace: Any,
+        jobs: Any,
+        datasets: Callable[[], list[Any]],
+        parent: QWidget | None = None,
+    ):
+        super().__init__(parent)
+        self.workspace = workspace
+        self.jobs = jobs
+        self.datasets = datasets
+        self.assessment: Any = None
+        self.plan: Any = None
+        self._assessed_datasets: list[Any] = []
+        self._job: Any = None
+        self._build()
+        if jobs is not None:
+            jobs.job_finished.connect(self._on_job_finished)
+            jobs.job_failed.connect(self._on_job_failed)
+            jobs.job_cancelled.connect(self._on_job_cancelled)
+
+    # -- construction --------------------------------------------------------------------------------
+    def _build(self) -> None:
+        self.version_combo = QComboBox()
+        self.version_combo.setObjectName("fleetVersionCombo")
+        self.version_combo.setToolTip("The RUL model version every engine is assessed with")
+        self.anomalies_check = QCheckBox("Anomalies")
+        self.anomalies_check.setToolTip(
+            "Also run the production anomaly versions of the files' sensors and show recent anomalies"
+        )
+        self.assess_button = QPushButton("Assess fleet")
+        self.assess_button.setObjectName("fleetAssessButton")
+        self.assess_button.clicked.connect(self.assess)
+        self.horizon = QSpinBox()
+        self.horizon.setRange(1, 1000)
+        self.horizon.setValue(fleet_service.DEFAULT_HORIZON)
+        self.horizon.setSuffix(" cycles")
+        self.horizon.setToolTip("Planning window H: P(failure within H) and the plan look this far ahead")
+        self.cost_failure = self._cost_box(fleet_service.DEFAULT_COST_FAILURE, "Cost of an unplanned failure")
+        self.cost_visit = self._cost_box(fleet_service.DEFAULT_COST_VISIT, "Cost of a planned visit")
+        for box in (self.horizon, self.cost_failure, self.cost_visit):
+            box.valueChanged.connect(self.update_plan)
+        self.filter_edit = QLineEdit()
+        self.filter_edit.setPlaceholderText("Filter file or unit")
+        self.filter_edit.setClearButtonEnabled(True)
+        self.action_filter = QComboBox()
+        self.action_filter.addItem("All engines", None)
+        for action in fleet_service.ACTIONS:
+            self.action_filter.addItem(ACTION_TEXT[action], action)
+        self.filter_edit.textChanged.connect(self._apply_filter)
+        self.action_filter.currentIndexChanged.connect(self._apply_filter)
+
+        top = QHBoxLayout()
+        top.addWidget(QLabel("RUL version"))
+        top.addWidget(self.version_combo, 1)
+        top.addWidget(self.anomalies_check)
+        top.addWidget(self.assess_button)
+        whatif = QHBoxLayout()
+        whatif.addWidget(QLabel("H"))
+        whatif.addWidget(self.horizon)
+        whatif.addWidget(QLabel("Failure costs"))
+        whatif.addWidget(self.cost_failure)
+        whatif.addWidget(QLabel("Visit costs"))
+        whatif.addWidget(self.cost_visit)
+        whatif.addWidget(QLabel("(cycles of life)"))
+        whatif.addStretch(1)
+        whatif.addWidget(self.filter_edit)
+        whatif.addWidget(self.action_filter)
+
+        self.model = FleetTableModel(self)
+        self.proxy = FleetFilter(self)
+        self.proxy.setSourceModel(self.model)
+        self.table = QTableView()
+        self.table.setObjectName("fleetTable")
+        self.table.setModel(self.proxy)
+        self.table.setSortingEnabled(True)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().setVisible(False)
+        self.table.setItemDelegateForColumn(C_INTERVAL, IntervalDelegate(self.table))
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setStretchLastSection(False)
+        self.table.setColumnWidth(C_INTERVAL, 160)
+        self.table.clicked.connect(self._row_clicked)
+        self.chart = FleetChart()
+        self.chart.engine_clicked.connect(self.activate_engine)
+        self.summary = QLabel("Open files, then assess the fleet.")
+        self.summary.setObjectName("fleetSummary")
+        self.summary.setWordWrap(True)
+
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(self.table)
+        split.addWidget(self.chart)
+        split.setStretchFactor(0, 3)
+        split.setStretchFactor(1, 2)
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addLayout(whatif)
+        layout.addWidget(self.summary)
+        layout.addWidget(split, 1)
+        self.refresh_versions()
+
+    def _cost_box(self, value: float, tip: str) -> QDoubleSpinBox:
+        box = QDoubleSpinBox()
+        box.setRange(0.0, 1e7)
+        box.setDecimals(0)
+        box.setSingleStep(10.0)
+        box.setValue(value)
+        box.setToolTip(f"{tip}, in cycles of engine life (a visit also costs the life it throws away)")
+        return box
+
+    def refresh_versions(self) -> None:
+        """The RUL versions in the registry (read on the GUI thread: a list of rows, no model loads)."""
+        current = self.version_combo.currentData()
+        self.version_combo.blockSignals(True)
+        self.version_combo.clear()
+        self.version_combo.addItem("Default: production version for the file, else newest", None)
+        try:
+            records = fleet_service.rul_versions(self.workspace)
+        except TurbofanError:
+            records = []
+        for record in records:
+            self.version_combo.addItem(f"{record.label} [{record.stage}]", int(record.id))
+        where = self.version_combo.findData(current)
+        self.version_combo.setCurrentIndex(max(where, 0))
+        self.version_combo.blockSignals(False)
+
+    # -- assessing (a job) ------------------------------------------------------------------------------
+    def assess(self) -> Any:
+        """Start the assessment of every open file as a job; returns the job (None when nothing to do)."""
+        datasets = list(self.datasets())
+        if not datasets:
+            self.summary.setText("Open data files first: the fleet is every unit of the open files.")
+            return None
+        if self.jobs is None:
+            self.summary.setText("The job manager is not available, so the fleet cannot be assessed.")
+            return None
+        anomaly_versions = (
+            fleet_service.default_anomaly_versions(self.workspace, datasets)
+            if self.anomalies_check.isChecked()
+            else []
+        )
+        self._assessed_datasets = datasets
+        self.assess_button.setEnabled(False)
+        self.summary.setText(f"Assessing {len(datasets)} file(s)…")
+        self._job = self.jobs.submit(
+            "Fleet assessment",
+            run_fleet_assessment,
+            self.workspace,
+            datasets,
+            self.version_combo.currentData(),
+            anomaly_versions,
+        )
+        return self._job
+
+    def _is_mine(self, job_id: Any) -> bool:
+        return self._job is not None and job_id == self._job
+
+    def _on_job_finished(self, job_id: Any, result: Any) -> None:
+        if not self._is_mine(job_id):
+            return
+        self._job = None
+        self.assess_button.setEnabled(True)
+        self.show_assessment(result)
+
+    def _on_job_failed(self, job_id: Any, message: str) -> None:
+        if self._is_mine(job_id):
+            self._job = None
+            self.assess_button.setEnabled(True)
+            self.summary.setText(f"The fleet could not be assessed: {message}")
+
+    def _on_job_cancelled(self, job_id: Any) -> None:
+        if self._is_mine(job_id):
+            self._job = None
+            self.assess_button.setEnabled(True)
+            self.summary.setText("Fleet assessment cancelled.")
+
+    def show_assessment(self, assessment: Any) -> None:
+        self.assessment = assessment
+        plan = self._current_plan()
+        if plan is None:
+            plan = assessment.plan()  # the defaults, until the user's costs make sense again
+        self.plan = plan
+        self.model.set_assessment(assessment, plan)
+        self.chart.show_fleet(assessment, plan)
+        self.table.sortByColumn(C_RISK, Qt.SortOrder.DescendingOrder)
+        self.table.resizeColumnsToContents()
+        self.table.setColumnWidth(C_INTERVAL, 160)
+        self._show_summary()
+        self.assessed.emit()
+
+    # -- what-if ------------------------------------------------------------------------------------------
+    def _current_plan(self) -> Any:
+        try:
+            return self.assessment.plan(
+                self.horizon.value(), self.cost_failure.value(), self.cost_visit.value()
+            )
+        except TurbofanError as exc:
+            self.summary.setText(str(exc))
+            return None
+
+    def update_plan(self) -> None:
+        """Recompute the plan from the cached quantiles (no model runs) and repaint."""
+        if self.assessment is None:
+            return
+        plan = self._current_plan()
+        if plan is None:
+            return
+        self.plan = plan
+        self.model.set_plan(plan)
+        self.proxy.invalidate()  # sort and filter by the new plan
+        self.chart.update_plan(plan)
+        self._show_summary()
+        self.plan_changed.emit()
+
+    def _show_summary(self) -> None:
+        counts = self.plan.counts()
+        a = self.assessment
+        drifted = sorted({s for f in a.files for s in f.drifted})
+        text = (
+            f"{len(a)} engines from {a.rul_version_label}: "
+            + ", ".join(f"{n} {ACTION_TEXT[k].lower()}" for k, n in counts.items())
+            + f"; expected cost {self.plan.expected_cost.sum():.0f} cycles of life over H = {self.plan.horizon}"
+        )
+        if drifted:
+            text += f". Drift against the training data: {', '.join(drifted)}"
+        self.summary.setText(text)
+
+    def _apply_filter(self) -> None:
+        self.proxy.set_filter(self.filter_edit.text(), self.action_filter.currentData())
+
+    # -- engines -----------------------------------------------------------------------------------------
+    def _row_clicked(self, index: QModelIndex) -> None:
+        self.activate_engine(self.proxy.mapToSource(index).row())
+
+    def activate_engine(self, engine: int) -> None:
+        """Plot one engine (its row in the assessment): the window selects and draws it."""
+        if self.assessment is None or not 0 <= engine < len(self.assessment):
+            return
+        self.chart.mark(engine)
+        source = self.proxy.mapFromSource(self.model.index(engine, 0))
+        if source.isValid():
+            self.table.selectRow(source.row())
+        unit = self.assessment.engines[engine].unit
+        self.engine_activated.emit(self._dataset_of(engine), unit)
+
+    def _dataset_of(self, engine: int) -> Any:
+        count = 0
+        for dataset, file in zip(self._assessed_datasets, self.assessment.files, strict=False):
+            count += file.units
+            if engine < count:
+                return dataset
+        return None
+
+    def visible_units(self) -> list[Any]:
+        """The units in the table's current order (sorted and filtered), for tests and exports."""
+        return [self.proxy.index(r, C_UNIT).data(SORT_ROLE) for r in range(self.proxy.rowCount())]
