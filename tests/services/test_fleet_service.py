@@ -221,3 +221,44 @@ def test_cli_csv_and_text(capsys, fleet_registry, fd001_small):
     code, out, err = run_cli(capsys, "fleet", str(fd001_small["test"]), "--registry", str(home))
     assert code == 0, err
     assert "engines, RUL from transformer/*" in out and out.count(" unit ") == 6
+
+
+def test_fleet_report_html_and_pdf_name_the_plan_versions_and_hashes(
+    capsys, fleet_registry, fd001_small, tmp_path
+):
+    home, versions = fleet_registry
+    html_path, pdf_path = tmp_path / "fleet.html", tmp_path / "fleet.pdf"
+    for path in (html_path, pdf_path):
+        code, out, err = run_cli(
+            capsys,
+            "fleet",
+            str(fd001_small["test"]),
+            "--report",
+            str(path),
+            "--json",
+            "--registry",
+            str(home),
+        )
+        assert code == 0, err
+        assert json.loads(out)["report"] == str(path)
+    text = html_path.read_text()
+    with Workspace.open(home) as ws:
+        record = ws.registry.get(versions["transformer"])
+        data_hash = load_dataset(ws, fd001_small["test"]).data_hash
+    assert (
+        "The plan" in text and "Engines, most urgent first" in text and 'src="data:image/png;base64,' in text
+    )
+    assert record.label in text and record.artifact_sha256 in text and data_hash in text
+    assert text.count("test_FD001.txt unit ") == 6
+    assert pdf_path.read_bytes().startswith(b"%PDF") and pdf_path.stat().st_size > 5000
+    code, _, err = run_cli(
+        capsys,
+        "fleet",
+        str(fd001_small["test"]),
+        "--report",
+        str(tmp_path / "x.docx"),
+        "--registry",
+        str(home),
+    )
+    assert code == 0  # the suffix is not .pdf: HTML
+    assert (tmp_path / "x.docx").read_text().startswith("<!DOCTYPE html>")

@@ -72,6 +72,12 @@ def register(subparsers) -> None:
         "--cost-visit", type=float, default=DEFAULT_COST_VISIT, metavar="C2", help="cost of a planned visit"
     )
     parser.add_argument("--no-drift", action="store_true", help="skip the drift check of each file")
+    parser.add_argument(
+        "--report",
+        type=Path,
+        metavar="PATH",
+        help="also write the fleet report (HTML, or PDF for a .pdf path)",
+    )
     output = parser.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="print machine-readable JSON")
     output.add_argument("--csv", action="store_true", help="print one CSV row per engine")
@@ -133,6 +139,13 @@ def run(args: argparse.Namespace) -> int:
             bar.close()
     maintenance = assessment.plan(args.horizon, args.cost_failure, args.cost_visit)
     payload = fleet_payload(assessment, maintenance)
+    if args.report is not None:
+        from turbofan_desktop.services.fleet_report import export_fleet_report
+
+        with open_workspace(args, create=False) as ws:
+            payload["report"] = str(export_fleet_report(ws, assessment, maintenance, args.report))
+        if not (args.json or args.csv):
+            print(f"wrote {payload['report']}")
     if args.json:
         print_json(payload)
         return 0

@@ -62,6 +62,9 @@ class ReportContent:
     sections: list[tuple[str, list[tuple[str, str]]]] = field(default_factory=list)  # key/value tables
     plugin_sections: list[tuple[str, str]] = field(default_factory=list)  # title, HTML fragment
     notes: list[str] = field(default_factory=list)
+    # what the metrics table is (a fleet report lists its plan there, not a version's validation)
+    metrics_title: str = "Validation metrics"
+    metrics_header: tuple[str, str, str] = ("metric", "at training", "latest validation")
 
 
 def export_report(
@@ -388,9 +391,9 @@ def _table(rows: list[tuple[str, ...]], header: tuple[str, ...] | None = None) -
 def render_html(content: ReportContent) -> str:
     """One self-contained page: styles inline, plots embedded as base64 PNG, no external requests."""
     body = [f"<h1>{html.escape(content.title)}</h1>", _table(content.summary)]
-    body.append("<h2>Validation metrics</h2>")
+    body.append(f"<h2>{html.escape(content.metrics_title)}</h2>")
     if content.metrics:
-        body.append(_table(content.metrics, ("metric", "at training", "latest validation")))
+        body.append(_table(content.metrics, content.metrics_header))
     else:
         body.append("<p>No metrics recorded.</p>")
     for plot in content.plots:
@@ -432,7 +435,8 @@ def _html_to_text(fragment: str) -> str:
 def _text_lines(content: ReportContent) -> list[str]:
     lines = [content.title, ""]
     lines += [f"{k}: {v}" for k, v in content.summary]
-    lines += ["", "Validation metrics (metric: at training | latest validation)"]
+    name, first, second = content.metrics_header
+    lines += ["", f"{content.metrics_title} ({name}: {first} | {second})"]
     lines += [f"  {name}: {train} | {latest}" for name, train, latest in content.metrics] or ["  (none)"]
     for title, rows in content.sections:
         lines += ["", title]
