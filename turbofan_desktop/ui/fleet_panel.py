@@ -52,6 +52,8 @@ ACTION_COLORS = {
     fleet_service.PLAN: QColor(255, 160, 20),
     fleet_service.MONITOR: QColor(44, 160, 44),
 }
+# and a symbol per action on the chart, so the chart does not rely on colour either
+ACTION_SYMBOLS = {fleet_service.SERVICE_NOW: "t", fleet_service.PLAN: "d", fleet_service.MONITOR: "o"}
 ACTION_TEXT = {
     fleet_service.SERVICE_NOW: "Service now",
     fleet_service.PLAN: "Plan",
@@ -61,20 +63,21 @@ SORT_ROLE = Qt.ItemDataRole.UserRole
 INTERVAL_ROLE = Qt.ItemDataRole.UserRole + 1
 ACTION_ROLE = Qt.ItemDataRole.UserRole + 2
 
+# the decision first (unit, risk, probability), the evidence after, the file last (often one file)
 COLUMNS = (
-    "File",
     "Unit",
-    "Last cycle",
+    "Risk",
+    "P(fail ≤ H)",
     "RUL",
     "80 % interval",
-    "P(fail ≤ H)",
-    "Risk",
     "Visit in",
     "Anomalies",
     "Drift",
+    "Last cycle",
     "True RUL",
+    "File",
 )
-(C_FILE, C_UNIT, C_LAST, C_RUL, C_INTERVAL, C_PFAIL, C_RISK, C_VISIT, C_ANOM, C_DRIFT, C_TRUE) = range(
+(C_UNIT, C_RISK, C_PFAIL, C_RUL, C_INTERVAL, C_VISIT, C_ANOM, C_DRIFT, C_LAST, C_TRUE, C_FILE) = range(
     len(COLUMNS)
 )
 
@@ -119,7 +122,7 @@ class FleetTableModel(QAbstractTableModel):
         self.plan = plan
         self._scale = float(max(self._scale, plan.horizon))
         if self.rowCount():
-            self.dataChanged.emit(self.index(0, C_INTERVAL), self.index(self.rowCount() - 1, C_VISIT))
+            self.dataChanged.emit(self.index(0, C_RISK), self.index(self.rowCount() - 1, C_VISIT))
         self.headerDataChanged.emit(Qt.Orientation.Horizontal, C_PFAIL, C_PFAIL)
 
     def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: N802, B008
@@ -293,11 +296,20 @@ class FleetChart(pg.PlotWidget):
         self.horizon_line = pg.InfiniteLine(
             angle=0, movable=False, pen=pg.mkPen((40, 40, 40), width=1.5, style=Qt.PenStyle.DashLine)
         )
-        self.horizon_label = pg.TextItem(color=(40, 40, 40), anchor=(0, 1))
+        self.horizon_label = pg.TextItem(color=(40, 40, 40), anchor=(1, 1))
         self.selected = pg.ScatterPlotItem(size=16, pen=pg.mkPen((0, 0, 0), width=2), brush=None, symbol="o")
         for item in (self.bars, self.points, self.horizon_line, self.horizon_label, self.selected):
             self.addItem(item)
         self.points.sigClicked.connect(self._clicked)
+        legend = self.addLegend(offset=(10, 10))
+        for action in fleet_service.ACTIONS:
+            sample = pg.ScatterPlotItem(
+                size=9,
+                symbol=ACTION_SYMBOLS[action],
+                brush=pg.mkBrush(ACTION_COLORS[action]),
+                pen=pg.mkPen("k", width=0.5),
+            )
+            legend.addItem(sample, ACTION_TEXT[action])
         self.order = np.array([], dtype=int)
         self._medians = np.array([])
 
@@ -317,16 +329,17 @@ class FleetChart(pg.PlotWidget):
         if not len(self.order):
             self.points.setData([], [])
         else:
-            brushes = [pg.mkBrush(ACTION_COLORS[str(plan.action[i])]) for i in self.order]
+            actions = [str(plan.action[i]) for i in self.order]
             self.points.setData(
                 x=np.arange(len(self.order), dtype=float),
                 y=self._medians[self.order],
-                brush=brushes,
+                brush=[pg.mkBrush(ACTION_COLORS[a]) for a in actions],
+                symbol=[ACTION_SYMBOLS[a] for a in actions],
                 data=self.order,
             )
         self.horizon_line.setValue(plan.horizon)
         self.horizon_label.setText(f"H = {plan.horizon}")
-        self.horizon_label.setPos(0, plan.horizon)
+        self.horizon_label.setPos(max(len(self.order) - 1, 1), plan.horizon)
 
     def mark(self, engine: int) -> None:
         where = np.flatnonzero(self.order == engine)
@@ -405,9 +418,9 @@ class FleetPanel(QWidget):
         whatif = QHBoxLayout()
         whatif.addWidget(QLabel("H"))
         whatif.addWidget(self.horizon)
-        whatif.addWidget(QLabel("Failure costs"))
+        whatif.addWidget(QLabel("Failure cost"))
         whatif.addWidget(self.cost_failure)
-        whatif.addWidget(QLabel("Visit costs"))
+        whatif.addWidget(QLabel("Visit cost"))
         whatif.addWidget(self.cost_visit)
         whatif.addWidget(QLabel("(cycles of life)"))
         whatif.addStretch(1)
@@ -425,6 +438,7 @@ class FleetPanel(QWidget):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
+        self.table.verticalHeader().setDefaultSectionSize(22)
         self.table.setItemDelegateForColumn(C_INTERVAL, IntervalDelegate(self.table))
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
