@@ -134,6 +134,19 @@ def test_assess_sort_what_if_and_click_an_engine(qtbot, panel):
     assert signal.args[1] == widget.assessment.engines[1].unit
 
 
+def test_the_report_is_written_by_a_job(qtbot, panel, tmp_path):
+    widget, _ = panel
+    assert not widget.report_button.isEnabled()
+    assess(qtbot, widget)
+    widget.horizon.setValue(40)
+    target = tmp_path / "fleet.html"
+    with qtbot.waitSignal(widget.jobs.job_finished, timeout=60000):
+        widget.export_report(str(target))
+    text = target.read_text()
+    assert "Horizon H</th><td" in text and "40 cycles" in text and text.count("test_FD001.txt unit ") == 8
+    assert f"wrote {target}" in widget.summary.text()
+
+
 def test_a_failed_assessment_is_one_sentence_and_the_panel_stays_usable(qtbot, panel, tmp_path):
     widget, _ = panel
     cut = tmp_path / "short.csv"

@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
+    QFileDialog,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -373,6 +374,7 @@ class FleetPanel(QWidget):
         self.plan: Any = None
         self._assessed_datasets: list[Any] = []
         self._job: Any = None
+        self._report_job: Any = None
         self._build()
         if jobs is not None:
             jobs.job_finished.connect(self._on_job_finished)
@@ -391,6 +393,11 @@ class FleetPanel(QWidget):
         self.assess_button = QPushButton("Assess fleet")
         self.assess_button.setObjectName("fleetAssessButton")
         self.assess_button.clicked.connect(self.assess)
+        self.report_button = QPushButton("Report…")
+        self.report_button.setObjectName("fleetReportButton")
+        self.report_button.setToolTip("Write the fleet report (plan, chart, engines, versions, data hashes)")
+        self.report_button.setEnabled(False)
+        self.report_button.clicked.connect(self._choose_report_path)
         self.horizon = QSpinBox()
         self.horizon.setRange(1, 1000)
         self.horizon.setValue(fleet_service.DEFAULT_HORIZON)
@@ -415,6 +422,7 @@ class FleetPanel(QWidget):
         top.addWidget(self.version_combo, 1)
         top.addWidget(self.anomalies_check)
         top.addWidget(self.assess_button)
+        top.addWidget(self.report_button)
         whatif = QHBoxLayout()
         whatif.addWidget(QLabel("H"))
         whatif.addWidget(self.horizon)
@@ -516,10 +524,33 @@ class FleetPanel(QWidget):
         )
         return self._job
 
+    # -- the report (a job) -----------------------------------------------------------------------------
+    def _choose_report_path(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Fleet report", "fleet-report.html", "HTML (*.html);;PDF (*.pdf)"
+        )
+        if path:
+            self.export_report(path)
+
+    def export_report(self, path: str) -> Any:
+        """Write the report of the shown assessment and plan as a job; returns the job."""
+        if self.assessment is None or self.jobs is None:
+            return None
+        from turbofan_desktop.services.fleet_report import export_fleet_report
+
+        self._report_job = self.jobs.submit(
+            "Fleet report", export_fleet_report, self.workspace, self.assessment, self.plan, path
+        )
+        return self._report_job
+
     def _is_mine(self, job_id: Any) -> bool:
         return self._job is not None and job_id == self._job
 
     def _on_job_finished(self, job_id: Any, result: Any) -> None:
+        if self._report_job is not None and job_id == self._report_job:
+            self._report_job = None
+            self.summary.setText(f"{self.summary.text().split(' — wrote ')[0]} — wrote {result}")
+            return
         if not self._is_mine(job_id):
             return
         self._job = None
@@ -527,6 +558,10 @@ class FleetPanel(QWidget):
         self.show_assessment(result)
 
     def _on_job_failed(self, job_id: Any, message: str) -> None:
+        if self._report_job is not None and job_id == self._report_job:
+            self._report_job = None
+            self.summary.setText(f"The fleet report could not be written: {message}")
+            return
         if self._is_mine(job_id):
             self._job = None
             self.assess_button.setEnabled(True)
@@ -550,6 +585,7 @@ class FleetPanel(QWidget):
         self.table.resizeColumnsToContents()
         self.table.setColumnWidth(C_INTERVAL, 160)
         self._show_summary()
+        self.report_button.setEnabled(True)
         self.assessed.emit()
 
     # -- what-if ------------------------------------------------------------------------------------------
