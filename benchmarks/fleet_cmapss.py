@@ -21,8 +21,9 @@ Printed, with H = ``--horizon``:
   engines' lives to minimise the same cost per engine over the whole life; (b) service now when the
   median RUL < H; (c) perfect knowledge;
 * assessment time (model loaded, drift check on) for synthetic fleets of 250 and 2,500 engines made by
-  repeating FD001's test units with new ids, and the what-if time (``plan`` from cached quantiles) for
-  1,000 engines (median of 20).
+  repeating FD001's test units with new ids, and the what-if time for 1,000 engines (median of 20): the
+  plan alone (``plan`` from cached quantiles), and the fleet panel's update (plan, table and chart
+  repainted, offscreen Qt; ``--no-ui`` skips it).
 
 Timings on a shared machine are noisy: each is the median of a few repeats.
 """
@@ -30,6 +31,7 @@ Timings on a shared machine are noisy: each is the median of a few repeats.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import statistics
 import sys
@@ -148,6 +150,41 @@ def synthetic_fleet(ws: Workspace, test_path: Path, engines: int):
     )
 
 
+def repeated_assessment(base, engines: int):
+    """``base``'s engines repeated with new unit ids until ``engines`` (quantiles tiled with them)."""
+    reps = int(np.ceil(engines / len(base)))
+    rows = [dataclasses.replace(e, unit=i + 1) for i, e in enumerate((base.engines * reps)[:engines])]
+    quantiles = np.tile(base.quantiles, (reps, 1))[:engines]
+    return dataclasses.replace(base, engines=rows, quantiles=quantiles)
+
+
+def panel_whatif_ms(assessment, horizons: list[int]) -> float:
+    """Median ms for the fleet panel to recompute the plan and repaint its table and chart after a
+    change of H (offscreen Qt; the window's event loop runs until the repaint is done)."""
+    import os
+
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtWidgets import QApplication
+
+    from turbofan_desktop.ui.fleet_panel import FleetPanel
+
+    app = QApplication.instance() or QApplication([])
+    panel = FleetPanel(None, None, lambda: [])
+    panel.resize(1500, 700)
+    panel.show()
+    panel.show_assessment(assessment)
+    app.processEvents()
+    times = []
+    for h in horizons:
+        started = time.perf_counter()
+        panel.horizon.setValue(h)  # valueChanged -> update_plan
+        panel.repaint()
+        app.processEvents()
+        times.append(time.perf_counter() - started)
+    panel.close()
+    return statistics.median(times) * 1000
+
+
 def timed(fn, repeats: int) -> float:
     times = []
     for _ in range(repeats):
@@ -169,6 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--registry", type=Path, default=Path("/tmp/fleet_benchmark_registry"))
     parser.add_argument("--speed-engines", type=int, nargs=2, default=[250, 2500], metavar=("SMALL", "LARGE"))
     parser.add_argument("--whatif-engines", type=int, default=1000)
+    parser.add_argument("--no-ui", action="store_true", help="skip the fleet panel's what-if timing")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     settings = {**DEFAULT_SETTINGS, **parse_settings(args.sets)}
@@ -235,11 +273,18 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
         base = assess(ws, [test_path], rul_version=versions[first], drift=False)
-        reps = int(np.ceil(args.whatif_engines / len(base)))
-        quantiles = np.tile(base.quantiles, (reps, 1))[: args.whatif_engines]
-        whatif = timed(lambda: plan(base.levels, quantiles, horizon=h, cost_failure=700, cost_visit=40), 20)
+        big = repeated_assessment(base, args.whatif_engines)
+        whatif = timed(
+            lambda: plan(big.levels, big.quantiles, horizon=h, cost_failure=700, cost_visit=40), 20
+        )
         speed[f"whatif_{args.whatif_engines}_ms"] = whatif * 1000
         print(f"what-if plan for {args.whatif_engines} engines: {whatif * 1000:.1f} ms (median of 20)")
+        if not args.no_ui:
+            ui_ms = panel_whatif_ms(big, [h + 1 + k % 40 for k in range(20)])
+            speed[f"panel_whatif_{args.whatif_engines}_ms"] = ui_ms
+            print(
+                f"fleet panel what-if (plan + table + chart repaint) for {args.whatif_engines} engines: {ui_ms:.1f} ms (median of 20)"
+            )
         out["speed"] = speed
     if args.json:
         args.json.write_text(json.dumps(out, indent=1))

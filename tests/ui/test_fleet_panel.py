@@ -115,6 +115,11 @@ def test_assess_sort_what_if_and_click_an_engine(qtbot, panel):
         widget.plan.cost_failure == 100000
         and (widget.plan.action != "monitor").sum() >= (kept.action != "monitor").sum()
     )
+    # sorted by risk, the order follows a what-if
+    widget.table.sortByColumn(C_RISK, Qt.SortOrder.DescendingOrder)
+    widget.horizon.setValue(60)
+    keys = column_values(widget, C_RISK)
+    assert keys == sorted(keys, reverse=True) and widget.proxy.rowCount() == 8
     # filter by action, then by unit
     widget.action_filter.setCurrentIndex(widget.action_filter.findData("monitor"))
     assert widget.proxy.rowCount() == int((widget.plan.action == "monitor").sum())

@@ -104,20 +104,32 @@ def run_fleet_assessment(
 
 
 class FleetTableModel(QAbstractTableModel):
-    """One row per engine of an assessment; the plan columns follow :meth:`set_plan`."""
+    """One row per engine of an assessment; the plan columns follow :meth:`set_plan`.
+
+    The model sorts itself with numpy (row r shows engine ``order[r]``): a proxy sorting 1,000 rows
+    through Python ``data`` calls took seconds per what-if, this takes a millisecond.
+    """
 
     def __init__(self, parent: Any = None):
         super().__init__(parent)
         self.assessment: Any = None
         self.plan: Any = None
         self._scale = 1.0
+        self.order = np.array([], dtype=int)  # row -> engine
+        self.row_of = np.array([], dtype=int)  # engine -> row
+        self.sort_column, self.sort_order = -1, Qt.SortOrder.AscendingOrder
 
     def set_assessment(self, assessment: Any, plan: Any) -> None:
         self.beginResetModel()
         self.assessment, self.plan = assessment, plan
         upper = assessment.quantiles[:, -1] if len(assessment) else np.array([1.0])
         self._scale = float(max(np.max(upper), plan.horizon, 1.0))
+        self.order = np.arange(len(assessment))
+        self.row_of = np.arange(len(assessment))
+        self._static_keys = self._engine_keys(assessment)
         self.endResetModel()
+        if self.sort_column >= 0:
+            self.sort(self.sort_column, self.sort_order)
 
     def set_plan(self, plan: Any) -> None:
         self.plan = plan
@@ -125,6 +137,68 @@ class FleetTableModel(QAbstractTableModel):
         if self.rowCount():
             self.dataChanged.emit(self.index(0, C_RISK), self.index(self.rowCount() - 1, C_VISIT))
         self.headerDataChanged.emit(Qt.Orientation.Horizontal, C_PFAIL, C_PFAIL)
+        if self.sort_column in (C_RISK, C_PFAIL, C_VISIT):  # the order follows the plan
+            self.sort(self.sort_column, self.sort_order)
+
+    @staticmethod
+    def _engine_keys(assessment: Any) -> dict[int, np.ndarray]:
+        engines = assessment.engines
+
+        def numeric_or_text(values: list[Any]) -> np.ndarray:
+            if all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+                return np.asarray(values, dtype=np.float64)
+            return np.asarray([str(v) for v in values])
+
+        return {
+            C_UNIT: numeric_or_text([e.unit for e in engines]),
+            C_RUL: np.array([e.rul for e in engines], dtype=np.float64),
+            C_INTERVAL: np.array([e.lower for e in engines], dtype=np.float64),
+            C_ANOM: np.array([len(e.anomalies) for e in engines], dtype=np.float64),
+            C_DRIFT: np.array([len(e.drift) for e in engines], dtype=np.float64),
+            C_LAST: numeric_or_text([e.last_cycle for e in engines]),
+            C_TRUE: np.array(
+                [np.inf if e.true_rul is None else e.true_rul for e in engines], dtype=np.float64
+            ),
+            C_FILE: np.asarray([e.file for e in engines]),
+        }
+
+    def sort_keys(self, column: int) -> np.ndarray:
+        """One key per engine for ``column`` (risk: the action's urgency, then P(fail))."""
+        if column in self._static_keys:
+            return self._static_keys[column]
+        if column == C_PFAIL:
+            return self.plan.p_fail
+        if column == C_VISIT:
+            return np.nan_to_num(self.plan.service_at, nan=np.inf)
+        urgency = np.select(
+            [self.plan.action == fleet_service.SERVICE_NOW, self.plan.action == fleet_service.PLAN],
+            [2.0, 1.0],
+            0.0,
+        )
+        return urgency * 10.0 + self.plan.p_fail
+
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        self.sort_column, self.sort_order = column, order
+        if self.assessment is None or column < 0 or not len(self.assessment):
+            return
+        keys = self.sort_keys(column)
+        new = np.argsort(keys, kind="stable")
+        if order == Qt.SortOrder.DescendingOrder:
+            new = new[::-1]
+        self.layoutAboutToBeChanged.emit()
+        persistent = self.persistentIndexList()
+        engines = [int(self.order[i.row()]) for i in persistent]
+        self.order = new
+        self.row_of = np.empty_like(new)
+        self.row_of[new] = np.arange(len(new))
+        self.changePersistentIndexList(
+            persistent,
+            [self.index(int(self.row_of[e]), i.column()) for e, i in zip(engines, persistent, strict=True)],
+        )
+        self.layoutChanged.emit()
+
+    def engine_at(self, row: int) -> int:
+        return int(self.order[row])
 
     def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: N802, B008
         return 0 if parent.isValid() or self.assessment is None else len(self.assessment)
@@ -146,7 +220,7 @@ class FleetTableModel(QAbstractTableModel):
     ) -> Any:
         if not index.isValid() or self.assessment is None:
             return None
-        row, col = index.row(), index.column()
+        row, col = int(self.order[index.row()]), index.column()
         engine = self.assessment.engines[row]
         action = str(self.plan.action[row])
         if role == ACTION_ROLE:
@@ -158,7 +232,7 @@ class FleetTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.ToolTipRole:
             return self._tooltip(row, engine, action)
         if role == SORT_ROLE:
-            return self._sort_key(row, col, engine, action)
+            return self.sort_keys(col)[row].item()
         if role == Qt.ItemDataRole.DisplayRole:
             return self._text(row, col, engine, action)
         return None
@@ -182,36 +256,6 @@ class FleetTableModel(QAbstractTableModel):
         }
         return texts[col]
 
-    def _sort_key(self, row: int, col: int, engine: Any, action: str) -> Any:
-        if col == C_FILE:
-            return engine.file
-        if col == C_UNIT:
-            return float(engine.unit) if isinstance(engine.unit, int | float) else str(engine.unit)
-        if col in (C_RUL, C_INTERVAL):
-            return engine.rul if col == C_RUL else engine.lower
-        if col == C_LAST:
-            return (
-                float(engine.last_cycle)
-                if isinstance(engine.last_cycle, int | float)
-                else str(engine.last_cycle)
-            )
-        if col in (C_PFAIL, C_RISK):
-            # risk: the action's urgency first, then P(fail)
-            urgency = 2 - fleet_service.ACTIONS.index(action)
-            return (
-                float(self.plan.p_fail[row])
-                if col == C_PFAIL
-                else urgency * 10 + float(self.plan.p_fail[row])
-            )
-        if col == C_VISIT:
-            at = self.plan.service_at[row]
-            return float(at) if np.isfinite(at) else float("inf")
-        if col == C_ANOM:
-            return len(engine.anomalies)
-        if col == C_DRIFT:
-            return len(engine.drift)
-        return float("nan") if engine.true_rul is None else engine.true_rul
-
     def _tooltip(self, row: int, engine: Any, action: str) -> str:
         lines = [
             f"{engine.file} unit {engine.unit} at cycle {engine.last_cycle}",
@@ -229,13 +273,20 @@ class FleetTableModel(QAbstractTableModel):
 
 
 class FleetFilter(QSortFilterProxyModel):
-    """Text in the file or unit, and an action (None: all)."""
+    """Text in the file or unit, and an action (None: all). Sorting is the source model's own."""
 
     def __init__(self, parent: Any = None):
         super().__init__(parent)
         self.text = ""
         self.action: str | None = None
-        self.setSortRole(SORT_ROLE)
+        self.setDynamicSortFilter(False)
+
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        self.sourceModel().sort(column, order)
+
+    @property
+    def filtering(self) -> bool:
+        return bool(self.text) or self.action is not None
 
     def set_filter(self, text: str, action: str | None) -> None:
         self.text, self.action = text.strip().lower(), action
@@ -282,7 +333,12 @@ class IntervalDelegate(QStyledItemDelegate):
 
 
 class FleetChart(pg.PlotWidget):
-    """All engines' RUL intervals sorted by median, coloured by action, the horizon marked."""
+    """All engines' RUL intervals sorted by median, coloured by action, the horizon marked.
+
+    One scatter item per action (a colour and a symbol each, named in the legend) and the intervals as
+    one line item drawn in pairs: per-point brushes and an error-bar path took seconds to redraw for
+    1,000 engines.
+    """
 
     engine_clicked = Signal(int)  # engine index in the assessment
 
@@ -292,25 +348,28 @@ class FleetChart(pg.PlotWidget):
         self.setLabel("left", "RUL (cycles)")
         self.setLabel("bottom", "engines, sorted by median RUL")
         self.showGrid(y=True, alpha=0.3)
-        self.bars = pg.ErrorBarItem(beam=0.0, pen=pg.mkPen((120, 120, 120), width=2))
-        self.points = pg.ScatterPlotItem(size=7, pen=pg.mkPen("k", width=0.5))
+        self.bars = pg.PlotCurveItem(pen=pg.mkPen((140, 140, 140), width=1), connect="pairs", antialias=False)
+        self.addItem(self.bars)
+        self.addLegend(offset=(10, 10))
+        self.points: dict[str, pg.ScatterPlotItem] = {}
+        for action in fleet_service.ACTIONS:
+            item = pg.ScatterPlotItem(
+                size=8,
+                symbol=ACTION_SYMBOLS[action],
+                brush=pg.mkBrush(ACTION_COLORS[action]),
+                pen=pg.mkPen("k", width=0.5),
+                name=ACTION_TEXT[action],
+            )
+            item.sigClicked.connect(self._clicked)
+            self.addItem(item)  # named: the legend lists it
+            self.points[action] = item
         self.horizon_line = pg.InfiniteLine(
             angle=0, movable=False, pen=pg.mkPen((40, 40, 40), width=1.5, style=Qt.PenStyle.DashLine)
         )
         self.horizon_label = pg.TextItem(color=(40, 40, 40), anchor=(1, 1))
         self.selected = pg.ScatterPlotItem(size=16, pen=pg.mkPen((0, 0, 0), width=2), brush=None, symbol="o")
-        for item in (self.bars, self.points, self.horizon_line, self.horizon_label, self.selected):
-            self.addItem(item)
-        self.points.sigClicked.connect(self._clicked)
-        legend = self.addLegend(offset=(10, 10))
-        for action in fleet_service.ACTIONS:
-            sample = pg.ScatterPlotItem(
-                size=9,
-                symbol=ACTION_SYMBOLS[action],
-                brush=pg.mkBrush(ACTION_COLORS[action]),
-                pen=pg.mkPen("k", width=0.5),
-            )
-            legend.addItem(sample, ACTION_TEXT[action])
+        for extra in (self.horizon_line, self.horizon_label, self.selected):
+            self.addItem(extra)
         self.order = np.array([], dtype=int)
         self._medians = np.array([])
 
@@ -318,26 +377,19 @@ class FleetChart(pg.PlotWidget):
         medians = np.array([e.rul for e in assessment.engines], dtype=float)
         self.order = np.argsort(medians, kind="stable")
         self._medians = medians
-        x = np.arange(len(self.order), dtype=float)
+        x = np.repeat(np.arange(len(self.order), dtype=float), 2)
         lower = np.array([e.lower for e in assessment.engines])[self.order]
         upper = np.array([e.upper for e in assessment.engines])[self.order]
-        m = medians[self.order]
-        self.bars.setData(x=x, y=m, top=upper - m, bottom=m - lower)
+        self.bars.setData(x=x, y=np.column_stack([lower, upper]).ravel())
         self.update_plan(plan)
         self.selected.setData([], [])
 
     def update_plan(self, plan: Any) -> None:
-        if not len(self.order):
-            self.points.setData([], [])
-        else:
-            actions = [str(plan.action[i]) for i in self.order]
-            self.points.setData(
-                x=np.arange(len(self.order), dtype=float),
-                y=self._medians[self.order],
-                brush=[pg.mkBrush(ACTION_COLORS[a]) for a in actions],
-                symbol=[ACTION_SYMBOLS[a] for a in actions],
-                data=self.order,
-            )
+        x = np.arange(len(self.order), dtype=float)
+        actions = np.asarray(plan.action)[self.order] if len(self.order) else np.array([])
+        for action, item in self.points.items():
+            chosen = actions == action
+            item.setData(x=x[chosen], y=self._medians[self.order][chosen], data=self.order[chosen])
         self.horizon_line.setValue(plan.horizon)
         self.horizon_label.setText(f"H = {plan.horizon}")
         self.horizon_label.setPos(max(len(self.order) - 1, 1), plan.horizon)
@@ -486,6 +538,9 @@ class FleetPanel(QWidget):
         self.version_combo.blockSignals(True)
         self.version_combo.clear()
         self.version_combo.addItem("Default: production version for the file, else newest", None)
+        if self.workspace is None:  # a panel showing a given assessment (the benchmark)
+            self.version_combo.blockSignals(False)
+            return
         try:
             records = fleet_service.rul_versions(self.workspace)
         except TurbofanError:
@@ -607,7 +662,8 @@ class FleetPanel(QWidget):
             return
         self.plan = plan
         self.model.set_plan(plan)
-        self.proxy.invalidate()  # sort and filter by the new plan
+        if self.proxy.filtering:
+            self.proxy.invalidate()  # the action filter follows the plan
         self.chart.update_plan(plan)
         self._show_summary()
         self.plan_changed.emit()
@@ -630,14 +686,14 @@ class FleetPanel(QWidget):
 
     # -- engines -----------------------------------------------------------------------------------------
     def _row_clicked(self, index: QModelIndex) -> None:
-        self.activate_engine(self.proxy.mapToSource(index).row())
+        self.activate_engine(self.model.engine_at(self.proxy.mapToSource(index).row()))
 
     def activate_engine(self, engine: int) -> None:
         """Plot one engine (its row in the assessment): the window selects and draws it."""
         if self.assessment is None or not 0 <= engine < len(self.assessment):
             return
         self.chart.mark(engine)
-        source = self.proxy.mapFromSource(self.model.index(engine, 0))
+        source = self.proxy.mapFromSource(self.model.index(int(self.model.row_of[engine]), 0))
         if source.isValid():
             self.table.selectRow(source.row())
         unit = self.assessment.engines[engine].unit
