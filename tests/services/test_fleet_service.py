@@ -153,7 +153,7 @@ def test_anomalies_in_the_last_cycles_come_from_the_anomaly_versions(fleet_regis
         )
         history = ws.registry.metric_history(versions["telemanom"])
     # a fleet view only reads: no detection KPIs, no drift checks added to the versions' histories
-    assert {e["kind"] for e in history} == {"validation"}  # only what training recorded
+    assert {point.kind for point in history} == {"validation"}  # only what training recorded
     for engine in everything.engines:
         ranges = detection.units[engine.unit].anomalies
         assert [(a["start"], a["end"]) for a in engine.anomalies] == [(r.start, r.end) for r in ranges]
