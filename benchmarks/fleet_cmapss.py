@@ -163,9 +163,9 @@ def repeated_assessment(base, engines: int):
     return dataclasses.replace(base, engines=rows, quantiles=quantiles)
 
 
-def panel_whatif_ms(assessment, horizons: list[int]) -> float:
-    """Median ms for the fleet panel to recompute the plan and repaint its table and chart after a
-    change of H (offscreen Qt; the window's event loop runs until the repaint is done)."""
+def panel_whatif_ms(assessment, horizons: list[int]) -> tuple[float, float]:
+    """Median and fastest ms for the fleet panel to recompute the plan and repaint its table and chart
+    after a change of H (offscreen Qt; the event loop runs until the repaint is done)."""
     import os
 
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -182,12 +182,11 @@ def panel_whatif_ms(assessment, horizons: list[int]) -> float:
     times = []
     for h in horizons:
         started = time.perf_counter()
-        panel.horizon.setValue(h)  # valueChanged -> update_plan
-        panel.repaint()
+        panel.horizon.setValue(h)  # valueChanged -> update_plan; the repaint is queued
         app.processEvents()
         times.append(time.perf_counter() - started)
     panel.close()
-    return statistics.median(times) * 1000
+    return statistics.median(times) * 1000, min(times) * 1000
 
 
 def timed(fn, repeats: int) -> float:
@@ -285,10 +284,12 @@ def main(argv: list[str] | None = None) -> int:
         speed[f"whatif_{args.whatif_engines}_ms"] = whatif * 1000
         print(f"what-if plan for {args.whatif_engines} engines: {whatif * 1000:.1f} ms (median of 20)")
         if not args.no_ui:
-            ui_ms = panel_whatif_ms(big, [h + 1 + k % 40 for k in range(20)])
+            ui_ms, ui_best = panel_whatif_ms(big, [h + 1 + k % 40 for k in range(20)])
             speed[f"panel_whatif_{args.whatif_engines}_ms"] = ui_ms
+            speed[f"panel_whatif_{args.whatif_engines}_best_ms"] = ui_best
             print(
-                f"fleet panel what-if (plan + table + chart repaint) for {args.whatif_engines} engines: {ui_ms:.1f} ms (median of 20)"
+                f"fleet panel what-if (plan + table + chart repaint) for {args.whatif_engines} engines: "
+                f"{ui_ms:.1f} ms median of 20, fastest {ui_best:.1f} ms"
             )
         out["speed"] = speed
     if args.json:

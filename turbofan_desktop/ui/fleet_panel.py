@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
     QFileDialog,
+    QGraphicsItem,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -349,6 +350,8 @@ class FleetChart(pg.PlotWidget):
         self.setLabel("bottom", "engines, sorted by median RUL")
         self.showGrid(y=True, alpha=0.3)
         self.bars = pg.PlotCurveItem(pen=pg.mkPen((140, 140, 140), width=1), connect="pairs", antialias=False)
+        # the intervals do not change with a what-if: repaint them from a cached pixmap
+        self.bars.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self.addItem(self.bars)
         self.addLegend(offset=(10, 10))
         self.points: dict[str, pg.ScatterPlotItem] = {}
