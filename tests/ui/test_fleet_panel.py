@@ -51,7 +51,7 @@ def panel(qtbot, fleet_home):
 
     home, test_file = fleet_home
     ws = Workspace.open(home)
-    jobs = JobManager(ws)
+    jobs = JobManager()
     dataset = load_dataset(ws, test_file)
     widget = FleetPanel(ws, jobs, lambda: [dataset])
     qtbot.addWidget(widget)

@@ -47,6 +47,7 @@ from PySide6.QtWidgets import (
 
 from turbofan_desktop.errors import TurbofanError
 from turbofan_desktop.services import fleet as fleet_service
+from turbofan_desktop.ui.jobs import ProgressSink, ShouldStop, event_progress
 
 # risk colour per action, always shown beside its text label
 ACTION_COLORS = {
@@ -84,24 +85,22 @@ COLUMNS = (
 )
 
 
-def run_fleet_assessment(
-    ws: Any,
-    datasets: list[Any],
-    rul_version: int | None,
-    anomaly_versions: list[int],
-    *,
-    progress: Callable | None = None,
-    should_stop: Callable[[], bool] | None = None,
-) -> Any:
-    """The job: the service call, off the GUI thread."""
-    return fleet_service.assess(
-        ws,
-        datasets,
-        rul_version=rul_version,
-        anomaly_versions=anomaly_versions,
-        progress=progress,
-        should_stop=should_stop,
-    )
+def fleet_job(
+    ws: Any, datasets: list[Any], rul_version: int | None, anomaly_versions: list[int]
+) -> Callable[[ProgressSink, ShouldStop], Any]:
+    """The assessment as a job function: the service call, off the GUI thread."""
+
+    def job(progress: ProgressSink, should_stop: ShouldStop) -> Any:
+        return fleet_service.assess(
+            ws,
+            datasets,
+            rul_version=rul_version,
+            anomaly_versions=anomaly_versions,
+            progress=event_progress(progress),
+            should_stop=should_stop,
+        )
+
+    return job
 
 
 class FleetTableModel(QAbstractTableModel):
@@ -428,13 +427,10 @@ class FleetPanel(QWidget):
         self.assessment: Any = None
         self.plan: Any = None
         self._assessed_datasets: list[Any] = []
-        self._job: Any = None
-        self._report_job: Any = None
+        self._job: Any = None  # the running assessment's handle
         self._build()
-        if jobs is not None:
-            jobs.job_finished.connect(self._on_job_finished)
-            jobs.job_failed.connect(self._on_job_failed)
-            jobs.job_cancelled.connect(self._on_job_cancelled)
+        if jobs is not None:  # a training job may have registered a RUL version
+            jobs.job_finished.connect(lambda *_: self.refresh_versions())
 
     # -- construction --------------------------------------------------------------------------------
     def _build(self) -> None:
@@ -572,15 +568,15 @@ class FleetPanel(QWidget):
         self._assessed_datasets = datasets
         self.assess_button.setEnabled(False)
         self.summary.setText(f"Assessing {len(datasets)} file(s)…")
-        self._job = self.jobs.submit(
+        handle = self.jobs.submit(
             "Fleet assessment",
-            run_fleet_assessment,
-            self.workspace,
-            datasets,
-            self.version_combo.currentData(),
-            anomaly_versions,
+            fleet_job(self.workspace, datasets, self.version_combo.currentData(), anomaly_versions),
         )
-        return self._job
+        handle.finished.connect(self._on_assessed)
+        handle.failed.connect(self._on_assess_failed)
+        handle.cancelled.connect(self._on_assess_cancelled)
+        self._job = handle
+        return handle
 
     # -- the report (a job) -----------------------------------------------------------------------------
     def _choose_report_path(self) -> None:
@@ -591,45 +587,40 @@ class FleetPanel(QWidget):
             self.export_report(path)
 
     def export_report(self, path: str) -> Any:
-        """Write the report of the shown assessment and plan as a job; returns the job."""
+        """Write the report of the shown assessment and plan as a job; returns its handle."""
         if self.assessment is None or self.jobs is None:
             return None
         from turbofan_desktop.services.fleet_report import export_fleet_report
 
-        self._report_job = self.jobs.submit(
-            "Fleet report", export_fleet_report, self.workspace, self.assessment, self.plan, path
+        workspace, assessment, plan = self.workspace, self.assessment, self.plan
+
+        def job(progress: ProgressSink, should_stop: ShouldStop) -> Any:
+            return export_fleet_report(workspace, assessment, plan, path)
+
+        handle = self.jobs.submit("Fleet report", job)
+        handle.finished.connect(self._on_report_written)
+        handle.failed.connect(
+            lambda message: self.summary.setText(f"The fleet report could not be written: {message}")
         )
-        return self._report_job
+        return handle
 
-    def _is_mine(self, job_id: Any) -> bool:
-        return self._job is not None and job_id == self._job
+    def _on_report_written(self, path: Any) -> None:
+        self.summary.setText(f"{self.summary.text().split(' — wrote ')[0]} — wrote {path}")
 
-    def _on_job_finished(self, job_id: Any, result: Any) -> None:
-        if self._report_job is not None and job_id == self._report_job:
-            self._report_job = None
-            self.summary.setText(f"{self.summary.text().split(' — wrote ')[0]} — wrote {result}")
-            return
-        if not self._is_mine(job_id):
-            return
+    def _on_assessed(self, result: Any) -> None:
         self._job = None
         self.assess_button.setEnabled(True)
         self.show_assessment(result)
 
-    def _on_job_failed(self, job_id: Any, message: str) -> None:
-        if self._report_job is not None and job_id == self._report_job:
-            self._report_job = None
-            self.summary.setText(f"The fleet report could not be written: {message}")
-            return
-        if self._is_mine(job_id):
-            self._job = None
-            self.assess_button.setEnabled(True)
-            self.summary.setText(f"The fleet could not be assessed: {message}")
+    def _on_assess_failed(self, message: str) -> None:
+        self._job = None
+        self.assess_button.setEnabled(True)
+        self.summary.setText(f"The fleet could not be assessed: {message}")
 
-    def _on_job_cancelled(self, job_id: Any) -> None:
-        if self._is_mine(job_id):
-            self._job = None
-            self.assess_button.setEnabled(True)
-            self.summary.setText("Fleet assessment cancelled.")
+    def _on_assess_cancelled(self) -> None:
+        self._job = None
+        self.assess_button.setEnabled(True)
+        self.summary.setText("Fleet assessment cancelled.")
 
     def show_assessment(self, assessment: Any) -> None:
         self.assessment = assessment

@@ -67,6 +67,7 @@ if TYPE_CHECKING:
     from turbofan_desktop.services.training import TrainRequest, TrainSummary
     from turbofan_desktop.ui.drift_view import DriftController, DriftDialog
     from turbofan_desktop.ui.feedback_view import FeedbackController, FeedbackDialog
+    from turbofan_desktop.ui.fleet_panel import FleetPanel
     from turbofan_desktop.ui.jobs_panel import JobsPanel
     from turbofan_desktop.ui.kpi_view import KpiController, KpiDialog
     from turbofan_desktop.ui.models_panel import ModelsPanel
@@ -171,6 +172,7 @@ class MainWindow(QMainWindow):
         self.plot_area: PlotArea | None = None
         self.jobs_panel: JobsPanel | None = None
         self.models_panel: ModelsPanel | None = None
+        self.fleet_panel: FleetPanel | None = None
         self.drift: DriftController | None = None
         self.kpi: KpiController | None = None
         self.feedback: FeedbackController | None = None
@@ -210,6 +212,7 @@ class MainWindow(QMainWindow):
         self._ready = True
         from turbofan_desktop.ui.drift_view import DriftController
         from turbofan_desktop.ui.feedback_view import FeedbackController
+        from turbofan_desktop.ui.fleet_panel import FleetPanel
         from turbofan_desktop.ui.jobs_panel import JobsPanel
         from turbofan_desktop.ui.kpi_view import KpiController
         from turbofan_desktop.ui.models_panel import ModelsPanel
@@ -232,6 +235,11 @@ class MainWindow(QMainWindow):
         self.models_panel.validate_requested.connect(self.validate_versions)
         self.jobs_dock.setWidget(self.jobs_panel)
         self.models_dock.setWidget(self.models_panel)
+        self.fleet_panel = FleetPanel(
+            self.workspace, self.jobs, lambda: [loaded.dataset for loaded in self.session.files], self
+        )
+        self.fleet_panel.engine_activated.connect(self.show_fleet_engine)
+        self.fleet_dock.setWidget(self.fleet_panel)
 
         self.drift = DriftController(
             self.workspace,
@@ -275,7 +283,11 @@ class MainWindow(QMainWindow):
         self.models_dock = self._dock(
             "Models", "modelsDock", QLabel("Starting…"), Qt.DockWidgetArea.BottomDockWidgetArea
         )
+        self.fleet_dock = self._dock(
+            "Fleet", "fleetDock", QLabel("Starting…"), Qt.DockWidgetArea.BottomDockWidgetArea
+        )
         self.tabifyDockWidget(self.jobs_dock, self.models_dock)
+        self.tabifyDockWidget(self.models_dock, self.fleet_dock)
         self.jobs_dock.raise_()
         self._layout_restored = False
 
@@ -373,6 +385,7 @@ class MainWindow(QMainWindow):
             (self.data_dock, "Ctrl+1"),
             (self.jobs_dock, "Ctrl+2"),
             (self.models_dock, "Ctrl+3"),
+            (self.fleet_dock, "Ctrl+4"),
         ):
             toggle = dock.toggleViewAction()
             toggle.setShortcut(QKeySequence(shortcut))
@@ -544,6 +557,14 @@ class MainWindow(QMainWindow):
         self.ensure_ready()
         assert self.plot_area is not None
         self.plot_area.plot_dataset(dataset, list(selection.units), list(selection.sensors))
+
+    def show_fleet_engine(self, dataset: Dataset, unit: Unit) -> None:
+        """An engine was clicked in the fleet panel: select it in the data panel, which plots it."""
+        index = self.session.index_of(dataset)
+        if index is None:
+            self.statusBar().showMessage(f"Unit {unit} is no longer open.", 5000)
+            return
+        self.data_panel.select(index, [unit])
 
     def show_version_on_plot(self, version_id: int) -> JobHandle | None:
         """Run detect/forecast/RUL with ``version_id`` on the current unit as a job; draws when done
