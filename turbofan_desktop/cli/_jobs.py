@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from turbofan_desktop.cli._common import TerminalProgress, whole_number
+from turbofan_desktop.cli._common import TerminalProgress, print_json, whole_number
 from turbofan_desktop.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -100,6 +101,40 @@ def add_version_arg(parser: argparse.ArgumentParser) -> None:
         metavar="ID",
         help="model version id",
     )
+
+
+def add_scope_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="apply the version even when the applicability check finds FILE out of its scope "
+        "(the verdict is still printed)",
+    )
+
+
+def applicability_lines(applicability: Any) -> list[str]:
+    """The human output's applicability verdict: one headline, then one line per further reason."""
+    lines = [f"applicability: {applicability.headline()}"]
+    lines.extend(f"  also: {reason}" for reason in applicability.reasons[1:])
+    return lines
+
+
+def refuse_out_of_scope(args: argparse.Namespace, version_id: int, applicability: Any) -> bool:
+    """Print the verdict and say so when FILE is out of the version's scope and ``--force`` was not
+    given (the caller exits 2); False when the command may go on."""
+    if not applicability.out_of_scope or getattr(args, "force", False):
+        return False
+    sentence = (
+        f"Version {version_id} is out of scope on {args.file}: {applicability.reasons[0]} "
+        "Use --force to apply it anyway."
+    )
+    if getattr(args, "json", False):
+        print_json({"version_id": version_id, "applicability": applicability.to_dict(), "error": sentence})
+    else:
+        for line in applicability_lines(applicability):
+            print(line)
+        print(f"error: {sentence}", file=sys.stderr)
+    return True
 
 
 def brief_metrics(metrics: dict[str, float], limit: int = 4) -> str:

@@ -8,7 +8,15 @@ from pathlib import Path
 from typing import Any
 
 from turbofan_desktop.cli._common import add_output_args, print_json
-from turbofan_desktop.cli._jobs import add_version_arg, open_workspace, progress_bar, stop_on_interrupt
+from turbofan_desktop.cli._jobs import (
+    add_scope_arg,
+    add_version_arg,
+    applicability_lines,
+    open_workspace,
+    progress_bar,
+    refuse_out_of_scope,
+    stop_on_interrupt,
+)
 
 
 def register(subparsers) -> None:
@@ -25,6 +33,7 @@ def register(subparsers) -> None:
         "--unit", dest="units", action="extend", nargs="+", metavar="U", help="only these unit(s)"
     )
     parser.add_argument("--rul", type=Path, metavar="FILE", help="RUL file paired with a C-MAPSS test file")
+    add_scope_arg(parser)
     add_output_args(parser)
     parser.set_defaults(func=run)
 
@@ -68,12 +77,16 @@ def drift_line(report) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from turbofan_desktop.services.applicability import check_applicability
     from turbofan_desktop.services.data import load_dataset
     from turbofan_desktop.services.inference import detect_with_drift
 
-    bar = progress_bar(args)
     with open_workspace(args, create=False) as ws, stop_on_interrupt() as stop:
         dataset = load_dataset(ws, args.file, rul_path=args.rul)
+        applicability = check_applicability(ws, args.version_id, dataset)
+        if refuse_out_of_scope(args, args.version_id, applicability):
+            return 2
+        bar = progress_bar(args)
         try:
             monitored = detect_with_drift(
                 ws,
@@ -82,15 +95,19 @@ def run(args: argparse.Namespace) -> int:
                 units=args.units,
                 progress=lambda e: bar.update(e.fraction, e.stage),
                 should_stop=stop,
+                accept_out_of_scope=True,
             )
         finally:
             bar.close()
     payload = detection_to_dict(args.version_id, monitored.detection)
     # shaped like the drift command's JSON (without its version_id); null when not checked
     payload["drift"] = monitored.drift.to_dict() if monitored.drift is not None else None
+    payload["applicability"] = applicability.to_dict()
     if args.json:
         print_json(payload)
         return 0
+    for line in applicability_lines(applicability):
+        print(line)
     for unit in payload["units"]:
         spans = (
             ", ".join(f"{r['start']}-{r['end']} (score {r['score']:.3g})" for r in unit["ranges"]) or "none"

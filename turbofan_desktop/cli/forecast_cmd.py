@@ -7,7 +7,13 @@ from pathlib import Path
 from typing import Any
 
 from turbofan_desktop.cli._common import add_output_args, print_json, whole_number
-from turbofan_desktop.cli._jobs import add_version_arg, open_workspace
+from turbofan_desktop.cli._jobs import (
+    add_scope_arg,
+    add_version_arg,
+    applicability_lines,
+    open_workspace,
+    refuse_out_of_scope,
+)
 
 
 def register(subparsers) -> None:
@@ -29,6 +35,7 @@ def register(subparsers) -> None:
         help="steps ahead (default: the model's horizon)",
     )
     parser.add_argument("--rul", type=Path, metavar="FILE", help="RUL file paired with a C-MAPSS test file")
+    add_scope_arg(parser)
     add_output_args(parser)
     parser.set_defaults(func=run)
 
@@ -51,16 +58,25 @@ def forecast_to_dict(version_id: int, result) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from turbofan_desktop.services.applicability import check_applicability
     from turbofan_desktop.services.data import load_dataset
     from turbofan_desktop.services.inference import forecast
 
     with open_workspace(args, create=False) as ws:
         dataset = load_dataset(ws, args.file, rul_path=args.rul)
-        result = forecast(ws, args.version_id, dataset, units=args.units, horizon=args.horizon)
+        applicability = check_applicability(ws, args.version_id, dataset)
+        if refuse_out_of_scope(args, args.version_id, applicability):
+            return 2
+        result = forecast(
+            ws, args.version_id, dataset, units=args.units, horizon=args.horizon, accept_out_of_scope=True
+        )
     payload = forecast_to_dict(args.version_id, result)
+    payload["applicability"] = applicability.to_dict()
     if args.json:
         print_json(payload)
         return 0
+    for line in applicability_lines(applicability):
+        print(line)
     print(f"horizon {result.horizon}, {result.interval:.0%} interval")
     for unit, uf in result.units.items():
         for name, sf in uf.sensors.items():

@@ -8,7 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from turbofan_desktop.cli._common import add_output_args, print_json
-from turbofan_desktop.cli._jobs import add_version_arg, open_workspace
+from turbofan_desktop.cli._jobs import (
+    add_scope_arg,
+    add_version_arg,
+    applicability_lines,
+    open_workspace,
+    refuse_out_of_scope,
+)
 
 
 def register(subparsers) -> None:
@@ -21,6 +27,7 @@ def register(subparsers) -> None:
     parser.add_argument("file", type=Path, metavar="FILE", help="data file")
     add_version_arg(parser)
     parser.add_argument("--rul", type=Path, metavar="FILE", help="RUL file paired with a C-MAPSS test file")
+    add_scope_arg(parser)
     add_output_args(parser)
     parser.set_defaults(func=run)
 
@@ -43,16 +50,23 @@ def rul_to_dict(version_id: int, result) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from turbofan_desktop.services.applicability import check_applicability
     from turbofan_desktop.services.data import load_dataset
     from turbofan_desktop.services.inference import predict_rul
 
     with open_workspace(args, create=False) as ws:
         dataset = load_dataset(ws, args.file, rul_path=args.rul)
-        result = predict_rul(ws, args.version_id, dataset)
+        applicability = check_applicability(ws, args.version_id, dataset)
+        if refuse_out_of_scope(args, args.version_id, applicability):
+            return 2
+        result = predict_rul(ws, args.version_id, dataset, accept_out_of_scope=True)
     payload = rul_to_dict(args.version_id, result)
+    payload["applicability"] = applicability.to_dict()
     if args.json:
         print_json(payload)
         return 0
+    for line in applicability_lines(applicability):
+        print(line)
     for row in payload["units"]:
         line = f"unit {row['unit']}: RUL {row['rul']:.1f} [{row['lower']:.1f}, {row['upper']:.1f}]"
         if "true_rul" in row:

@@ -182,6 +182,14 @@ def _regime_norm(columns: dict[str, np.ndarray], labels: np.ndarray, n_regimes: 
     return norm
 
 
+def _range_of(values: np.ndarray) -> dict[str, float | None]:
+    """Minimum and maximum of the finite values (None for a column without any)."""
+    finite = _finite(values)
+    if finite.size == 0:
+        return {"min": None, "max": None}
+    return {"min": float(finite.min()), "max": float(finite.max())}
+
+
 def training_statistics(ds: Dataset, sensors: Sequence[str] | None = None) -> dict[str, Any]:
     """JSON-able summary of ``ds`` that :func:`compare` measures new data against.
 
@@ -203,6 +211,10 @@ def training_statistics(ds: Dataset, sensors: Sequence[str] | None = None) -> di
         "regimes": None,
         "regime_norm": None,
         "age": None,
+        # what the applicability check (services.applicability) compares a new file with; optional
+        # keys, absent from statistics written before they existed
+        "time_kind": ds.time_kind,
+        "settings": {name: _range_of(ds.frame[name].to_numpy(dtype=np.float64)) for name in ds.settings},
     }
     regimes = detect_regimes(ds)
     if regimes.n_regimes > 1:
@@ -226,6 +238,16 @@ def training_statistics(ds: Dataset, sensors: Sequence[str] | None = None) -> di
         block["icc"] = round(intra_unit_correlation(values, unit_ids), 4)
         summary["sensors"][name] = block
     return summary
+
+
+def values_as_summarised(stats: dict[str, Any], ds: Dataset, names: Sequence[str]) -> dict[str, np.ndarray]:
+    """The columns ``names`` of ``ds`` in the space the summary describes: raw values, or standard
+    deviations from the regime's training mean when the training data had several regimes."""
+    columns = {name: ds.frame[name].to_numpy(dtype=np.float64) for name in names}
+    if stats.get("regimes"):
+        labels = RegimeModel.from_dict(stats["regimes"]).assign(ds.frame)
+        columns = _regime_normalised(columns, labels, stats["regime_norm"])
+    return columns
 
 
 # -- the two measures ----------------------------------------------------------------------------------

@@ -2,8 +2,12 @@
 
 A version's artifact is loaded once per workspace (its sha256 is checked by the registry before the
 plugin reads it) and kept in the workspace's cache. Each task first checks that the version's model
-offers it and that the data carries the sensors the version was trained on. :func:`detect_with_drift`
-also measures the detected data's drift against the version's training data.
+offers it and that the data carries the sensors the version was trained on, then runs the
+applicability check (:mod:`~turbofan_desktop.services.applicability`): data out of the version's scope
+(another fleet, another time axis, values far outside the training range) raises
+:class:`~turbofan_desktop.services.applicability.OutOfScopeError` unless the caller passes
+``accept_out_of_scope=True`` — after showing the verdict to the user, who chose to go on.
+:func:`detect_with_drift` also measures the detected data's drift against the version's training data.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from turbofan_desktop.plugins.contract import (
 )
 from turbofan_desktop.services import feedback
 from turbofan_desktop.services._common import artifact_problem, stop_checker
+from turbofan_desktop.services.applicability import require_applicable
 from turbofan_desktop.services.monitoring import check_drift
 
 if TYPE_CHECKING:
@@ -120,8 +125,10 @@ def _require_units(dataset: Dataset, units: list[Any] | None) -> list[Any] | Non
     return resolved
 
 
-def _prepared(ws: Workspace, version_id: int, task: str, dataset: Dataset) -> Any:
-    """The version's loaded model, checked to offer ``task`` on ``dataset``'s sensors."""
+def _prepared(ws: Workspace, version_id: int, task: str, dataset: Dataset, accept_out_of_scope: bool) -> Any:
+    """The version's loaded model, checked to offer ``task`` on ``dataset``'s sensors, with the
+    dataset in its scope (or the caller accepting that it is not)."""
+    require_applicable(ws, version_id, dataset, accept=accept_out_of_scope)  # before a model loads
     spec, model = load_model(ws, version_id)
     _require_task(version_id, spec, model, task)
     _require_sensors(version_id, model, dataset)
@@ -137,6 +144,7 @@ def detect(
     progress: Callable[[ProgressEvent], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     record_kpis: bool = True,
+    accept_out_of_scope: bool = False,
 ) -> DetectionResult:
     """Anomaly ranges (on the data's own time axis) of the version's target, per unit.
 
@@ -145,7 +153,7 @@ def detect(
     against them are appended to the version's KPI history (``feedback.record_detection_kpis``),
     unless ``record_kpis`` is False: a report only reads the registry, it never adds to its history.
     """
-    model: AnomalyModel = _prepared(ws, version_id, "anomaly", dataset)
+    model: AnomalyModel = _prepared(ws, version_id, "anomaly", dataset, accept_out_of_scope)
     result = model.detect(
         dataset,
         units=_require_units(dataset, units),
@@ -183,11 +191,20 @@ def detect_with_drift(
     units: list[Any] | None = None,
     progress: Callable[[ProgressEvent], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    accept_out_of_scope: bool = False,
 ) -> MonitoredDetection:
     """:func:`detect`, then a drift check of the same rows (the chosen units), stored in the
     version's history: a detection on data unlike the training data is one the user should doubt.
     The check never fails the detection (see :func:`~turbofan_desktop.services.monitoring.check_drift`)."""
-    detection = detect(ws, version_id, dataset, units=units, progress=progress, should_stop=should_stop)
+    detection = detect(
+        ws,
+        version_id,
+        dataset,
+        units=units,
+        progress=progress,
+        should_stop=should_stop,
+        accept_out_of_scope=accept_out_of_scope,
+    )
     resolved = _require_units(dataset, units)
     checked = dataset.subset(resolved) if resolved is not None else dataset
     return MonitoredDetection(detection, check_drift(ws, version_id, checked))
@@ -200,15 +217,18 @@ def forecast(
     *,
     units: list[Any] | None = None,
     horizon: int | None = None,
+    accept_out_of_scope: bool = False,
 ) -> ForecastResult:
     """Median forecast and interval of the version's sensors, continuing each unit's time axis."""
-    model: ForecastModel = _prepared(ws, version_id, "forecast", dataset)
+    model: ForecastModel = _prepared(ws, version_id, "forecast", dataset, accept_out_of_scope)
     return model.forecast(dataset, horizon=horizon, units=_require_units(dataset, units))
 
 
-def predict_rul(ws: Workspace, version_id: int, dataset: Dataset) -> RULResult:
+def predict_rul(
+    ws: Workspace, version_id: int, dataset: Dataset, *, accept_out_of_scope: bool = False
+) -> RULResult:
     """Remaining useful life per unit with its interval (and the true RUL when the data carries it)."""
-    model: RULModel = _prepared(ws, version_id, "rul", dataset)
+    model: RULModel = _prepared(ws, version_id, "rul", dataset, accept_out_of_scope)
     return model.predict_rul(dataset)
 
 
