@@ -61,7 +61,7 @@ def test_models_show(cli, make_version, registry):
     assert code == 0 and data["id"] == rec.id and data["artifact_sha256"] == rec.artifact_sha256
     assert data["metric_history"][0]["kind"] == "validation" and data["feedback"][0]["label"] == "false_alarm"
     code, text, _ = cli("models", "show", str(rec.id))
-    assert code == 0 and f"(id {rec.id})" in text
+    assert code == 0 and f"(#{rec.id})" in text
     code, _, err = cli("models", "show", "999")
     assert code == 2 and "Model version 999 does not exist" in err and "Traceback" not in err
 

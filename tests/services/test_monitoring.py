@@ -117,15 +117,31 @@ def test_version_without_statistics_is_a_clear_error(ws, fd001):
 def test_kpi_warning_compares_latest_validation_with_registration(ws, fd001):
     record = _register(ws, fd001["train"], validation={"prediction_mse": 0.10, "units_scored": 6.0})
     assert kpi_warning(ws, record.id) is None  # one validation only
-    ws.registry.record_validation(record.id, metrics={"prediction_mse": 0.11}, data_hash="d1")
+    # re-validated on the same held-out data as at registration ("val")
+    ws.registry.record_validation(record.id, metrics={"prediction_mse": 0.11}, data_hash="val")
     assert kpi_warning(ws, record.id) is None  # 10 % worse, margin 20 %
     ws.registry.record_metrics(record.id, kind="detection", metrics={"precision": 0.5})
-    ws.registry.record_validation(record.id, metrics={"prediction_mse": 0.15}, data_hash="d2")
+    ws.registry.record_validation(record.id, metrics={"prediction_mse": 0.15}, data_hash="val")
     warning = kpi_warning(ws, record.id)
     assert warning is not None and "prediction_mse" in warning and "50%" in warning
     assert kpi_warning(ws, record.id, margin=0.6) is None
     kinds = [h.kind for h in kpi_history(ws, record.id)]
     assert kinds == ["validation", "validation", "detection", "validation"]
+
+
+def test_kpi_warning_never_compares_metrics_of_different_data(ws, fd001):
+    """Issue 17: a test-file RMSE next to a held-out RMSE is no sign of decay."""
+    record = _register(ws, fd001["train"], validation={"rul_rmse": 6.8})  # held-out units ("val")
+    ws.registry.record_validation(record.id, metrics={"rul_rmse": 14.3}, data_hash="test-file")
+    assert kpi_warning(ws, record.id) is None  # 110 % "worse", but on other data
+    ws.registry.record_validation(record.id, metrics={"rul_rmse": 14.0}, data_hash="test-file")
+    assert kpi_warning(ws, record.id) is None  # better than the first score on that file
+    ws.registry.record_validation(record.id, metrics={"rul_rmse": 20.0}, data_hash="test-file")
+    warning = kpi_warning(ws, record.id)
+    assert warning is not None and "20 in the latest validation" in warning
+    assert "40% worse than 14.3 in the first validation on the same data" in warning
+    ws.registry.record_validation(record.id, metrics={"rul_rmse": 7.0}, data_hash="val")
+    assert kpi_warning(ws, record.id) is None  # the held-out units again: 3 % worse than 6.8
 
 
 def test_kpi_direction_from_metric_names(ws, fd001):
@@ -135,7 +151,7 @@ def test_kpi_direction_from_metric_names(ws, fd001):
     assert metric_direction("precision") == 1 and metric_direction("f0_5") == 1
     assert metric_direction("units_scored") == 0
     record = _register(ws, fd001["train"], validation={"recall": 0.8})
-    ws.registry.record_validation(record.id, metrics={"recall": 0.5}, data_hash="d")
+    ws.registry.record_validation(record.id, metrics={"recall": 0.5}, data_hash="val")
     assert "recall" in kpi_warning(ws, record.id)
 
 

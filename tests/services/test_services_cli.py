@@ -65,11 +65,18 @@ def test_cli_workflow(capsys, cli_registry, fd001_small, tmp_path):
     assert code == 0, err
     (row,) = out["results"]
     assert row["id"] == trans_id and row["data_hash"] and "rul_rmse" in row["metrics"]
+    assert row["data"].startswith("test_FD001.txt (")  # the metrics say what they were computed on
 
     code, out, err = run_json(capsys, "validate", "--all", *reg)
     assert code == 0, err
     assert sorted(r["id"] for r in out["results"]) == sorted([tele_id, tele_id + 1, trans_id])
     assert all(r["metrics"] and r["data_hash"] for r in out["results"])
+    assert {r["data"] for r in out["results"]} == {"held-out units of train_small.txt"}
+    code, out, err = run_json(capsys, "models", "list", *reg)
+    assert code == 0, err
+    listed = {row["id"]: row for row in out}
+    assert listed[trans_id]["trained_on"]["file"] == "train_small.txt"
+    assert listed[trans_id]["key_metric"]["data"]["text"] == "held-out units of train_small.txt"
 
     code, out, err = run_json(
         capsys, "detect", test_file, "--version", str(tele_id), "--unit", "1", "2", *reg

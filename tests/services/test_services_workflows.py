@@ -209,7 +209,7 @@ def test_reports_html_and_pdf(shared, tmp_path, fd001_small, plugin):
     reader = PdfReader(str(pdf_path))
     assert len(reader.pages) >= 3
     first = reader.pages[0].extract_text()
-    assert f"(id {version_id})" in first and "Validation metrics" in first
+    assert f"(#{version_id})" in first and "Validation metrics" in first
 
 
 def test_cancel_during_training_registers_nothing(tmp_path, fd001_small):

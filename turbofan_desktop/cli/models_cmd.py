@@ -7,7 +7,7 @@ import json
 
 from turbofan_desktop.cli._common import add_output_args, print_json, whole_number
 from turbofan_desktop.cli._registry_args import open_registry_workspace, print_table
-from turbofan_desktop.services import models
+from turbofan_desktop.services import models, naming
 from turbofan_desktop.services.models import STAGES, VERSION_STATUSES, VersionRecord
 
 
@@ -75,10 +75,9 @@ def _usage(parser: argparse.ArgumentParser) -> int:
     return 2
 
 
-def _summary_row(rec: VersionRecord) -> list[object]:
-    key = next(iter(rec.validation_metrics or rec.metrics or {}), None)
-    source = rec.validation_metrics if rec.validation_metrics else rec.metrics
-    metric = f"{key}={source[key]:.4g}" if key and isinstance(source.get(key), int | float) else "-"
+def _summary_row(rec: VersionRecord, overview: dict) -> list[object]:
+    figure = overview["key_metric"]
+    metric = f"{figure['name']}={figure['value']:.4g}" if figure else "-"
     return [
         rec.id,
         rec.plugin,
@@ -88,8 +87,9 @@ def _summary_row(rec: VersionRecord) -> list[object]:
         rec.status,
         "yes" if rec.validation_performed else "no",
         metric,
+        figure["data"]["text"] if figure else "-",
         rec.created[:19].replace("T", " "),
-        rec.lineage.get("data_hash", "")[:12],
+        overview["trained_on"]["text"],
     ]
 
 
@@ -98,14 +98,16 @@ def list_versions(args: argparse.Namespace) -> int:
         filters = {"plugin": args.plugin, "target": args.target, "stage": args.stage, "status": args.status}
         records = models.list_versions(ws, **filters, limit=args.limit, offset=args.offset)
         total = models.count_versions(ws, **filters)
+        overviews = [naming.overview(ws, rec) for rec in records]
     if args.json:
-        print_json([rec.to_dict() for rec in records])
+        print_json([{**rec.to_dict(), **view} for rec, view in zip(records, overviews, strict=True)])
         return 0
     if not records:
         print("No model versions match." if total else "No model versions.")
         return 0
-    headers = ["ID", "PLUGIN", "TARGET", "VER", "STAGE", "STATUS", "VALIDATED", "METRIC", "CREATED", "DATA"]
-    print_table(headers, [_summary_row(rec) for rec in records])
+    headers = ["ID", "PLUGIN", "TARGET", "VER", "STAGE", "STATUS", "VALIDATED", "METRIC", "ON", "CREATED"]
+    headers.append("TRAINED ON")
+    print_table(headers, [_summary_row(rec, view) for rec, view in zip(records, overviews, strict=True)])
     shown_to = args.offset + len(records)
     if total > len(records):
         print(f"({args.offset + 1}-{shown_to} of {total}; use --offset/--limit for more)")
@@ -115,9 +117,15 @@ def list_versions(args: argparse.Namespace) -> int:
 def show_version(args: argparse.Namespace) -> int:
     with open_registry_workspace(args) as ws:
         details = models.show_version(ws, args.id)
-    record, history, feedback = details.record, details.metric_history, details.feedback
+        record, history, feedback = details.record, details.metric_history, details.feedback
+        view = naming.overview(ws, record)
+        on = naming.history_data(ws, record, history)
     data = record.to_dict()
-    data["metric_history"] = [point.to_dict() for point in history]
+    data.update(view)
+    data["metric_history"] = [
+        {**(entry if isinstance(entry, dict) else entry.to_dict()), "data": text}
+        for entry, text in zip(history, on, strict=True)
+    ]
     data["feedback"] = [label.to_dict() for label in feedback]
     if args.json:
         print_json(data)
@@ -128,12 +136,18 @@ def show_version(args: argparse.Namespace) -> int:
     print(f"  validated: {'yes' if record.validation_performed else 'no'}")
     lineage = record.lineage
     print(
-        f"  data: {lineage.get('source')} ({lineage.get('format')}, {lineage.get('units')} units, "
+        f"  trained on: {view['trained_on']['text']} ({lineage.get('format')}, {lineage.get('units')} units, "
         f"{lineage.get('rows')} rows, {lineage.get('time_start')}..{lineage.get('time_end')}, "
-        f"hash {str(lineage.get('data_hash'))[:16]})"
+        f"data hash {str(lineage.get('data_hash'))[:16]})"
     )
     for key in ("config", "metrics", "validation_metrics", "library_versions"):
         print(f"  {key}: {json.dumps(data[key], sort_keys=True, default=str)}")
+    for entry in data["metric_history"]:
+        if entry.get("kind") != "drift":
+            shown = ", ".join(
+                f"{k}={v:.4g}" for k, v in entry["metrics"].items() if isinstance(v, int | float)
+            )
+            print(f"  {str(entry.get('created'))[:19]} {entry.get('kind')} on {entry['data']}: {shown}")
     print(
         f"  training history: {len(record.history)} epochs; KPI entries: {len(history)}; labels: {len(feedback)}"
     )

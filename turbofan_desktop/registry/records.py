@@ -495,8 +495,9 @@ class VersionRecord:
 
     @property
     def label(self) -> str:
-        """How a user names this version in a sentence: ``telemanom/sensor_11 v3 (id 17)``."""
-        return f"{self.plugin}/{self.target} v{self.version} (id {self.id})"
+        """How a user names this version everywhere (CLI, jobs, plots, status bar, reports):
+        ``telemanom/s_11 v3 (#17)`` — plugin/target, the version number within them, the registry id."""
+        return f"{self.plugin}/{self.target} v{self.version} (#{self.id})"
 
     def to_dict(self) -> dict[str, Any]:
         return {

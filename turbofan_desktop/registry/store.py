@@ -206,6 +206,18 @@ class Registry:
             for row in query
         }
 
+    def find_dataset(self, data_hash: str) -> DatasetRecord | None:
+        """The newest stored lineage of data with this content hash, or None: names the file a
+        metric was computed on."""
+        t = self.tables
+        row = (
+            t.DatasetRow.select(t.DatasetRow.id)
+            .where(t.DatasetRow.data_hash == data_hash)
+            .order_by(t.DatasetRow.id.desc())
+            .first()
+        )
+        return self._datasets([row.id]).get(row.id) if row is not None else None
+
     # -- training runs --------------------------------------------------------------------------
     def start_run(self, *, plugin: str, target: str, config: dict, dataset_id: int | None) -> int:
         """Record that training started (status ``running``, owned by this process)."""

@@ -11,9 +11,10 @@
   ride along (detecting, opening a file): None instead of an error when drift cannot be measured.
   :func:`monitored_versions` picks what a newly opened file is checked against (one per plugin).
 * **KPIs** — :func:`kpi_history` is the version's validation / detection history without the drift
-  entries; :func:`kpi_warning` says when the latest validation is worse than the one at registration
-  by more than ``Settings.kpi_warning_margin`` (relative), in any metric whose better direction is
-  known from its name.
+  entries; :func:`kpi_warning` says when the latest validation is worse than the first one *on the
+  same data* (at registration when that was the held-out units again) by more than
+  ``Settings.kpi_warning_margin`` (relative), in any metric whose better direction is known from its
+  name. Metrics of different data are never compared (:func:`comparable_baseline`).
 
 Pure Python: no Qt, no torch.
 """
@@ -269,29 +270,54 @@ def kpi_warning(ws: Workspace, version_id: int, margin: float | None = None) -> 
         (VALIDATION_KIND, "validation", "at registration"),
         (DETECTION_KIND, "detection judged by labels", "in the first judged detection"),
     ):
-        entries = [e for e in history if e.kind == kind]
+        entries = [e for e in history if _entry(e, "kind") == kind]
         sentence = _kind_warning(ws, version_id, entries, margin, what, since)
         if sentence:
             return sentence
     return None
 
 
-def _kind_warning(
-    ws: Workspace, version_id: int, entries: list[MetricPoint], margin: float, what: str, since: str
-) -> str | None:
+def _entry(entry: Any, name: str) -> Any:
+    """A history entry's field, whether the registry hands out dicts or typed points."""
+    return entry.get(name) if isinstance(entry, dict) else getattr(entry, name, None)
+
+
+def comparable_baseline(entries: list[Any]) -> tuple[Any, Any] | None:
+    """(baseline, latest): the latest entry and the first one computed on the *same* data (same
+    content hash). Metrics of different data are never compared: a test-file RMSE says nothing
+    about a held-out RMSE. None when the latest has no data hash or nothing earlier shares it."""
     if len(entries) < 2:
         return None
-    baseline, latest = entries[0], entries[-1]
-    changes = kpi_changes(dict(baseline.metrics or {}), dict(latest.metrics or {}))
+    latest = entries[-1]
+    data_hash = _entry(latest, "data_hash")
+    if not data_hash:
+        return None
+    same = [e for e in entries[:-1] if _entry(e, "data_hash") == data_hash]
+    return (same[0], latest) if same else None
+
+
+def _kind_warning(
+    ws: Workspace, version_id: int, entries: list[Any], margin: float, what: str, since: str
+) -> str | None:
+    pair = comparable_baseline(entries)
+    if pair is None:
+        return None
+    baseline, latest = pair
+    changes = kpi_changes(dict(_entry(baseline, "metrics") or {}), dict(_entry(latest, "metrics") or {}))
     worst = max(changes, key=lambda c: c["worse"], default=None)
     if worst is None or worst["worse"] <= margin:
         return None
-    label = ws.registry.get(version_id).label
+    from turbofan_desktop.services.naming import data_description
+
+    record = ws.registry.get(version_id)
+    on = data_description(ws, record, _entry(latest, "data_hash")).text
+    if baseline is not entries[0]:
+        since = f"in the first {what} on the same data ({str(_entry(baseline, 'created') or '')[:10]})"
     amount = "far" if math.isinf(worst["worse"]) else f"{worst['worse']:.0%}"
     return (
-        f"{label}: {worst['metric']} is {worst['latest']:.4g} in the latest {what} "
-        f"({str(latest.created or '')[:10]}), {amount} worse than {worst['registered']:.4g} "
-        f"{since} (warning margin {margin:.0%})."
+        f"{record.label}: {worst['metric']} is {worst['latest']:.4g} in the latest {what} "
+        f"({str(_entry(latest, 'created') or '')[:10]}, on {on}), {amount} worse than "
+        f"{worst['registered']:.4g} {since} (warning margin {margin:.0%})."
     )
 
 

@@ -20,6 +20,7 @@ from turbofan_desktop.data.dataset import Dataset, canonical_hash
 from turbofan_desktop.errors import Cancelled, IncompatibleDataError, TurbofanError
 from turbofan_desktop.plugins.contract import ProgressEvent
 from turbofan_desktop.registry.records import TrainingSource
+from turbofan_desktop.services import naming
 from turbofan_desktop.services._common import raise_if_stopped, stop_checker
 from turbofan_desktop.services.data import load_dataset
 from turbofan_desktop.services.inference import load_model
@@ -42,6 +43,7 @@ class ValidationOutcome:
     metrics: dict[str, float] = field(default_factory=dict)
     data_hash: str | None = None
     data_source: str | None = None
+    data: str | None = None  # what the metrics were computed on, for people: "held-out units of X"
     error: str | None = None
     cancelled: bool = False
 
@@ -57,6 +59,7 @@ class ValidationOutcome:
             "metrics": dict(self.metrics),
             "data_hash": self.data_hash,
             "data_source": self.data_source,
+            "data": self.data,
             "error": self.error,
             "cancelled": self.cancelled,
         }
@@ -143,6 +146,7 @@ def validate(
             data = new_data if new_data is not None else held_out.for_record(record)
             outcome.metrics, outcome.data_hash = validate_one(ws, record, data, report, should_stop)
             outcome.data_source = str(data.source) if data.source else data.name
+            outcome.data = naming.data_description(ws, record, outcome.data_hash).text
         except Cancelled:
             outcome.cancelled, outcome.error = True, "cancelled"
         except TurbofanError as exc:
@@ -175,6 +179,8 @@ def validate_one(
     metrics = {str(k): float(v) for k, v in dict(metrics).items()}
     raise_if_stopped(should_stop)
     data_hash = data.data_hash
+    # the lineage of the scored data, so the metric's hash leads back to a file name (services.naming)
+    ws.registry.record_dataset(data.lineage)
     ws.registry.record_validation(int(record.id), metrics=metrics, data_hash=data_hash)
     return metrics, data_hash
 

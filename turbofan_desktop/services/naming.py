@@ -1,0 +1,195 @@
+"""How a user reads a version and its numbers: one name, what it was trained on, what each metric
+was computed on.
+
+* :func:`version_name` — ``transformer/* v2 (#5)``: plugin/target, the version number within them and
+  the registry id, the same in the CLI, jobs, plots, the status bar and reports.
+* :func:`trained_on` — the training file's name and a short hash (of the file, else of the values).
+* :func:`data_description` — what a stored metric was computed on: the version's own held-out units
+  of its training file, or a named file with its short hash (validation records the lineage of the
+  data it scored, so the hash leads back to the file).
+* :func:`key_figure` — the metric a user compares versions by, with the data it was computed on.
+
+Pure Python: no Qt, no torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from turbofan_desktop.services import Workspace
+
+SHORT_HASH = 8
+HELD_OUT, FILE, UNKNOWN = "held_out", "file", "unknown"
+#: preferred "key metric" names, best first; the first present in a version's metrics is shown
+KEY_METRICS = ("rul_rmse", "f1", "f0_5", "prediction_mse", "forecast_mase_h20", "rmse", "val_loss", "mae")
+
+
+def version_name(record: Any) -> str:
+    """``plugin/target vN (#id)`` for a registry record (the record's own ``label``)."""
+    return str(record.label)
+
+
+def _extra(record: Any) -> dict[str, Any]:
+    provenance = getattr(record, "provenance", None)  # typed provenance, where the registry has it
+    if provenance is not None and hasattr(provenance, "to_dict"):
+        return dict(provenance.to_dict())
+    return dict(getattr(record, "extra", None) or {})
+
+
+def _lineage(record: Any) -> dict[str, Any]:
+    lineage = getattr(record, "lineage", None) or {}
+    return dict(lineage.to_dict()) if hasattr(lineage, "to_dict") else dict(lineage)
+
+
+def _short(value: str | None) -> str:
+    return str(value or "")[:SHORT_HASH]
+
+
+@dataclass(frozen=True)
+class DataDescription:
+    """What some numbers were computed on: ``kind`` (held_out / file / unknown), a short ``text``
+    for a table cell, the file name and short hash when known, and the content hash."""
+
+    kind: str
+    text: str
+    file: str | None = None
+    short_hash: str | None = None
+    data_hash: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "text": self.text,
+            "file": self.file,
+            "short_hash": self.short_hash,
+            "data_hash": self.data_hash,
+        }
+
+
+def trained_on(record: Any) -> DataDescription:
+    """The training file's name and short hash (of the file's bytes when read from a file)."""
+    extra, lineage = _extra(record), _lineage(record)
+    source = dict(extra.get("source") or {})
+    path = source.get("path") or lineage.get("source") or ""
+    name = Path(str(path)).name if path else "data in memory"
+    short = _short(lineage.get("file_sha256") or source.get("data_hash") or lineage.get("data_hash"))
+    text = f"{name} ({short})" if short else name
+    return DataDescription(FILE, text, name, short or None, lineage.get("data_hash"))
+
+
+def _held_out_hashes(record: Any) -> set[str]:
+    extra = _extra(record)
+    hashes = {dict(extra.get("validation") or {}).get("data_hash")}
+    return {h for h in hashes if h}
+
+
+def _is_held_out_part(lineage: dict[str, Any], training_source: str | None) -> bool:
+    """Data cut from the version's training file by its split (or as its held-out units)."""
+    if training_source and str(lineage.get("source")) != str(training_source):
+        return False
+    for step in lineage.get("preprocessing") or ():
+        note = str(dict(step).get("note") or "")
+        if dict(step).get("step") == "subset" and (
+            "val split" in note or "test split" in note or "held-out" in note
+        ):
+            return True
+    return False
+
+
+def data_description(ws: Workspace, record: Any, data_hash: str | None) -> DataDescription:
+    """What a metric of ``record`` stored with ``data_hash`` was computed on."""
+    if not data_hash:
+        return DataDescription(UNKNOWN, "data not recorded")
+    training = trained_on(record)
+    extra = _extra(record)
+    source_path = dict(extra.get("source") or {}).get("path") or _lineage(record).get("source")
+    if data_hash in _held_out_hashes(record):
+        return DataDescription(
+            HELD_OUT, f"held-out units of {training.file}", training.file, training.short_hash, data_hash
+        )
+    finder = getattr(ws.registry, "find_dataset", None)
+    found = finder(data_hash) if callable(finder) else None
+    if found is None:
+        return DataDescription(UNKNOWN, f"data {_short(data_hash)}", None, _short(data_hash), data_hash)
+    found = dict(found.to_dict() if hasattr(found, "to_dict") else found)
+    if _is_held_out_part(found, source_path):
+        return DataDescription(
+            HELD_OUT, f"held-out units of {training.file}", training.file, training.short_hash, data_hash
+        )
+    name = Path(str(found.get("source") or "")).name or "data in memory"
+    short = _short(found.get("file_sha256") or data_hash)
+    return DataDescription(FILE, f"{name} ({short})", name, short, data_hash)
+
+
+def key_metric(record: Any) -> tuple[str, float] | None:
+    """The metric a user compares versions by: of the latest validation first, then of training."""
+    for metrics in (getattr(record, "validation_metrics", None), getattr(record, "metrics", None)):
+        if not metrics:
+            continue
+        numeric = {k: v for k, v in metrics.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+        for name in KEY_METRICS:
+            if name in numeric:
+                return name, float(numeric[name])
+        for name in sorted(numeric):
+            if name.endswith(("_rmse", "_f1", "rmse")):
+                return name, float(numeric[name])
+        if numeric:
+            name = sorted(numeric)[0]
+            return name, float(numeric[name])
+    return None
+
+
+def key_figure(ws: Workspace, record: Any) -> dict[str, Any] | None:
+    """``{"name", "value", "data"}``: the key metric and what it was computed on (the latest
+    validation's data; training metrics were computed on the held-out units)."""
+    metric = key_metric(record)
+    if metric is None:
+        return None
+    name, value = metric
+    from_validation = name in dict(getattr(record, "validation_metrics", None) or {})
+    data_hash = getattr(record, "validation_data_hash", None) if from_validation else None
+    if data_hash:
+        data = data_description(ws, record, data_hash)
+    else:
+        data = DataDescription(HELD_OUT, f"held-out units of {trained_on(record).file}")
+    return {"name": name, "value": value, "data": data}
+
+
+def overview(ws: Workspace, record: Any) -> dict[str, Any]:
+    """What a versions table shows beside the record: its name, what it was trained on and its key
+    metric with the data that metric was computed on (JSON-able)."""
+    figure = key_figure(ws, record)
+    if figure is not None:
+        figure = {**figure, "data": figure["data"].to_dict()}
+    return {"name": version_name(record), "trained_on": trained_on(record).to_dict(), "key_metric": figure}
+
+
+def history_data(ws: Workspace, record: Any, entries: list[Any]) -> list[str]:
+    """For each KPI / drift entry of ``record``, what it was computed on (same order)."""
+    described: dict[str | None, str] = {}
+    out = []
+    for entry in entries:
+        data_hash = entry.get("data_hash") if isinstance(entry, dict) else getattr(entry, "data_hash", None)
+        if data_hash not in described:
+            described[data_hash] = data_description(ws, record, data_hash).text
+        out.append(described[data_hash])
+    return out
+
+
+__all__ = [
+    "FILE",
+    "HELD_OUT",
+    "KEY_METRICS",
+    "UNKNOWN",
+    "DataDescription",
+    "data_description",
+    "key_figure",
+    "history_data",
+    "key_metric",
+    "overview",
+    "trained_on",
+    "version_name",
+]
