@@ -119,13 +119,16 @@ def applicability_lines(applicability: Any) -> list[str]:
     return lines
 
 
-def refuse_out_of_scope(args: argparse.Namespace, version_id: int, applicability: Any) -> bool:
+def refuse_out_of_scope(args: argparse.Namespace, ws: Workspace, applicability: Any) -> bool:
     """Print the verdict and say so when FILE is out of the version's scope and ``--force`` was not
     given (the caller exits 2); False when the command may go on."""
+    from turbofan_desktop.services.naming import version_name_of
+
     if not applicability.out_of_scope or getattr(args, "force", False):
         return False
+    version_id = args.version_id
     sentence = (
-        f"Version {version_id} is out of scope on {args.file}: {applicability.reasons[0]} "
+        f"{version_name_of(ws, version_id)} is out of scope on {args.file}: {applicability.reasons[0]} "
         "Use --force to apply it anyway."
     )
     if getattr(args, "json", False):

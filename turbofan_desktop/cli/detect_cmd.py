@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     with open_workspace(args, create=False) as ws, stop_on_interrupt() as stop:
         dataset = load_dataset(ws, args.file, rul_path=args.rul)
         applicability = check_applicability(ws, args.version_id, dataset)
-        if refuse_out_of_scope(args, args.version_id, applicability):
+        if refuse_out_of_scope(args, ws, applicability):
             return 2
         bar = progress_bar(args)
         try:

@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     with open_workspace(args, create=False) as ws:
         dataset = load_dataset(ws, args.file, rul_path=args.rul)
         applicability = check_applicability(ws, args.version_id, dataset)
-        if refuse_out_of_scope(args, args.version_id, applicability):
+        if refuse_out_of_scope(args, ws, applicability):
             return 2
         result = forecast(
             ws, args.version_id, dataset, units=args.units, horizon=args.horizon, accept_out_of_scope=True

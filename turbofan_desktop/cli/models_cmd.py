@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from turbofan_desktop.cli._common import add_output_args, print_json, whole_number
 from turbofan_desktop.cli._registry_args import open_registry_workspace, print_table
@@ -49,6 +50,20 @@ def register(subparsers) -> None:
     show.add_argument("id", type=whole_number("version id"), metavar="ID")
     add_output_args(show)
     show.set_defaults(func=show_version)
+
+    compare = actions.add_parser(
+        "compare",
+        help="versions side by side: metrics on the same data, config and lineage differences",
+        description="Put two or more versions side by side. With --data FILE every version is scored on "
+        "FILE (stored metrics on that very data are reused; new scores are stored like validate's) and "
+        "FILE's applicability verdict is given per version. Without it, the newest data all versions "
+        "were validated on is used; metrics of different data are never put side by side.",
+    )
+    compare.add_argument("ids", type=int, nargs="+", metavar="ID", help="two or more version ids")
+    compare.add_argument("--data", type=Path, metavar="FILE", help="score every version on this file")
+    compare.add_argument("--rul", type=Path, metavar="FILE", help="RUL file paired with a C-MAPSS test file")
+    add_output_args(compare)
+    compare.set_defaults(func=compare_versions)
 
     promote = actions.add_parser("promote", help="move a version to a stage (production needs validation)")
     promote.add_argument("id", type=whole_number("version id"), metavar="ID")
@@ -151,6 +166,51 @@ def show_version(args: argparse.Namespace) -> int:
     print(
         f"  training history: {len(record.history)} epochs; KPI entries: {len(history)}; labels: {len(feedback)}"
     )
+    return 0
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return "-" if value is None else str(value)
+
+
+def compare_versions(args: argparse.Namespace) -> int:
+    from turbofan_desktop.services.compare import compare_versions as compare
+
+    with open_registry_workspace(args) as ws:
+        result = compare(ws, args.ids, data_path=args.data, rul_path=args.rul)
+    if args.json:
+        print_json(result.to_dict())
+        return 0
+    ids = [v["id"] for v in result.versions]
+    names = [v["name"] for v in result.versions]
+    for version in result.versions:
+        line = f"{version['name']}: trained on {version['trained_on']['text']}, stage {version['stage']}"
+        if "applicability" in version:
+            verdict = version["applicability"]
+            line += f"; on the data: {verdict['verdict']}"
+            if verdict["reasons"]:
+                line += f" ({verdict['reasons'][0]})"
+        print(line)
+    if result.data is not None:
+        print(f"\nMetrics on {result.data['text']} (* = best):")
+        rows = [
+            [row["metric"], *[_cell(row["values"][i]) + ("*" if i in row["best"] else "") for i in ids]]
+            for row in result.metrics
+        ]
+        print_table(["METRIC", *names], rows)
+    for title, differences in (
+        ("Config", result.config_differences),
+        ("Lineage", result.lineage_differences),
+    ):
+        print(f"\n{title} differences:" if differences else f"\n{title}: the same.")
+        if differences:
+            print_table(
+                ["", *names], [[d["key"], *[_cell(d["values"][i]) for i in ids]] for d in differences]
+            )
+    for note in result.notes:
+        print(f"\nnote: {note}")
     return 0
 
 

@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     with open_workspace(args, create=False) as ws:
         dataset = load_dataset(ws, args.file, rul_path=args.rul)
         applicability = check_applicability(ws, args.version_id, dataset)
-        if refuse_out_of_scope(args, args.version_id, applicability):
+        if refuse_out_of_scope(args, ws, applicability):
             return 2
         result = predict_rul(ws, args.version_id, dataset, accept_out_of_scope=True)
     payload = rul_to_dict(args.version_id, result)

@@ -38,6 +38,7 @@ from turbofan_desktop.services import feedback
 from turbofan_desktop.services._common import artifact_problem, stop_checker
 from turbofan_desktop.services.applicability import require_applicable
 from turbofan_desktop.services.monitoring import check_drift
+from turbofan_desktop.services.naming import version_name_of
 
 if TYPE_CHECKING:
     from turbofan_desktop.services import Workspace
@@ -77,17 +78,17 @@ def _config_values(spec: ModelSpec, stored: dict[str, Any] | None) -> dict[str, 
     return {k: v for k, v in dict(stored or {}).items() if k in known}
 
 
-def _require_task(version_id: int, spec: ModelSpec, model: Any, task: str) -> None:
+def _require_task(name: str, spec: ModelSpec, model: Any, task: str) -> None:
     """The spec must name the task, and the model must fulfil the task's protocol."""
     if task not in spec.tasks:
         raise PluginError(
-            f"Version {version_id} is a '{spec.name}' model, which does not offer {task} "
+            f"{name} is a '{spec.name}' model, which does not offer {task} "
             f"(it offers {', '.join(spec.tasks)})."
         )
     protocol = TASK_PROTOCOLS[task]
     if not isinstance(model, protocol):
         raise PluginError(
-            f"The '{spec.name}' model of version {version_id} declares the {task} task but does not "
+            f"The '{spec.name}' model of {name} declares the {task} task but does not "
             f"offer it ({protocol.__name__} needs {', '.join(sorted(_protocol_methods(protocol)))})."
         )
 
@@ -96,7 +97,7 @@ def _protocol_methods(protocol: type) -> set[str]:
     return {name for name in vars(protocol) if not name.startswith("_") and callable(vars(protocol)[name])}
 
 
-def _require_sensors(version_id: int, model: Any, dataset: Dataset) -> None:
+def _require_sensors(name: str, model: Any, dataset: Dataset) -> None:
     """The sensors the version was trained on must be in the data."""
     target = getattr(model, "target", ALL_TARGETS)
     needed = [target] if target != ALL_TARGETS else list(getattr(model, "sensors", None) or [])
@@ -104,7 +105,7 @@ def _require_sensors(version_id: int, model: Any, dataset: Dataset) -> None:
     if missing:
         where = str(dataset.source) if dataset.source else (dataset.name or "the data")
         raise IncompatibleDataError(
-            f"Version {version_id} needs sensor(s) {', '.join(missing)}, which {where} does not have."
+            f"{name} needs sensor(s) {', '.join(missing)}, which {where} does not have."
         )
 
 
@@ -130,8 +131,9 @@ def _prepared(ws: Workspace, version_id: int, task: str, dataset: Dataset, accep
     dataset in its scope (or the caller accepting that it is not)."""
     require_applicable(ws, version_id, dataset, accept=accept_out_of_scope)  # before a model loads
     spec, model = load_model(ws, version_id)
-    _require_task(version_id, spec, model, task)
-    _require_sensors(version_id, model, dataset)
+    name = version_name_of(ws, version_id)
+    _require_task(name, spec, model, task)
+    _require_sensors(name, model, dataset)
     return model
 
 

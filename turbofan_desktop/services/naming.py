@@ -14,6 +14,7 @@ Pure Python: no Qt, no torch.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,9 +28,23 @@ HELD_OUT, FILE, UNKNOWN = "held_out", "file", "unknown"
 KEY_METRICS = ("rul_rmse", "f1", "f0_5", "prediction_mse", "forecast_mase_h20", "rmse", "val_loss", "mae")
 
 
+def natural_key(text: Any) -> tuple:
+    """Sort key that orders numbers inside names by value: s_2 before s_11, h5 before h20."""
+    return tuple(int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", str(text)))
+
+
 def version_name(record: Any) -> str:
     """``plugin/target vN (#id)`` for a registry record (the record's own ``label``)."""
     return str(record.label)
+
+
+def version_name_of(ws: Workspace, version_id: int) -> str:
+    """:func:`version_name` of a registry id; ``version N`` when there is no such version (the
+    sentence that says so comes from wherever the id is used)."""
+    try:
+        return version_name(ws.registry.get(int(version_id)))
+    except Exception:  # noqa: BLE001 - a name for a message must never raise
+        return f"version {version_id}"
 
 
 def _extra(record: Any) -> dict[str, Any]:
@@ -189,7 +204,9 @@ __all__ = [
     "key_figure",
     "history_data",
     "key_metric",
+    "natural_key",
     "overview",
     "trained_on",
     "version_name",
+    "version_name_of",
 ]

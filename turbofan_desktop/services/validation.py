@@ -153,9 +153,7 @@ def validate(
             outcome.error = str(exc)
         except Exception as exc:  # noqa: BLE001 - one version's bug must not end the batch
             log.exception("validating version %s failed", record.id)
-            outcome.error = (
-                f"internal error while validating version {record.id}: {type(exc).__name__}: {exc}"
-            )
+            outcome.error = f"internal error while validating {record.label}: {type(exc).__name__}: {exc}"
         results.append(outcome)
     return ValidationSummary.from_results(results)
 
@@ -172,9 +170,7 @@ def validate_one(
     target = record.target
     if target != "*" and target not in data.frame.columns:
         where = str(data.source) if data.source else (data.name or "the data")
-        raise IncompatibleDataError(
-            f"Version {record.id} needs sensor {target}, which {where} does not have."
-        )
+        raise IncompatibleDataError(f"{record.label} needs sensor {target}, which {where} does not have.")
     metrics = model.evaluate(data, progress=progress, should_stop=should_stop)
     metrics = {str(k): float(v) for k, v in dict(metrics).items()}
     raise_if_stopped(should_stop)
@@ -220,7 +216,7 @@ def held_out_data(ws: Workspace, record: Any, *, sources: dict[tuple, Dataset] |
     source, split = provenance.source, provenance.split
     if source is None or not source.path or split is None:
         raise IncompatibleDataError(
-            f"Version {record.id} does not record its training source and split; validate it on a data file."
+            f"{record.label} does not record its training source and split; validate it on a data file."
         )
     key = (source.path, source.rul_path, source.unit_col, source.time_col)
     cache = sources if sources is not None else {}
@@ -232,7 +228,7 @@ def held_out_data(ws: Workspace, record: Any, *, sources: dict[tuple, Dataset] |
     missing = [u for u in held if _plain(u) not in by_plain]
     if not held or missing:
         raise IncompatibleDataError(
-            f"The held-out units of version {record.id} are not in {source.path} any more; "
+            f"The held-out units of {record.label} are not in {source.path} any more; "
             "validate it on a data file instead."
         )
     if dataset.data_hash == source.data_hash:
@@ -242,7 +238,7 @@ def held_out_data(ws: Workspace, record: Any, *, sources: dict[tuple, Dataset] |
     fingerprint = provenance.held_out.frame_hash if provenance.held_out is not None else None
     if fingerprint is None or canonical_hash(part.frame) != fingerprint:
         raise IncompatibleDataError(
-            f"{source.path} no longer holds the data version {record.id} was trained on (its data hash "
+            f"{source.path} no longer holds the data {record.label} was trained on (its data hash "
             "differs); validate the version on a data file instead."
         )
     return part
