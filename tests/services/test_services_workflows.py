@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 from services_helpers import TINY, require_plugin
@@ -12,7 +13,8 @@ from turbofan_desktop.services import Workspace
 from turbofan_desktop.services.data import load_dataset
 from turbofan_desktop.services.inference import detect, forecast, load_model, predict_rul
 from turbofan_desktop.services.models import training_status
-from turbofan_desktop.services.reports import export_report
+from turbofan_desktop.services.naming import key_metric
+from turbofan_desktop.services.reports import default_report_folder, export_report, number
 from turbofan_desktop.services.training import TrainRequest, train, trainable_targets
 from turbofan_desktop.services.validation import validate
 
@@ -210,6 +212,43 @@ def test_reports_html_and_pdf(shared, tmp_path, fd001_small, plugin):
     assert len(reader.pages) >= 3
     first = reader.pages[0].extract_text()
     assert f"(#{version_id})" in first and "Validation metrics" in first
+    # page 1 says what the model is, on what data, and how good: the key figures with their data
+    record = ws.registry.get(version_id)
+    assert "Key figures" in first and "Trained on" in first and "train_small.txt" in first
+    key_name, key_value = key_metric(record)
+    assert key_name in first and number(key_value) in first
+    assert "held-out units of train_small.txt" in first
+    # tables in natural order (s_2 before s_11), lineage and environment at the end
+    pairs = [
+        (f"{m[: -len('_s_2')]}_s_2", f"{m[: -len('_s_2')]}_s_11")
+        for m in record.metrics
+        if m.endswith("_s_2")
+    ]
+    for s2, s11 in pairs:
+        if s11 in record.metrics:
+            assert text.index(f">{s2}<") < text.index(f">{s11}<")
+    assert "matplotlib" in reader.pages[-1].extract_text()  # the environment table closes the report
+
+
+def test_report_numbers_and_default_folder(tmp_path, monkeypatch):
+    assert [number(v) for v in (14.3256, 0.83549, 227600.4, 20.0, 1e-5)] == [
+        "14.33",
+        "0.8355",
+        "227,600",
+        "20",
+        "1e-05",
+    ]
+    import turbofan_desktop
+
+    sample = Path(turbofan_desktop.__file__).resolve().parent.parent / "resources" / "sample"
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert default_report_folder(sample) == tmp_path  # never the program's own sample folder
+    (tmp_path / "Documents").mkdir()
+    assert default_report_folder(None) == tmp_path / "Documents"
+    assert default_report_folder(tmp_path / "gone") == tmp_path / "Documents"
+    used = tmp_path / "reports"
+    used.mkdir()
+    assert default_report_folder(used) == used
 
 
 def test_cancel_during_training_registers_nothing(tmp_path, fd001_small):

@@ -13,6 +13,7 @@ import base64
 import html
 import io
 import logging
+import math
 import re
 import textwrap
 from collections.abc import Callable
@@ -28,7 +29,9 @@ from matplotlib.figure import Figure
 from turbofan_desktop.data.dataset import Dataset
 from turbofan_desktop.errors import ConfigError, TurbofanError
 from turbofan_desktop.plugins.contract import ModelSpec, ProgressEvent
+from turbofan_desktop.services import naming
 from turbofan_desktop.services._common import artifact_problem
+from turbofan_desktop.services.applicability import check_applicability
 from turbofan_desktop.services.data import load_dataset
 from turbofan_desktop.services.feedback import report_rows as feedback_report_rows
 from turbofan_desktop.services.monitoring import kpi_warning
@@ -39,8 +42,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 FORMATS = ("html", "pdf")
-PLOT_UNITS = 3  # units shown in anomaly / forecast plots
-RUL_UNITS = 30  # units shown in the RUL plot
+PLOT_UNITS = 3  # units shown in anomaly / forecast plots (the RUL plot shows every unit)
 FORECAST_SENSORS = 2
 
 
@@ -53,18 +55,37 @@ class Plot:
 
 @dataclass
 class ReportContent:
-    """Everything a report shows, independent of the output format."""
+    """Everything a report shows, independent of the output format, in reading order: what the model
+    is and on what data (``summary``), how good (``key_figures``), warnings (``notes``), the metrics,
+    the figures, further tables (``sections``), plugin sections, and lineage, config and environment
+    at the end (``appendix``)."""
 
     title: str
     summary: list[tuple[str, str]]
     metrics: list[tuple[str, str, str]]  # name, at training, latest validation
+    metric_header: tuple[str, str, str] = ("metric", "at training", "latest validation")
+    key_figures: list[tuple[str, str, str]] = field(default_factory=list)  # same columns as metrics
     plots: list[Plot] = field(default_factory=list)
     sections: list[tuple[str, list[tuple[str, str]]]] = field(default_factory=list)  # key/value tables
+    appendix: list[tuple[str, list[tuple[str, str]]]] = field(default_factory=list)
     plugin_sections: list[tuple[str, str]] = field(default_factory=list)  # title, HTML fragment
     notes: list[str] = field(default_factory=list)
-    # what the metrics table is (a fleet report lists its plan there, not a version's validation)
-    metrics_title: str = "Validation metrics"
-    metrics_header: tuple[str, str, str] = ("metric", "at training", "latest validation")
+
+
+def default_report_folder(last_used: Path | str | None = None) -> Path:
+    """Where a report is saved unless the user says otherwise: the folder last used for a report,
+    else the user's Documents folder, else the home folder — never the program's own folders (the
+    bundled sample lives inside the installed package)."""
+    import turbofan_desktop
+
+    package = Path(turbofan_desktop.__file__).resolve().parent.parent
+    if last_used:
+        folder = Path(last_used).expanduser()
+        inside_package = folder.resolve() == package or package in folder.resolve().parents
+        if folder.is_dir() and not inside_package:
+            return folder
+    documents = Path.home() / "Documents"
+    return documents if documents.is_dir() else Path.home()
 
 
 def export_report(
@@ -115,15 +136,41 @@ def _record_dict(record: Any) -> dict[str, Any]:
     return dict(vars(record))
 
 
+def number(value: float) -> str:
+    """A number as a person reads it in a table: four significant digits, thousands grouped, no
+    exponent below a billion (14.33, 0.8355, 227,600)."""
+    if not math.isfinite(value):
+        return str(value)
+    if value == int(value) and abs(value) < 1e9:
+        return f"{int(value):,}"
+    if abs(value) >= 1000 and abs(value) < 1e9:
+        return f"{value:,.0f}"
+    return f"{value:.4g}"
+
+
 def _fmt(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
     if isinstance(value, float):
-        return f"{value:.6g}"
+        return number(value)
     if isinstance(value, list | tuple):
         text = ", ".join(_fmt(v) for v in value)
         return text if len(text) <= 300 else text[:297] + "..."
     if isinstance(value, dict):
         return ", ".join(f"{k}={_fmt(v)}" for k, v in value.items())
     return "" if value is None else str(value)
+
+
+#: metrics per sensor (``forecast_mase_h20_s_11``) stay in the full table, not among the key figures
+_PER_SENSOR = re.compile(r"_s_?\d+$")
+KEY_FIGURES = 6
+
+
+def _key_figure_names(names: list[str]) -> list[str]:
+    overall = [n for n in names if not _PER_SENSOR.search(n)]
+    preferred = [n for n in naming.KEY_METRICS if n in overall]
+    rest = [n for n in overall if n not in preferred]
+    return (preferred + rest)[:KEY_FIGURES]
 
 
 def collect_content(
@@ -140,26 +187,35 @@ def collect_content(
     provenance = record.provenance
     metrics = dict(_get(record, "metrics", None) or {})
     validation = dict(_get(record, "validation_metrics", None) or {})
+    trained = naming.trained_on(record)
+    held_out = f"held-out units of {trained.file}"
+    latest_hash = _get(record, "validation_data_hash", None)
+    latest_on = naming.data_description(ws, record, latest_hash).text if latest_hash else "-"
+    times = f"{_fmt(lineage.get('time_start'))}..{_fmt(lineage.get('time_end'))}"
+    names = sorted(set(metrics) | set(validation), key=naming.natural_key)
+    rows = [(name, _fmt(metrics.get(name)), _fmt(validation.get(name))) for name in names]
+    by_name = {row[0]: row for row in rows}
     content = ReportContent(
-        title=f"{record.plugin} / {record.target} — version {_get(record, 'version', '?')} (id {version_id})",
+        title=f"Model report: {naming.version_name(record)}",
         summary=[
             ("Model", f"{spec.name} ({spec.description})" if spec.description else spec.name),
             ("Tasks", ", ".join(spec.tasks)),
-            ("Target", str(record.target)),
-            ("Version", str(_get(record, "version", ""))),
-            ("Stage", str(_get(record, "stage", ""))),
-            ("Status", str(_get(record, "status", ""))),
-            ("Created", str(_get(record, "created", ""))),
-            ("Validated", "yes" if _get(record, "validation_performed", False) else "no"),
-            ("Validation data hash", str(_get(record, "validation_data_hash", "") or "")),
-            ("Training seconds", _fmt(_get(record, "training_seconds", None))),
+            ("Target", "all sensors (*)" if record.target == "*" else str(record.target)),
+            ("Stage / status", f"{_get(record, 'stage', '')} / {_get(record, 'status', '')}"),
+            ("Created", str(_get(record, "created", ""))[:19].replace("T", " ")),
+            ("Trained on", f"{trained.text}: {_fmt(lineage.get('units'))} units, {_fmt(lineage.get('rows'))} rows, "
+             f"{lineage.get('time_kind', 'time')} {times}"),
+            ("Metrics at training", f"computed on the {held_out}"),
+            ("Latest validation", f"computed on {latest_on}" if latest_hash else "none after training"),
             ("Report generated", datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")),
         ],
-        metrics=[
-            (name, _fmt(metrics.get(name)), _fmt(validation.get(name)))
-            for name in sorted(set(metrics) | set(validation))
-        ],
-    )
+        metrics=rows,
+        metric_header=("metric", f"at training ({held_out})", f"latest validation ({latest_on})"),
+    )  # fmt: skip
+    content.key_figures = [by_name[name] for name in _key_figure_names(names)]
+    warning = kpi_warning(ws, version_id)
+    if warning:
+        content.notes.append(f"KPI warning: {warning}")
     history = list(_get(record, "history", None) or [])
     if history:
         content.plots.append(training_curve(history))
@@ -168,24 +224,31 @@ def collect_content(
     progress(ProgressEvent(stage="report", fraction=0.2, message="plots"))
     try:
         data = _plot_data(ws, record, data_path)
-        content.plots.extend(task_plots(ws, version_id, spec, data))
+        verdict = check_applicability(ws, record, data)
+        on = _data_name(data) if data_path is not None else held_out
+        content.summary.insert(
+            -1, ("Figures drawn on", f"{on}; applicability: {verdict.verdict.replace('_', ' ')}")
+        )
+        if not verdict.ok:
+            content.notes.append(
+                f"Applicability of the figures' data: {verdict.verdict.replace('_', ' ')} — "
+                + " ".join(verdict.reasons)
+            )
+        content.plots.extend(task_plots(ws, version_id, spec, data, on=on, latest=(latest_hash, validation)))
     except TurbofanError as exc:
         content.notes.append(f"Model plots were skipped: {exc}")
     except Exception as exc:  # noqa: BLE001 - a report without plots beats no report
         log.exception("report plots for version %s failed", version_id)
         content.notes.append(f"Model plots were skipped after an internal error ({artifact_problem(exc)}).")
     progress(ProgressEvent(stage="report", fraction=0.6, message="tables"))
-    history_rows = _validation_history(ws, version_id)
+    history_rows = _validation_history(ws, record)
     if history_rows:
         content.sections.append(("Validation history", history_rows))
     labels = feedback_report_rows(ws, version_id)
     if labels:
         content.sections.append(("Feedback labels", labels))
-    warning = kpi_warning(ws, version_id)
-    if warning:
-        content.notes.append(f"KPI warning: {warning}")
-    content.sections.append(("Lineage (training data)", [(k, _fmt(v)) for k, v in lineage.items()]))
-    content.sections.append(
+    content.appendix.append(("Lineage (training data)", [(k, _fmt(v)) for k, v in lineage.items()]))
+    content.appendix.append(
         (
             "Split and source",
             [
@@ -198,12 +261,13 @@ def collect_content(
             ],
         )
     )
-    content.sections.append(
+    content.appendix.append(
         ("Config", [(k, _fmt(v)) for k, v in dict(_get(record, "config", {}) or {}).items()])
     )
-    content.sections.append(
+    content.appendix.append(
         ("Environment", [(k, _fmt(v)) for k, v in dict(_get(record, "library_versions", {}) or {}).items()])
     )
+    content.appendix[-1][1].insert(0, ("training seconds", _fmt(_get(record, "training_seconds", None))))
     for section in ws.plugins.report_sections():
         if not set(section.tasks) & set(spec.tasks):
             continue
@@ -220,14 +284,25 @@ def _parts(part: Any) -> list[tuple[str, Any]]:
     return list(part.to_dict().items()) if part is not None else []
 
 
-def _validation_history(ws: Workspace, version_id: int) -> list[tuple[str, str]]:
-    """Every stored evaluation of the version: when, on which data (hash), the first metrics."""
+def _data_name(data: Dataset) -> str:
+    name = data.source.name if data.source else (data.name or "the data")
+    short = (data.file_sha256 or data.data_hash)[: naming.SHORT_HASH]
+    return f"{name} ({short})"
+
+
+def _validation_history(ws: Workspace, record: Any) -> list[tuple[str, str]]:
+    """Every stored evaluation of the version: when, what kind, on which data, the first metrics."""
+    reader = getattr(ws.registry, "metric_history", None)
+    if reader is None:
+        return []
+    entries = [e for e in reader(int(record.id)) if _get(e, "kind") != "drift"]
     rows = []
-    for entry in ws.registry.metric_history(version_id):
-        metrics = dict(entry.metrics or {})
-        shown = ", ".join(f"{k}={_fmt(v)}" for k, v in list(metrics.items())[:4])
-        label = f"{entry.created} {entry.kind}".strip()
-        rows.append((label, f"data {str(entry.data_hash or '-')[:16]}: {shown}"))
+    for entry, on in zip(entries, naming.history_data(ws, record, entries), strict=True):
+        metrics = dict(_get(entry, "metrics") or {})
+        names = _key_figure_names(sorted(metrics, key=naming.natural_key))[:4]
+        shown = ", ".join(f"{k} {_fmt(metrics[k])}" for k in names)
+        label = f"{str(_get(entry, 'created', ''))[:16].replace('T', ' ')} {_get(entry, 'kind', '')}".strip()
+        rows.append((label, f"on {on}: {shown}"))
     return rows
 
 
@@ -240,19 +315,32 @@ def _plot_data(ws: Workspace, record: Any, data_path) -> Dataset:
     return held_out_data(ws, record)
 
 
-def task_plots(ws: Workspace, version_id: int, spec: ModelSpec, data: Dataset) -> list[Plot]:
+def task_plots(
+    ws: Workspace,
+    version_id: int,
+    spec: ModelSpec,
+    data: Dataset,
+    *,
+    on: str = "the data",
+    latest: tuple[str | None, dict[str, Any]] = (None, {}),
+) -> list[Plot]:
+    """The task figures on ``data`` (named ``on`` in captions). A report draws what it was asked to,
+    also on data out of the version's scope: the verdict is in the report's notes."""
     from turbofan_desktop.services import inference
 
     plots: list[Plot] = []
     few = data.subset(data.units[:PLOT_UNITS]) if len(data.units) > PLOT_UNITS else data
+    shown = f"units {', '.join(str(u) for u in few.units)} of {len(data.units)} in {on}"
     if "anomaly" in spec.tasks:
         # a report reads: the detection drawn here must not append KPIs to the version's history
-        plots.append(anomaly_plot(inference.detect(ws, version_id, few, record_kpis=False), data))
+        result = inference.detect(ws, version_id, few, record_kpis=False, accept_out_of_scope=True)
+        plots.append(anomaly_plot(result, data, shown))
     if "forecast" in spec.tasks:
-        plots.append(forecast_plot(inference.forecast(ws, version_id, few), few))
+        result = inference.forecast(ws, version_id, few, accept_out_of_scope=True)
+        plots.append(forecast_plot(result, few, shown))
     if "rul" in spec.tasks:
-        many = data.subset(data.units[:RUL_UNITS]) if len(data.units) > RUL_UNITS else data
-        plots.append(rul_plot(inference.predict_rul(ws, version_id, many)))
+        result = inference.predict_rul(ws, version_id, data, accept_out_of_scope=True)
+        plots.append(rul_plot(result, on, same_as_table=latest[0] == data.data_hash, table=latest[1]))
     return plots
 
 
@@ -273,12 +361,14 @@ def training_curve(history: list[dict[str, Any]]) -> Plot:
     return Plot("Training curve", fig, f"{len(history)} epoch(s).")
 
 
-def anomaly_plot(result: Any, data: Dataset) -> Plot:
+def anomaly_plot(result: Any, data: Dataset, shown: str = "") -> Plot:
+    from matplotlib.patches import Patch
+
     units = list(result.units.items())
     fig = Figure(figsize=(7.5, 2.4 * max(len(units), 1)), dpi=100)
     for row, (unit, det) in enumerate(units, start=1):
         ax = fig.add_subplot(max(len(units), 1), 1, row)
-        ax.plot(det.time, det.smoothed, lw=1, label="smoothed error")
+        ax.plot(det.time, det.smoothed, lw=1, label="smoothed prediction error")
         ax.plot(det.time, det.threshold, lw=1, ls="--", color="black", label="threshold")
         for rng in det.anomalies:
             ax.axvspan(rng.start, rng.end, color="tab:red", alpha=0.25)
@@ -286,22 +376,24 @@ def anomaly_plot(result: Any, data: Dataset) -> Plot:
         ax.set_xlabel(data.time_col, fontsize=8)
         ax.tick_params(labelsize=7)
         if row == 1:
-            ax.legend(loc="upper left", fontsize=7)
+            handles, _labels = ax.get_legend_handles_labels()
+            handles.append(Patch(color="tab:red", alpha=0.25, label="flagged anomalous range"))
+            ax.legend(handles=handles, loc="upper left", fontsize=7)
     _margins(fig)
     total = sum(len(d.anomalies) for _, d in units)
     return Plot(
         f"Anomaly detection on {result.target}",
         fig,
-        f"{total} anomalous range(s) over {len(units)} unit(s); shaded = flagged.",
+        f"{total} anomalous range(s) in {shown or f'{len(units)} unit(s)'}.",
     )
 
 
-def forecast_plot(result: Any, data: Dataset) -> Plot:
+def forecast_plot(result: Any, data: Dataset, shown: str = "") -> Plot:
     units = list(result.units.items())
     rows = max(len(units), 1)
     sensors = []
     for _unit, uf in units:
-        sensors = list(uf.sensors)[:FORECAST_SENSORS]
+        sensors = sorted(uf.sensors, key=naming.natural_key)[:FORECAST_SENSORS]
         break
     cols = max(len(sensors), 1)
     fig = Figure(figsize=(7.5, 2.3 * rows), dpi=100)
@@ -311,38 +403,60 @@ def forecast_plot(result: Any, data: Dataset) -> Plot:
             ax = fig.add_subplot(rows, cols, r * cols + c + 1)
             sf = uf.sensors.get(sensor)
             if sensor in history.columns:
-                ax.plot(history[data.time_col].to_numpy(), history[sensor].to_numpy(), lw=0.8, color="gray")
+                ax.plot(
+                    history[data.time_col].to_numpy(), history[sensor].to_numpy(), lw=0.8, color="gray",
+                    label="observed",
+                )  # fmt: skip
             if sf is not None:
-                ax.fill_between(sf.time, sf.lower, sf.upper, alpha=0.3, color="tab:blue")
-                ax.plot(sf.time, sf.median, lw=1.2, color="tab:blue")
+                ax.fill_between(
+                    sf.time, sf.lower, sf.upper, alpha=0.45, color="tab:orange", lw=0,
+                    label=f"{result.interval:.0%} interval",
+                )  # fmt: skip
+                ax.plot(sf.time, sf.median, lw=1.4, color="tab:red", label="forecast median")
             ax.set_title(f"unit {unit} — {sensor}", fontsize=8)
             ax.tick_params(labelsize=6)
+            if r == 0 and c == 0:
+                ax.legend(loc="upper left", fontsize=6)
     _margins(fig)
     return Plot(
         "Sensor forecast",
         fig,
-        f"Median and {result.interval:.0%} interval, horizon {result.horizon}; gray = observed history.",
+        f"Median and {result.interval:.0%} interval, {result.horizon} steps ahead, for "
+        f"{', '.join(sensors)} in {shown or f'{len(units)} unit(s)'}.",
     )
 
 
-def rul_plot(result: Any) -> Plot:
+def rul_plot(
+    result: Any, on: str = "the data", *, same_as_table: bool = False, table: dict | None = None
+) -> Plot:
+    """Every unit's predicted RUL with its interval (and the true RUL when known): the RMSE in the
+    caption is over the very units drawn, and says whether it is the table's number."""
     units = list(result.units)
-    fig = Figure(figsize=(7.5, 3.2), dpi=100)
+    fig = Figure(figsize=(7.5, 3.4), dpi=100)
     ax = fig.add_subplot(1, 1, 1)
     x = np.arange(len(units))
     rul = np.array([u.rul for u in units], dtype=float)
     low = np.array([u.lower for u in units], dtype=float)
     high = np.array([u.upper for u in units], dtype=float)
-    ax.errorbar(x, rul, yerr=[rul - low, high - rul], fmt="o", ms=3, capsize=2, label="predicted RUL")
+    ax.errorbar(
+        x, rul, yerr=[rul - low, high - rul], fmt="o", ms=3, capsize=2, elinewidth=0.8,
+        label=f"predicted RUL, {result.interval:.0%} interval",
+    )  # fmt: skip
     truth = [u.true_rul for u in units]
-    caption = f"Predicted RUL with {result.interval:.0%} interval for {len(units)} unit(s)."
+    caption = f"Predicted RUL with {result.interval:.0%} interval for all {len(units)} units of {on}."
     if any(t is not None for t in truth):
         ax.plot(x, [np.nan if t is None else t for t in truth], "x", color="tab:red", label="true RUL")
         known = [(u.rul, u.true_rul) for u in units if u.true_rul is not None]
         rmse = float(np.sqrt(np.mean([(p - t) ** 2 for p, t in known])))
-        caption += f" RMSE against the true RUL: {rmse:.2f}."
-    ax.set_xticks(x)
-    ax.set_xticklabels([str(u.unit) for u in units], fontsize=6, rotation=90)
+        caption += f" RMSE against the true RUL over these {len(known)} units: {number(rmse)}"
+        stored = (table or {}).get("rul_rmse")
+        if same_as_table and isinstance(stored, int | float):
+            caption += f" (the latest validation's rul_rmse on the same data: {number(float(stored))})."
+        else:
+            caption += " (the metrics table's rul_rmse was computed on other data)."
+    step = max(1, int(math.ceil(len(units) / 40)))  # at most ~40 tick labels
+    ax.set_xticks(x[::step])
+    ax.set_xticklabels([str(u.unit) for u in units][::step], fontsize=6, rotation=90)
     ax.set_xlabel("unit")
     ax.set_ylabel("cycles")
     ax.grid(alpha=0.3)
@@ -391,27 +505,33 @@ def _table(rows: list[tuple[str, ...]], header: tuple[str, ...] | None = None) -
 def render_html(content: ReportContent) -> str:
     """One self-contained page: styles inline, plots embedded as base64 PNG, no external requests."""
     body = [f"<h1>{html.escape(content.title)}</h1>", _table(content.summary)]
-    body.append(f"<h2>{html.escape(content.metrics_title)}</h2>")
+    if content.key_figures:
+        body.append("<h2>Key figures</h2>")
+        body.append(_table(content.key_figures, content.metric_header))
+    if content.notes:
+        body.append(
+            "<h2>Notes</h2><ul>" + "".join(f'<li class="note">{html.escape(n)}</li>' for n in content.notes)
+        )
+        body.append("</ul>")
+    body.append("<h2>Validation metrics</h2>")
     if content.metrics:
-        body.append(_table(content.metrics, content.metrics_header))
+        body.append(_table(content.metrics, content.metric_header))
     else:
         body.append("<p>No metrics recorded.</p>")
-    for plot in content.plots:
+    for number_, plot in enumerate(content.plots, start=1):
         body.append(f"<h2>{html.escape(plot.title)}</h2>")
         body.append(
             f'<figure><img alt="{html.escape(plot.title)}" src="data:image/png;base64,{_png_base64(plot.figure)}">'
-            f"<figcaption>{html.escape(plot.caption)}</figcaption></figure>"
+            f"<figcaption>Figure {number_}. {html.escape(plot.caption)}</figcaption></figure>"
         )
     for title, rows in content.sections:
         body.append(f"<h2>{html.escape(title)}</h2>")
         body.append(_table(rows) if rows else "<p>(none)</p>")
     for title, fragment in content.plugin_sections:
         body.append(f"<h2>{html.escape(title)}</h2>\n<div>{fragment}</div>")
-    if content.notes:
-        body.append(
-            "<h2>Notes</h2><ul>" + "".join(f'<li class="note">{html.escape(n)}</li>' for n in content.notes)
-        )
-        body.append("</ul>")
+    for title, rows in content.appendix:
+        body.append(f"<h2>{html.escape(title)}</h2>")
+        body.append(_table(rows) if rows else "<p>(none)</p>")
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{html.escape(content.title)}</title><style>{_CSS}</style></head>\n<body>\n"
@@ -422,8 +542,8 @@ def render_html(content: ReportContent) -> str:
 
 # -- PDF ----------------------------------------------------------------------------------------------
 PAGE_SIZE = (8.27, 11.69)  # A4 portrait, inches
-LINES_PER_PAGE = 62
-WRAP = 100
+MARGIN = 0.7  # inches on every side
+_CHAR_WIDTH = 0.58  # average glyph width of DejaVu Sans in ems, for wrapping table cells
 
 
 def _html_to_text(fragment: str) -> str:
@@ -432,61 +552,191 @@ def _html_to_text(fragment: str) -> str:
     return html.unescape(re.sub(r"[ \t]+", " ", text)).strip()
 
 
-def _text_lines(content: ReportContent) -> list[str]:
-    lines = [content.title, ""]
-    lines += [f"{k}: {v}" for k, v in content.summary]
-    name, first, second = content.metrics_header
-    lines += ["", f"{content.metrics_title} ({name}: {first} | {second})"]
-    lines += [f"  {name}: {train} | {latest}" for name, train, latest in content.metrics] or ["  (none)"]
-    for title, rows in content.sections:
-        lines += ["", title]
-        lines += [f"  {k}: {v}" for k, v in rows] or ["  (none)"]
-    for title, fragment in content.plugin_sections:
-        lines += ["", title, *("  " + line for line in _html_to_text(fragment).splitlines())]
-    if content.notes:
-        lines += ["", "Notes", *(f"  {n}" for n in content.notes)]
-    wrapped: list[str] = []
-    for line in lines:
-        indent = " " * (len(line) - len(line.lstrip()) + 2)
-        wrapped.extend(textwrap.wrap(line, WRAP, subsequent_indent=indent) or [""])
-    return wrapped
+class _PdfFlow:
+    """Text, tables and figures flowed down A4 pages, laid out like the HTML report.
+
+    Positions are in inches from the page's top-left corner; each page is one matplotlib Figure
+    saved into the PdfPages when full. Text is real text (Type 42 fonts), so it can be extracted.
+    """
+
+    def __init__(self, pdf: Any, title: str) -> None:
+        self.pdf, self.title = pdf, title
+        self.width, self.height = PAGE_SIZE
+        self.fig: Figure | None = None
+        self.y = 0.0
+        self.pages = 0
+
+    # -- pages -----------------------------------------------------------------------------------------
+    def _page(self) -> Figure:
+        if self.fig is None:
+            self.fig = Figure(figsize=PAGE_SIZE)
+            self.pages += 1
+            self.y = MARGIN
+            if self.pages > 1:
+                self._text(MARGIN, MARGIN * 0.6, self.title, 7, color="#777777")
+        return self.fig
+
+    def finish_page(self) -> None:
+        if self.fig is not None:
+            self._text(self.width - MARGIN, self.height - MARGIN * 0.5, f"page {self.pages}", 7, ha="right")
+            self.pdf.savefig(self.fig)
+            self.fig = None
+
+    def _room(self, needed: float) -> None:
+        self._page()
+        if self.y + needed > self.height - MARGIN and self.y > MARGIN:
+            self.finish_page()
+            self._page()
+
+    def _text(self, x: float, y: float, text: str, size: float, **kw: Any) -> None:
+        assert self.fig is not None
+        kw.setdefault("va", "top")
+        self.fig.text(x / self.width, 1 - y / self.height, text, fontsize=size, **kw)
+
+    @staticmethod
+    def _line_height(size: float) -> float:
+        return size * 1.4 / 72
+
+    @staticmethod
+    def _wrap(text: str, width_in: float, size: float) -> list[str]:
+        chars = max(8, int(width_in * 72 / (size * _CHAR_WIDTH)))
+        return textwrap.wrap(str(text), chars, break_long_words=True) or [""]
+
+    # -- blocks ----------------------------------------------------------------------------------------
+    def heading(self, text: str, size: float = 12) -> None:
+        self._room(self._line_height(size) * 3)  # never a heading alone at the foot of a page
+        self.y += self._line_height(size) * 0.5
+        self._text(MARGIN, self.y, text, size, weight="bold")
+        self.y += self._line_height(size) * 1.2
+
+    def paragraph(self, text: str, size: float = 9, color: str = "#222222") -> None:
+        for line in self._wrap(text, self.width - 2 * MARGIN, size):
+            self._room(self._line_height(size))
+            self._text(MARGIN, self.y, line, size, color=color)
+            self.y += self._line_height(size)
+        self.y += self._line_height(size) * 0.3
+
+    def table(
+        self, rows: list[tuple[str, ...]], header: tuple[str, ...] | None = None, size: float = 8
+    ) -> None:
+        """Columns sized to their content (the first, of names, at most 40 % of the width); long cells
+        wrap; the header repeats on every page the table runs onto."""
+        if not rows:
+            self.paragraph("(none)", size)
+            return
+        columns = len(rows[0])
+        usable = self.width - 2 * MARGIN
+        longest = [max(len(str(r[i])) for r in rows) for i in range(columns)]
+        if header:  # a long header wraps rather than widening its column
+            longest = [max(n, min(len(str(h)), 24)) for n, h in zip(longest, header, strict=True)]
+        # the first column (names) as wide as its longest entry, up to 40 %; the others share the rest
+        first = min(0.4 * usable, (longest[0] + 2) * size * _CHAR_WIDTH / 72) if columns > 1 else usable
+        rest = [max(6, min(n, 80)) for n in longest[1:]]
+        widths = [first] + [(usable - first) * w / sum(rest) for w in rest]
+        line = self._line_height(size)
+
+        def draw(cells: tuple[str, ...], bold: bool) -> None:
+            wrapped = [self._wrap(c, w - 0.08, size) for c, w in zip(cells, widths, strict=True)]
+            height = line * max(len(w) for w in wrapped) + 0.04
+            page = self.pages
+            self._room(height)
+            if header and not bold and self.pages != page:
+                draw(tuple(header), True)  # the table runs onto a new page: repeat its header
+            assert self.fig is not None
+            x = MARGIN
+            for lines, width in zip(wrapped, widths, strict=True):
+                weight = "bold" if bold else "normal"
+                self._text(x, self.y + 0.02, "\n".join(lines), size, weight=weight, linespacing=1.25)
+                x += width
+            self.y += height
+            self.fig.add_artist(
+                _rule(self.fig, MARGIN / self.width, 1 - MARGIN / self.width, 1 - self.y / self.height)
+            )
+
+        if header:
+            self._room(2 * line + 0.1)  # a header never sits alone at the foot of a page
+            draw(tuple(header), True)
+        for row in rows:
+            draw(tuple(str(c) for c in row), False)
+        self.y += line * 0.6
+
+    def figure(self, plot: Plot, number_: int) -> None:
+        """A figure as wide as the text, titled and captioned like the HTML (rendered at 150 dpi)."""
+        from matplotlib.image import imread
+
+        buffer = io.BytesIO()
+        FigureCanvasAgg(plot.figure)
+        plot.figure.savefig(buffer, format="png", dpi=150)
+        buffer.seek(0)
+        image = imread(buffer)
+        width = self.width - 2 * MARGIN
+        height = width * image.shape[0] / image.shape[1]
+        most = self.height - 2 * MARGIN - 1.0
+        if height > most:
+            width, height = width * most / height, most
+        self._room(self._line_height(12) * 2 + height + self._line_height(8) * 2)  # title, figure, caption
+        self.heading(plot.title)
+        assert self.fig is not None
+        axes = self.fig.add_axes(
+            (
+                MARGIN / self.width,
+                1 - (self.y + height) / self.height,
+                width / self.width,
+                height / self.height,
+            )
+        )
+        axes.imshow(image, interpolation="antialiased")
+        axes.set_axis_off()
+        self.y += height + 0.08
+        self.paragraph(f"Figure {number_}. {plot.caption}", 8, color="#555555")
 
 
-def _text_page(lines: list[str], page: int, pages: int) -> Figure:
-    fig = Figure(figsize=PAGE_SIZE)
-    fig.text(0.06, 0.97, "\n".join(lines), va="top", ha="left", family="monospace", fontsize=7.5)
-    fig.text(0.94, 0.02, f"{page}/{pages}", ha="right", fontsize=7)
-    return fig
+def _rule(fig: Figure, x0: float, x1: float, y: float) -> Any:
+    from matplotlib.lines import Line2D
 
-
-def _plot_page(plot: Plot) -> Figure:
-    """The plot's own figure with its title and caption, saved on its own page."""
-    fig = plot.figure
-    fig.suptitle(plot.title, fontsize=11)
-    if plot.caption:
-        fig.text(0.01, 0.005, plot.caption, fontsize=7, va="bottom")
-    fig.subplots_adjust(top=0.88, bottom=0.2 if len(fig.axes) == 1 else 0.1)
-    return fig
+    return Line2D([x0, x1], [y, y], transform=fig.transFigure, lw=0.3, color="#cccccc")
 
 
 def write_pdf(content: ReportContent, out_path: Path) -> None:
-    """Text pages first (identity, metrics, lineage, config, environment), then one page per plot.
-
-    Fonts are embedded as TrueType (Type 42) so the text can be searched and extracted.
-    """
+    """Laid out like the HTML report: a first page with what the model is, on what data and how good
+    (key figures, notes), then the metrics, the figures with captions, the further tables, and lineage,
+    config and environment at the end. Fonts are embedded as TrueType (Type 42) so the text can be
+    searched and extracted."""
     import matplotlib
     from matplotlib.backends.backend_pdf import PdfPages
 
-    lines = _text_lines(content)
-    chunks = [lines[i : i + LINES_PER_PAGE] for i in range(0, len(lines), LINES_PER_PAGE)] or [[]]
     tmp = out_path.with_name(out_path.name + ".part")
     metadata = {"Title": content.title, "Creator": "turbofan-desktop"}
     with matplotlib.rc_context({"pdf.fonttype": 42}), PdfPages(tmp, metadata=metadata) as pdf:
-        for number, chunk in enumerate(chunks, start=1):
-            pdf.savefig(_text_page(chunk, number, len(chunks)))
-        for plot in content.plots:
-            pdf.savefig(_plot_page(plot))
+        flow = _PdfFlow(pdf, content.title)
+        flow.heading(content.title, 15)
+        flow.table(content.summary, size=8.5)
+        if content.key_figures:
+            flow.heading("Key figures")
+            flow.table(content.key_figures, content.metric_header, size=9)
+        if content.notes:
+            flow.heading("Notes")
+            for note in content.notes:
+                flow.paragraph(f"• {note}", 8.5, color="#8a5300")
+        flow.heading("Validation metrics")
+        if content.metrics:
+            flow.table(content.metrics, content.metric_header)
+        else:
+            flow.paragraph("No metrics recorded.")
+        for number_, plot in enumerate(content.plots, start=1):
+            flow.figure(plot, number_)
+        for title, rows in content.sections:
+            flow.heading(title)
+            flow.table(rows)
+        for title, fragment in content.plugin_sections:
+            flow.heading(title)
+            for line in _html_to_text(fragment).splitlines():
+                flow.paragraph(line, 8)
+        for title, rows in content.appendix:
+            flow.heading(title)
+            flow.table(rows)
+        flow.finish_page()
     tmp.replace(out_path)
 
 
-__all__ = ["FORMATS", "export_report", "render_html", "write_pdf"]
+__all__ = ["FORMATS", "default_report_folder", "export_report", "number", "render_html", "write_pdf"]
