@@ -21,6 +21,7 @@ from stub_versions import register_stub_version  # noqa: E402
 
 from turbofan_desktop.cli import main  # noqa: E402
 from turbofan_desktop.data.drift import training_statistics  # noqa: E402
+from turbofan_desktop.registry import TrainingProvenance  # noqa: E402
 from turbofan_desktop.services import (
     Workspace,  # noqa: E402
     inference,  # noqa: E402
@@ -61,7 +62,7 @@ def _version_trained_on(ws: Workspace, train_path: Path, *, plugin: str = "trans
         plugin=plugin,
         target=target,
         lineage=train.lineage,
-        extra={"training_stats": training_statistics(train)},
+        provenance=TrainingProvenance(training_stats=training_statistics(train)),
     )
 
 

@@ -10,6 +10,7 @@ from services_helpers import SAMPLE_DIR
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from stub_versions import register_stub_version  # noqa: E402
 
+from turbofan_desktop.registry.records import TrainingProvenance, TrainingSource, ValidationSet  # noqa: E402
 from turbofan_desktop.services import Workspace, naming  # noqa: E402
 from turbofan_desktop.services.data import load_dataset  # noqa: E402
 
@@ -23,10 +24,12 @@ def test_names_training_data_and_metric_data(tmp_path):
             plugin="transformer",
             target="*",
             lineage=train.lineage,
-            extra={
-                "source": {"path": str(SAMPLE_DIR / "train_FD001.txt")},
-                "validation": {"data_hash": "heldout"},
-            },
+            provenance=TrainingProvenance(
+                source=TrainingSource(
+                    str(SAMPLE_DIR / "train_FD001.txt"), None, None, None, "cmapss", None, 100
+                ),
+                validation=ValidationSet("val", 20, "heldout"),
+            ),
             metrics={"rul_rmse": 6.84},
             validation_performed=True,
             validation_metrics={"rul_rmse": 6.84},
