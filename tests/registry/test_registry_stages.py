@@ -16,7 +16,7 @@ def _stages(registry) -> dict[int, str]:
 
 def test_production_requires_validation(registry, make_version):
     rec = make_version()
-    with pytest.raises(ValidationRequiredError, match=rf"id {rec.id}\) has not been validated"):
+    with pytest.raises(ValidationRequiredError, match=rf"\(#{rec.id}\) has not been validated"):
         registry.promote(rec.id, "production")
     assert registry.get(rec.id).stage == "none"
     assert registry.promote(rec.id, "staging").stage == "staging"  # staging needs no validation

@@ -135,7 +135,7 @@ def test_tampered_artifact_is_refused_naming_the_version(registry, make_version)
     data = bytearray(weights.read_bytes())
     data[0] ^= 0x01
     weights.write_bytes(bytes(data))
-    with pytest.raises(RegistryError, match=rf"id {rec.id}\).*modified or damaged"):
+    with pytest.raises(RegistryError, match=rf"\(#{rec.id}\).*modified or damaged"):
         registry.artifact_dir(rec.id)
     report = registry.check(repair=True)
     assert [p["kind"] for p in report.problems] == ["sha_mismatch"]
@@ -145,12 +145,12 @@ def test_tampered_artifact_is_refused_naming_the_version(registry, make_version)
 def test_extra_file_or_missing_artifact_is_refused(registry, make_version):
     added, missing = make_version(), make_version()
     (Path(added.artifact_path) / "payload.py").write_text("print('hi')")
-    with pytest.raises(RegistryError, match=f"id {added.id}"):
+    with pytest.raises(RegistryError, match=rf"\(#{added.id}\)"):
         registry.artifact_dir(added.id)
     for child in Path(missing.artifact_path).iterdir():
         child.unlink()
     os.rmdir(missing.artifact_path)
-    with pytest.raises(RegistryError, match=rf"id {missing.id}\) is missing"):
+    with pytest.raises(RegistryError, match=rf"\(#{missing.id}\) is missing"):
         registry.artifact_dir(missing.id)
     kinds = {p["version_id"]: p["kind"] for p in registry.check().problems}
     assert kinds == {added.id: "sha_mismatch", missing.id: "missing_artifact"}

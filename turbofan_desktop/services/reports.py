@@ -63,7 +63,9 @@ class ReportContent:
     title: str
     summary: list[tuple[str, str]]
     metrics: list[tuple[str, str, str]]  # name, at training, latest validation
-    metric_header: tuple[str, str, str] = ("metric", "at training", "latest validation")
+    # what the metrics table is (a fleet report lists its plan there, not a version's validation)
+    metrics_title: str = "Validation metrics"
+    metrics_header: tuple[str, str, str] = ("metric", "at training", "latest validation")
     key_figures: list[tuple[str, str, str]] = field(default_factory=list)  # same columns as metrics
     plots: list[Plot] = field(default_factory=list)
     sections: list[tuple[str, list[tuple[str, str]]]] = field(default_factory=list)  # key/value tables
@@ -210,7 +212,7 @@ def collect_content(
             ("Report generated", datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")),
         ],
         metrics=rows,
-        metric_header=("metric", f"at training ({held_out})", f"latest validation ({latest_on})"),
+        metrics_header=("metric", f"at training ({held_out})", f"latest validation ({latest_on})"),
     )  # fmt: skip
     content.key_figures = [by_name[name] for name in _key_figure_names(names)]
     warning = kpi_warning(ws, version_id)
@@ -243,7 +245,7 @@ def collect_content(
     progress(ProgressEvent(stage="report", fraction=0.6, message="tables"))
     history_rows = _validation_history(ws, record)
     if history_rows:
-        content.sections.append(("Validation history", history_rows))
+        content.sections.append(("Validation and drift history", history_rows))
     labels = feedback_report_rows(ws, version_id)
     if labels:
         content.sections.append(("Feedback labels", labels))
@@ -291,16 +293,23 @@ def _data_name(data: Dataset) -> str:
 
 
 def _validation_history(ws: Workspace, record: Any) -> list[tuple[str, str]]:
-    """Every stored evaluation of the version: when, what kind, on which data, the first metrics."""
+    """Every stored evaluation and drift check of the version: when, what kind, on which data, the
+    headline numbers."""
     reader = getattr(ws.registry, "metric_history", None)
     if reader is None:
         return []
-    entries = [e for e in reader(int(record.id)) if _get(e, "kind") != "drift"]
+    entries = list(reader(int(record.id)))
     rows = []
     for entry, on in zip(entries, naming.history_data(ws, record, entries), strict=True):
         metrics = dict(_get(entry, "metrics") or {})
-        names = _key_figure_names(sorted(metrics, key=naming.natural_key))[:4]
-        shown = ", ".join(f"{k} {_fmt(metrics[k])}" for k in names)
+        if _get(entry, "kind") == "drift":
+            drifted = list(metrics.get("drifted") or [])
+            shown = f"{len(drifted)} drifted sensor(s){': ' + ', '.join(drifted) if drifted else ''}"
+            if isinstance(metrics.get("max_psi"), int | float):
+                shown += f", largest PSI {_fmt(float(metrics['max_psi']))}"
+        else:
+            names = _key_figure_names(sorted(metrics, key=naming.natural_key))[:4]
+            shown = ", ".join(f"{k} {_fmt(metrics[k])}" for k in names)
         label = f"{str(_get(entry, 'created', ''))[:16].replace('T', ' ')} {_get(entry, 'kind', '')}".strip()
         rows.append((label, f"on {on}: {shown}"))
     return rows
@@ -507,15 +516,15 @@ def render_html(content: ReportContent) -> str:
     body = [f"<h1>{html.escape(content.title)}</h1>", _table(content.summary)]
     if content.key_figures:
         body.append("<h2>Key figures</h2>")
-        body.append(_table(content.key_figures, content.metric_header))
+        body.append(_table(content.key_figures, content.metrics_header))
     if content.notes:
         body.append(
             "<h2>Notes</h2><ul>" + "".join(f'<li class="note">{html.escape(n)}</li>' for n in content.notes)
         )
         body.append("</ul>")
-    body.append("<h2>Validation metrics</h2>")
+    body.append(f"<h2>{html.escape(content.metrics_title)}</h2>")
     if content.metrics:
-        body.append(_table(content.metrics, content.metric_header))
+        body.append(_table(content.metrics, content.metrics_header))
     else:
         body.append("<p>No metrics recorded.</p>")
     for number_, plot in enumerate(content.plots, start=1):
@@ -713,14 +722,14 @@ def write_pdf(content: ReportContent, out_path: Path) -> None:
         flow.table(content.summary, size=8.5)
         if content.key_figures:
             flow.heading("Key figures")
-            flow.table(content.key_figures, content.metric_header, size=9)
+            flow.table(content.key_figures, content.metrics_header, size=9)
         if content.notes:
             flow.heading("Notes")
             for note in content.notes:
                 flow.paragraph(f"• {note}", 8.5, color="#8a5300")
-        flow.heading("Validation metrics")
+        flow.heading(content.metrics_title)
         if content.metrics:
-            flow.table(content.metrics, content.metric_header)
+            flow.table(content.metrics, content.metrics_header)
         else:
             flow.paragraph("No metrics recorded.")
         for number_, plot in enumerate(content.plots, start=1):
