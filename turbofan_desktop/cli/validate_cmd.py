@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         for outcome in summary.results:
             if outcome.ok:
                 metrics = brief_metrics(outcome.metrics)
-                print(f"{outcome.id} {outcome.plugin} {outcome.target}: {metrics}")
+                print(f"{outcome.id} {outcome.plugin} {outcome.target} on {outcome.data}: {metrics}")
             else:
                 print(f"{outcome.id} {outcome.plugin} {outcome.target}: {outcome.error}")
         print(
