@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from turbofan_desktop.plugins.manager import get_plugin_manager
@@ -35,3 +36,22 @@ def first_lines(source: Path, units: int) -> str:
         if fields and int(fields[0]) <= units:
             kept.append(line)
     return "\n".join(kept) + "\n"
+
+
+# three flight conditions: (altitude kft, Mach, throttle) and how much they move the sensors
+REGIMES = [((0.0, 0.0, 100.0), 1.0), ((20.0, 0.7, 100.0), 0.8), ((42.0, 0.84, 100.0), 0.6)]
+
+
+def multi_regime_copy(source: Path, target: Path) -> Path:
+    """The rows of ``source`` with each cycle flown in one of three regimes (sensors scaled by it)."""
+    rng = np.random.default_rng(3)
+    lines = []
+    for line in source.read_text().splitlines():
+        fields = line.split()
+        if not fields:
+            continue
+        settings, factor = REGIMES[int(rng.integers(len(REGIMES)))]
+        sensors = [float(v) * factor for v in fields[5:]]
+        lines.append(" ".join([*fields[:2], *(f"{v:g}" for v in settings), *(f"{v:.4f}" for v in sensors)]))
+    target.write_text("\n".join(lines) + "\n")
+    return target

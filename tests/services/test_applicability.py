@@ -12,9 +12,8 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
-from services_helpers import SAMPLE_DIR
+from services_helpers import SAMPLE_DIR, multi_regime_copy
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from stub_versions import register_stub_version  # noqa: E402
@@ -34,24 +33,6 @@ from turbofan_desktop.services.applicability import (  # noqa: E402
     check_applicability,
 )
 from turbofan_desktop.services.data import load_dataset  # noqa: E402
-
-# three flight conditions: (altitude kft, Mach, throttle) and how much they move the sensors
-REGIMES = [((0.0, 0.0, 100.0), 1.0), ((20.0, 0.7, 100.0), 0.8), ((42.0, 0.84, 100.0), 0.6)]
-
-
-def _multi_regime_copy(source: Path, target: Path) -> Path:
-    """The rows of ``source`` with each cycle flown in one of three regimes (sensors scaled by it)."""
-    rng = np.random.default_rng(3)
-    lines = []
-    for line in source.read_text().splitlines():
-        fields = line.split()
-        if not fields:
-            continue
-        settings, factor = REGIMES[int(rng.integers(len(REGIMES)))]
-        sensors = [float(v) * factor for v in fields[5:]]
-        lines.append(" ".join([*fields[:2], *(f"{v:g}" for v in settings), *(f"{v:.4f}" for v in sensors)]))
-    target.write_text("\n".join(lines) + "\n")
-    return target
 
 
 def _version_trained_on(ws: Workspace, train_path: Path, *, plugin: str = "transformer", target: str = "*"):
@@ -83,7 +64,7 @@ def test_same_fleet_is_ok(sample_version):
 
 def test_multi_regime_file_on_single_regime_version_is_out_of_scope(sample_version, tmp_path):
     ws, record = sample_version
-    mixed = load_dataset(ws, _multi_regime_copy(SAMPLE_DIR / "test_FD001.txt", tmp_path / "mixed.txt"))
+    mixed = load_dataset(ws, multi_regime_copy(SAMPLE_DIR / "test_FD001.txt", tmp_path / "mixed.txt"))
     verdict = check_applicability(ws, record, mixed)
     assert verdict.verdict == OUT_OF_SCOPE
     assert any("3 operating regimes" in r and "single regime" in r for r in verdict.reasons), verdict.reasons
@@ -141,7 +122,7 @@ def _cli(capsys, *argv):
 
 def test_cli_refuses_out_of_scope_with_the_verdict(sample_version, tmp_path, capsys):
     ws, record = sample_version
-    mixed = _multi_regime_copy(SAMPLE_DIR / "test_FD001.txt", tmp_path / "mixed.txt")
+    mixed = multi_regime_copy(SAMPLE_DIR / "test_FD001.txt", tmp_path / "mixed.txt")
     reg = ["--registry", str(tmp_path / "registry")]
     for command in ("rul", "forecast", "detect"):
         code, out, _err = _cli(capsys, command, str(mixed), "--version", str(record.id), *reg)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from services_helpers import TINY, require_plugin
+from services_helpers import TINY, multi_regime_copy, require_plugin
 
 from turbofan_desktop.cli import main
 
@@ -107,6 +107,12 @@ def test_cli_workflow(capsys, cli_registry, fd001_small, tmp_path):
     for row, true in zip(out["units"], truth, strict=True):
         assert {"unit", "rul", "lower", "upper"} <= set(row)
         assert row["true_rul"] == float(true)
+    # another fleet (three operating regimes) is refused, unless the user insists
+    mixed = str(multi_regime_copy(fd001_small["test"], tmp_path / "mixed.txt"))
+    code, out, err = run_json(capsys, "rul", mixed, "--version", str(trans_id), *reg)
+    assert code == 2 and out["applicability"]["verdict"] == "out_of_scope" and "units" not in out
+    code, out, err = run_json(capsys, "rul", mixed, "--version", str(trans_id), "--force", *reg)
+    assert code == 0 and out["applicability"]["verdict"] == "out_of_scope" and len(out["units"]) == 6
 
     pdf = tmp_path / "model.pdf"
     code, out, err = run_json(capsys, "report", str(trans_id), "--format", "pdf", "-o", str(pdf), *reg)
