@@ -234,7 +234,7 @@ def collect_content(
         if not verdict.ok:
             content.notes.append(
                 f"Applicability of the figures' data: {verdict.verdict.replace('_', ' ')} — "
-                + " ".join(verdict.reasons)
+                + " ".join(reason[:1].upper() + reason[1:] for reason in verdict.reasons)
             )
         content.plots.extend(task_plots(ws, version_id, spec, data, on=on, latest=(latest_hash, validation)))
     except TurbofanError as exc:
