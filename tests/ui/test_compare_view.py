@@ -63,3 +63,40 @@ def test_compare_dialog_says_when_there_is_no_common_data(qtbot, workspace):
     dialog = open_comparison(workspace, [a.id, b.id])
     qtbot.addWidget(dialog)
     assert dialog.metrics.rowCount() == 0 and "never validated on the same data" in dialog.data_label.text()
+
+
+def test_models_panel_shows_trained_on_and_compares_the_selection(qtbot, workspace, tmp_path):
+    from turbofan_desktop.ui.jobs import JobManager
+    from turbofan_desktop.ui.models_panel import COLUMNS, ModelsPanel
+
+    registry = workspace.registry
+    a = register_stub_version(registry, plugin="transformer", target="*", lineage=_lineage("train_FD001.txt", 16362),
+                              config={"d_model": 32})  # fmt: skip
+    b = register_stub_version(registry, plugin="transformer", target="*", lineage=_lineage("train_FD002.txt", 43000),
+                              config={"d_model": 64})  # fmt: skip
+    registry.record_dataset(_lineage("test_FD001.txt", 13096))  # the file both were validated on
+    for version, rmse in ((a, 14.3), (b, 61.2)):
+        registry.record_validation(version.id, metrics={"rul_rmse": rmse}, data_hash="hash-test_FD001.txt")
+    jobs = JobManager(workspace.settings.log_file)
+    panel = ModelsPanel(workspace, jobs)
+    qtbot.addWidget(panel)
+    rows = {int(panel.table.item(r, 0).text()): r for r in range(panel.table.rowCount())}
+    trained = panel.table.item(rows[a.id], COLUMNS.index("trained on")).text()
+    assert trained == "train_FD001.txt (train_FD)"
+    metric = panel.table.item(rows[b.id], COLUMNS.index("key metric")).text()
+    assert metric == "rul_rmse = 61.2 on test_FD001.txt (test_FD0)"
+    assert not panel.buttons["compare"].isEnabled()
+    from turbofan_desktop.ui.views import select_rows
+
+    select_rows(panel.table, [rows[a.id], rows[b.id]])
+    assert panel.buttons["compare"].isEnabled()
+    dialog = panel.compare()
+    qtbot.addWidget(dialog)
+    assert dialog.metrics.columnCount() == 3 and dialog.best_cells() == {
+        "rul_rmse": [registry.get(a.id).label]
+    }
+    panel.resize(1100, 300)
+    panel.show()
+    qtbot.waitExposed(panel)
+    panel.grab().save(str(tmp_path / "models_panel.png"))
+    assert jobs.shutdown(10000)

@@ -114,8 +114,11 @@ def _is_held_out_part(lineage: dict[str, Any], training_source: str | None) -> b
     return False
 
 
-def data_description(ws: Workspace, record: Any, data_hash: str | None) -> DataDescription:
-    """What a metric of ``record`` stored with ``data_hash`` was computed on."""
+def data_description(
+    ws: Workspace, record: Any, data_hash: str | None, *, found: dict | None = None
+) -> DataDescription:
+    """What a metric of ``record`` stored with ``data_hash`` was computed on (``found`` caches the
+    registry's lineage lookups across calls: a table of many versions asks once per data)."""
     if not data_hash:
         return DataDescription(UNKNOWN, "data not recorded")
     training = trained_on(record)
@@ -125,8 +128,11 @@ def data_description(ws: Workspace, record: Any, data_hash: str | None) -> DataD
         return DataDescription(
             HELD_OUT, f"held-out units of {training.file}", training.file, training.short_hash, data_hash
         )
-    finder = getattr(ws.registry, "find_dataset", None)
-    found = finder(data_hash) if callable(finder) else None
+    cache = found if found is not None else {}
+    if data_hash not in cache:
+        finder = getattr(ws.registry, "find_dataset", None)
+        cache[data_hash] = finder(data_hash) if callable(finder) else None
+    found = cache[data_hash]
     if found is None:
         return DataDescription(UNKNOWN, f"data {_short(data_hash)}", None, _short(data_hash), data_hash)
     found = dict(found.to_dict() if hasattr(found, "to_dict") else found)
@@ -157,7 +163,7 @@ def key_metric(record: Any) -> tuple[str, float] | None:
     return None
 
 
-def key_figure(ws: Workspace, record: Any) -> dict[str, Any] | None:
+def key_figure(ws: Workspace, record: Any, *, found: dict | None = None) -> dict[str, Any] | None:
     """``{"name", "value", "data"}``: the key metric and what it was computed on (the latest
     validation's data; training metrics were computed on the held-out units)."""
     metric = key_metric(record)
@@ -167,7 +173,7 @@ def key_figure(ws: Workspace, record: Any) -> dict[str, Any] | None:
     from_validation = name in dict(getattr(record, "validation_metrics", None) or {})
     data_hash = getattr(record, "validation_data_hash", None) if from_validation else None
     if data_hash:
-        data = data_description(ws, record, data_hash)
+        data = data_description(ws, record, data_hash, found=found)
     else:
         data = DataDescription(HELD_OUT, f"held-out units of {trained_on(record).file}")
     return {"name": name, "value": value, "data": data}

@@ -35,7 +35,8 @@ from PySide6.QtWidgets import (
 )
 
 from turbofan_desktop.errors import TurbofanError
-from turbofan_desktop.services import models
+from turbofan_desktop.services import models, naming
+from turbofan_desktop.ui.compare_view import CompareDialog, open_comparison
 from turbofan_desktop.ui.dialogs import show_error
 from turbofan_desktop.ui.drift_badges import DriftBadge
 from turbofan_desktop.ui.jobs import JobHandle, JobManager, event_progress
@@ -59,6 +60,7 @@ COLUMNS = (
     "key metric",
     "validated",
     "created",
+    "trained on",
     "drift",
 )
 #: preferred "key metric" names, best first; the first present in a version's metrics is shown
@@ -224,6 +226,17 @@ class ModelsPanel(QWidget):
         actions.addStretch(1)
 
         self.count_label = QLabel()
+        # on the count's line, not among the actions: the panel keeps its narrow minimum width
+        compare = QPushButton("Compare selected…")
+        compare.setObjectName("models_compare")
+        compare.setToolTip(
+            "Select two or more versions: metrics on the same data, config and lineage differences"
+        )
+        compare.clicked.connect(self.compare)
+        self.buttons["compare"] = compare
+        count_row = QHBoxLayout()
+        count_row.addWidget(self.count_label, 1)
+        count_row.addWidget(compare)
         splitter = QSplitter()
         splitter.addWidget(self.table)
         splitter.addWidget(self.details)
@@ -233,7 +246,7 @@ class ModelsPanel(QWidget):
         layout.addLayout(filters)
         layout.addWidget(splitter, 1)
         layout.addLayout(actions)
-        layout.addWidget(self.count_label)
+        layout.addLayout(count_row)
 
         jobs.job_finished.connect(self._any_job_finished)
         self.refresh()
@@ -287,8 +300,10 @@ class ModelsPanel(QWidget):
         self.table.blockSignals(True)
         self.table.clearSelection()
         self.table.setRowCount(len(self.records))
+        found: dict = {}  # data hash -> stored lineage: one lookup per data, not per row
         for row, record in enumerate(self.records):
-            metric = key_metric(record)
+            figure = naming.key_figure(self.workspace, record, found=found)
+            metric = f"{figure['name']} = {figure['value']:.4g} on {figure['data'].text}" if figure else ""
             values = (
                 record.id,
                 record.plugin,
@@ -296,15 +311,16 @@ class ModelsPanel(QWidget):
                 record.version,
                 record.stage,
                 record.status,
-                f"{metric[0]} = {metric[1]:.4g}" if metric else "",
+                metric,
                 "yes" if record.validation_performed else "no",
                 _short_time(record.created),
+                naming.trained_on(record).text,
             )
             for column, value in enumerate(values):
                 item = QTableWidgetItem(str(value))
                 if column == 0:
                     item.setData(256, int(record.id))  # Qt.UserRole
-                elif column == COLUMNS.index("key metric"):
+                elif column in (COLUMNS.index("key metric"), COLUMNS.index("trained on")):
                     item.setToolTip(str(value))
                 self.table.setItem(row, column, item)
             self._show_drift_badge(row, record.id)
@@ -365,6 +381,8 @@ class ModelsPanel(QWidget):
                 button.setEnabled(bool(self.records))
             elif key in ("validate", "delete"):
                 button.setEnabled(record is not None)
+            elif key == "compare":
+                button.setEnabled(several)
             else:
                 button.setEnabled(record is not None and not several)
         if record is None:
@@ -510,6 +528,20 @@ class ModelsPanel(QWidget):
         ids = self.selected_ids()
         if ids:
             self.validate_requested.emit(ids)
+
+    def compare(self) -> CompareDialog | None:
+        """The selected versions side by side (metrics on data all were validated on, differences)."""
+        ids = self.selected_ids()
+        if len(ids) < 2:
+            return None
+        try:
+            dialog = open_comparison(self.workspace, ids, self)
+        except TurbofanError as exc:
+            self._error(str(exc))
+            return None
+        self.compare_dialog = dialog  # kept: a non-modal window
+        dialog.show()
+        return dialog
 
     def show_on_plot(self) -> None:
         record = self.selected_record()
