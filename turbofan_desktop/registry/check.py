@@ -93,7 +93,8 @@ def check_registry(registry: Registry, *, repair: bool = False, verify_hashes: b
     live_tokens = {e.token for e in staging if e.kind in ("tmp", "pending") and pid_alive(e.pid)}
     folders = set(store.artifact_names())
 
-    damage = integrity_problems(registry.db)
+    # PostgreSQL checks its own pages; SQLite's file is asked
+    damage = [] if registry.is_server else integrity_problems(registry.db)
     if damage:
         # The rows cannot be trusted (reading them may fail half-way): report, or rebuild first.
         return _damaged_database(registry, report, "; ".join(damage), repair=repair, verify=verify_hashes)
@@ -142,19 +143,20 @@ def check_registry(registry: Registry, *, repair: bool = False, verify_hashes: b
             )
             continue
         try:
-            path = store.path_of(v.artifact_path)
+            present = store.has(v.artifact_path)
         except RegistryError as exc:
             report.problems.append(_problem("bad_artifact_path", str(exc), repairable=False, version_id=v.id))
             continue
-        if not path.is_dir():
+        where = store.describe(v.artifact_path)
+        if not present:
             report.problems.append(
                 _problem(
                     "missing_artifact",
-                    f"The artifact of model version {label} is missing ({path}); restore it from a backup "
+                    f"The artifact of model version {label} is missing ({where}); restore it from a backup "
                     f"or delete the version (models delete {v.id} --force).",
                     repairable=False,
                     version_id=v.id,
-                    path=str(path),
+                    path=where,
                 )
             )
         elif verify_hashes:
@@ -164,24 +166,25 @@ def check_registry(registry: Registry, *, repair: bool = False, verify_hashes: b
                     _problem(
                         "sha_mismatch",
                         f"The artifact of model version {label} was modified or damaged (sha256 mismatch in "
-                        f"{path}); restore it or delete the version.",
+                        f"{where}); restore it or delete the version.",
                         repairable=False,
                         version_id=v.id,
-                        path=str(path),
+                        path=where,
                     )
                 )
 
     # 3. folders nobody owns
     for name in sorted(folders - referenced - live_tokens):
-        path = store.root / name
-        if not path.exists():  # deleted meanwhile by a `models delete` that just committed
+        if not store.has(name, any_entry=True):  # deleted meanwhile by a `models delete` that just committed
             continue
         report.problems.append(
             _problem(
                 "orphan_artifact",
-                f"{path} belongs to no model version (left by an interrupted registration or deletion).",
+                f"{store.describe(name)} belongs to no model version (left by an interrupted registration "
+                "or deletion).",
                 repairable=True,
-                path=str(path),
+                path=store.describe(name),
+                artifact=name,
             )
         )
     for entry in staging:
@@ -311,10 +314,13 @@ def _repair(registry: Registry, problem: dict, now: str) -> None:
 
             registry._write(fail_version)
             problem["action"] = "marked failed"
+        elif kind == "orphan_artifact":
+            target = registry.artifacts.quarantine_artifact(problem["artifact"])
+            problem["action"] = f"moved to {target}"
         elif kind == "stale_marker":
             os.unlink(problem["path"])
             problem["action"] = "removed"
-        else:  # orphan_artifact, incomplete_artifact, unknown_staging_entry
+        else:  # incomplete_artifact, unknown_staging_entry
             from pathlib import Path
 
             target = registry.artifacts.move_to_quarantine(Path(problem["path"]))

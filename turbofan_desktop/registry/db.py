@@ -2,12 +2,19 @@
 
 Each registry binds its own copy of the models in :mod:`.schema` to the database object it opened
 (:func:`~turbofan_desktop.registry.schema.bind_tables`) and writes only through
-:func:`write_transaction`, so another backend slots in by adding a factory to ``BACKENDS``. Only SQLite is implemented; the pragmas below are why it is safe for months of work:
+:func:`write_transaction`; a backend is a factory in ``BACKENDS``. SQLite (one desk) and PostgreSQL
+(a team, ``postgresql://user@host:port/db``, psycopg 3 from the ``postgres`` extra). On SQLite the
+pragmas below are why it is safe for months of work:
 
 - ``journal_mode=wal``: readers never block the writer and a crash never corrupts the file;
 - ``synchronous=full``: a commit that returned survives a power cut, not only a process crash;
 - ``foreign_keys=on``: SQLite enforces ``REFERENCES`` only when asked to;
 - ``busy_timeout``: a writer waits for another instead of failing with "database is locked".
+
+On PostgreSQL a write is one READ COMMITTED transaction; where a write allocates or moves something
+per (plugin, target) it first takes a transaction-level advisory lock on that key (:func:`lock_key`),
+the equivalent of SQLite's single writer for that key only. Passwords never leave this module in clear:
+every message names a registry by :func:`redact_url`.
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
-from urllib.parse import unquote, urlparse
+from urllib.parse import unquote, urlparse, urlunparse
 
 import peewee
 
@@ -53,10 +60,60 @@ def open_read_only(path: Path) -> peewee.Database:
 
 
 def _postgres(url: str) -> peewee.Database:
-    raise RegistryError(
-        f"The registry at '{url}' uses PostgreSQL, which this version does not support yet; "
-        "use a registry folder (SQLite) instead."
-    )
+    try:
+        import psycopg  # noqa: F401  (peewee picks psycopg 3 when asked; checked here for a sentence)
+    except ImportError:
+        raise RegistryError(
+            f"The registry {redact_url(url)} is on PostgreSQL, which needs the psycopg package: "
+            "pip install 'turbofan-desktop[postgres]'."
+        ) from None
+    # psycopg reads what the URL leaves out (password, sslmode, ...) from the libpq environment
+    # (PGPASSWORD, PGSSLMODE, ...) and ~/.pgpass, so a URL never needs to carry a password.
+    return peewee.PostgresqlDatabase(url, prefer_psycopg3=True, thread_safe=True)
+
+
+def is_postgres(db: peewee.Database) -> bool:
+    return isinstance(db, peewee.PostgresqlDatabase)
+
+
+def is_url(location: str | Path) -> bool:
+    return "://" in str(location)
+
+
+def is_server_url(location: str | Path) -> bool:
+    return str(location).split("://", 1)[0].lower() in ("postgres", "postgresql") and is_url(location)
+
+
+def redact_url(location: str | Path) -> str:
+    """``location`` with any password removed (``postgresql://ann:secret@db/reg`` -> ``postgresql://ann@db/reg``);
+    paths and password-less URLs come back unchanged. Also strips ``password=`` query parameters."""
+    text = str(location)
+    if not is_url(text):
+        return text
+    parsed = urlparse(text)
+    netloc = parsed.netloc
+    if "@" in netloc:
+        userinfo, host = netloc.rsplit("@", 1)
+        netloc = f"{userinfo.split(':', 1)[0]}@{host}"
+    query = "&".join(p for p in parsed.query.split("&") if p and not p.lower().startswith("password="))
+    return urlunparse(parsed._replace(netloc=netloc, query=query))
+
+
+def has_password(location: str | Path) -> bool:
+    return redact_url(location) != str(location)
+
+
+def lock_key(db: peewee.Database, *parts: str) -> None:
+    """Serialise writers on one key (e.g. ``"version", plugin, target``) until the transaction ends.
+
+    SQLite needs nothing: ``BEGIN IMMEDIATE`` already admits one writer at a time. On PostgreSQL a
+    transaction-level advisory lock on two 32-bit hashes (kind, then the rest joined); a hash collision
+    only makes two unrelated keys wait for each other, never breaks uniqueness (the unique indexes do that).
+    """
+    if not is_postgres(db):
+        return
+    kind, rest = parts[0], "\x1f".join(parts[1:])
+    db.execute_sql("SELECT pg_advisory_xact_lock(hashtext(%s), hashtext(%s))", (kind, rest))
 
 
 # scheme -> factory(url_or_path). The schema and migrations are plain SQL kept portable where cheap.
@@ -72,6 +129,12 @@ def _sqlite_path(url: str) -> str:
     return unquote(parsed.netloc + parsed.path) if parsed.netloc else unquote(parsed.path)
 
 
+def sqlite_file(url_or_path: str | Path) -> Path:
+    """The database file of a SQLite path or ``sqlite:///`` URL."""
+    text = str(url_or_path)
+    return Path(_sqlite_path(text) if is_url(text) else text)
+
+
 def open_database(url_or_path: str | Path) -> peewee.Database:
     """A database object for a file path or a URL (``sqlite:///path``); bind models to it with
     :func:`~turbofan_desktop.registry.schema.bind_tables`."""
@@ -82,13 +145,18 @@ def open_database(url_or_path: str | Path) -> peewee.Database:
     factory = BACKENDS.get(scheme)
     if factory is None:
         known = ", ".join(sorted(BACKENDS))
-        raise RegistryError(f"Unknown registry database URL '{text}' (expected one of: {known}).")
+        raise RegistryError(
+            f"Unknown registry database URL '{redact_url(text)}' (expected a folder or one of: {known})."
+        )
     return factory(text)
 
 
 def is_busy_error(exc: BaseException) -> bool:
     text = str(exc).lower()
-    return "database is locked" in text or "database is busy" in text or "locked" in text
+    # SQLite's lock answers; PostgreSQL's deadlock / serialization failures are retried the same way
+    return any(
+        word in text for word in ("locked", "database is busy", "deadlock detected", "could not serialize")
+    )
 
 
 def write_transaction(db: peewee.Database, work: Callable[[], T], *, patience_s: float = 120.0) -> T:

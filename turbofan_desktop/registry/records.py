@@ -35,6 +35,8 @@ RECORD_COLUMN_NAMES = (
     "library_versions",
     "dataset_id",
     "run_id",
+    "os_user",
+    "host",
 )
 JSON_COLUMNS = ("config", "history", "metrics", "validation_metrics", "library_versions")
 
@@ -362,6 +364,7 @@ class RunRecord:
     finished: str | None
     pid: int | None
     host: str | None
+    os_user: str | None = None  # the OS account that ran it (schema 5; None on older runs)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -377,6 +380,7 @@ class RunRecord:
             "finished": self.finished,
             "pid": self.pid,
             "host": self.host,
+            "os_user": self.os_user,
         }
 
 
@@ -492,6 +496,15 @@ class VersionRecord:
     lineage: dict
     run_id: int | None = None
     provenance: TrainingProvenance = field(default_factory=TrainingProvenance)
+    os_user: str | None = None  # who registered it (OS account; None on versions before schema 5)
+    host: str | None = None  # on which machine
+
+    @property
+    def made_by(self) -> str:
+        """``user@host`` for tables (``-`` when the version predates schema 5)."""
+        if not self.os_user and not self.host:
+            return "-"
+        return f"{self.os_user or '?'}@{self.host or '?'}"
 
     @property
     def label(self) -> str:
@@ -520,6 +533,8 @@ class VersionRecord:
             "library_versions": self.library_versions,
             "dataset_id": self.dataset_id,
             "run_id": self.run_id,
+            "os_user": self.os_user,
+            "host": self.host,
             "lineage": dict(self.lineage),
             # the provenance keeps the JSON name of the column it replaced, for scripts reading it
             "extra": self.provenance.to_dict(),

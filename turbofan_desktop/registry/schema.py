@@ -130,6 +130,7 @@ def bind_tables(db: peewee.Database | None) -> Tables:
         finished = peewee.TextField(null=True)
         pid = peewee.IntegerField(null=True)
         host = peewee.TextField(null=True)
+        os_user = peewee.TextField(null=True)
 
         class Meta:
             table_name = "training_runs"
@@ -155,6 +156,8 @@ def bind_tables(db: peewee.Database | None) -> Tables:
         library_versions = JSONField(default=dict)
         dataset = peewee.ForeignKeyField(DatasetRow, column_name="dataset_id", on_delete="RESTRICT")
         run = peewee.ForeignKeyField(TrainingRun, null=True, column_name="run_id", on_delete="SET NULL")
+        os_user = peewee.TextField(null=True)  # who and where registered it (schema 5)
+        host = peewee.TextField(null=True)
 
         class Meta:
             table_name = "model_versions"

@@ -7,6 +7,8 @@ thread, so one instance may be shared by the UI thread and workers.
 
 from __future__ import annotations
 
+import getpass
+import hashlib
 import logging
 import os
 import socket
@@ -29,7 +31,7 @@ from turbofan_desktop.errors import (
 )
 from turbofan_desktop.registry import db as dbmod
 from turbofan_desktop.registry import storage
-from turbofan_desktop.registry.artifacts import ArtifactStore
+from turbofan_desktop.registry.artifacts import ArtifactStore, DatabaseArtifactStore
 from turbofan_desktop.registry.migrations import LATEST_VERSION, migrate
 from turbofan_desktop.registry.records import (
     PROVENANCE_COLUMNS,
@@ -65,6 +67,21 @@ def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
+def os_user() -> str | None:
+    """The OS account running this program (recorded as who made a version or run)."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError, ImportError):  # no login name (a container without /etc/passwd entry)
+        return None
+
+
+def server_cache_folder(url: str, cache_root: Path) -> Path:
+    """The local folder for a server registry's unpacked artifacts: one per server database, named
+    by a hash of the password-free URL (so no credential ends up in a path)."""
+    key = hashlib.sha256(dbmod.redact_url(url).encode("utf-8")).hexdigest()[:16]
+    return Path(cache_root).expanduser() / "server-registries" / key
+
+
 def _choice(name: str, value: str | None, allowed: tuple[str, ...]) -> None:
     if value is not None and value not in allowed:
         raise ConfigError(f"Unknown {name} '{value}' (expected one of: {', '.join(allowed)}).")
@@ -92,26 +109,61 @@ def cleanup_candidates(rows: Iterable[Any], keep: int) -> list[Any]:
 
 
 class Registry:
-    """A registry folder: ``registry.db`` plus ``artifacts/`` (and ``quarantine/`` after repairs)."""
+    """A registry: a folder (``registry.db`` plus ``artifacts/``, and ``quarantine/`` after repairs),
+    or a PostgreSQL database whose artifacts live in the database, with ``home`` a local cache folder.
+    """
 
     read_only = False  # set by open() for a folder this process cannot write
 
-    def __init__(self, home: Path, database: peewee.Database):
+    def __init__(
+        self,
+        home: Path,
+        database: peewee.Database,
+        *,
+        location: str | None = None,
+        artifacts: ArtifactStore | None = None,
+    ):
         self.home = Path(home)
         self.db = database
+        # what the user named, password removed: the only form of the location messages may show
+        self.location = dbmod.redact_url(location) if location is not None else str(self.home)
         # this registry's own model classes, bound to its own database: two registries in one
         # process never share a binding (see :func:`.schema.bind_tables`)
         self.tables: Tables = bind_tables(database)
         self._version_select: str | None = None  # built on first use, see _select_sql
-        self.artifacts = ArtifactStore(self.home / ARTIFACTS_DIR)
+        self.artifacts = artifacts or ArtifactStore(self.home / ARTIFACTS_DIR)
+
+    @property
+    def is_server(self) -> bool:
+        return dbmod.is_postgres(self.db)
 
     # -- opening --------------------------------------------------------------------------------
     @classmethod
-    def open(cls, home: Path | str, *, create: bool = True) -> Registry:
-        """Open (and create or migrate) the registry in ``home`` (the workspace passes the settings'
-        home). ``create=False`` refuses a folder that does not exist (a mistyped ``--registry``).
+    def open(
+        cls, location: Path | str, *, create: bool = True, cache_root: Path | str | None = None
+    ) -> Registry:
+        """Open (and create or migrate) the registry at ``location``: a folder (the workspace passes
+        the settings' home), a ``sqlite:///folder/registry.db`` URL, or ``postgresql://user@host/db``.
+        ``create=False`` refuses a folder that does not exist (a mistyped ``--registry``); a server
+        database must exist (its tables are created). ``cache_root`` holds a server registry's
+        unpacked artifacts (default: the platform's user cache folder).
         """
-        home = Path(home).expanduser()
+        text = str(location)
+        if dbmod.is_server_url(text):
+            return cls._open_server(text, cache_root)
+        if dbmod.is_url(text):
+            scheme = text.split("://", 1)[0].lower()
+            if scheme != "sqlite":
+                dbmod.open_database(text)  # raises the unknown-scheme sentence
+            db_file = dbmod.sqlite_file(text).expanduser()
+            if db_file.name != DB_FILE:
+                raise ConfigError(
+                    f"The registry URL '{dbmod.redact_url(text)}' must name a file called {DB_FILE} "
+                    "(its folder holds the artifacts beside it)."
+                )
+            home = db_file.parent
+        else:
+            home = Path(text).expanduser()
         if not create and not home.is_dir():
             raise NotFoundError(f"The registry folder '{home}' does not exist.")
         try:
@@ -141,6 +193,46 @@ class Registry:
         if not read_only:
             registry.artifacts.ensure()
         return registry
+
+    @classmethod
+    def _open_server(cls, url: str, cache_root: Path | str | None) -> Registry:
+        if cache_root is None:
+            import platformdirs
+
+            cache_root = platformdirs.user_cache_dir("turbofan-desktop")
+        home = server_cache_folder(url, Path(cache_root))
+        database = dbmod.open_database(url)
+        try:
+            database.connect()
+        except peewee.OperationalError as exc:
+            # psycopg's message names host and port, never the password
+            raise RegistryError(
+                f"Cannot connect to the registry {dbmod.redact_url(url)}: {str(exc).strip().splitlines()[0]}"
+            ) from None
+        registry = cls(
+            home, database, location=url, artifacts=DatabaseArtifactStore(home / ARTIFACTS_DIR, database)
+        )
+        registry._migrate(registry.location)
+        try:
+            registry.artifacts.ensure()
+        except OSError as exc:
+            database.close()
+            raise RegistryError(
+                f"Cannot create the artifact cache folder '{home}': {exc.strerror}."
+            ) from None
+        return registry
+
+    def _migrate(self, name: str) -> None:
+        try:
+            migrate(self.db)
+        except peewee.DatabaseError as exc:
+            self.db.close()
+            raise RegistryError(
+                f"'{name}' is not a usable registry database ({dbmod.redact_url(str(exc))})."
+            ) from None
+        except TurbofanError:
+            self.db.close()  # a refused migration leaves no connection behind
+            raise
 
     def close(self) -> None:
         """Close this thread's connection (other threads' connections close with their thread)."""
@@ -238,6 +330,7 @@ class Registry:
                 started=utc_now(),
                 pid=os.getpid(),
                 host=socket.gethostname(),
+                os_user=os_user(),
             ).id
 
         return self._write(work)
@@ -303,6 +396,7 @@ class Registry:
         if not plugin or not target:
             raise ConfigError("A model version needs a plugin name and a target.")
         staged = self.artifacts.stage(write_artifact)
+        who, where = os_user(), socket.gethostname()
 
         def missing_reference() -> NotFoundError | None:
             # only asked after a FOREIGN KEY failure: the happy path lets SQLite check the references
@@ -322,6 +416,9 @@ class Registry:
                 raise problem from None
 
         def insert() -> int:
+            # numbers are read and written under one lock per (plugin, target) (SQLite: the write lock)
+            dbmod.lock_key(self.db, "version", plugin, target)
+            self.artifacts.commit(staged)  # a server registry stores the blob in this same transaction
             last = (
                 t.ModelVersion.select(peewee.fn.MAX(t.ModelVersion.version))
                 .where((t.ModelVersion.plugin == plugin) & (t.ModelVersion.target == target))
@@ -347,6 +444,8 @@ class Registry:
                 library_versions=dict(library_versions),
                 dataset=dataset_id,
                 run=run_id,
+                os_user=who,
+                host=where,
             )
             if provenance is not None and provenance != TrainingProvenance():  # no row: nothing recorded
                 t.ProvenanceRow.insert(version=row.id, **provenance_to_row(provenance)).execute()
@@ -581,6 +680,9 @@ class Registry:
             if row.stage == stage:
                 return
             if stage == "production":
+                # two promotions of one (plugin, target) at once: the second waits, then archives the
+                # first (the partial unique index would otherwise refuse one of them)
+                dbmod.lock_key(self.db, "version", row.plugin, row.target)
                 if not row.validation_performed:  # re-read under the lock
                     raise ValidationRequiredError(f"Model version {record.label} has not been validated.")
                 t.ModelVersion.update(stage="archived").where(
@@ -765,4 +867,5 @@ def _run_record(row: Any) -> RunRecord:
         finished=row.finished,
         pid=row.pid,
         host=row.host,
+        os_user=row.os_user,
     )
