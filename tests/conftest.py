@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -43,3 +47,73 @@ def smap_msl_dir() -> Path:
     if not SMAP_MSL_DIR.is_dir():
         pytest.skip(f"SMAP/MSL data not found at {SMAP_MSL_DIR}")
     return SMAP_MSL_DIR
+
+
+# -- PostgreSQL: one throw-away database per test session ---------------------------------------------
+PG_ADMIN_URL = os.environ.get("TURBOFAN_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def _pg_connect(url: str):
+    import psycopg
+
+    return psycopg.connect(url, autocommit=True, connect_timeout=3)
+
+
+def _start_local_cluster() -> None:
+    """Start the machine's PostgreSQL cluster (Debian's pg_ctlcluster) when it is installed but down."""
+    versions = sorted(Path("/etc/postgresql").glob("*")) if Path("/etc/postgresql").is_dir() else []
+    if not versions or shutil.which("pg_ctlcluster") is None:
+        return
+    subprocess.run(
+        ["pg_ctlcluster", "--skip-systemctl-redirect", versions[-1].name, "main", "start"],
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """The URL of a fresh database ``turbofan_test_<random>`` on the local server, dropped at the end.
+
+    Skips (with the reason) only when psycopg is missing or no server answers even after trying to
+    start the local cluster; TURBOFAN_TEST_PG names another server's admin URL.
+    """
+    try:
+        import psycopg
+    except ImportError:
+        pytest.skip("psycopg is not installed (pip install -e '.[test]'): PostgreSQL tests skipped")
+    try:
+        admin = _pg_connect(PG_ADMIN_URL)
+    except psycopg.OperationalError:
+        _start_local_cluster()
+        admin = None
+        for _ in range(20):
+            try:
+                admin = _pg_connect(PG_ADMIN_URL)
+                break
+            except psycopg.OperationalError as exc:
+                reason = str(exc).strip().splitlines()[0]
+                time.sleep(0.5)
+        if admin is None:
+            pytest.skip(
+                f"no PostgreSQL server answers at {PG_ADMIN_URL} ({reason}): PostgreSQL tests skipped"
+            )
+    name = f"turbofan_test_{uuid.uuid4().hex[:12]}"
+    with admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with _pg_connect(PG_ADMIN_URL) as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def fresh_postgres(postgres_url):
+    """The session's database emptied (every table dropped) for one test; returns its URL."""
+    with _pg_connect(postgres_url) as conn:
+        conn.execute("DROP SCHEMA public CASCADE")
+        conn.execute("CREATE SCHEMA public")
+    return postgres_url

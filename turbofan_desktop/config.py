@@ -1,7 +1,9 @@
 """Settings: a TOML file in the user config dir, overridden by ``TURBOFAN_*`` environment variables.
 
 Precedence (last wins): built-in defaults, ``settings.toml`` in :func:`config_dir`, environment.
-``TURBOFAN_HOME`` decides where the registry and artifacts live.
+``TURBOFAN_HOME`` decides where the registry and artifacts live; ``registry`` (``TURBOFAN_REGISTRY``)
+names another registry: a folder, ``sqlite:///folder/registry.db`` or ``postgresql://user@host:port/db``.
+A password never belongs in this file: PostgreSQL reads it from ``PGPASSWORD`` or ``~/.pgpass``.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlparse
 
 import platformdirs
 
@@ -46,6 +49,12 @@ class Settings:
     drift_ks_pvalue: float = 0.01
     kpi_warning_margin: float = 0.2
     torch_threads: int = 0  # 0 = one per available core
+    registry: str = ""  # "" = the registry folder in ``home``; else a folder or a URL (module docstring)
+
+    @property
+    def registry_location(self) -> str | Path:
+        """What the workspace opens: the ``registry`` setting, else the ``home`` folder."""
+        return self.registry or self.home
 
     @property
     def registry_path(self) -> Path:
@@ -106,6 +115,8 @@ RULES: dict[str, Rule] = {
     "kpi_warning_margin": Rule(float, minimum=0.0, maximum=100.0),
     # libgomp aborts the process on absurd pool sizes (100000); 0 = one per usable core
     "torch_threads": Rule(int, minimum=0, maximum=1024),
+    # a folder or URL; checked for a password in check_setting
+    "registry": Rule(str),
 }
 
 
@@ -146,6 +157,11 @@ def check_setting(name: str, raw: object, source: str) -> object:
     if rule.kind is str:
         if not isinstance(raw, str):
             raise refuse()
+        if name == "registry" and url_has_password(raw):
+            raise ConfigError(
+                f"Setting 'registry' from {source} contains a password; remove it from the URL and put it in "
+                "~/.pgpass or the PGPASSWORD environment variable instead."
+            )
         value = raw.strip().upper() if rule.choices else raw
         if rule.choices and value not in rule.choices:
             raise refuse()
@@ -192,3 +208,11 @@ def load_settings(env: dict[str, str] | None = None, config_file: Path | None = 
 
     resolved = {name: check_setting(name, raw, source) for name, (raw, source) in values.items()}
     return Settings(**resolved)
+
+
+def url_has_password(location: str) -> bool:
+    """Whether a registry URL carries a password (``user:secret@host`` or ``?password=``)."""
+    if "://" not in location:
+        return False
+    parsed = urlparse(location)
+    return parsed.password is not None or "password=" in parsed.query.lower()

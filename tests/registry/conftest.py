@@ -1,5 +1,10 @@
 """Fixtures for the registry tests: an open registry in the test's TURBOFAN_HOME and a quick way to
-register small versions with real (tiny) artifacts."""
+register small versions with real (tiny) artifacts.
+
+Every test that uses ``registry`` runs twice: on a SQLite folder and on a fresh PostgreSQL database
+(``backend`` is ``sqlite`` or ``postgresql``). A test about one backend's mechanics (a raw sqlite3
+connection, artifact folders on disk) is marked ``@pytest.mark.sqlite_only`` or ``postgres_only``.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +13,34 @@ from registry_helpers import artifact_writer, make_lineage
 
 from turbofan_desktop.registry import Registry, VersionRecord
 
+BACKENDS = ("sqlite", "postgresql")
+
+
+def pytest_generate_tests(metafunc):
+    if "backend" not in metafunc.fixturenames:
+        return
+    backends = BACKENDS
+    if metafunc.definition.get_closest_marker("sqlite_only"):
+        backends = ("sqlite",)
+    elif metafunc.definition.get_closest_marker("postgres_only"):
+        backends = ("postgresql",)
+    metafunc.parametrize("backend", backends)
+
 
 @pytest.fixture
-def registry(isolated_home):
-    reg = Registry.open(isolated_home)
+def registry_location(backend, isolated_home, request, monkeypatch) -> str:
+    """Where this test's registry lives: the TURBOFAN_HOME folder, or a freshly emptied database
+    (then also the ``registry`` setting, so CLI commands and workspaces of the test open it)."""
+    if backend == "sqlite":
+        return str(isolated_home)
+    url = request.getfixturevalue("fresh_postgres")
+    monkeypatch.setenv("TURBOFAN_REGISTRY", url)
+    return url
+
+
+@pytest.fixture
+def registry(registry_location, isolated_home):
+    reg = Registry.open(registry_location, cache_root=isolated_home / "cache")
     yield reg
     reg.close()
 
@@ -24,16 +53,20 @@ def dataset_id(registry) -> int:
 @pytest.fixture
 def make_version(registry, dataset_id):
     """register(plugin=, target=, validated=, payload=) -> VersionRecord"""
+    counter: list[int] = []
 
     def register(
         plugin: str = "telemanom",
         target: str = "sensor_2",
         *,
         validated: bool = False,
-        payload: bytes = b"state-dict-bytes",
+        payload: bytes | None = None,
         run_id: int | None = None,
         **overrides,
     ) -> VersionRecord:
+        if payload is None:  # distinct bytes per version: a content-addressed store shares equal ones
+            counter.append(1)
+            payload = b"state-dict-bytes-%d" % len(counter)
         fields = dict(
             run_id=run_id,
             plugin=plugin,

@@ -1,6 +1,9 @@
 """A process that writes to a registry in a loop, for the crash and multi-process tests.
 
-    python registry_writer.py HOME SEED [COUNT]
+    python registry_writer.py LOCATION SEED [COUNT [register-only]]
+
+LOCATION is a registry folder or URL (a server registry caches artifacts under $TURBOFAN_HOME/cache);
+``register-only`` skips the promotions and deletions (for the gap-free numbering test).
 
 Prints ``ready`` once the registry is open, then for each step what it is about to do and what
 committed (``committed ID SHA``), flushing each line so a parent that SIGKILLs it knows exactly
@@ -10,8 +13,10 @@ Deliberately imports only the registry (no pandas) so it starts fast.
 
 from __future__ import annotations
 
+import os
 import random
 import sys
+import tempfile
 from pathlib import Path
 
 from turbofan_desktop.registry import Registry
@@ -22,10 +27,12 @@ def say(*words: object) -> None:
 
 
 def main() -> int:
-    home, seed = Path(sys.argv[1]), int(sys.argv[2])
+    location, seed = sys.argv[1], int(sys.argv[2])
     count = int(sys.argv[3]) if len(sys.argv) > 3 else None
+    register_only = len(sys.argv) > 4 and sys.argv[4] == "register-only"
     rng = random.Random(seed)
-    registry = Registry.open(home)
+    cache_root = Path(os.environ.get("TURBOFAN_HOME", tempfile.gettempdir())) / "cache"
+    registry = Registry.open(location, cache_root=cache_root)
     dataset_id = registry.record_dataset(
         {"data_hash": "h-writer", "source": "train_FD001.txt", "format": "cmapss", "units": 2, "rows": 50}
     )
@@ -61,6 +68,8 @@ def main() -> int:
         )
         say("committed", rec.id, rec.artifact_sha256)
         registry.finish_run(run, status="succeeded", epochs_done=1)
+        if register_only:
+            continue
         if step % 3 == 0:
             registry.record_validation(rec.id, metrics={"f1": rng.random()}, data_hash="h-val")
             registry.promote(rec.id, "production")

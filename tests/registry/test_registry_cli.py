@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 
 import pytest
+from registry_helpers import change_artifact, plant_orphan, remove_artifact
 
 from turbofan_desktop.cli import main
 
@@ -104,17 +105,15 @@ def test_status_command(cli, make_version):
 def test_registry_check_and_repair(cli, make_version, registry):
     rec = make_version()
     assert cli("registry", "check", "--json")[:2][0] == 0
-    orphan = registry.artifacts.root / "0123456789abcdef"
-    orphan.mkdir()
-    (orphan / "weights.pt").write_bytes(b"left behind")
+    quarantined = plant_orphan(registry)
     code, data, _ = cli("registry", "check", "--json")
     assert code == 1 and [p["kind"] for p in data["problems"]] == ["orphan_artifact"] and not data["ok"]
     code, text, _ = cli("registry", "check")
     assert code == 1 and "--repair" in text
     code, data, _ = cli("registry", "check", "--repair", "--json")
     assert code == 0 and data["ok"] and data["repaired"][0]["kind"] == "orphan_artifact"
-    assert not orphan.exists() and (registry.artifacts.quarantine / orphan.name / "weights.pt").exists()
-    (Path(rec.artifact_path) / "weights.pt").write_bytes(b"tampered")
+    assert quarantined.exists() and not registry.artifacts.has("0123456789abcdef", any_entry=True)
+    change_artifact(registry, rec, lambda folder: (folder / "weights.pt").write_bytes(b"tampered"))
     code, data, _ = cli("registry", "check", "--repair", "--json")
     assert (
         code == 1
@@ -132,12 +131,10 @@ def test_explicit_registry_folder(cli, tmp_path, make_version):
     assert not (tmp_path / "nope").exists()
 
 
-def test_models_delete_says_when_the_artifact_was_already_gone(cli, make_version):
+def test_models_delete_says_when_the_artifact_was_already_gone(cli, make_version, registry):
     """The sentence names what happened to the artifact; the JSON shape stays the same."""
-    import shutil
-
     present, gone = make_version(), make_version()
-    shutil.rmtree(gone.artifact_path)
+    remove_artifact(registry, gone)
     code, text, _ = cli("models", "delete", str(present.id))
     assert code == 0 and text.strip() == f"Deleted model version {present.label} and its artifact."
     code, text, _ = cli("models", "delete", str(gone.id))

@@ -8,6 +8,7 @@ import threading
 from collections import defaultdict
 from pathlib import Path
 
+import pytest
 from registry_helpers import artifact_writer
 
 from turbofan_desktop.registry import Registry
@@ -70,11 +71,11 @@ def test_eight_threads_register_400_versions(registry, dataset_id):
     assert registry.check().ok
 
 
-def test_three_processes_register_at_once(isolated_home):
-    Registry.open(isolated_home).close()  # create the schema once, as the app would
+def test_three_processes_register_at_once(registry_location, isolated_home):
+    Registry.open(registry_location, cache_root=isolated_home / "cache").close()  # the schema, once
     writers = [
         subprocess.Popen(
-            [sys.executable, str(HERE / "registry_writer.py"), str(isolated_home), str(seed), "15"],
+            [sys.executable, str(HERE / "registry_writer.py"), registry_location, str(seed), "15"],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -88,11 +89,73 @@ def test_three_processes_register_at_once(isolated_home):
     committed = [line for out, _ in outputs for line in out.splitlines() if line.startswith("committed")]
     deleted = [line for out, _ in outputs for line in out.splitlines() if line.startswith("deleted")]
     assert len(committed) == 45
-    with Registry.open(isolated_home) as registry:
+    with Registry.open(registry_location, cache_root=isolated_home / "cache") as registry:
         assert registry.count_versions() == 45 - len(deleted)
         assert registry.check().ok
 
 
+@pytest.mark.slow  # ~35 s on the shared 2-core machine, mostly 8 interpreters starting
+@pytest.mark.postgres_only
+def test_eight_processes_register_400_versions_on_postgres(registry_location, isolated_home):
+    """8 programs x 50 registrations on one server: 400 rows, numbers gap-free per (plugin, target),
+    every reported commit present with its hash, no two production versions of one pair."""
+    processes, per_process = 8, 50
+    with Registry.open(registry_location, cache_root=isolated_home / "cache") as registry:
+        writers = [
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    str(HERE / "registry_writer.py"),
+                    registry_location,
+                    str(seed),
+                    str(per_process),
+                    "register-only",
+                ],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for seed in range(processes)
+        ]
+        outputs = [writer.communicate(timeout=300) for writer in writers]
+        for writer, (_out, err) in zip(writers, outputs, strict=True):
+            assert writer.returncode == 0, err
+        committed = {
+            int(line.split()[1]): line.split()[2]
+            for out, _ in outputs
+            for line in out.splitlines()
+            if line.startswith("committed")
+        }
+        assert len(committed) == processes * per_process
+        _assert_contiguous(registry, processes * per_process)
+        stored = {r.id: r.artifact_sha256 for r in registry.list_versions(limit=10_000)}
+        assert stored == committed  # no lost row, no row nobody reported
+        # then four versions of each pair are promoted at once: one production per pair remains
+        by_pair = defaultdict(list)
+        for record in registry.list_versions(limit=10_000):
+            by_pair[(record.plugin, record.target)].append(record.id)
+        contenders = [version_id for ids in by_pair.values() for version_id in ids[:4]]
+        for version_id in contenders:
+            registry.record_validation(version_id, metrics={"f1": 1.0}, data_hash="h")
+        errors: list[BaseException] = []
+
+        def promote(version_id: int) -> None:
+            try:
+                registry.promote(version_id, "production")
+            except BaseException as exc:  # noqa: BLE001 - asserted below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=promote, args=(version_id,)) for version_id in contenders]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert not errors, errors[:3]
+        production = registry.list_versions(stage="production", limit=10_000)
+        assert sorted((r.plugin, r.target) for r in production) == sorted(by_pair)
+
+
+@pytest.mark.sqlite_only
 def test_writer_waits_for_a_lock_held_by_another_program(registry, make_version):
     """Another program holding the write lock delays a registration; it does not fail it."""
     import sqlite3

@@ -21,9 +21,9 @@ REPAIRABLE = {"orphan_artifact", "incomplete_artifact", "stale_marker", "stuck_r
 pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX SIGKILL")
 
 
-def _run_and_kill(home: Path, seed: int, delay: float) -> list[str]:
+def _run_and_kill(location: str, seed: int, delay: float) -> list[str]:
     writer = subprocess.Popen(
-        [sys.executable, str(HERE / "registry_writer.py"), str(home), str(seed)],
+        [sys.executable, str(HERE / "registry_writer.py"), location, str(seed)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -43,12 +43,12 @@ def _run_and_kill(home: Path, seed: int, delay: float) -> list[str]:
     return out.splitlines() if out.endswith("\n") else out.splitlines()[:-1]
 
 
-def test_sigkilled_writers_leave_only_repairable_problems(isolated_home):
+def test_sigkilled_writers_leave_only_repairable_problems(registry_location, isolated_home):
     rng = random.Random(20240611)
     committed: dict[int, str] = {}
     uncertain: set[int] = set()
     for attempt in range(KILLS):
-        for line in _run_and_kill(isolated_home, seed=attempt, delay=rng.uniform(0.0, 0.3)):
+        for line in _run_and_kill(registry_location, seed=attempt, delay=rng.uniform(0.0, 0.3)):
             word, *rest = line.split()
             if word == "committed":
                 committed[int(rest[0])] = rest[1]
@@ -56,7 +56,7 @@ def test_sigkilled_writers_leave_only_repairable_problems(isolated_home):
                 uncertain.add(int(rest[0]))
     assert committed, "no writer got as far as committing a version"
 
-    with Registry.open(isolated_home) as registry:
+    with Registry.open(registry_location, cache_root=isolated_home / "cache") as registry:
         report = registry.check()
         kinds = {p["kind"] for p in report.problems}
         assert kinds <= REPAIRABLE, report.problems

@@ -163,6 +163,7 @@ def test_registry_from_a_newer_program_is_refused(tmp_path):
         Registry.open(tmp_path)
 
 
+@pytest.mark.sqlite_only
 def test_wal_foreign_keys_and_busy_timeout_are_on(registry):
     pragmas = {
         name: registry.db.execute_sql(f"PRAGMA {name}").fetchone()[0]

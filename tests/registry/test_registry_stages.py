@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
+import peewee
 import pytest
+from registry_helpers import change_artifact
 
 from turbofan_desktop.errors import ConfigError, NotFoundError, RegistryError, ValidationRequiredError
+from turbofan_desktop.registry import open_database
 
 
 def _stages(registry) -> dict[int, str]:
@@ -47,11 +49,16 @@ def test_one_production_per_plugin_and_target_previous_archived(registry, make_v
     assert registry.production("telemanom", "sensor_2") is None
 
 
-def test_database_itself_refuses_two_production_versions(registry, make_version):
+def test_database_itself_refuses_two_production_versions(registry, registry_location, make_version):
     a, b = make_version(validated=True), make_version(validated=True)
     registry.promote(a.id, "production")
-    with sqlite3.connect(registry.path) as raw, pytest.raises(sqlite3.IntegrityError):
-        raw.execute("UPDATE model_versions SET stage = 'production' WHERE id = ?", (b.id,))
+    # a second program, bypassing the registry's code, on its own connection
+    raw = open_database(registry.path if registry_location == str(registry.home) else registry_location)
+    try:
+        with pytest.raises(peewee.IntegrityError):
+            raw.execute_sql(f"UPDATE model_versions SET stage = 'production' WHERE id = {raw.param}", (b.id,))
+    finally:
+        raw.close()
 
 
 def test_promotion_refuses_unknown_stage_failed_or_tampered_versions(registry, make_version):
@@ -65,7 +72,7 @@ def test_promotion_refuses_unknown_stage_failed_or_tampered_versions(registry, m
     versions.update(status="failed").where(versions.id == failed.id).execute()
     with pytest.raises(RegistryError, match="status 'failed'"):
         registry.promote(failed.id, "production")
-    (Path(rec.artifact_path) / "weights.pt").write_bytes(b"tampered")
+    change_artifact(registry, rec, lambda folder: (folder / "weights.pt").write_bytes(b"tampered"))
     with pytest.raises(RegistryError, match="modified or damaged"):
         registry.promote(rec.id, "production")
     assert registry.get(rec.id).stage == "none"

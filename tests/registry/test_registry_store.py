@@ -8,7 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from registry_helpers import artifact_writer, make_lineage, make_provenance
+from registry_helpers import (
+    artifact_writer,
+    change_artifact,
+    make_lineage,
+    make_provenance,
+    remove_artifact,
+)
 
 from turbofan_desktop.data.dataset import LINEAGE_FIELDS
 from turbofan_desktop.errors import ConfigError, NotFoundError, RegistryError
@@ -46,7 +52,7 @@ def test_register_get_roundtrip(registry, make_version, dataset_id):
     assert rec.lineage["preprocessing"] == [{"step": "drop_constant", "columns": ["sensor_1"]}]
     folder = registry.artifact_dir(rec.id)
     assert folder == Path(rec.artifact_path).resolve() and folder.parent == registry.artifacts.root
-    assert (folder / "weights.pt").read_bytes() == b"state-dict-bytes"
+    assert (folder / "weights.pt").read_bytes() == b"state-dict-bytes-1"  # the first version of the test
     assert artifact_sha256(folder) == rec.artifact_sha256
     assert _leftovers(registry) == [folder.name]  # nothing left in staging
 
@@ -131,10 +137,14 @@ def test_failing_row_removes_the_artifact(registry, make_version):
 
 def test_tampered_artifact_is_refused_naming_the_version(registry, make_version):
     rec = make_version()
-    weights = Path(rec.artifact_path) / "weights.pt"
-    data = bytearray(weights.read_bytes())
-    data[0] ^= 0x01
-    weights.write_bytes(bytes(data))
+
+    def flip_a_bit(folder: Path) -> None:
+        weights = folder / "weights.pt"
+        data = bytearray(weights.read_bytes())
+        data[0] ^= 0x01
+        weights.write_bytes(bytes(data))
+
+    change_artifact(registry, rec, flip_a_bit)
     with pytest.raises(RegistryError, match=rf"\(#{rec.id}\).*modified or damaged"):
         registry.artifact_dir(rec.id)
     report = registry.check(repair=True)
@@ -144,12 +154,10 @@ def test_tampered_artifact_is_refused_naming_the_version(registry, make_version)
 
 def test_extra_file_or_missing_artifact_is_refused(registry, make_version):
     added, missing = make_version(), make_version()
-    (Path(added.artifact_path) / "payload.py").write_text("print('hi')")
+    change_artifact(registry, added, lambda folder: (folder / "payload.py").write_text("print('hi')"))
     with pytest.raises(RegistryError, match=rf"\(#{added.id}\)"):
         registry.artifact_dir(added.id)
-    for child in Path(missing.artifact_path).iterdir():
-        child.unlink()
-    os.rmdir(missing.artifact_path)
+    remove_artifact(registry, missing)
     with pytest.raises(RegistryError, match=rf"\(#{missing.id}\) is missing"):
         registry.artifact_dir(missing.id)
     kinds = {p["version_id"]: p["kind"] for p in registry.check().problems}

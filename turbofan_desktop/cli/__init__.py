@@ -107,7 +107,9 @@ def _add_app_options(target, *, default=None) -> None:
         action="store_true",
         **kw(help="headless end-to-end check of the installation (no window); exit 0 when ok"),
     )
-    target.add_argument("--registry", metavar="DIR", **kw(help="registry folder (default: TURBOFAN_HOME)"))
+    target.add_argument(
+        "--registry", metavar="DIR_OR_URL", **kw(help="registry folder or URL (default: TURBOFAN_HOME)")
+    )
     target.add_argument(
         "--help-commands", action="store_true", **kw(help="the same as --help (kept for scripts)")
     )

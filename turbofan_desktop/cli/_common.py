@@ -17,7 +17,10 @@ def add_output_args(parser: argparse.ArgumentParser, *, registry: bool = True) -
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
     if registry:
         parser.add_argument(
-            "--registry", metavar="DIR", type=Path, help="registry folder (default: TURBOFAN_HOME)"
+            "--registry",
+            metavar="DIR_OR_URL",
+            help="registry folder or URL (sqlite:///…/registry.db, postgresql://user@host:port/db; "
+            "default: the registry setting, else TURBOFAN_HOME)",
         )
 
 

@@ -341,8 +341,14 @@ class DatabaseArtifactStore(ArtifactStore):
         )
 
     def discard(self, staged: StagedArtifact) -> None:
-        # the row (and blob) rolled back; the cache folder may serve another version with equal bytes
+        # the row (and blob) rolled back; the cache copy goes too unless a committed blob has these bytes
         staged.marker.unlink(missing_ok=True)
+        try:
+            shared = self.has(staged.name)
+        except Exception:  # the connection itself failed: keep the copy, the caller's error matters
+            return
+        if not shared:
+            shutil.rmtree(staged.path, ignore_errors=True)
 
     def remove(self, name: str) -> bool:
         """Drop the blob once no version names it any more (content-addressed blobs are shared)."""
@@ -394,7 +400,7 @@ class DatabaseArtifactStore(ArtifactStore):
         self._cache_put(tmp, name)
         return True, actual
 
-    def has(self, name: str) -> bool:
+    def has(self, name: str, *, any_entry: bool = False) -> bool:
         return (
             self.db.execute_sql("SELECT 1 FROM artifact_blobs WHERE sha256 = %s", (name,)).fetchone()
             is not None

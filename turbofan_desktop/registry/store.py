@@ -408,7 +408,10 @@ class Registry:
 
         def work() -> int:
             try:
-                return insert()
+                # a savepoint: PostgreSQL refuses every statement after a failed one in a transaction,
+                # and missing_reference() must still ask after a FOREIGN KEY failure
+                with self.db.atomic():
+                    return insert()
             except peewee.IntegrityError:
                 problem = missing_reference()
                 if problem is None:

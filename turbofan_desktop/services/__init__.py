@@ -21,6 +21,11 @@ from turbofan_desktop.plugins.manager import PluginRegistry, get_plugin_manager
 from turbofan_desktop.registry import Registry
 
 
+def open_registry(settings: Settings, *, create: bool = True) -> Registry:
+    """The registry the settings name (see :attr:`Settings.registry_location`)."""
+    return Registry.open(settings.registry_location, create=create, cache_root=settings.home / "cache")
+
+
 class Workspace:
     """Settings + model registry + plugin registry (loaded on first use) + a cache of loaded models.
 
@@ -49,15 +54,19 @@ class Workspace:
         plugins: PluginRegistry | None = None,
         create: bool = True,
     ) -> Workspace:
-        """Open the registry in ``registry_dir`` (default: the settings' home, i.e. TURBOFAN_HOME).
+        """Open the registry at ``registry_dir``: a folder or a URL (``sqlite:///…/registry.db``,
+        ``postgresql://user@host:port/db``); default the ``registry`` setting, else the settings' home
+        (TURBOFAN_HOME). A server registry unpacks artifacts into ``home/cache``.
 
         ``create=False`` refuses a folder that does not exist (a mistyped ``--registry`` of a command
         that only reads models) instead of creating an empty registry there.
         """
         settings = settings or load_settings()
-        if registry_dir is not None:
-            settings = dataclasses.replace(settings, home=Path(registry_dir).expanduser())
-        registry = Registry.open(settings.home, create=create)
+        if registry_dir is not None and "://" in str(registry_dir):
+            settings = dataclasses.replace(settings, registry=str(registry_dir))
+        elif registry_dir is not None:
+            settings = dataclasses.replace(settings, home=Path(registry_dir).expanduser(), registry="")
+        registry = open_registry(settings, create=create)
         return cls(settings, registry, plugins)
 
     @classmethod
@@ -72,7 +81,7 @@ class Workspace:
     def registry(self) -> Registry:
         with self._lock:
             if self._registry is None:
-                self._registry = Registry.open(self.settings.home)
+                self._registry = open_registry(self.settings)
             return self._registry
 
     @property
