@@ -8,9 +8,13 @@ connection, artifact folders on disk) is marked ``@pytest.mark.sqlite_only`` or 
 
 from __future__ import annotations
 
+import json
+import logging
+
 import pytest
 from registry_helpers import artifact_writer, make_lineage
 
+from turbofan_desktop.cli import main
 from turbofan_desktop.registry import Registry, VersionRecord
 
 BACKENDS = ("sqlite", "postgresql")
@@ -86,3 +90,21 @@ def make_version(registry, dataset_id):
         return registry.register_version(**fields)
 
     return register
+
+
+@pytest.fixture
+def cli(capsys):
+    """Run the CLI in-process: returns (exit code, stdout, stderr); JSON output parsed when asked."""
+    root = logging.getLogger()
+    handlers = list(root.handlers)
+
+    def call(*argv: str):
+        code = main(list(argv))
+        out, err = capsys.readouterr()
+        return code, (json.loads(out) if "--json" in argv and out.strip() else out), err
+
+    yield call
+    for handler in root.handlers[:]:
+        if handler not in handlers:
+            root.removeHandler(handler)
+            handler.close()

@@ -2,32 +2,10 @@
 
 from __future__ import annotations
 
-import json
-import logging
 from pathlib import Path
 
 import pytest
 from registry_helpers import change_artifact, plant_orphan, remove_artifact
-
-from turbofan_desktop.cli import main
-
-
-@pytest.fixture
-def cli(capsys):
-    """Run the CLI in-process: returns (exit code, stdout, stderr); JSON output parsed when asked."""
-    root = logging.getLogger()
-    handlers = list(root.handlers)
-
-    def call(*argv: str):
-        code = main(list(argv))
-        out, err = capsys.readouterr()
-        return code, (json.loads(out) if "--json" in argv and out.strip() else out), err
-
-    yield call
-    for handler in root.handlers[:]:
-        if handler not in handlers:
-            root.removeHandler(handler)
-            handler.close()
 
 
 def test_models_list_filters_and_json_shape(cli, make_version):

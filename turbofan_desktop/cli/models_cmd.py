@@ -104,6 +104,7 @@ def _summary_row(rec: VersionRecord, overview: dict) -> list[object]:
         metric,
         figure["data"]["text"] if figure else "-",
         rec.created[:19].replace("T", " "),
+        rec.made_by,
         overview["trained_on"]["text"],
     ]
 
@@ -120,7 +121,19 @@ def list_versions(args: argparse.Namespace) -> int:
     if not records:
         print("No model versions match." if total else "No model versions.")
         return 0
-    headers = ["ID", "PLUGIN", "TARGET", "VER", "STAGE", "STATUS", "VALIDATED", "METRIC", "ON", "CREATED"]
+    headers = [
+        "ID",
+        "PLUGIN",
+        "TARGET",
+        "VER",
+        "STAGE",
+        "STATUS",
+        "VALIDATED",
+        "METRIC",
+        "ON",
+        "CREATED",
+        "BY",
+    ]
     headers.append("TRAINED ON")
     print_table(headers, [_summary_row(rec, view) for rec, view in zip(records, overviews, strict=True)])
     shown_to = args.offset + len(records)
@@ -149,6 +162,7 @@ def show_version(args: argparse.Namespace) -> int:
     for key in ("stage", "status", "created", "training_seconds", "artifact_path", "artifact_sha256"):
         print(f"  {key}: {data[key]}")
     print(f"  validated: {'yes' if record.validation_performed else 'no'}")
+    print(f"  registered by: {record.made_by}")
     lineage = record.lineage
     print(
         f"  trained on: {view['trained_on']['text']} ({lineage.get('format')}, {lineage.get('units')} units, "

@@ -91,6 +91,8 @@ def redact_url(location: str | Path) -> str:
     if not is_url(text):
         return text
     parsed = urlparse(text)
+    if parsed.password is None and "password=" not in parsed.query.lower():
+        return text  # nothing to hide: the text stays exactly as written
     netloc = parsed.netloc
     if "@" in netloc:
         userinfo, host = netloc.rsplit("@", 1)
@@ -125,8 +127,11 @@ BACKENDS: dict[str, Callable[[str], peewee.Database]] = {
 
 
 def _sqlite_path(url: str) -> str:
+    """``sqlite:///abs/path.db`` -> ``/abs/path.db`` (``sqlite:////abs`` too); ``sqlite://rel/x.db`` ->
+    ``rel/x.db``."""
     parsed = urlparse(url)
-    return unquote(parsed.netloc + parsed.path) if parsed.netloc else unquote(parsed.path)
+    path = unquote(parsed.netloc + parsed.path) if parsed.netloc else unquote(parsed.path)
+    return "/" + path.lstrip("/") if path.startswith("//") else path
 
 
 def sqlite_file(url_or_path: str | Path) -> Path:
