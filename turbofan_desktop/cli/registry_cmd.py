@@ -1,10 +1,12 @@
-"""``turbofan-desktop registry check [--repair]``: the registry's consistency check."""
+"""``turbofan-desktop registry check [--repair]``: the registry's consistency check;
+``registry migrate --from DIR_OR_URL --to DIR_OR_URL``: copy a registry into another."""
 
 from __future__ import annotations
 
 import argparse
 
 from turbofan_desktop.cli._common import add_output_args, print_json
+from turbofan_desktop.cli._registry_args import print_table
 
 
 def register(subparsers) -> None:
@@ -24,6 +26,20 @@ def register(subparsers) -> None:
     )
     add_output_args(check)
     check.set_defaults(func=check_registry)
+
+    move = actions.add_parser(
+        "migrate",
+        help="copy versions, runs, datasets, labels, KPI history and artifacts into another registry "
+        "(e.g. a folder into postgresql://user@host:port/db); running it again copies nothing twice",
+    )
+    move.add_argument(
+        "--from", dest="source", required=True, metavar="DIR_OR_URL", help="the registry to copy"
+    )
+    move.add_argument(
+        "--to", dest="destination", required=True, metavar="DIR_OR_URL", help="the registry to copy into"
+    )
+    add_output_args(move, registry=False)
+    move.set_defaults(func=migrate_registry)
 
 
 def _usage(parser: argparse.ArgumentParser) -> int:
@@ -53,3 +69,42 @@ def check_registry(args: argparse.Namespace) -> int:
         return 0
     print(f"{len(report.remaining)} problem(s) remain.")
     return 1
+
+
+def migrate_registry(args: argparse.Namespace) -> int:
+    """Exit 0 when every item of the source is in the destination with equal artifact hashes, else 1."""
+    import sys
+
+    from turbofan_desktop.services.models import migrate_registry as migrate
+
+    def say(step: str) -> None:
+        if not args.json:
+            print(f"{step}…", file=sys.stderr)
+
+    report = migrate(args.source, args.destination, progress=say)
+    if args.json:
+        print_json(report.to_dict())
+        return 0 if report.ok else 1
+    print(f"From {report.source} to {report.destination}:")
+    rows = [
+        [
+            kind,
+            report.in_source[kind],
+            report.copied[kind],
+            report.already_there[kind],
+            report.found_in_destination[kind],
+        ]
+        for kind in report.in_source
+    ]
+    print_table(["ITEMS", "IN SOURCE", "COPIED", "ALREADY THERE", "FOUND IN DESTINATION"], rows)
+    print(
+        f"Artifact sha256 equal in both registries: {report.hashes_verified} of {report.in_source['artifacts']}."
+    )
+    for line in report.renumbered:
+        print(f"  renumbered (the number was taken): {line}")
+    for line in report.archived:
+        print(f"  arrived archived (the destination has another production version): {line}")
+    for problem in report.problems:
+        print(f"  problem: {problem}")
+    print("Every item is in the destination." if report.ok else "Some items are missing in the destination.")
+    return 0 if report.ok else 1

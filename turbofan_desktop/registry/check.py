@@ -230,12 +230,23 @@ def check_registry(registry: Registry, *, repair: bool = False, verify_hashes: b
     return report
 
 
-def check_folder(home: Path | str, *, repair: bool = False, create: bool = True) -> CheckReport:
+def check_folder(
+    home: Path | str, *, repair: bool = False, create: bool = True, cache_root: Path | None = None
+) -> CheckReport:
     """``registry check`` of a folder, even one whose database is so damaged that it cannot be
     opened: then only the damage is reported, or with ``repair`` the database is rebuilt from
-    whatever can be read before the usual check runs."""
+    whatever can be read before the usual check runs. ``home`` may also be a ``sqlite:///`` URL
+    (its folder is checked) or a server URL (checked as it opens; ``cache_root`` as in ``Registry.open``)."""
     from turbofan_desktop.registry import db as dbmod
     from turbofan_desktop.registry.store import DB_FILE, Registry
+
+    if dbmod.is_server_url(home):
+        with Registry.open(home, create=create, cache_root=cache_root) as registry:
+            return registry.check(repair=repair)
+    if dbmod.is_url(home):
+        if not str(home).lower().startswith("sqlite://"):
+            dbmod.open_database(str(home))  # the unknown-scheme sentence
+        home = dbmod.sqlite_file(home).expanduser().parent
 
     try:
         registry = Registry.open(home, create=create)

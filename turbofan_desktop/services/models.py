@@ -9,6 +9,7 @@ a status row, and the stage and status names are re-exported for them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,12 +21,15 @@ from turbofan_desktop.registry import (
     CheckReport,
     LabelRecord,
     MetricPoint,
+    Registry,
     StatusRow,
     TrainingProvenance,
     VersionRecord,
 )
+from turbofan_desktop.registry.transfer import MigrationReport
 
 if TYPE_CHECKING:
+    from turbofan_desktop.config import Settings
     from turbofan_desktop.data.dataset import Dataset
     from turbofan_desktop.services import Workspace
 
@@ -242,14 +246,39 @@ def check_registry(ws: Workspace, *, repair: bool = False) -> CheckReport:
 def check_registry_folder(
     registry_dir: Path | str | None = None, *, repair: bool = False, create: bool = True
 ) -> CheckReport:
-    """:func:`check_registry` of a folder (default: the settings' home) without a workspace, so a
-    database too damaged to open is still reported, and with ``repair`` rebuilt from its readable
-    rows (the damaged file kept in quarantine) before the usual check."""
+    """:func:`check_registry` of a folder or URL (default: the settings' registry, else home) without
+    a workspace, so a database too damaged to open is still reported, and with ``repair`` rebuilt
+    from its readable rows (the damaged file kept in quarantine) before the usual check."""
     from turbofan_desktop.config import load_settings
     from turbofan_desktop.registry import check_folder
 
-    home = Path(registry_dir).expanduser() if registry_dir is not None else load_settings().home
-    return check_folder(home, repair=repair, create=create)
+    settings = load_settings()
+    location = registry_dir if registry_dir is not None else settings.registry_location
+    if "://" not in str(location):
+        location = Path(location).expanduser()
+    return check_folder(location, repair=repair, create=create, cache_root=settings.home / "cache")
+
+
+def migrate_registry(
+    source: str | Path,
+    destination: str | Path,
+    *,
+    settings: Settings | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> MigrationReport:
+    """Copy the registry at ``source`` (a folder or URL, which must exist) into ``destination`` (created
+    or migrated to the current schema); running it again copies nothing twice
+    (:mod:`turbofan_desktop.registry.transfer`)."""
+    from turbofan_desktop.config import load_settings
+    from turbofan_desktop.registry.transfer import migrate_registry as copy_all
+
+    settings = settings or load_settings()
+    cache = settings.home / "cache"
+    with (
+        Registry.open(source, create=False, cache_root=cache) as src,
+        Registry.open(destination, cache_root=cache) as dst,
+    ):
+        return copy_all(src, dst, progress)
 
 
 __all__ = [
@@ -258,6 +287,7 @@ __all__ = [
     "CheckReport",
     "Cleanup",
     "Deletion",
+    "MigrationReport",
     "LabelRecord",
     "MetricPoint",
     "Promotion",
