@@ -243,6 +243,9 @@ OPTIONAL_IMPORTS = {
     "PySide6.QtTest": "pyqtgraph.Qt imports it inside try/except, only to add a qWait helper",
     "pyarrow": "pandas imports it inside try/except when installed (the test extra installs it); "
     "the app reads Parquet with fastparquet",
+    "psycopg": "peewee imports it inside try/except when installed (the test and postgres extras install it); "
+    "the frozen app opens folder registries only and says so for a postgresql:// URL",
+    "psycopg_binary": "psycopg imports its C implementation when installed (see psycopg)",
 }
 
 _IMPORT_EVERYTHING = """

@@ -87,3 +87,12 @@ def test_cli_accepts_a_postgres_url_and_never_prints_its_password(
     code, text, err = cli("registry", "check", "--registry", with_password)
     assert code == 0 and "s3cret" not in text + err
     assert registry.location == redact_url(registry_location)
+
+
+def test_workspace_names_its_registry_without_the_password(tmp_path):
+    from turbofan_desktop.config import Settings
+    from turbofan_desktop.services import Workspace
+
+    given = Settings(home=tmp_path, registry="postgresql://ann:s3cret@db.example/reg")  # e.g. from --registry
+    assert Workspace.without_registry(settings=given).registry_name == "postgresql://ann@db.example/reg"
+    assert Workspace.without_registry(settings=Settings(home=tmp_path)).registry_name == str(tmp_path)

@@ -19,6 +19,7 @@ every message names a registry by :func:`redact_url`.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import time
 from collections.abc import Callable
@@ -60,13 +61,13 @@ def open_read_only(path: Path) -> peewee.Database:
 
 
 def _postgres(url: str) -> peewee.Database:
-    try:
-        import psycopg  # noqa: F401  (peewee picks psycopg 3 when asked; checked here for a sentence)
-    except ImportError:
+    # peewee imports psycopg itself when installed; asked here only for a sentence when it is not (the
+    # frozen app leaves it out on purpose: build.spec)
+    if importlib.util.find_spec("psycopg") is None:
         raise RegistryError(
             f"The registry {redact_url(url)} is on PostgreSQL, which needs the psycopg package: "
             "pip install 'turbofan-desktop[postgres]'."
-        ) from None
+        )
     # psycopg reads what the URL leaves out (password, sslmode, ...) from the libpq environment
     # (PGPASSWORD, PGSSLMODE, ...) and ~/.pgpass, so a URL never needs to carry a password.
     return peewee.PostgresqlDatabase(url, prefer_psycopg3=True, thread_safe=True)

@@ -78,6 +78,13 @@ class Workspace:
         return cls(settings or load_settings(), None, plugins)
 
     @property
+    def registry_name(self) -> str:
+        """The registry's folder or URL as a user may see it (password removed), without opening it."""
+        from turbofan_desktop.registry.db import redact_url
+
+        return redact_url(self.settings.registry_location)
+
+    @property
     def registry(self) -> Registry:
         with self._lock:
             if self._registry is None:

@@ -403,7 +403,7 @@ class MainWindow(QMainWindow):
         }
 
     def _build_status_bar(self) -> None:
-        self.registry_label = QLabel(f"Registry: {self.workspace.settings.home}")
+        self.registry_label = QLabel(f"Registry: {self.workspace.registry_name}")
         self.registry_label.setObjectName("registryLabel")
         self.jobs_label = QLabel("")
         self.jobs_label.setObjectName("jobsLabel")
