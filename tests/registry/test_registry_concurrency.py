@@ -9,7 +9,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
-from registry_helpers import artifact_writer
+from registry_helpers import artifact_writer, make_lineage
 
 from turbofan_desktop.registry import Registry
 
@@ -172,3 +172,26 @@ def test_writer_waits_for_a_lock_held_by_another_program(registry, make_version)
         release.join()
         other.close()
     assert rec.version == 1 and time.perf_counter() - started >= 0.4
+
+
+def test_programs_recording_the_same_dataset_at_once_share_one_row(registry_location, isolated_home):
+    """Eight connections record one dataset at the same moment: one row, no duplicate-key error."""
+    registries = [Registry.open(registry_location, cache_root=isolated_home / "cache") for _ in range(8)]
+    barrier, ids, errors = threading.Barrier(len(registries)), [], []
+
+    def record(registry: Registry) -> None:
+        barrier.wait()
+        try:
+            ids.append(registry.record_dataset(make_lineage("race")))
+        except BaseException as exc:  # noqa: BLE001 - asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=record, args=(r,)) for r in registries]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    for registry in registries:
+        registry.close()
+    assert not errors, errors[:2]
+    assert len(set(ids)) == 1 and len(ids) == len(registries)

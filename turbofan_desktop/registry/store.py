@@ -271,6 +271,9 @@ class Registry:
         values = {name: data[name] for name in LINEAGE_FIELDS}
 
         def work() -> int:
+            # two programs recording the same data at once: the second waits and finds the first's row
+            # (SQLite's write lock does this already; PostgreSQL would refuse the second insert)
+            dbmod.lock_key(self.db, "dataset", data["data_hash"], data["source"])
             existing = t.DatasetRow.get_or_none(
                 (t.DatasetRow.data_hash == data["data_hash"]) & (t.DatasetRow.source == data["source"])
             )
