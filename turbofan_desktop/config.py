@@ -46,6 +46,8 @@ class Settings:
     drift_ks_pvalue: float = 0.01
     kpi_warning_margin: float = 0.2
     torch_threads: int = 0  # 0 = one per available core
+    # the registry keeps the data its versions used (``datasets``) up to this size; 0 = keep none
+    dataset_store_mb: float = 2048.0
 
     @property
     def registry_path(self) -> Path:
@@ -106,6 +108,7 @@ RULES: dict[str, Rule] = {
     "kpi_warning_margin": Rule(float, minimum=0.0, maximum=100.0),
     # libgomp aborts the process on absurd pool sizes (100000); 0 = one per usable core
     "torch_threads": Rule(int, minimum=0, maximum=1024),
+    "dataset_store_mb": Rule(float, minimum=0.0, maximum=1024.0 * 1024.0 * 1024.0),
 }
 
 

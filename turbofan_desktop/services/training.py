@@ -42,6 +42,7 @@ from turbofan_desktop.services._common import (
     stop_checker,
 )
 from turbofan_desktop.services.data import load_dataset
+from turbofan_desktop.services.datasets import keep_training_data
 from turbofan_desktop.services.monitoring import with_training_statistics
 
 if TYPE_CHECKING:
@@ -277,6 +278,8 @@ def train(
     for sensor in learned_sensors(spec, dataset, targets, config):
         require_learnable(dataset, train_ds, sensor)  # before anything is recorded
     dataset_id = ws.registry.record_dataset(train_ds.lineage)
+    # the data itself, by its hash: what `models reproduce` trains on again (a warning if not kept)
+    keep_training_data(ws, dataset, split)
     context = _JobContext(
         ws=ws,
         spec=spec,
