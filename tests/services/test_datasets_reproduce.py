@@ -316,3 +316,17 @@ def test_dvc_pointer_keeps_dvc_status_clean(trained, tmp_path):
     result.path.write_bytes(result.path.read_bytes() + b"\0")
     status = subprocess.run([dvc, "status", "--json"], cwd=repo, capture_output=True, text=True, check=True)
     assert json.loads(status.stdout) != {}
+
+
+def test_a_negative_dataset_store_cap_is_refused_with_a_sentence(tmp_path):
+    from turbofan_desktop.config import load_settings
+    from turbofan_desktop.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="dataset_store_mb"):
+        load_settings(env={"TURBOFAN_DATASET_STORE_MB": "-1"}, config_file=tmp_path / "none.toml")
+    assert (
+        load_settings(
+            env={"TURBOFAN_DATASET_STORE_MB": "0"}, config_file=tmp_path / "none.toml"
+        ).dataset_store_mb
+        == 0
+    )

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from turbofan_desktop.data.dataset import Dataset, _jsonable, canonical_hash
+from turbofan_desktop.data.validation import check_decoded_size
 from turbofan_desktop.errors import DataFormatError
 
 METADATA_KEY = "turbofan_desktop.dataset"
@@ -144,7 +145,13 @@ def read_dataset_file(path: Path | str, *, as_file: bool = False) -> Dataset:
     if document is None:
         raise DataFormatError(path, "has no turbofan-desktop dataset description in its footer")
     try:
-        frame = _fastparquet().ParquetFile(str(path)).to_pandas()
+        parquet = _fastparquet().ParquetFile(str(path))
+    except Exception as exc:  # noqa: BLE001
+        raise DataFormatError(path, f"is not a readable Parquet file ({exc})") from None
+    # the same limit as any Parquet file the app reads: refused before it is decoded
+    check_decoded_size(path, parquet.count() * max(1, len(parquet.columns)) * 8)
+    try:
+        frame = parquet.to_pandas()
     except Exception as exc:  # noqa: BLE001
         raise DataFormatError(path, f"is not a readable Parquet file ({exc})") from None
     dtypes = document.get("dtypes") or {}
