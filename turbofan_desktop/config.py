@@ -48,6 +48,8 @@ class Settings:
     torch_threads: int = 0  # 0 = one per available core
     # the registry keeps the data its versions used (``datasets``) up to this size; 0 = keep none
     dataset_store_mb: float = 2048.0
+    # when set, every training logs its run there as it goes (``[mlflow]`` extra); failures only warn
+    mlflow_tracking_uri: str = ""
 
     @property
     def registry_path(self) -> Path:
@@ -109,6 +111,7 @@ RULES: dict[str, Rule] = {
     # libgomp aborts the process on absurd pool sizes (100000); 0 = one per usable core
     "torch_threads": Rule(int, minimum=0, maximum=1024),
     "dataset_store_mb": Rule(float, minimum=0.0, maximum=1024.0 * 1024.0 * 1024.0),
+    "mlflow_tracking_uri": Rule(str),
 }
 
 

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from turbofan_desktop.cli import reproduce_cmd
+from turbofan_desktop.cli import mlflow_cmd, reproduce_cmd
 from turbofan_desktop.cli._common import add_output_args, print_json, whole_number
 from turbofan_desktop.cli._registry_args import open_registry_workspace, print_table
 from turbofan_desktop.services import models, naming
@@ -86,6 +86,7 @@ def register(subparsers) -> None:
     cleanup.set_defaults(func=cleanup_versions)
 
     reproduce_cmd.register_action(actions)
+    mlflow_cmd.register_actions(actions)
 
 
 def _usage(parser: argparse.ArgumentParser) -> int:
