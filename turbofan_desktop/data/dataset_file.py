@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from turbofan_desktop.data.dataset import Dataset, _jsonable, canonical_hash
+from turbofan_desktop.data.dataset import Dataset, canonical_hash, jsonable
 from turbofan_desktop.data.validation import check_decoded_size
 from turbofan_desktop.errors import DataFormatError
 
@@ -47,7 +47,7 @@ def _plain(value: Any) -> Any:
         return [_plain(v) for v in value.tolist()]
     if isinstance(value, Path):
         return str(value)
-    value = _jsonable(value)
+    value = jsonable(value)
     return value if isinstance(value, str | int | float | bool | type(None)) else str(value)
 
 
