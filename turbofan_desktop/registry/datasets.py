@@ -238,8 +238,14 @@ class DatasetStore:
         freed = 0
         for path in (self.file_path(data_hash), self.split_path(data_hash)):
             if path.is_file():
-                freed += _size(path)
-                path.unlink()
+                size = _size(path)
+                try:
+                    path.unlink()
+                except OSError as exc:
+                    raise RegistryError(
+                        f"Cannot delete {path} from the dataset store: {exc.strerror}."
+                    ) from None
+                freed += size
         return freed
 
 
