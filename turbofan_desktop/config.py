@@ -50,6 +50,10 @@ class Settings:
     kpi_warning_margin: float = 0.2
     torch_threads: int = 0  # 0 = one per available core
     registry: str = ""  # "" = the registry folder in ``home``; else a folder or a URL (module docstring)
+    # the registry keeps the data its versions used (``datasets``) up to this size; 0 = keep none
+    dataset_store_mb: float = 2048.0
+    # when set, every training logs its run there as it goes (``[mlflow]`` extra); failures only warn
+    mlflow_tracking_uri: str = ""
 
     @property
     def registry_location(self) -> str | Path:
@@ -117,6 +121,8 @@ RULES: dict[str, Rule] = {
     "torch_threads": Rule(int, minimum=0, maximum=1024),
     # a folder or URL; checked for a password in check_setting
     "registry": Rule(str),
+    "dataset_store_mb": Rule(float, minimum=0.0, maximum=1024.0 * 1024.0 * 1024.0),
+    "mlflow_tracking_uri": Rule(str),
 }
 
 

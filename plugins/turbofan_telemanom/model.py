@@ -577,6 +577,11 @@ class TelemanomModel:
             metrics.update(lead_time_metrics(detection, failures, data))
         return metrics
 
+    def weight_arrays(self) -> dict[str, np.ndarray]:
+        """The network's state dict as numpy arrays (what ``models reproduce`` hashes)."""
+        self._require_trained()
+        return {name: t.detach().cpu().numpy() for name, t in self.net.state_dict().items()}
+
     # -- persistence ---------------------------------------------------------------------------
     def save(self, directory: Path) -> None:
         """``weights.pt`` (a state dict) and ``meta.json``: data only, nothing that executes on load."""

@@ -201,6 +201,16 @@ class TransformerEnsemble(_Tasks):
             for name, first in parts[0].items()
         }
 
+    def weight_arrays(self) -> dict[str, np.ndarray]:
+        """Every member's weights; a single member's names as the single model has them."""
+        if len(self.members) == 1:
+            return self.members[0].weight_arrays()
+        return {
+            f"member-{i}/{name}": array
+            for i, member in enumerate(self.members)
+            for name, array in member.weight_arrays().items()
+        }
+
     # -- persistence ---------------------------------------------------------------------------
     def save(self, directory: Path) -> None:
         """One member: the single model's files. Several: ensemble.json and member-<i>/ folders."""

@@ -859,6 +859,12 @@ class TransformerModel(_Tasks):
             }
         return out
 
+    def weight_arrays(self) -> dict[str, np.ndarray]:
+        """The network's state dict as numpy arrays (what ``models reproduce`` hashes)."""
+        self._require_trained()
+        assert self.net is not None
+        return {name: t.detach().cpu().numpy() for name, t in self.net.state_dict().items()}
+
     # -- persistence ----------------------------------------------------------------------------
     def save(self, directory: Path) -> None:
         """weights.pt (a plain state dict) + meta.json (sensors, scaler, calibration, config)."""

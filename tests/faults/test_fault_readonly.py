@@ -143,7 +143,8 @@ def test_permission_denied_folder(trained_registry, fault_data, tmp_path):
             code, out, err = cli(*argv, prefix=prefix)
             _assert_refused(code, err, registry)
         assert file_digest(db) == before
-        assert sorted(p.name for p in registry.iterdir()) == ["artifacts", "registry.db"]
+        # the training that made the registry kept its data in datasets/; the refused writes added nothing
+        assert sorted(p.name for p in registry.iterdir()) == ["artifacts", "datasets", "registry.db"]
     finally:
         registry.chmod(0o755)
         db.chmod(0o644)

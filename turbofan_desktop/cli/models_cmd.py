@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from turbofan_desktop.cli import mlflow_cmd, reproduce_cmd
 from turbofan_desktop.cli._common import add_output_args, print_json, whole_number
 from turbofan_desktop.cli._registry_args import open_registry_workspace, print_table
 from turbofan_desktop.services import models, naming
@@ -83,6 +84,9 @@ def register(subparsers) -> None:
     cleanup.add_argument("--keep", type=_non_negative, required=True, metavar="N")
     add_output_args(cleanup)
     cleanup.set_defaults(func=cleanup_versions)
+
+    reproduce_cmd.register_action(actions)
+    mlflow_cmd.register_actions(actions)
 
 
 def _usage(parser: argparse.ArgumentParser) -> int:

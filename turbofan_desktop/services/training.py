@@ -42,6 +42,8 @@ from turbofan_desktop.services._common import (
     stop_checker,
 )
 from turbofan_desktop.services.data import load_dataset
+from turbofan_desktop.services.datasets import keep_training_data
+from turbofan_desktop.services.mlflow_export import live_tracking
 from turbofan_desktop.services.monitoring import with_training_statistics
 
 if TYPE_CHECKING:
@@ -277,6 +279,8 @@ def train(
     for sensor in learned_sensors(spec, dataset, targets, config):
         require_learnable(dataset, train_ds, sensor)  # before anything is recorded
     dataset_id = ws.registry.record_dataset(train_ds.lineage)
+    # the data itself, by its hash: what `models reproduce` trains on again (a warning if not kept)
+    keep_training_data(ws, dataset, split)
     context = _JobContext(
         ws=ws,
         spec=spec,
@@ -372,10 +376,20 @@ class _JobContext:
             return outcome
         epochs_seen = [0]
         fit_report = self._reporter(index, target, 0.0, FIT_SHARE)
+        # the mlflow_tracking_uri setting: this run logged live to MLflow too (None when unset)
+        tracking = live_tracking(
+            self.ws,
+            run_name=f"{spec.name}/{target}",
+            params=config_dict,
+            tags={"turbofan.plugin": spec.name, "turbofan.target": target, "turbofan.run_id": run_id,
+                  "turbofan.data_hash": self.train_ds.data_hash},
+        )  # fmt: skip
 
         def on_fit(event: ProgressEvent) -> None:
             if event.epoch is not None:
                 epochs_seen[0] = max(epochs_seen[0], int(event.epoch))
+                if tracking is not None and (event.train_loss is not None or event.val_loss is not None):
+                    tracking.epoch(int(event.epoch), train_loss=event.train_loss, val_loss=event.val_loss)
             fit_report(event)
 
         started = time.perf_counter()
@@ -426,6 +440,12 @@ class _JobContext:
             outcome.version_id = int(record.id)
             outcome.metrics = metrics
             _finish_run(registry, outcome, status="succeeded", message="", epochs=epochs_done)
+        if tracking is not None:
+            tracking.finish(
+                outcome.metrics,
+                status="FINISHED" if outcome.ok else ("KILLED" if outcome.cancelled else "FAILED"),
+                tags={"turbofan.version_id": outcome.version_id} if outcome.ok else None,
+            )
         outcome.seconds = time.perf_counter() - started
         if self.progress is not None and not outcome.cancelled:
             done = ProgressEvent(stage="done", fraction=1.0, message=outcome.error or "registered")

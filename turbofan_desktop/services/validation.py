@@ -23,6 +23,7 @@ from turbofan_desktop.registry.records import TrainingSource
 from turbofan_desktop.services import naming
 from turbofan_desktop.services._common import raise_if_stopped, stop_checker
 from turbofan_desktop.services.data import load_dataset
+from turbofan_desktop.services.datasets import keep_dataset
 from turbofan_desktop.services.inference import load_model
 from turbofan_desktop.services.training import JobProgress, held_out_fingerprint
 
@@ -133,6 +134,8 @@ def validate(
     ws.registry.require_writable(intact=True)
     records = select_versions(ws, version_ids, plugin=plugin, target=target)
     new_data = load_dataset(ws, data_path) if data_path is not None else None
+    if new_data is not None and records:
+        keep_dataset(ws, new_data)  # the data the new metrics were computed on, by its hash
     held_out = _HeldOutCache(ws)
     results: list[ValidationOutcome] = []
     for index, record in enumerate(records):
