@@ -393,8 +393,13 @@ class TelemanomModel:
                         raise Cancelled()
                     batch = torch.from_numpy(order[first : first + config.batch_size])
                     if runner is not None:
+                        following = len(order[first + config.batch_size : first + 2 * config.batch_size])
                         loss_value = runner.train_step(
-                            batch, lambda part: self._gather(train_values, part), config.l_s, optimiser
+                            batch,
+                            lambda part: self._gather(train_values, part),
+                            config.l_s,
+                            optimiser,
+                            next_batch=following or None,
                         )
                     else:  # the reference path: the plain loop
                         x, y = self._gather(train_values, batch)

@@ -51,6 +51,7 @@ class ShardedRunner:
         self.shards = max(1, shards)
         self._pool: ThreadPoolExecutor | None = None
         self._threads_before = torch.get_num_threads()
+        self._pending_masks: list[torch.Tensor | None] | None = None
 
     def __enter__(self) -> ShardedRunner:
         self._threads_before = torch.get_num_threads()
@@ -61,6 +62,7 @@ class ShardedRunner:
     def __exit__(self, *exc_info: object) -> None:
         self._pool.shutdown(wait=True)
         self._pool = None
+        self._pending_masks = None
         if torch.get_num_threads() != self._threads_before:
             torch.set_num_threads(self._threads_before)
 
@@ -76,10 +78,20 @@ class ShardedRunner:
         gather: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]],
         steps: int,
         optimiser: torch.optim.Optimizer,
+        next_batch: int | None = None,
     ) -> float:
-        """One optimiser step on the batch ``starts``; returns the batch's mean squared error."""
+        """One optimiser step on the batch ``starts``; returns the batch's mean squared error.
+
+        ``next_batch``: the size of the batch of the next call, when known: its dropout masks are then
+        drawn while this batch's shards run (drawing them takes ~10 % of a step), still after this
+        batch's masks, so the seed's stream is consumed in the same order.
+        """
         params = [p for p in self.net.parameters() if p.requires_grad]
-        masks = self.net.dropout_masks(len(starts), steps)  # drawn here, in forward's order
+        masks, self._pending_masks = self._pending_masks, None
+        if masks is None:
+            masks = self.net.dropout_masks(len(starts), steps)  # drawn here, in forward's order
+        elif masks[-1] is not None and len(masks[-1]) != len(starts):
+            raise ValueError(f"masks were drawn for a batch of {len(masks[-1])}, not {len(starts)}")
         parts = self._split(starts)
         n_out = self.net.head.out_features
         denominator = len(starts) * n_out  # nn.MSELoss's mean over the whole batch
@@ -92,7 +104,10 @@ class ShardedRunner:
             grads = torch.autograd.grad(squared / denominator, params)
             return float(squared.detach()), grads
 
-        results = [future.result() for future in [self._pool.submit(shard, p) for p in parts]]
+        futures = [self._pool.submit(shard, p) for p in parts]
+        if next_batch:
+            self._pending_masks = self.net.dropout_masks(next_batch, steps)
+        results = [future.result() for future in futures]
         for index, param in enumerate(params):
             total = results[0][1][index]
             for _, grads in results[1:]:  # fixed shard order: repeatable sums

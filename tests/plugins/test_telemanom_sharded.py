@@ -58,35 +58,47 @@ def test_no_dropout_draws_nothing():
 
 
 @pytest.mark.parametrize("shards", [2, 3])
-def test_sharded_step_equals_the_plain_step(shards):
+def test_sharded_steps_equal_the_plain_steps(shards):
     x, y = _windows()
-    windows = {"x": x, "y": y}
 
     def gather(part: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return windows["x"][part], windows["y"][part]
+        return x[part], y[part]
 
-    plain, sharded = _net(), _net()
-    plain.train(), sharded.train()
+    plain, sharded = _net().train(), _net().train()
     plain_opt = torch.optim.Adam(plain.parameters(), lr=1e-2, eps=1e-7)
     sharded_opt = torch.optim.Adam(sharded.parameters(), lr=1e-2, eps=1e-7)
+    batches = [torch.arange(BATCH), torch.arange(BATCH - 1, -1, -1), torch.arange(0, BATCH, 2)]
+    torch.manual_seed(100)
+    expected = []  # (loss, grads, weights after the step) of the plain loop
+    for batch in batches:
+        plain_opt.zero_grad()
+        loss = nn.MSELoss()(plain(x[batch]), y[batch])
+        loss.backward()
+        plain_opt.step()
+        expected.append(
+            (
+                loss.item(),
+                [p.grad.clone() for p in plain.parameters()],
+                [p.detach().clone() for p in plain.parameters()],
+            )
+        )
     threads = torch.get_num_threads()
+    torch.manual_seed(100)
     with ShardedRunner(sharded, shards) as runner:
-        for step in range(3):
-            torch.manual_seed(100 + step)
-            plain_opt.zero_grad()
-            loss = nn.MSELoss()(plain(x), y)
-            loss.backward()
-            plain_grads = [p.grad.clone() for p in plain.parameters()]
-            plain_opt.step()
-            torch.manual_seed(100 + step)
-            sharded_loss = runner.train_step(torch.arange(BATCH), gather, STEPS, sharded_opt)
-            assert sharded_loss == pytest.approx(loss.item(), rel=1e-5)
+        for index, batch in enumerate(batches):
+            following = len(batches[index + 1]) if index + 1 < len(batches) else None
+            loss = runner.train_step(batch, gather, STEPS, sharded_opt, next_batch=following)
+            plain_loss, plain_grads, plain_weights = expected[index]
+            assert loss == pytest.approx(plain_loss, rel=1e-5)
             for mine, theirs in zip(sharded.parameters(), plain_grads, strict=True):
                 torch.testing.assert_close(mine.grad, theirs, rtol=1e-4, atol=1e-6)
-            for mine, theirs in zip(sharded.parameters(), plain.parameters(), strict=True):
-                torch.testing.assert_close(mine, theirs, rtol=1e-4, atol=1e-6)
+            for mine, theirs in zip(sharded.parameters(), plain_weights, strict=True):
+                torch.testing.assert_close(mine.detach(), theirs, rtol=1e-4, atol=1e-6)
         sharded.eval(), plain.eval()
         predicted = runner.forward(lambda part: x[part], BATCH)
+        with pytest.raises(ValueError, match="drawn for a batch of"):
+            runner.train_step(batches[0], gather, STEPS, sharded_opt, next_batch=5)
+            runner.train_step(batches[0], gather, STEPS, sharded_opt)
     assert torch.get_num_threads() == threads  # the caller's thread count is given back
     with torch.no_grad():
         torch.testing.assert_close(predicted, plain(x), rtol=1e-5, atol=1e-6)
