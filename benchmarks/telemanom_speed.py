@@ -2,7 +2,7 @@
 network, interleaved epoch by epoch in one run.
 
     python benchmarks/telemanom_speed.py --data ../shared/data/smap_msl [--channel A-1] [--epochs 4]
-        [--keras-python /path/to/tf-venv/bin/python] [--json out.json]
+        [--keras-python /path/to/tf-venv/bin/python] [--stacks plugin,reference,keras] [--json out.json]
 
 Each stack trains in its own worker process (so each has its own peak memory and thread pools), one
 ``fit`` of ``--epochs`` epochs on the channel's training file, and the driver lets one epoch run at a
@@ -18,7 +18,9 @@ after every epoch) with the torch thread count from the settings (default: every
 
 An epoch's seconds run from the driver's go signal to the epoch's end (validation included). The
 first epoch (setup, and tracing on Keras) is reported apart; the summary is the median and the range
-of the later epochs. Inference, after training: seconds per 1,000 test windows of the bare forward
+of the later epochs, plus the median CPU seconds of the stack's process per epoch (all its threads):
+on a machine shared with other jobs the wall time also measures how a stack's threads fare against
+them (torch's OpenMP threads spin at every barrier, which costs dearly when a core is taken away). Inference, after training: seconds per 1,000 test windows of the bare forward
 passes (chunks of 1,024 windows) and, for the torch stacks, of the plugin's whole ``detect``
 (prediction + dynamic thresholds).
 """
@@ -68,16 +70,22 @@ def torch_worker(args: argparse.Namespace) -> int:
     model.training_path = "reference" if args.worker == "reference" else "auto"
     say({"ready": True, "stack": f"torch, {threads} thread(s), training_path {model.training_path}"})
 
-    resumed = [0.0]
+    resumed = [0.0, 0.0]  # wall clock and this process's CPU time at the go signal
 
     def on_epoch(event) -> None:
-        say({"epoch": event.epoch, "seconds": time.perf_counter() - resumed[0]})
+        say(
+            {
+                "epoch": event.epoch,
+                "seconds": time.perf_counter() - resumed[0],
+                "cpu_seconds": time.process_time() - resumed[1],
+            }
+        )
         if event.epoch < args.epochs:
             wait_for("go")
-            resumed[0] = time.perf_counter()
+            resumed[:] = time.perf_counter(), time.process_time()
 
     wait_for("go")
-    resumed[0] = time.perf_counter()
+    resumed[:] = time.perf_counter(), time.process_time()
     result = model.fit(train, None, progress=on_epoch)
     wait_for("predict")
     import torch
@@ -130,7 +138,7 @@ class Worker:
         return self.read()
 
 
-def summary(seconds: list[float]) -> dict:
+def summary(seconds: list[float], cpu: list[float]) -> dict:
     later = seconds[1:]
     return {
         "first_epoch_seconds": seconds[0],
@@ -138,6 +146,10 @@ def summary(seconds: list[float]) -> dict:
         "min_seconds_per_epoch": min(later),
         "max_seconds_per_epoch": max(later),
         "epochs": seconds,
+        # CPU time of the stack's whole process (every thread): the work an epoch takes, less
+        # dependent than the wall time on what else the machine runs (spin-waiting counts as work)
+        "median_cpu_seconds_per_epoch": statistics.median(cpu[1:]),
+        "epochs_cpu": cpu,
     }
 
 
@@ -149,6 +161,9 @@ def main(argv: list[str] | None = None) -> int:
         "--epochs", type=int, default=4, help="epochs per stack (the first is reported apart)"
     )
     parser.add_argument("--keras-python", type=Path, help="a Python with TensorFlow/Keras (optional)")
+    parser.add_argument(
+        "--stacks", default="plugin,reference,keras", help="which to run (keras only with --keras-python)"
+    )
     parser.add_argument("--json", type=Path)
     parser.add_argument("--worker", choices=["plugin", "reference"], help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -163,21 +178,29 @@ def main(argv: list[str] | None = None) -> int:
 
     here = Path(__file__).resolve()
     common = ["--data", str(args.data.resolve()), "--channel", args.channel, "--epochs", str(args.epochs)]
+    wanted = [name.strip() for name in args.stacks.split(",") if name.strip()]
+    unknown = sorted(set(wanted) - set(STACKS))
+    if unknown or "plugin" not in wanted:
+        parser.error(f"--stacks {args.stacks}: choose from {', '.join(STACKS)}, the plugin included")
     workers = [
         Worker(stack, [sys.executable, str(here), "--worker", stack, *common])
         for stack in ("plugin", "reference")
+        if stack in wanted
     ]
-    if args.keras_python is not None:
+    if args.keras_python is not None and "keras" in wanted:
         keras_script = here.with_name("_telemanom_keras_worker.py")
         workers.append(Worker("keras", [str(args.keras_python), str(keras_script), *common]))
     for worker in workers:
         print(f"{worker.name:9s} {worker.info['stack']}", flush=True)
 
     seconds: dict[str, list[float]] = {w.name: [] for w in workers}
+    cpu: dict[str, list[float]] = {w.name: [] for w in workers}
     for round_ in range(args.epochs):
         order = workers[round_ % len(workers) :] + workers[: round_ % len(workers)]
         for worker in order:
-            seconds[worker.name].append(worker.send("go")["seconds"])
+            epoch = worker.send("go")
+            seconds[worker.name].append(epoch["seconds"])
+            cpu[worker.name].append(epoch["cpu_seconds"])
         print(
             f"epoch {round_ + 1}: " + ", ".join(f"{w.name} {seconds[w.name][-1]:.2f} s" for w in workers),
             flush=True,
@@ -191,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     for worker in workers:
         result["stacks"][worker.name] = {
             "stack": worker.info["stack"],
-            **summary(seconds[worker.name]),
+            **summary(seconds[worker.name], cpu[worker.name]),
             **inference[worker.name],
         }
     stacks = result["stacks"]
@@ -213,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"  {name:9s} {s['median_seconds_per_epoch']:6.2f} s/epoch (range "
             f"{s['min_seconds_per_epoch']:.2f}-{s['max_seconds_per_epoch']:.2f}; first "
-            f"{s['first_epoch_seconds']:.2f})  predict {s['predict_seconds_per_1000']:.3f} s/1000"
+            f"{s['first_epoch_seconds']:.2f}; CPU {s['median_cpu_seconds_per_epoch']:.1f} s)  predict {s['predict_seconds_per_1000']:.3f} s/1000"
             + (
                 f"  detect {s['detect_seconds_per_1000']:.3f} s/1000"
                 if "detect_seconds_per_1000" in s
