@@ -122,15 +122,14 @@ def _fit_and_predict(path: str) -> tuple[list[float], np.ndarray, list[str]]:
         {"l_s": 20, "n_predictions": 3, "lstm_units": "8,8", "epochs": 2, "batch_size": 16,
          "window_size": 10, "error_buffer": 5},
     )  # fmt: skip
-    model = spec.build(config, "value")
+    model = spec.build(config, "value", threads=2)
     model.training_path = path
     result = model.fit(_sine(200), None)
     predicted = model.detect(_sine(120)).units["s"].predicted
     return [h["train_loss"] for h in result.history], predicted, result.notes
 
 
-def test_fit_on_two_threads_matches_the_reference_and_repeats(monkeypatch):
-    monkeypatch.setenv("TURBOFAN_TORCH_THREADS", "2")
+def test_fit_on_two_threads_matches_the_reference_and_repeats():
     ref_losses, ref_predicted, ref_notes = _fit_and_predict("reference")
     losses, predicted, notes = _fit_and_predict("auto")
     assert any("split over 2 threads" in n for n in notes)
