@@ -1,7 +1,7 @@
 """The Telemanom model: an LSTM next-step predictor for one target sensor plus dynamic thresholds.
 
-This is the only module of the plugin that imports torch; the plugin manager reaches it through the
-spec's factory string when a model is built. One instance serves one target sensor (no state shared
+This module and ``sharded.py`` (imported only from here) are the plugin's only modules that import
+torch; the plugin manager reaches this one through the spec's factory string when a model is built. One instance serves one target sensor (no state shared
 between sensors). The network follows the authors' Keras model (LSTM 80 -> dropout -> LSTM 80 ->
 dropout -> dense n_predictions, Keras' initialisers on whole matrices, one LSTM bias, Keras' Adam
 update with epsilon 1e-7: see ``benchmarks/telemanom_fidelity.py``); training follows their
