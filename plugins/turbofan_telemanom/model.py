@@ -1,7 +1,7 @@
 """The Telemanom model: an LSTM next-step predictor for one target sensor plus dynamic thresholds.
 
-This is the only module of the plugin that imports torch; the plugin manager reaches it through the
-spec's factory string when a model is built. One instance serves one target sensor (no state shared
+This module and ``sharded.py`` (imported only from here) are the plugin's only modules that import
+torch; the plugin manager reaches this one through the spec's factory string when a model is built. One instance serves one target sensor (no state shared
 between sensors). The network follows the authors' Keras model (LSTM 80 -> dropout -> LSTM 80 ->
 dropout -> dense n_predictions, Keras' initialisers on whole matrices, one LSTM bias, Keras' Adam
 update with epsilon 1e-7: see ``benchmarks/telemanom_fidelity.py``); training follows their
@@ -11,6 +11,7 @@ held-out share; shuffled batches; early stopping on validation loss without rest
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -47,6 +48,7 @@ from turbofan_desktop.plugins.contract import (
 )
 from turbofan_telemanom.config import TelemanomConfig, scaled_for
 from turbofan_telemanom.pot import find_anomalies_pot
+from turbofan_telemanom.sharded import ShardedRunner
 from turbofan_telemanom.threshold import ThresholdParams, find_anomalies, smooth_errors
 
 META_FILE = "meta.json"
@@ -151,11 +153,54 @@ class TelemanomNet(nn.Module):
         nn.init.zeros_(self.head.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The plain path (the reference): dropout draws its masks as it goes."""
         for index, lstm in enumerate(self.lstms):
             x, _ = lstm(x)
             if index < len(self.lstms) - 1:
                 x = self.dropout(x)
         return self.head(self.dropout(x[:, -1, :]))
+
+    # The sharded path (issue 22, sharded.py) splits a batch over threads, so the masks cannot be drawn
+    # inside forward (the threads would draw them in a random order): they are drawn first, exactly as
+    # forward's nn.Dropout calls would draw them, and applied by forward_masked.
+    def dropout_masks(self, batch: int, steps: int) -> list[torch.Tensor | None]:
+        """The multipliers forward's dropout calls draw in training, in their order: one per LSTM
+        output but the last (batch, steps, units), then one for the head's input (batch, units).
+
+        As ``F.dropout`` on CPU: a Bernoulli(1 - p) draw filled in the memory order of the tensor
+        dropped (torch's batch-first LSTM output lies time-major in memory), divided by 1 - p;
+        nothing is drawn when p is 0.
+        """
+        p = self.dropout.p
+        if p == 0.0:
+            return [None] * len(self.lstms)
+        keep = 1.0 - p
+        time_major = self._outputs_time_major()
+        masks: list[torch.Tensor | None] = []
+        for lstm in self.lstms[:-1]:
+            shape = (steps, batch) if time_major else (batch, steps)
+            mask = torch.empty(*shape, lstm.hidden_size).bernoulli_(keep).div_(keep)
+            masks.append(mask.transpose(0, 1) if time_major else mask)
+        masks.append(torch.empty(batch, self.lstms[-1].hidden_size).bernoulli_(keep).div_(keep))
+        return masks
+
+    def _outputs_time_major(self) -> bool:
+        """Whether torch's LSTM hands back a time-major tensor seen batch-first (probed once)."""
+        if not hasattr(self, "_time_major"):
+            lstm = self.lstms[0]
+            with torch.enable_grad():  # the layout of training, when the masks are used
+                out, _ = lstm(torch.zeros(2, 3, lstm.input_size))
+            self._time_major = out.stride(1) > out.stride(0)
+        return self._time_major
+
+    def forward_masked(self, x: torch.Tensor, masks: list[torch.Tensor | None]) -> torch.Tensor:
+        """``forward`` with the dropout masks given (rows of ``dropout_masks``' for these windows)."""
+        for index, lstm in enumerate(self.lstms):
+            x, _ = lstm(x)
+            if index < len(self.lstms) - 1 and masks[index] is not None:
+                x = x * masks[index]
+        last = x[:, -1, :]
+        return self.head(last if masks[-1] is None else last * masks[-1])
 
 
 # -- data preparation --------------------------------------------------------------------------------
@@ -198,6 +243,10 @@ def _failure_times(data: Dataset) -> dict[Any, float] | None:
 
 class TelemanomModel:
     """Telemanom for one target sensor. Built by ``spec.build(config, target)``."""
+
+    # "auto": batches split over the allowed torch threads (sharded.py); "reference": the plain loop,
+    # one batch at a time through TelemanomNet.forward (kept for tests and the speed benchmark).
+    training_path = "auto"
 
     def __init__(self, config: TelemanomConfig, target: str, threads: int = 0):
         self.config = config
@@ -330,57 +379,74 @@ class TelemanomModel:
         history: list[dict[str, float]] = []
         best, best_epoch, wait, stopped_early = math.inf, 0, 0, False
         monitor = "val_loss" if len(val_idx) else "train_loss"
-        for epoch in range(1, config.epochs + 1):
-            began = time.perf_counter()
-            self.net.train()
-            order = rng.permutation(train_idx)
-            total, count = 0.0, 0
-            for first in range(0, len(order), config.batch_size):
-                if should_stop():
-                    raise Cancelled()
-                batch = torch.from_numpy(order[first : first + config.batch_size])
-                x, y = self._gather(train_values, batch)
-                optimiser.zero_grad()
-                loss = loss_fn(self.net(x), y)
-                loss.backward()
-                optimiser.step()
-                total += loss.item() * len(batch)
-                count += len(batch)
-            train_loss = total / max(count, 1)
-            val_loss = self._loss(val_values, val_idx, should_stop) if len(val_idx) else None
-            seconds = time.perf_counter() - began
-            history.append(
-                {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss, "seconds": seconds}
-            )
-            progress(
-                ProgressEvent(
-                    "fit",
-                    epoch / config.epochs,
-                    epoch=epoch,
-                    epochs=config.epochs,
-                    train_loss=train_loss,
-                    val_loss=val_loss,
-                    message=f"epoch {epoch}/{config.epochs}",
+        runner = self._runner(threads)
+        if runner is not None:
+            self.fit_notes.append(f"batches split over {runner.shards} threads")
+        with runner or contextlib.nullcontext():
+            for epoch in range(1, config.epochs + 1):
+                began = time.perf_counter()
+                self.net.train()
+                order = rng.permutation(train_idx)
+                total, count = 0.0, 0
+                for first in range(0, len(order), config.batch_size):
+                    if should_stop():
+                        raise Cancelled()
+                    batch = torch.from_numpy(order[first : first + config.batch_size])
+                    if runner is not None:
+                        following = len(order[first + config.batch_size : first + 2 * config.batch_size])
+                        loss_value = runner.train_step(
+                            batch,
+                            lambda part: self._gather(train_values, part),
+                            config.l_s,
+                            optimiser,
+                            next_batch=following or None,
+                        )
+                    else:  # the reference path: the plain loop
+                        x, y = self._gather(train_values, batch)
+                        optimiser.zero_grad()
+                        loss = loss_fn(self.net(x), y)
+                        loss.backward()
+                        optimiser.step()
+                        loss_value = loss.item()
+                    total += loss_value * len(batch)
+                    count += len(batch)
+                train_loss = total / max(count, 1)
+                val_loss = self._loss(val_values, val_idx, should_stop, runner) if len(val_idx) else None
+                seconds = time.perf_counter() - began
+                history.append(
+                    {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss, "seconds": seconds}
                 )
-            )
-            current = val_loss if val_loss is not None else train_loss
-            if current < best - config.min_delta:  # Keras EarlyStopping: improvement beyond min_delta
-                best, best_epoch, wait = current, epoch, 0
-            else:
-                wait += 1
-                if wait >= config.patience:
-                    stopped_early = True
-                    self.fit_notes.append(
-                        f"early stopping fired after epoch {epoch}: {monitor} did not improve by "
-                        f"min_delta={config.min_delta:g} on {best:.3g} (epoch {best_epoch}) for "
-                        f"{config.patience} epochs; the last weights are kept, as in the reference"
+                progress(
+                    ProgressEvent(
+                        "fit",
+                        epoch / config.epochs,
+                        epoch=epoch,
+                        epochs=config.epochs,
+                        train_loss=train_loss,
+                        val_loss=val_loss,
+                        message=f"epoch {epoch}/{config.epochs}",
                     )
-                    break
+                )
+                current = val_loss if val_loss is not None else train_loss
+                if current < best - config.min_delta:  # Keras EarlyStopping: improvement beyond min_delta
+                    best, best_epoch, wait = current, epoch, 0
+                else:
+                    wait += 1
+                    if wait >= config.patience:
+                        stopped_early = True
+                        self.fit_notes.append(
+                            f"early stopping fired after epoch {epoch}: {monitor} did not improve by "
+                            f"min_delta={config.min_delta:g} on {best:.3g} (epoch {best_epoch}) for "
+                            f"{config.patience} epochs; the last weights are kept, as in the reference"
+                        )
+                        break
+            self.threshold_stats = self._error_stats(
+                val_values, val_idx if len(val_idx) else train_idx, runner
+            )
         if not stopped_early:
             self.fit_notes.append(
                 f"ran all {config.epochs} epochs; best {monitor} {best:.3g} at epoch {best_epoch}"
             )
-        self.threshold_stats = self._error_stats(val_values, val_idx if len(val_idx) else train_idx)
         return FitResult(
             history=history,
             epochs_run=len(history),
@@ -420,24 +486,50 @@ class TelemanomModel:
         y = values[starts[:, None] + l_s + torch.arange(n_pred)[None, :], 0]
         return x, y
 
-    @torch.no_grad()
-    def _loss(self, values: torch.Tensor, starts: np.ndarray, should_stop: ShouldStop) -> float:
+    def _runner(self, threads: int) -> ShardedRunner | None:
+        """The sharded path (batches split over ``threads`` worker threads) where it applies: more
+        than one thread allowed, the network on the CPU and ``training_path`` left at "auto"."""
+        if self.training_path == "reference" or threads < 2 or self.net is None:
+            return None
+        if next(self.net.parameters()).device.type != "cpu":
+            return None
+        return ShardedRunner(self.net, threads)
+
+    def _outputs(
+        self, values: torch.Tensor, batch: torch.Tensor, runner: ShardedRunner | None
+    ) -> torch.Tensor:
+        """The network's outputs (eval mode) for the windows starting at ``batch``."""
+        steps = torch.arange(self.config.l_s)
+        if runner is None:
+            return self.net(values[batch[:, None] + steps[None, :]])
+        return runner.forward(lambda part: values[batch[part, None] + steps[None, :]], len(batch))
+
+    @torch.inference_mode()
+    def _loss(
+        self,
+        values: torch.Tensor,
+        starts: np.ndarray,
+        should_stop: ShouldStop,
+        runner: ShardedRunner | None = None,
+    ) -> float:
         self.net.eval()
         total = 0.0
         for first in range(0, len(starts), PREDICT_CHUNK):
             if should_stop():
                 raise Cancelled()
             batch = torch.from_numpy(starts[first : first + PREDICT_CHUNK])
-            x, y = self._gather(values, batch)
-            total += float(((self.net(x) - y) ** 2).mean()) * len(batch)
+            _, y = self._gather(values, batch)
+            total += float(((self._outputs(values, batch, runner) - y) ** 2).mean()) * len(batch)
         return total / max(len(starts), 1)
 
-    @torch.no_grad()
-    def _error_stats(self, values: torch.Tensor, starts: np.ndarray) -> dict[str, float]:
+    @torch.inference_mode()
+    def _error_stats(
+        self, values: torch.Tensor, starts: np.ndarray, runner: ShardedRunner | None = None
+    ) -> dict[str, float]:
         """1-step error statistics on held-out windows, kept with the model for reports and drift."""
         if not len(starts):
             return {}
-        predicted = self._predict_first(values, starts, never_stop)
+        predicted = self._predict_first(values, starts, never_stop, runner)
         actual = values[torch.from_numpy(starts) + self.config.l_s, 0].numpy()
         errors = np.abs(predicted - actual)
         return {
@@ -448,18 +540,22 @@ class TelemanomModel:
         }
 
     # -- prediction ----------------------------------------------------------------------------
-    @torch.no_grad()
-    def _predict_first(self, values: torch.Tensor, starts: np.ndarray, should_stop: ShouldStop) -> np.ndarray:
+    @torch.inference_mode()
+    def _predict_first(
+        self,
+        values: torch.Tensor,
+        starts: np.ndarray,
+        should_stop: ShouldStop,
+        runner: ShardedRunner | None = None,
+    ) -> np.ndarray:
         """The 1-step-ahead prediction of each window (the only one scored)."""
         self.net.eval()
         out = np.empty(len(starts), dtype=np.float64)
-        steps = torch.arange(self.config.l_s)
         for first in range(0, len(starts), PREDICT_CHUNK):
             if should_stop():
                 raise Cancelled()
             batch = torch.from_numpy(starts[first : first + PREDICT_CHUNK])
-            x = values[batch[:, None] + steps[None, :]]
-            out[first : first + len(batch)] = self.net(x)[:, 0].numpy()
+            out[first : first + len(batch)] = self._outputs(values, batch, runner)[:, 0].numpy()
         return out
 
     def _require_trained(self) -> None:
@@ -491,7 +587,7 @@ class TelemanomModel:
         nonparametric threshold (see :func:`~turbofan_telemanom.threshold.find_anomalies`).
         """
         self._require_trained()
-        configure_threads(self.threads)
+        runner = self._runner(configure_threads(self.threads))
         config = self.config
         wanted = list(units) if units is not None else None
         subset = data if wanted is None else data.subset(wanted)
@@ -506,7 +602,8 @@ class TelemanomModel:
             times = frames[unit][subset.time_col].to_numpy()
             n_scored = max(0, length - config.l_s)
             starts = offset + np.arange(n_scored, dtype=np.int64)
-            predicted = self._predict_first(values, starts, should_stop)
+            with runner or contextlib.nullcontext():
+                predicted = self._predict_first(values, starts, should_stop, runner)
             actual = series.values[offset + config.l_s : offset + length, 0].astype(np.float64)
             errors = np.abs(predicted - actual)
             judged = max(0, n_scored - config.n_predictions)
