@@ -15,6 +15,7 @@ Pure Python: no Qt, no torch.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -145,21 +146,29 @@ def data_description(
     return DataDescription(FILE, f"{name} ({short})", name, short, data_hash)
 
 
+def key_metric_of(metrics: Mapping[str, object] | None) -> tuple[str, float] | None:
+    """The key metric among ``metrics``: a preferred name first, then an RMSE/F1, then any number."""
+    if not metrics:
+        return None
+    numeric = {k: v for k, v in metrics.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+    for name in KEY_METRICS:
+        if name in numeric:
+            return name, float(numeric[name])
+    for name in sorted(numeric):
+        if name.endswith(("_rmse", "_f1", "rmse")):
+            return name, float(numeric[name])
+    if numeric:
+        name = sorted(numeric)[0]
+        return name, float(numeric[name])
+    return None
+
+
 def key_metric(record: Any) -> tuple[str, float] | None:
     """The metric a user compares versions by: of the latest validation first, then of training."""
     for metrics in (getattr(record, "validation_metrics", None), getattr(record, "metrics", None)):
-        if not metrics:
-            continue
-        numeric = {k: v for k, v in metrics.items() if isinstance(v, int | float) and not isinstance(v, bool)}
-        for name in KEY_METRICS:
-            if name in numeric:
-                return name, float(numeric[name])
-        for name in sorted(numeric):
-            if name.endswith(("_rmse", "_f1", "rmse")):
-                return name, float(numeric[name])
-        if numeric:
-            name = sorted(numeric)[0]
-            return name, float(numeric[name])
+        found = key_metric_of(metrics)
+        if found is not None:
+            return found
     return None
 
 
@@ -210,6 +219,7 @@ __all__ = [
     "key_figure",
     "history_data",
     "key_metric",
+    "key_metric_of",
     "natural_key",
     "overview",
     "trained_on",

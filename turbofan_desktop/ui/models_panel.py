@@ -10,7 +10,6 @@ from __future__ import annotations
 import html
 import json
 import tempfile
-from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -63,33 +62,9 @@ COLUMNS = (
     "trained on",
     "drift",
 )
-#: preferred "key metric" names, best first; the first present in a version's metrics is shown
-KEY_METRICS = ("rul_rmse", "f1", "f0_5", "prediction_mse", "forecast_mase_h20", "rmse", "val_loss", "mae")
-
-
-def key_metric(record: VersionRecord) -> tuple[str, float] | None:
-    """The metric a user compares versions by: validation metrics first, then training metrics."""
-    for metrics in (record.validation_metrics, record.metrics):
-        found = key_metric_of(metrics)
-        if found is not None:
-            return found
-    return None
-
-
-def key_metric_of(metrics: Mapping[str, object] | None) -> tuple[str, float] | None:
-    """The key metric among ``metrics`` (preferred names first), or None when none is a number."""
-    if metrics:
-        numeric = {k: v for k, v in metrics.items() if isinstance(v, int | float) and not isinstance(v, bool)}
-        for name in KEY_METRICS:
-            if name in numeric:
-                return name, float(numeric[name])
-        for name in sorted(numeric):
-            if name.endswith(("_rmse", "_f1", "rmse")):
-                return name, float(numeric[name])
-        if numeric:
-            name = sorted(numeric)[0]
-            return name, float(numeric[name])
-    return None
+# The key-metric rule lives in services.naming (reports and the CLI use it too).
+key_metric = naming.key_metric
+key_metric_of = naming.key_metric_of
 
 
 def _format_number(value: object) -> str:
