@@ -24,7 +24,7 @@ from turbofan_desktop.services.fleet import (
     FleetAssessment,
     MaintenancePlan,
 )
-from turbofan_desktop.services.reports import FORMATS, Plot, ReportContent, render_html, write_pdf
+from turbofan_desktop.services.reports import FORMATS, Plot, ReportContent, write_content
 
 if TYPE_CHECKING:
     from turbofan_desktop.services import Workspace
@@ -152,14 +152,7 @@ def export_fleet_report(
     if fmt not in FORMATS:
         raise ConfigError(f"Report format '{fmt}' is not supported; expected html or pdf.")
     content = fleet_content(ws, assessment, plan)
-    try:
-        out_path.parent.mkdir(parents=True, exist_ok=True)
-        if fmt == "html":
-            out_path.write_text(render_html(content), encoding="utf-8")
-        else:
-            write_pdf(content, out_path)
-    except OSError as exc:
-        raise ConfigError(f"Cannot write the report to {out_path}: {exc.strerror or exc}.") from None
+    write_content(content, out_path, fmt)
     return out_path
 
 

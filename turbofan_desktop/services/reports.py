@@ -110,6 +110,13 @@ def export_report(
     report(ProgressEvent(stage="report", fraction=0.0, message="collecting"))
     content = collect_content(ws, int(version_id), data_path=data_path, progress=report)
     report(ProgressEvent(stage="report", fraction=0.8, message=f"writing {fmt}"))
+    write_content(content, out_path, fmt)
+    report(ProgressEvent(stage="report", fraction=1.0, message="done"))
+    return out_path
+
+
+def write_content(content: ReportContent, out_path: Path, fmt: str) -> None:
+    """Write ``content`` as HTML or PDF; a folder or disk that refuses becomes one sentence."""
     try:
         out_path.parent.mkdir(parents=True, exist_ok=True)
         if fmt == "html":
@@ -118,8 +125,6 @@ def export_report(
             write_pdf(content, out_path)
     except OSError as exc:
         raise ConfigError(f"Cannot write the report to {out_path}: {exc.strerror or exc}.") from None
-    report(ProgressEvent(stage="report", fraction=1.0, message="done"))
-    return out_path
 
 
 # -- content -----------------------------------------------------------------------------------------
