@@ -275,6 +275,23 @@ def test_training_job_registers_a_version_shown_in_the_panels_and_a_report_job(
     assert report.written == tmp_path / f"model-{version_id}-report.html"
     assert report.written.stat().st_size > 1000 and report.open_button.isEnabled()
 
+    # Reproduce: the version trained again in a job from its stored data; the comparison is shown
+    shown_text = []
+    monkeypatch.setattr(
+        models_module.QMessageBox,
+        "information",
+        staticmethod(lambda parent, title, text: shown_text.append(text)),
+    )
+    panel.select_version(version_id)
+    assert panel.buttons["reproduce"].isEnabled()
+    with qtbot.waitSignal(jobs.job_finished, timeout=120_000):
+        panel.buttons["reproduce"].click()
+    qtbot.waitUntil(lambda: bool(shown_text), timeout=5000)
+    lines = shown_text[0].splitlines()
+    assert lines[0].startswith(f"Reproduced telemanom/s_2 v1 (#{version_id})")
+    assert lines[-1] == "identical", shown_text[0]
+    assert len(workspace.registry.list_versions()) == 1  # nothing registered
+
 
 @pytest.mark.timeout(240)
 def test_cancelling_a_training_job_registers_nothing(qtbot, workspace, jobs, sample_dir):

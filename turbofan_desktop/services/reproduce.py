@@ -216,3 +216,56 @@ def _library_changes(ws: Workspace, record: VersionRecord) -> list[Comparison]:
 
 
 __all__ = ["Comparison", "MissingDatasetError", "ReproduceReport", "reproduce"]
+
+
+def _value(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, str) and len(value) == 64:
+        return value[:12]
+    return str(value)
+
+
+def _line(c: Comparison) -> str:
+    if c.same:
+        return f"    {c.name}: {_value(c.original)}  same"
+    diff = c.difference
+    size = f" ({diff:+.3g})" if diff is not None else ""
+    return f"    {c.name}: {_value(c.original)} -> {_value(c.rebuilt)}{size}"
+
+
+def report_lines(report: ReproduceReport) -> list[str]:
+    """The comparison as the lines the CLI prints and the window shows, ending in identical/different."""
+    lines: list[str] = []
+    threads = report.torch_threads or "all usable"
+    lines.append(
+        f"Reproduced {report.label} from {report.data_from} with {threads} torch thread(s) "
+        f"in {report.seconds:.1f} s"
+    )
+    lines.append("  data:")
+    for c in report.data:
+        lines.append(_line(c))
+    same = sum(c.same for c in report.metrics)
+    lines.append(f"  metrics: {same} of {len(report.metrics)} identical")
+    for c in report.metrics:
+        if not c.same:
+            lines.append(_line(c))
+    if report.weights is None:
+        lines.append("  weights: the plugin offers no weight arrays; not compared")
+    else:
+        lines.append("  weights:")
+        lines.append(_line(report.weights))
+        for row in report.weight_differences:
+            if "problem" in row:
+                lines.append(f"      {row['name']}: {row['problem']}")
+            else:
+                lines.append(
+                    f"      {row['name']}: {row['differing']} of {row['values']} values differ, "
+                    f"largest by {row['max_abs_difference']:.3g}"
+                )
+    if report.libraries:
+        lines.append("  libraries changed since training:")
+        for c in report.libraries:
+            lines.append(f"    {c.name}: {c.original} -> {c.rebuilt}")
+    lines.append("identical" if report.identical else "different")
+    return lines

@@ -209,8 +209,17 @@ class ModelsPanel(QWidget):
         )
         compare.clicked.connect(self.compare)
         self.buttons["compare"] = compare
+        reproduce = QPushButton("Reproduce…")
+        reproduce.setObjectName("models_reproduce")
+        reproduce.setToolTip(
+            "Train the selected version again from its recorded config, seed, split and stored data, "
+            "and compare data hashes, metrics and weights"
+        )
+        reproduce.clicked.connect(self.reproduce)
+        self.buttons["reproduce"] = reproduce
         count_row = QHBoxLayout()
         count_row.addWidget(self.count_label, 1)
+        count_row.addWidget(reproduce)
         count_row.addWidget(compare)
         splitter = QSplitter()
         splitter.addWidget(self.table)
@@ -541,6 +550,28 @@ class ModelsPanel(QWidget):
             ),
         )
         handle.finished.connect(lambda written: self._open_url(Path(written) if written else out))
+        handle.failed.connect(self._error)
+        return handle
+
+    def reproduce(self) -> JobHandle | None:
+        """Re-train the selected version in a job (nothing is registered) and show the comparison."""
+        from turbofan_desktop.services.reproduce import report_lines, reproduce
+
+        record = self.selected_record()
+        if record is None:
+            return None
+        workspace, version_id, label = self.workspace, record.id, record.label
+        handle = self.jobs.submit(
+            f"Reproduce {label}",
+            lambda progress, should_stop: reproduce(
+                workspace, version_id, progress=event_progress(progress), should_stop=should_stop
+            ),
+        )
+        handle.finished.connect(
+            lambda report: QMessageBox.information(
+                self, f"Reproduce {label}", "\n".join(report_lines(report))
+            )
+        )
         handle.failed.connect(self._error)
         return handle
 
