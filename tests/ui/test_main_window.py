@@ -73,7 +73,9 @@ def test_menus_hold_the_main_actions_with_shortcuts(main_window):
     titles = [a.text().replace("&", "") for a in main_window.menuBar().actions()]
     assert titles == ["File", "Train", "Validate", "View", "Help"]
     file_texts = [a.text().replace("&", "") for a in main_window.menus["file"].actions() if a.text()]
-    assert file_texts == ["Open…", "Open Recent", "Export model report…", "Quit"]
+    assert file_texts == ["Open…", "Open Recent", "Registry", "Export model report…", "Quit"]
+    registry_texts = [a.text().replace("&", "") for a in main_window.registry_menu.actions() if a.text()]
+    assert registry_texts[0] == "Open…"
     assert [a.text().replace("&", "") for a in main_window.menus["train"].actions()] == [
         "Train selected sensor…",
         "Train all sensors…",

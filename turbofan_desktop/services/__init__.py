@@ -21,9 +21,12 @@ from turbofan_desktop.plugins.manager import PluginRegistry, get_plugin_manager
 from turbofan_desktop.registry import Registry
 
 
-def open_registry(settings: Settings, *, create: bool = True) -> Registry:
-    """The registry the settings name (see :attr:`Settings.registry_location`)."""
-    return Registry.open(settings.registry_location, create=create, cache_root=settings.home / "cache")
+def open_registry(settings: Settings, *, create: bool = True, password: str | None = None) -> Registry:
+    """The registry the settings name (see :attr:`Settings.registry_location`); ``password`` (a
+    server registry's, asked from the user) is used for this connection only and never stored."""
+    return Registry.open(
+        settings.registry_location, create=create, cache_root=settings.home / "cache", password=password
+    )
 
 
 class Workspace:
@@ -53,20 +56,22 @@ class Workspace:
         settings: Settings | None = None,
         plugins: PluginRegistry | None = None,
         create: bool = True,
+        password: str | None = None,
     ) -> Workspace:
         """Open the registry at ``registry_dir``: a folder or a URL (``sqlite:///…/registry.db``,
         ``postgresql://user@host:port/db``); default the ``registry`` setting, else the settings' home
         (TURBOFAN_HOME). A server registry unpacks artifacts into ``home/cache``.
 
         ``create=False`` refuses a folder that does not exist (a mistyped ``--registry`` of a command
-        that only reads models) instead of creating an empty registry there.
+        that only reads models) instead of creating an empty registry there. ``password``: a server
+        registry's password the user typed when asked (used for the connection, never stored).
         """
         settings = settings or load_settings()
         if registry_dir is not None and "://" in str(registry_dir):
             settings = dataclasses.replace(settings, registry=str(registry_dir))
         elif registry_dir is not None:
             settings = dataclasses.replace(settings, home=Path(registry_dir).expanduser(), registry="")
-        registry = open_registry(settings, create=create)
+        registry = open_registry(settings, create=create, password=password)
         return cls(settings, registry, plugins)
 
     @classmethod
@@ -83,6 +88,24 @@ class Workspace:
         from turbofan_desktop.registry.db import redact_url
 
         return redact_url(self.settings.registry_location)
+
+    def switch_registry(
+        self, location: str | Path, *, create: bool = True, password: str | None = None
+    ) -> Registry:
+        """Open another registry (a folder or a URL) and make it this workspace's (File > Registry >
+        Open…). Logs and the artifact cache stay in the settings' home; loaded models are forgotten.
+        When the new one cannot be opened the error is raised and the current registry stays."""
+        text = str(location).strip()
+        settings = dataclasses.replace(
+            self.settings, registry=text if "://" in text else str(Path(text).expanduser())
+        )
+        registry = open_registry(settings, create=create, password=password)
+        with self._lock:
+            old, self._registry, self.settings = self._registry, registry, settings
+            self._models.clear()
+        if old is not None:
+            old.close()
+        return registry
 
     @property
     def registry(self) -> Registry:

@@ -63,6 +63,19 @@ def count_versions(
     return ws.registry.count_versions(plugin=plugin, target=target, stage=stage, status=status)
 
 
+def change_marker(ws: Workspace) -> tuple[int, ...]:
+    """A fingerprint of the registry's versions that changes whenever anyone changes them (see
+    :meth:`Registry.change_marker`); one cheap query, meant to be polled off the GUI thread."""
+    return ws.registry.change_marker()
+
+
+def registry_display_name(location: str | Path) -> str:
+    """A registry folder or URL as a user may see it: any password removed (status bar, recent list)."""
+    from turbofan_desktop.registry.db import redact_url
+
+    return redact_url(location)
+
+
 def get_version(ws: Workspace, version_id: int) -> VersionRecord:
     """One version (NotFoundError with a sentence when there is none)."""
     return ws.registry.get(int(version_id))
@@ -296,6 +309,7 @@ __all__ = [
     "VersionDetails",
     "VersionRecord",
     "archive",
+    "change_marker",
     "check_registry",
     "check_registry_folder",
     "cleanup",
@@ -306,6 +320,7 @@ __all__ = [
     "kpi_history",
     "list_versions",
     "promote",
+    "registry_display_name",
     "show_version",
     "training_status",
 ]

@@ -61,6 +61,7 @@ from turbofan_desktop.ui.loading import DataLoader, LoadFunction, LoadRequest, p
 from turbofan_desktop.ui.settings import UI_STATE_VERSION, UiSettings
 
 if TYPE_CHECKING:
+    from turbofan_desktop.errors import PasswordRequiredError
     from turbofan_desktop.plugins.contract import DetectionResult, ForecastResult, RULResult
     from turbofan_desktop.services import Workspace
     from turbofan_desktop.services.session import Dataset
@@ -121,6 +122,20 @@ def run_show_on_plot(
     return result
 
 
+@dataclass
+class RegistrySwitch:
+    """What an "open registry" job returns: done, or the server asked for a password first."""
+
+    location: str
+    asks_password: PasswordRequiredError | None = None
+
+
+def _display_name(location: str) -> str:
+    from turbofan_desktop.services.models import registry_display_name
+
+    return registry_display_name(location)
+
+
 class _FirstPaintLabel(QLabel):
     """The central placeholder at start-up; tells the window when the first frame was painted."""
 
@@ -144,6 +159,7 @@ class MainWindow(QMainWindow):
     datasets_loaded = Signal()  # emitted whenever the loader becomes idle
     plot_results_shown = Signal(int)  # version id whose results were drawn
     ready = Signal()  # the plot area, panels and controllers exist
+    registry_switched = Signal(str)  # File > Registry > Open… opened this registry (name without password)
 
     def __init__(
         self,
@@ -232,6 +248,7 @@ class MainWindow(QMainWindow):
         self.jobs_panel.version_activated.connect(self.reveal_version)
         self.models_panel = ModelsPanel(self.workspace, self.jobs, self)
         self.models_panel.show_on_plot_requested.connect(self.show_version_on_plot)
+        self.models_panel.watch_registry()  # versions others register appear without a click
         self.models_panel.validate_requested.connect(self.validate_versions)
         self.jobs_dock.setWidget(self.jobs_panel)
         self.models_dock.setWidget(self.models_panel)
@@ -358,6 +375,13 @@ class MainWindow(QMainWindow):
             "clearOverlaysAction",
         )
         self.about_action = self._action("&About Turbofan Desktop", self.show_about, "F1", "aboutAction")
+        self.open_registry_action = self._action(
+            "&Open…",
+            self.open_registry_dialog,
+            None,
+            "openRegistryAction",
+            "Open another model registry: a folder or a URL (sqlite:///…, postgresql://…)",
+        )
 
     def _build_menus(self) -> None:
         bar = self.menuBar()
@@ -367,6 +391,10 @@ class MainWindow(QMainWindow):
         self.recent_menu.setObjectName("recentMenu")
         file_menu.addMenu(self.recent_menu)
         self._refresh_recent_menu()
+        self.registry_menu = QMenu("Re&gistry", self)
+        self.registry_menu.setObjectName("registryMenu")
+        file_menu.addMenu(self.registry_menu)
+        self._refresh_registry_menu()
         file_menu.addSeparator()
         file_menu.addAction(self.export_report_action)
         file_menu.addSeparator()
@@ -403,8 +431,9 @@ class MainWindow(QMainWindow):
         }
 
     def _build_status_bar(self) -> None:
-        self.registry_label = QLabel(f"Registry: {self.workspace.registry_name}")
+        self.registry_label = QLabel()
         self.registry_label.setObjectName("registryLabel")
+        self._show_registry_name()
         self.jobs_label = QLabel("")
         self.jobs_label.setObjectName("jobsLabel")
         self.statusBar().addWidget(self.registry_label, 1)
@@ -715,6 +744,91 @@ class MainWindow(QMainWindow):
     def show_about(self) -> None:
         show_about(self, self.workspace)
 
+    # -- the registry (File > Registry) -------------------------------------------------------------
+    def _show_registry_name(self) -> None:
+        name = self.workspace.registry_name  # never with a password
+        self.registry_label.setText(f"Registry: {name}")
+        self.registry_label.setToolTip(name)
+
+    def _refresh_registry_menu(self) -> None:
+        self.registry_menu.clear()
+        self.registry_menu.addAction(self.open_registry_action)
+        recent = self.ui_settings.recent_registries()
+        if recent:
+            self.registry_menu.addSeparator()
+        for index, location in enumerate(recent):
+            action = self.registry_menu.addAction(f"&{index + 1} {location}")
+            action.setData(location)
+            action.triggered.connect(lambda _checked=False, where=location: self.open_registry(where))
+
+    def open_registry_dialog(self) -> None:
+        """File > Registry > Open…: pick a folder or type a URL, then open it (:meth:`open_registry`)."""
+        from turbofan_desktop.ui.registry_dialog import RegistryOpenDialog
+
+        dialog = RegistryOpenDialog(self.workspace.registry_name, self.ui_settings.recent_registries(), self)
+        if dialog.exec():
+            self.open_registry(dialog.location())
+
+    def open_registry(self, location: str, *, password: str | None = None) -> JobHandle | None:
+        """Open the registry at ``location`` (a folder or a URL) as a job and make it the window's:
+        status bar, recent registries, models panel. A server that asks for a password gets one
+        typed by the user (never stored); on any failure the current registry stays open."""
+        from turbofan_desktop.ui.registry_dialog import ask_password
+
+        self.ensure_ready()
+        location = str(location).strip()
+        if not location:
+            return None
+        if self.jobs.running_count() or self.jobs.queued_count():
+            self.show_error(
+                "Wait for the running jobs to finish (or cancel them) before opening another registry."
+            )
+            return None
+        workspace = self.workspace
+        name = _display_name(location)
+
+        def job(progress: ProgressSink, should_stop: ShouldStop) -> RegistrySwitch:
+            from turbofan_desktop.errors import PasswordRequiredError
+
+            try:
+                workspace.switch_registry(location, password=password)
+            except PasswordRequiredError as exc:  # answered on the GUI thread, which asks the user
+                return RegistrySwitch(location, asks_password=exc)
+            return RegistrySwitch(location)
+
+        handle = self.jobs.submit(f"Open registry {name}", job)
+
+        def done(outcome: RegistrySwitch) -> None:
+            if outcome.asks_password is None:
+                self._registry_switched()
+                return
+            typed = (
+                ask_password(self, location, refused=outcome.asks_password.refused)
+                if self.interactive
+                else None
+            )
+            if typed is None:
+                self.show_error(outcome.asks_password)
+            else:
+                self.open_registry(location, password=typed)
+
+        handle.finished.connect(done)
+        handle.failed.connect(self.show_error)
+        return handle
+
+    def _registry_switched(self) -> None:
+        name = self.workspace.registry_name
+        self.ui_settings.add_recent_registry(name)
+        self._refresh_registry_menu()
+        self._show_registry_name()
+        if self.plot_area is not None:
+            self.plot_area.clear_overlays()  # drawn by versions of the registry closed
+        if self.models_panel is not None:
+            self.models_panel.set_drift_badges({})
+            self.models_panel.refresh()
+        self.statusBar().showMessage(f"Opened registry {name}", 5000)
+        self.registry_switched.emit(name)
+
     # -- quit ---------------------------------------------------------------------------------------
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
         """Save the layout, ask running jobs to stop and wait for them and for file loads, then close."""
@@ -723,6 +837,8 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("Stopping running jobs…")
         self.jobs.shutdown()
         self.loader.shutdown()
+        if self.models_panel is not None:
+            self.models_panel.stop_watching()
         event.accept()
 
 

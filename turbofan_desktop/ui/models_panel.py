@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QUrl, Signal
+from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtGui import QBrush, QColor, QDesktopServices
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -39,6 +39,7 @@ from turbofan_desktop.ui.compare_view import CompareDialog, open_comparison
 from turbofan_desktop.ui.dialogs import show_error
 from turbofan_desktop.ui.drift_badges import DriftBadge
 from turbofan_desktop.ui.jobs import JobHandle, JobManager, event_progress
+from turbofan_desktop.ui.registry_watch import POLL_INTERVAL_S, RegistryWatcher
 from turbofan_desktop.ui.views import select_rows
 
 if TYPE_CHECKING:
@@ -59,6 +60,7 @@ COLUMNS = (
     "key metric",
     "validated",
     "created",
+    "by",
     "trained on",
     "drift",
 )
@@ -94,6 +96,7 @@ def details_html(record: VersionRecord, history: list[MetricPoint] | None = None
                 ("stage", record.stage),
                 ("status", record.status),
                 ("created", _short_time(record.created)),
+                ("registered by", record.made_by),
                 ("training time", f"{record.training_seconds:.1f} s"),
                 ("epochs", len(record.history or [])),
                 ("artifact sha256", (record.artifact_sha256 or "—")[:16]),
@@ -142,6 +145,7 @@ class ModelsPanel(QWidget):
         self._report_dir: Path | None = None
         self.last_error: str | None = None
         self.drift_badges: dict[int, DriftBadge] = {}  # version id -> badge for the file last checked
+        self.watcher: RegistryWatcher | None = None  # see watch_registry()
 
         self.plugin_filter = QComboBox()
         self.target_filter = QComboBox()
@@ -153,7 +157,7 @@ class ModelsPanel(QWidget):
         for combo in (self.plugin_filter, self.target_filter, self.stage_filter):
             combo.currentIndexChanged.connect(self._filters_changed)
         refresh = QPushButton("Refresh")
-        refresh.clicked.connect(self.refresh)
+        refresh.clicked.connect(lambda *_: self.refresh())
         filters = QHBoxLayout()
         for label, combo in (
             ("Plugin", self.plugin_filter),
@@ -251,10 +255,40 @@ class ModelsPanel(QWidget):
         index = combo.findText(current)
         combo.setCurrentIndex(max(index, 0))
 
-    def refresh(self) -> None:
-        """Re-read the registry with the current filters, keeping the selection."""
+    # -- changes made elsewhere ----------------------------------------------------------------
+    def watch_registry(self, interval_s: float = POLL_INTERVAL_S) -> RegistryWatcher:
+        """Refresh (keeping the selection) whenever another program or colleague changes the
+        registry: a marker polled every ``interval_s`` seconds on a thread of its own."""
+        if self.watcher is None:
+            self.watcher = RegistryWatcher(self.workspace, interval_s, self)
+            self.watcher.changed.connect(self._changed_elsewhere, Qt.ConnectionType.QueuedConnection)
+        if self.watcher.is_running() and self.watcher.interval_s != float(interval_s):
+            self.watcher.stop()  # so the new interval applies at once
+        self.watcher.interval_s = float(interval_s)
+        self.watcher.start()
+        return self.watcher
+
+    def stop_watching(self) -> None:
+        if self.watcher is not None:
+            self.watcher.stop()
+
+    def _changed_elsewhere(self) -> None:
+        scroll = self.table.verticalScrollBar().value()
+        try:
+            self.refresh(quiet=True)
+        except Exception as exc:  # noqa: BLE001 - a server that went away: say so, poll again later
+            self.count_label.setText(f"Could not refresh: {exc}")
+            return
+        self.table.verticalScrollBar().setValue(scroll)
+
+    # -- reading (continued) ----------------------------------------------------------------------
+    def refresh(self, *, quiet: bool = False) -> None:
+        """Re-read the registry with the current filters, keeping the selection. ``quiet`` (a refresh
+        nobody asked for): a failure shows in the count line instead of a dialog."""
         selected = set(self.selected_ids())
         try:
+            if self.watcher is not None:  # read first: a change during the reads below shows as new
+                self.watcher.note(models.change_marker(self.workspace))
             everything = models.list_versions(self.workspace, limit=LIST_LIMIT)
             self.records = models.list_versions(
                 self.workspace,
@@ -264,7 +298,10 @@ class ModelsPanel(QWidget):
                 limit=LIST_LIMIT,
             )
         except TurbofanError as exc:
-            self._error(exc)
+            if quiet:
+                self.count_label.setText(f"Could not refresh: {exc}")
+            else:
+                self._error(exc)
             return
         self._filling = True
         try:
@@ -298,6 +335,7 @@ class ModelsPanel(QWidget):
                 metric,
                 "yes" if record.validation_performed else "no",
                 _short_time(record.created),
+                record.made_by,
                 naming.trained_on(record).text,
             )
             for column, value in enumerate(values):

@@ -69,5 +69,19 @@ class UiSettings:
     def clear_recent_files(self) -> None:
         self._qs.setValue("files/recent", [])
 
+    # -- registries (File > Registry) ----------------------------------------------------------------
+    def recent_registries(self) -> list[str]:
+        value = self._qs.value("registries/recent", [])
+        if isinstance(value, str):
+            value = [value]
+        return [str(v) for v in (value or []) if v]
+
+    def add_recent_registry(self, location: str) -> list[str]:
+        """Put a registry (a folder or a URL whose password was already removed) first in the list."""
+        entries = [location] + [r for r in self.recent_registries() if r != location]
+        entries = entries[:MAX_RECENT]
+        self._qs.setValue("registries/recent", entries)
+        return entries
+
     def sync(self) -> None:
         self._qs.sync()
