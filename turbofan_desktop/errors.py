@@ -74,6 +74,16 @@ class RegistryError(TurbofanError):
     """The model registry is inconsistent, or a version or artifact cannot be used."""
 
 
+class PasswordRequiredError(RegistryError):
+    """A registry server asked for a password that libpq did not have (or refused the one given);
+    the GUI and the CLI ask the user for it (never stored) and open again."""
+
+    def __init__(self, message: str, *, url: str = "", refused: bool = False):
+        super().__init__(message)
+        self.url = url  # already without any password
+        self.refused = refused
+
+
 class NotFoundError(RegistryError):
     """A model version, dataset or run does not exist."""
 

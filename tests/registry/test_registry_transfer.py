@@ -119,3 +119,55 @@ def test_migrate_refuses_a_missing_source_or_itself(cli, tmp_path):
     Registry.open(tmp_path / "a").close()
     code, _, err = cli("registry", "migrate", "--from", str(tmp_path / "a"), "--to", str(tmp_path / "a"))
     assert code == 2 and "same registry" in err
+
+
+def test_migrate_sees_a_folder_and_its_sqlite_url_or_link_as_the_same_registry(cli, tmp_path):
+    Registry.open(tmp_path / "a").close()
+    (tmp_path / "link").symlink_to(tmp_path / "a")
+    for destination in (f"sqlite:///{tmp_path}/a/registry.db", str(tmp_path / "link")):
+        code, _, err = cli("registry", "migrate", "--from", str(tmp_path / "a"), "--to", destination)
+        assert code == 2 and "are the same registry" in err, err
+
+
+@pytest.mark.postgres_only
+def test_migrate_sees_two_urls_of_one_server_database_as_the_same_registry(cli, fresh_postgres, backend):
+    other_name = fresh_postgres.replace("127.0.0.1", "localhost")
+    Registry.open(fresh_postgres).close()
+    code, _, err = cli("registry", "migrate", "--from", fresh_postgres, "--to", other_name)
+    assert code == 2 and "are the same registry" in err, err
+
+
+def test_a_second_migration_into_the_same_registry_is_refused_while_one_runs(
+    registry, tmp_path, isolated_home, backend
+):
+    """While one migration holds the destination (advisory lock / lock file), another one — here
+    from a second process, as two people would — is refused with one sentence and copies nothing."""
+    import subprocess
+    import sys
+    import textwrap
+
+    from turbofan_desktop.registry.transfer import migration_lock
+
+    desk = tmp_path / "desk"
+    with Registry.open(desk) as source:
+        _fill(source)
+    script = textwrap.dedent(
+        f"""
+        from turbofan_desktop.services.models import migrate_registry
+        from turbofan_desktop.errors import TurbofanError
+        try:
+            migrate_registry({str(desk)!r}, {registry.location if registry.is_server else str(registry.home)!r})
+        except TurbofanError as exc:
+            print(exc)
+        else:
+            print("copied")
+        """
+    )
+    with migration_lock(registry):
+        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "Another migration into" in done.stdout and "is running" in done.stdout, done.stdout
+    assert registry.count_versions() == 0
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == "copied", done.stdout + done.stderr  # the lock went with the first
+    assert registry.count_versions() == 5

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import getpass
 import signal
 import sys
 import threading
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from turbofan_desktop.cli._common import TerminalProgress, print_json, whole_number
 from turbofan_desktop.errors import ConfigError
 
 if TYPE_CHECKING:
     from turbofan_desktop.services import Workspace
+
+T = TypeVar("T")
 
 
 def open_workspace(args: argparse.Namespace, *, create: bool = True) -> Workspace:
@@ -23,7 +26,36 @@ def open_workspace(args: argparse.Namespace, *, create: bool = True) -> Workspac
     from turbofan_desktop.services import Workspace
 
     registry = getattr(args, "registry", None)
-    return Workspace.open(registry, create=create or registry is None)
+    return with_password_prompt(
+        lambda password: Workspace.open(registry, create=create or registry is None, password=password)
+    )
+
+
+def with_password_prompt(open_it: Callable[[str | None], T]) -> T:
+    """``open_it(None)``; when the registry server asks for a password libpq does not have, ask for
+    it on the terminal (getpass: not echoed, never stored) and open again, up to three tries. Without
+    a terminal the one-sentence error stands."""
+    from turbofan_desktop.errors import PasswordRequiredError
+
+    try:
+        return open_it(None)
+    except PasswordRequiredError as exc:
+        if not sys.stdin.isatty():
+            raise
+        asked = exc
+    for _ in range(3):
+        prompt = f"{'Wrong password. ' if asked.refused else ''}Password for {asked.url}: "
+        try:
+            password = getpass.getpass(prompt)
+        except (EOFError, KeyboardInterrupt):
+            raise asked from None
+        if not password:
+            raise asked
+        try:
+            return open_it(password)
+        except PasswordRequiredError as again:
+            asked = again
+    raise asked
 
 
 def parse_settings(pairs: list[str] | None) -> dict[str, Any]:

@@ -60,7 +60,7 @@ def open_read_only(path: Path) -> peewee.Database:
     return storage.open_read_only(path, pragmas=storage.READ_ONLY_PRAGMAS, timeout=BUSY_TIMEOUT_S)
 
 
-def _postgres(url: str) -> peewee.Database:
+def _postgres(url: str, password: str | None = None) -> peewee.Database:
     # peewee imports psycopg itself when installed; asked here only for a sentence when it is not (the
     # frozen app leaves it out on purpose: build.spec)
     if importlib.util.find_spec("psycopg") is None:
@@ -70,7 +70,16 @@ def _postgres(url: str) -> peewee.Database:
         )
     # psycopg reads what the URL leaves out (password, sslmode, ...) from the libpq environment
     # (PGPASSWORD, PGSSLMODE, ...) and ~/.pgpass, so a URL never needs to carry a password.
-    return peewee.PostgresqlDatabase(url, prefer_psycopg3=True, thread_safe=True)
+    # ``password`` is one the user typed when the server asked (never stored anywhere).
+    extra = {"password": password} if password else {}
+    return peewee.PostgresqlDatabase(url, prefer_psycopg3=True, thread_safe=True, **extra)
+
+
+def asks_for_password(exc: BaseException) -> bool:
+    """Whether a failed connection was the server asking for a password that libpq did not have
+    (none in the URL, ``PGPASSWORD`` or ``~/.pgpass``) or refusing the one given."""
+    text = str(exc).lower()
+    return "no password supplied" in text or "password authentication failed" in text
 
 
 def is_postgres(db: peewee.Database) -> bool:
@@ -141,10 +150,12 @@ def sqlite_file(url_or_path: str | Path) -> Path:
     return Path(_sqlite_path(text) if is_url(text) else text)
 
 
-def open_database(url_or_path: str | Path) -> peewee.Database:
+def open_database(url_or_path: str | Path, *, password: str | None = None) -> peewee.Database:
     """A database object for a file path or a URL (``sqlite:///path``); bind models to it with
-    :func:`~turbofan_desktop.registry.schema.bind_tables`."""
+    :func:`~turbofan_desktop.registry.schema.bind_tables`. ``password`` is for a server URL only."""
     text = str(url_or_path)
+    if password and is_server_url(text):
+        return _postgres(text, password)
     if "://" not in text:
         return _sqlite(text)
     scheme = text.split("://", 1)[0].lower()

@@ -24,6 +24,7 @@ from turbofan_desktop.errors import (
     ConfigError,
     DamagedRegistryError,
     NotFoundError,
+    PasswordRequiredError,
     ReadOnlyRegistryError,
     RegistryError,
     TurbofanError,
@@ -32,7 +33,7 @@ from turbofan_desktop.errors import (
 from turbofan_desktop.registry import db as dbmod
 from turbofan_desktop.registry import storage
 from turbofan_desktop.registry.artifacts import ArtifactStore, DatabaseArtifactStore
-from turbofan_desktop.registry.migrations import LATEST_VERSION, migrate
+from turbofan_desktop.registry.migrations import LATEST_VERSION, migrate, schema_version
 from turbofan_desktop.registry.records import (
     PROVENANCE_COLUMNS,
     RECORD_COLUMN_NAMES,
@@ -80,6 +81,15 @@ def server_cache_folder(url: str, cache_root: Path) -> Path:
     by a hash of the password-free URL (so no credential ends up in a path)."""
     key = hashlib.sha256(dbmod.redact_url(url).encode("utf-8")).hexdigest()[:16]
     return Path(cache_root).expanduser() / "server-registries" / key
+
+
+def _server_writable(db: peewee.Database) -> bool:
+    """Whether the connected database user may register versions: True for a database without the
+    registry's tables yet (creating them is the test), else its INSERT right on the versions table."""
+    row = db.execute_sql(
+        "SELECT to_regclass('model_versions') IS NULL OR has_table_privilege('model_versions', 'INSERT')"
+    ).fetchone()
+    return bool(row[0])
 
 
 def _choice(name: str, value: str | None, allowed: tuple[str, ...]) -> None:
@@ -140,17 +150,31 @@ class Registry:
     # -- opening --------------------------------------------------------------------------------
     @classmethod
     def open(
-        cls, location: Path | str, *, create: bool = True, cache_root: Path | str | None = None
+        cls,
+        location: Path | str,
+        *,
+        create: bool = True,
+        cache_root: Path | str | None = None,
+        password: str | None = None,
+        read_only: bool = False,
+        artifacts: str | Path | None = None,
     ) -> Registry:
         """Open (and create or migrate) the registry at ``location``: a folder (the workspace passes
         the settings' home), a ``sqlite:///folder/registry.db`` URL, or ``postgresql://user@host/db``.
         ``create=False`` refuses a folder that does not exist (a mistyped ``--registry``); a server
         database must exist (its tables are created). ``cache_root`` holds a server registry's
-        unpacked artifacts (default: the platform's user cache folder).
+        unpacked artifacts (default: the platform's user cache folder). ``password``: a server's,
+        typed by the user when it asked (:class:`~turbofan_desktop.errors.PasswordRequiredError`).
+        ``read_only``: a server registry opened for reading only (also chosen when the database user
+        may not insert versions); every write is then refused with one sentence. ``artifacts``: a
+        folder or fsspec URL for a server registry's artifacts instead of its database
+        (:mod:`.external_artifacts`); a folder registry keeps them in its own folder.
         """
         text = str(location)
         if dbmod.is_server_url(text):
-            return cls._open_server(text, cache_root)
+            return cls._open_server(text, cache_root, password, read_only=read_only, artifacts=artifacts)
+        if artifacts:
+            log.info("the artifacts setting is for server registries; %s keeps its own", text)
         if dbmod.is_url(text):
             scheme = text.split("://", 1)[0].lower()
             if scheme != "sqlite":
@@ -195,24 +219,59 @@ class Registry:
         return registry
 
     @classmethod
-    def _open_server(cls, url: str, cache_root: Path | str | None) -> Registry:
+    def _open_server(
+        cls,
+        url: str,
+        cache_root: Path | str | None,
+        password: str | None = None,
+        *,
+        read_only: bool = False,
+        artifacts: str | Path | None = None,
+    ) -> Registry:
         if cache_root is None:
             import platformdirs
 
             cache_root = platformdirs.user_cache_dir("turbofan-desktop")
         home = server_cache_folder(url, Path(cache_root))
-        database = dbmod.open_database(url)
+        database = dbmod.open_database(url, password=password)
         try:
             database.connect()
         except peewee.OperationalError as exc:
+            if dbmod.asks_for_password(exc):
+                raise PasswordRequiredError(
+                    f"The registry {dbmod.redact_url(url)} asks for a password"
+                    + (" and refused the one given." if password or dbmod.has_password(url) else ".")
+                    + " Type it when asked, or put it in ~/.pgpass or the PGPASSWORD environment variable.",
+                    url=dbmod.redact_url(url),
+                    refused=bool(password or dbmod.has_password(url)),
+                ) from None
             # psycopg's message names host and port, never the password
             raise RegistryError(
                 f"Cannot connect to the registry {dbmod.redact_url(url)}: {str(exc).strip().splitlines()[0]}"
             ) from None
-        registry = cls(
-            home, database, location=url, artifacts=DatabaseArtifactStore(home / ARTIFACTS_DIR, database)
-        )
-        registry._migrate(registry.location)
+        if artifacts:
+            from turbofan_desktop.registry.external_artifacts import ExternalArtifactStore, object_store
+
+            try:
+                objects = object_store(artifacts)
+            except TurbofanError:
+                database.close()
+                raise
+            store: ArtifactStore = ExternalArtifactStore(home / ARTIFACTS_DIR, database, objects)
+        else:
+            store = DatabaseArtifactStore(home / ARTIFACTS_DIR, database)
+        registry = cls(home, database, location=url, artifacts=store)
+        registry.read_only = read_only or not _server_writable(database)
+        if registry.read_only:
+            found = schema_version(database)
+            if found != LATEST_VERSION:
+                database.close()
+                raise ReadOnlyRegistryError(
+                    f"The registry {registry.location} needs an upgrade (schema version {found} to "
+                    f"{LATEST_VERSION}), but it is open read-only; open it once as a user who may change it."
+                )
+        else:
+            registry._migrate(registry.location)
         try:
             registry.artifacts.ensure()
         except OSError as exc:
@@ -234,6 +293,27 @@ class Registry:
             self.db.close()  # a refused migration leaves no connection behind
             raise
 
+    def identity(self) -> tuple[str, ...]:
+        """What makes two handles the same registry, however they were named: a SQLite file by its
+        device and inode (a folder, a ``sqlite:///`` URL and a symbolic link agree), a server
+        database by the server's system identifier (else its address and port) and database name."""
+        if not self.is_server:
+            try:
+                stat = self.path.stat()
+            except OSError:
+                return ("sqlite", os.path.realpath(self.path))
+            return ("sqlite", str(stat.st_dev), str(stat.st_ino))
+        try:
+            server = str(
+                self.db.execute_sql("SELECT system_identifier FROM pg_control_system()").fetchone()[0]
+            )
+        except peewee.DatabaseError:  # a role without the right to read it: the address is the next best
+            server = "{}:{}".format(
+                *self.db.execute_sql("SELECT inet_server_addr(), inet_server_port()").fetchone()
+            )
+        database = self.db.execute_sql("SELECT current_database()").fetchone()[0]
+        return ("postgresql", server, str(database))
+
     def close(self) -> None:
         """Close this thread's connection (other threads' connections close with their thread)."""
         if not self.db.is_closed():
@@ -252,6 +332,12 @@ class Registry:
     def require_writable(self, *, intact: bool = False) -> None:
         """ReadOnlyRegistryError (one sentence) when this registry was opened read-only; with
         ``intact``, DamagedRegistryError when SQLite finds damage (before long work that will write)."""
+        if self.read_only and self.is_server:
+            raise ReadOnlyRegistryError(
+                f"The registry {self.location} is open read-only (this database user may not change it), "
+                "so training, validating, promoting and deleting are refused; ask its owner for write "
+                "rights or use your own registry (--registry)."
+            )
         if self.read_only:
             raise ReadOnlyRegistryError(storage.read_only_sentence(self.home))
         if intact:
@@ -566,6 +652,24 @@ class Registry:
     ) -> int:
         t = self.tables
         return self._filtered(t.ModelVersion.select(), plugin, target, stage, status).count()
+
+    # One aggregate over the versions (and the KPI history's size): a new version, a finished training,
+    # a stage move, a validation, a deletion or a new KPI point each change at least one figure.
+    _CHANGE_MARKER_SQL = (
+        "SELECT count(*), coalesce(max(id), 0), "
+        "coalesce(sum(id * (CASE stage WHEN 'none' THEN 1 WHEN 'staging' THEN 2 "
+        "WHEN 'production' THEN 3 ELSE 4 END)), 0), "
+        "coalesce(sum(CASE status WHEN 'trained' THEN id WHEN 'failed' THEN 2 * id ELSE 0 END), 0), "
+        "coalesce(sum(CASE WHEN validation_performed THEN id ELSE 0 END), 0), "
+        "(SELECT count(*) FROM metric_history) FROM model_versions"
+    )
+
+    def change_marker(self) -> tuple[int, ...]:
+        """A cheap fingerprint of what the models panel shows: it differs after anyone (another
+        program or machine included) registers, finishes, moves, validates or deletes a version.
+        One read-only statement; callers poll it and re-read the list only when it changed."""
+        row = self.db.execute_sql(self._CHANGE_MARKER_SQL).fetchone()
+        return tuple(int(value) for value in row)
 
     def latest(self, plugin: str, target: str, *, stage: str | None = None) -> VersionRecord | None:
         """The newest trained version of (plugin, target), optionally in one stage; None when none."""

@@ -18,8 +18,10 @@ verified against its sha256: the report's counts and hash check come from that, 
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -329,7 +331,84 @@ class _Copier:
 def migrate_registry(
     source: Registry, destination: Registry, progress: Callable[[str], None] | None = None
 ) -> MigrationReport:
-    """Copy everything of ``source`` into ``destination`` (see the module docstring); idempotent."""
-    if source.location == destination.location:
-        raise RegistryError(f"The source and the destination are the same registry ({source.location}).")
-    return _Copier(source, destination, progress).run()
+    """Copy everything of ``source`` into ``destination`` (see the module docstring); idempotent.
+    Refuses to copy a registry into itself (however the two were named) and to run while another
+    migration into the same destination runs (:func:`migration_lock`)."""
+    if source.location == destination.location or source.identity() == destination.identity():
+        raise RegistryError(
+            f"The source {source.location} and the destination {destination.location} are the same "
+            "registry; name another destination."
+        )
+    with migration_lock(destination):
+        return _Copier(source, destination, progress).run()
+
+
+MIGRATION_LOCK_FILE = ".migrate.lock"
+
+
+@contextlib.contextmanager
+def migration_lock(destination: Registry) -> Iterator[None]:
+    """Hold the destination's migration lock for the copy, or refuse at once with one sentence: on
+    PostgreSQL a session advisory lock, on SQLite an OS lock on ``.migrate.lock`` in the registry
+    folder (both vanish with the process, so a killed migration never leaves a stale lock)."""
+    busy = RegistryError(
+        f"Another migration into {destination.location} is running; wait for it to finish and run "
+        "this one again (it copies only what is still missing)."
+    )
+    if destination.is_server:
+        key = ("turbofan-migrate", "destination")
+        got = destination.db.execute_sql(
+            "SELECT pg_try_advisory_lock(hashtext(%s), hashtext(%s))", key
+        ).fetchone()[0]
+        if not got:
+            raise busy
+        try:
+            yield
+        finally:
+            destination.db.execute_sql("SELECT pg_advisory_unlock(hashtext(%s), hashtext(%s))", key)
+        return
+    path = destination.home / MIGRATION_LOCK_FILE
+    handle = open(path, "a+b")  # noqa: SIM115 - held open for the whole copy
+    try:
+        if not _try_lock_file(handle):
+            raise busy
+        try:
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"{os.getpid()}\n".encode())
+            handle.flush()
+            yield
+        finally:
+            _unlock_file(handle)
+    finally:
+        handle.close()
+
+
+def _try_lock_file(handle: Any) -> bool:
+    if os.name == "nt":  # pragma: no cover - exercised on Windows only
+        import msvcrt
+
+        try:
+            msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
+        except OSError:
+            return False
+        return True
+    import fcntl
+
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False
+    return True
+
+
+def _unlock_file(handle: Any) -> None:
+    if os.name == "nt":  # pragma: no cover
+        import msvcrt
+
+        handle.seek(0)
+        msvcrt.locking(handle.fileno(), msvcrt.LK_UNLCK, 1)
+        return
+    import fcntl
+
+    fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
