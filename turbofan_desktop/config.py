@@ -50,6 +50,9 @@ class Settings:
     kpi_warning_margin: float = 0.2
     torch_threads: int = 0  # 0 = one per available core
     registry: str = ""  # "" = the registry folder in ``home``; else a folder or a URL (module docstring)
+    # a server registry's artifacts: "" = inside its database; else a folder (a network mount) or an
+    # fsspec URL (s3://bucket/models, needs fsspec and its backend); a folder registry keeps its own
+    artifacts: str = ""
     # the registry keeps the data its versions used (``datasets``) up to this size; 0 = keep none
     dataset_store_mb: float = 2048.0
     # when set, every training logs its run there as it goes (``[mlflow]`` extra); failures only warn
@@ -121,6 +124,7 @@ RULES: dict[str, Rule] = {
     "torch_threads": Rule(int, minimum=0, maximum=1024),
     # a folder or URL; checked for a password in check_setting
     "registry": Rule(str),
+    "artifacts": Rule(str),
     "dataset_store_mb": Rule(float, minimum=0.0, maximum=1024.0 * 1024.0 * 1024.0),
     "mlflow_tracking_uri": Rule(str),
 }

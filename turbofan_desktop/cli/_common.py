@@ -22,6 +22,12 @@ def add_output_args(parser: argparse.ArgumentParser, *, registry: bool = True) -
             help="registry folder or URL (sqlite:///…/registry.db, postgresql://user@host:port/db; "
             "default: the registry setting, else TURBOFAN_HOME)",
         )
+        parser.add_argument(
+            "--artifacts",
+            metavar="DIR_OR_URL",
+            help="where a server registry keeps its artifacts: a folder (a network mount) or an fsspec "
+            "URL (default: the artifacts setting, else inside the database)",
+        )
 
 
 def _default(value: Any) -> Any:

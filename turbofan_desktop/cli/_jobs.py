@@ -26,8 +26,11 @@ def open_workspace(args: argparse.Namespace, *, create: bool = True) -> Workspac
     from turbofan_desktop.services import Workspace
 
     registry = getattr(args, "registry", None)
+    artifacts = getattr(args, "artifacts", None)
     return with_password_prompt(
-        lambda password: Workspace.open(registry, create=create or registry is None, password=password)
+        lambda password: Workspace.open(
+            registry, create=create or registry is None, password=password, artifacts=artifacts
+        )
     )
 
 

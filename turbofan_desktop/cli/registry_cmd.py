@@ -38,6 +38,16 @@ def register(subparsers) -> None:
     move.add_argument(
         "--to", dest="destination", required=True, metavar="DIR_OR_URL", help="the registry to copy into"
     )
+    move.add_argument(
+        "--artifacts",
+        metavar="DIR_OR_URL",
+        help="where the destination (a server registry) keeps artifacts (default: the artifacts setting)",
+    )
+    move.add_argument(
+        "--from-artifacts",
+        metavar="DIR_OR_URL",
+        help="where the source (a server registry) keeps artifacts (default: the artifacts setting)",
+    )
     add_output_args(move, registry=False)
     move.set_defaults(func=migrate_registry)
 
@@ -53,7 +63,9 @@ def check_registry(args: argparse.Namespace) -> int:
 
     folder = getattr(args, "registry", None)
     # not through a workspace: a database too damaged to open is still reported and repaired
-    report = check_registry_folder(folder, repair=args.repair, create=folder is None)
+    report = check_registry_folder(
+        folder, repair=args.repair, create=folder is None, artifacts=getattr(args, "artifacts", None)
+    )
     if args.json:
         print_json(report.to_dict())
         return 0 if report.ok else 1
@@ -81,7 +93,13 @@ def migrate_registry(args: argparse.Namespace) -> int:
         if not args.json:
             print(f"{step}…", file=sys.stderr)
 
-    report = migrate(args.source, args.destination, progress=say)
+    report = migrate(
+        args.source,
+        args.destination,
+        progress=say,
+        source_artifacts=args.from_artifacts,
+        destination_artifacts=args.artifacts,
+    )
     if args.json:
         print_json(report.to_dict())
         return 0 if report.ok else 1

@@ -231,7 +231,12 @@ def check_registry(registry: Registry, *, repair: bool = False, verify_hashes: b
 
 
 def check_folder(
-    home: Path | str, *, repair: bool = False, create: bool = True, cache_root: Path | None = None
+    home: Path | str,
+    *,
+    repair: bool = False,
+    create: bool = True,
+    cache_root: Path | None = None,
+    artifacts: str | Path | None = None,
 ) -> CheckReport:
     """``registry check`` of a folder, even one whose database is so damaged that it cannot be
     opened: then only the damage is reported, or with ``repair`` the database is rebuilt from
@@ -241,7 +246,7 @@ def check_folder(
     from turbofan_desktop.registry.store import DB_FILE, Registry
 
     if dbmod.is_server_url(home):
-        with Registry.open(home, create=create, cache_root=cache_root) as registry:
+        with Registry.open(home, create=create, cache_root=cache_root, artifacts=artifacts) as registry:
             return registry.check(repair=repair)
     if dbmod.is_url(home):
         if not str(home).lower().startswith("sqlite://"):

@@ -25,7 +25,11 @@ def open_registry(settings: Settings, *, create: bool = True, password: str | No
     """The registry the settings name (see :attr:`Settings.registry_location`); ``password`` (a
     server registry's, asked from the user) is used for this connection only and never stored."""
     return Registry.open(
-        settings.registry_location, create=create, cache_root=settings.home / "cache", password=password
+        settings.registry_location,
+        create=create,
+        cache_root=settings.home / "cache",
+        password=password,
+        artifacts=settings.artifacts or None,
     )
 
 
@@ -57,6 +61,7 @@ class Workspace:
         plugins: PluginRegistry | None = None,
         create: bool = True,
         password: str | None = None,
+        artifacts: str | None = None,
     ) -> Workspace:
         """Open the registry at ``registry_dir``: a folder or a URL (``sqlite:///…/registry.db``,
         ``postgresql://user@host:port/db``); default the ``registry`` setting, else the settings' home
@@ -65,8 +70,11 @@ class Workspace:
         ``create=False`` refuses a folder that does not exist (a mistyped ``--registry`` of a command
         that only reads models) instead of creating an empty registry there. ``password``: a server
         registry's password the user typed when asked (used for the connection, never stored).
+        ``artifacts`` overrides the ``artifacts`` setting (where a server registry keeps artifacts).
         """
         settings = settings or load_settings()
+        if artifacts:
+            settings = dataclasses.replace(settings, artifacts=str(artifacts))
         if registry_dir is not None and "://" in str(registry_dir):
             settings = dataclasses.replace(settings, registry=str(registry_dir))
         elif registry_dir is not None:

@@ -257,7 +257,11 @@ def check_registry(ws: Workspace, *, repair: bool = False) -> CheckReport:
 
 
 def check_registry_folder(
-    registry_dir: Path | str | None = None, *, repair: bool = False, create: bool = True
+    registry_dir: Path | str | None = None,
+    *,
+    repair: bool = False,
+    create: bool = True,
+    artifacts: str | None = None,
 ) -> CheckReport:
     """:func:`check_registry` of a folder or URL (default: the settings' registry, else home) without
     a workspace, so a database too damaged to open is still reported, and with ``repair`` rebuilt
@@ -269,7 +273,13 @@ def check_registry_folder(
     location = registry_dir if registry_dir is not None else settings.registry_location
     if "://" not in str(location):
         location = Path(location).expanduser()
-    return check_folder(location, repair=repair, create=create, cache_root=settings.home / "cache")
+    return check_folder(
+        location,
+        repair=repair,
+        create=create,
+        cache_root=settings.home / "cache",
+        artifacts=artifacts or settings.artifacts or None,
+    )
 
 
 def migrate_registry(
@@ -278,6 +288,8 @@ def migrate_registry(
     *,
     settings: Settings | None = None,
     progress: Callable[[str], None] | None = None,
+    source_artifacts: str | None = None,
+    destination_artifacts: str | None = None,
 ) -> MigrationReport:
     """Copy the registry at ``source`` (a folder or URL, which must exist) into ``destination`` (created
     or migrated to the current schema); running it again copies nothing twice
@@ -288,8 +300,12 @@ def migrate_registry(
     settings = settings or load_settings()
     cache = settings.home / "cache"
     with (
-        Registry.open(source, create=False, cache_root=cache) as src,
-        Registry.open(destination, cache_root=cache) as dst,
+        Registry.open(
+            source, create=False, cache_root=cache, artifacts=source_artifacts or settings.artifacts or None
+        ) as src,
+        Registry.open(
+            destination, cache_root=cache, artifacts=destination_artifacts or settings.artifacts or None
+        ) as dst,
     ):
         return copy_all(src, dst, progress)
 
