@@ -328,11 +328,14 @@ class DatabaseArtifactStore(ArtifactStore):
         return final
 
     def commit(self, staged: StagedArtifact) -> None:
-        self._locked(staged.sha256)
+        # the artifact's lock (see _locked) and the insert in one statement: one round trip fewer
         self.db.execute_sql(
-            "INSERT INTO artifact_blobs (sha256, size, data, created) VALUES (%s, %s, %s, %s) "
+            "WITH locked AS (SELECT pg_advisory_xact_lock(hashtext(%s), hashtext(%s))) "
+            "INSERT INTO artifact_blobs (sha256, size, data, created) SELECT %s, %s, %s, %s FROM locked "
             "ON CONFLICT (sha256) DO NOTHING",
             (
+                "artifact",
+                staged.sha256,
                 staged.sha256,
                 len(staged.blob or b""),
                 staged.blob,

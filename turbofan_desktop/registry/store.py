@@ -376,16 +376,24 @@ class Registry:
         return found[dataset_id]
 
     def _datasets(self, ids: list[int]) -> dict[int, DatasetRecord]:
-        t = self.tables
-        query = t.DatasetRow.select().where(t.DatasetRow.id.in_(ids))
-        return {
-            row.id: DatasetRecord(
-                id=row.id,
-                lineage=DataLineage.from_dict({name: getattr(row, name) for name in LINEAGE_FIELDS}),
-                created=row.created,
+        # plain SQL with the fields' own decoding: building the peewee query cost more than running it
+        # (it is asked after every registration and every page of versions)
+        if not ids:
+            return {}
+        fields = self.tables.DatasetRow._meta.fields
+        names = ("id", *LINEAGE_FIELDS, "created")
+        columns = ", ".join(f'"{fields[name].column_name}"' for name in names)
+        marks = ", ".join([self.db.param] * len(ids))
+        rows = self.db.execute_sql(f'SELECT {columns} FROM "datasets" WHERE "id" IN ({marks})', list(ids))
+        found = {}
+        for raw in rows.fetchall():
+            values = {name: fields[name].python_value(value) for name, value in zip(names, raw, strict=True)}
+            found[values["id"]] = DatasetRecord(
+                id=values["id"],
+                lineage=DataLineage.from_dict({name: values[name] for name in LINEAGE_FIELDS}),
+                created=values["created"],
             )
-            for row in query
-        }
+        return found
 
     def find_dataset(self, data_hash: str) -> DatasetRecord | None:
         """The newest stored lineage of data with this content hash, or None: names the file a
@@ -488,39 +496,28 @@ class Registry:
         who, where = os_user(), socket.gethostname()
 
         def missing_reference() -> NotFoundError | None:
-            # only asked after a FOREIGN KEY failure: the happy path lets SQLite check the references
+            # only asked after a FOREIGN KEY failure, after the transaction rolled back (PostgreSQL
+            # refuses every statement after a failed one in a transaction): the happy path lets the
+            # database check the references, with no savepoint round trips
             if not t.DatasetRow.select().where(t.DatasetRow.id == dataset_id).exists():
                 return NotFoundError(f"Dataset {dataset_id} does not exist in the registry.")
             if run_id is not None and not t.TrainingRun.select().where(t.TrainingRun.id == run_id).exists():
                 return NotFoundError(f"Training run {run_id} does not exist in the registry.")
             return None
 
-        def work() -> int:
-            try:
-                # a savepoint: PostgreSQL refuses every statement after a failed one in a transaction,
-                # and missing_reference() must still ask after a FOREIGN KEY failure
-                with self.db.atomic():
-                    return insert()
-            except peewee.IntegrityError:
-                problem = missing_reference()
-                if problem is None:
-                    raise
-                raise problem from None
-
         def insert() -> int:
             # numbers are read and written under one lock per (plugin, target) (SQLite: the write lock)
             dbmod.lock_key(self.db, "version", plugin, target)
             self.artifacts.commit(staged)  # a server registry stores the blob in this same transaction
-            last = (
-                t.ModelVersion.select(peewee.fn.MAX(t.ModelVersion.version))
-                .where((t.ModelVersion.plugin == plugin) & (t.ModelVersion.target == target))
-                .scalar()
-            )
+            # the next number is computed by the INSERT itself: one round trip, not a SELECT and an INSERT
+            next_number = t.ModelVersion.select(
+                peewee.fn.COALESCE(peewee.fn.MAX(t.ModelVersion.version), 0) + 1
+            ).where((t.ModelVersion.plugin == plugin) & (t.ModelVersion.target == target))
             now = utc_now()
-            row = t.ModelVersion.create(
+            row_id = t.ModelVersion.insert(
                 plugin=plugin,
                 target=target,
-                version=(last or 0) + 1,
+                version=next_number,
                 stage="none",
                 status="trained",
                 created=now,
@@ -538,21 +535,27 @@ class Registry:
                 run=run_id,
                 os_user=who,
                 host=where,
-            )
+            ).execute()
             if provenance is not None and provenance != TrainingProvenance():  # no row: nothing recorded
-                t.ProvenanceRow.insert(version=row.id, **provenance_to_row(provenance)).execute()
+                t.ProvenanceRow.insert(version=row_id, **provenance_to_row(provenance)).execute()
             if validation_performed and validation_metrics is not None:
                 t.MetricRecord.create(
-                    version=row.id,
+                    version=row_id,
                     kind="validation",
                     metrics=dict(validation_metrics),
                     data_hash=validation_data_hash,
                     created=now,
                 )
-            return row.id
+            return int(row_id)
 
         try:
-            version_id = self._write(work)
+            version_id = self._write(insert)
+        except peewee.IntegrityError:
+            self.artifacts.discard(staged)
+            problem = missing_reference()
+            if problem is None:
+                raise
+            raise problem from None
         except BaseException:
             self.artifacts.discard(staged)
             raise
