@@ -53,6 +53,10 @@ class Settings:
     # a server registry's artifacts: "" = inside its database; else a folder (a network mount) or an
     # fsspec URL (s3://bucket/models, needs fsspec and its backend); a folder registry keeps its own
     artifacts: str = ""
+    # the local cache of a server registry's artifacts (home/cache): least recently used folders go
+    # past this size, and any unused this many days (0 = no limit); `registry cache prune`
+    cache_max_mb: float = 4096.0
+    cache_max_days: float = 90.0
     # the registry keeps the data its versions used (``datasets``) up to this size; 0 = keep none
     dataset_store_mb: float = 2048.0
     # when set, every training logs its run there as it goes (``[mlflow]`` extra); failures only warn
@@ -125,6 +129,8 @@ RULES: dict[str, Rule] = {
     # a folder or URL; checked for a password in check_setting
     "registry": Rule(str),
     "artifacts": Rule(str),
+    "cache_max_mb": Rule(float, minimum=0.0, maximum=1024.0 * 1024.0 * 1024.0),
+    "cache_max_days": Rule(float, minimum=0.0, maximum=36500.0),
     "dataset_store_mb": Rule(float, minimum=0.0, maximum=1024.0 * 1024.0 * 1024.0),
     "mlflow_tracking_uri": Rule(str),
 }

@@ -50,6 +50,48 @@ def register(subparsers) -> None:
     )
     add_output_args(move, registry=False)
     move.set_defaults(func=migrate_registry)
+    _add_cache_commands(actions)
+
+
+def _add_cache_commands(actions) -> None:
+    cache = actions.add_parser("cache", help="the local cache of a server registry's artifacts")
+    cache_actions = cache.add_subparsers(dest="cache_action", metavar="ACTION")
+    cache.set_defaults(func=lambda args: _usage(cache))
+    prune = cache_actions.add_parser(
+        "prune",
+        help="remove cached artifact folders unused for --max-days, then the least recently used past "
+        "--max-mb (defaults: the cache_max_days and cache_max_mb settings); they unpack again when needed",
+    )
+    prune.add_argument("--max-mb", type=_limit("--max-mb"), help="size limit in MB (0: none)")
+    prune.add_argument("--max-days", type=_limit("--max-days"), help="age limit in days (0: none)")
+    add_output_args(prune, registry=False)
+    prune.set_defaults(func=prune_cache)
+
+
+def _limit(option: str):
+    def parse(text: str) -> float:
+        from turbofan_desktop.config import check_setting
+
+        name = "cache_max_mb" if option == "--max-mb" else "cache_max_days"
+        return float(check_setting(name, text, option))
+
+    return parse
+
+
+def prune_cache(args: argparse.Namespace) -> int:
+    from turbofan_desktop.services.models import prune_artifact_cache
+
+    report = prune_artifact_cache(max_mb=args.max_mb, max_days=args.max_days)
+    if args.json:
+        print_json(report.to_dict())
+        return 0 if not report.failed else 1
+    print(
+        f"Removed {len(report.removed)} cached artifact folder(s), {report.removed_bytes / 1e6:.1f} MB; "
+        f"kept {report.kept}, {report.kept_bytes / 1e6:.1f} MB in {report.root}."
+    )
+    for line in report.failed:
+        print(f"  could not remove: {line}")
+    return 0 if not report.failed else 1
 
 
 def _usage(parser: argparse.ArgumentParser) -> int:

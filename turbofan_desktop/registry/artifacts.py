@@ -381,6 +381,9 @@ class DatabaseArtifactStore(ArtifactStore):
         if cached.is_dir():
             try:
                 if artifact_sha256(cached) == expected_sha256:
+                    from turbofan_desktop.registry.cache import touch
+
+                    touch(cached)  # used now: the cache prunes the least recently used first
                     return True, expected_sha256
             except RegistryError:
                 pass

@@ -24,13 +24,18 @@ from turbofan_desktop.registry import Registry
 def open_registry(settings: Settings, *, create: bool = True, password: str | None = None) -> Registry:
     """The registry the settings name (see :attr:`Settings.registry_location`); ``password`` (a
     server registry's, asked from the user) is used for this connection only and never stored."""
-    return Registry.open(
+    registry = Registry.open(
         settings.registry_location,
         create=create,
         cache_root=settings.home / "cache",
         password=password,
         artifacts=settings.artifacts or None,
     )
+    if registry.is_server:
+        from turbofan_desktop.services.models import prune_artifact_cache
+
+        prune_artifact_cache(settings, quiet=True)
+    return registry
 
 
 class Workspace:

@@ -9,6 +9,7 @@ a status row, and the stage and status names are re-exported for them.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +27,10 @@ from turbofan_desktop.registry import (
     TrainingProvenance,
     VersionRecord,
 )
+from turbofan_desktop.registry.cache import PruneReport
 from turbofan_desktop.registry.transfer import MigrationReport
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from turbofan_desktop.config import Settings
@@ -282,6 +286,37 @@ def check_registry_folder(
     )
 
 
+def prune_artifact_cache(
+    settings: Settings | None = None,
+    *,
+    max_mb: float | None = None,
+    max_days: float | None = None,
+    quiet: bool = False,
+) -> PruneReport:
+    """Keep the local cache of server registries' artifacts within the settings' ``cache_max_mb`` and
+    ``cache_max_days`` (or the limits given): least recently used first, nothing used in the last
+    minutes (:mod:`turbofan_desktop.registry.cache`). ``quiet`` (when a registry opens): a failure
+    is a log line, never an error."""
+    from turbofan_desktop.config import load_settings
+    from turbofan_desktop.registry.cache import prune_artifact_cache as prune
+
+    settings = settings or load_settings()
+    limits = {
+        "max_mb": settings.cache_max_mb if max_mb is None else max_mb,
+        "max_days": settings.cache_max_days if max_days is None else max_days,
+    }
+    if not quiet:
+        return prune(settings.home / "cache", **limits)
+    try:
+        report = prune(settings.home / "cache", **limits)
+    except OSError as exc:
+        log.info("artifact cache not pruned: %s", exc)
+        return PruneReport(root=str(settings.home / "cache"), failed=[str(exc)])
+    if report.removed:
+        log.info("artifact cache: removed %d unused folder(s)", len(report.removed))
+    return report
+
+
 def migrate_registry(
     source: str | Path,
     destination: str | Path,
@@ -317,6 +352,7 @@ __all__ = [
     "Cleanup",
     "Deletion",
     "MigrationReport",
+    "PruneReport",
     "LabelRecord",
     "MetricPoint",
     "Promotion",
@@ -336,6 +372,7 @@ __all__ = [
     "kpi_history",
     "list_versions",
     "promote",
+    "prune_artifact_cache",
     "registry_display_name",
     "show_version",
     "training_status",
