@@ -779,7 +779,7 @@ class MainWindow(QMainWindow):
         location = str(location).strip()
         if not location:
             return None
-        if self.jobs.running_count() or self.jobs.queued_count():
+        if self.jobs.active_count():  # a job of the registry closed must not write to the new one
             self.show_error(
                 "Wait for the running jobs to finish (or cancel them) before opening another registry."
             )
