@@ -9,7 +9,6 @@ import time
 import pytest
 from registry_helpers import artifact_writer, make_lineage
 
-from turbofan_desktop.registry import Registry
 from turbofan_desktop.registry.cache import prune_artifact_cache
 
 DAY = 86400.0

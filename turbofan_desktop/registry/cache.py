@@ -12,6 +12,7 @@ and neither is anything in ``.staging`` (registrations in progress).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import time
@@ -26,10 +27,8 @@ RECENT_S = 600.0  # a folder used this recently stays, whatever the limits
 
 def touch(folder: Path) -> None:
     """Mark a cached artifact as used now (its folder's mtime orders the pruning)."""
-    try:
+    with contextlib.suppress(OSError):  # a read-only cache still works; it prunes by the unpack time
         os.utime(folder)
-    except OSError:
-        pass  # a read-only cache still works; it just prunes by the unpack time
 
 
 @dataclass
