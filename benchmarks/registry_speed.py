@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import random
 import statistics
@@ -165,8 +166,11 @@ def bench_register(registry: Registry, count: int, dataset_id: int, rng: random.
         (folder / "config.json").write_text('{"window": 30}')
 
     walls, cpus = [], []
-    for i in range(count):
+    statements = _Statements()
+    for i in range(count + 1):
         plugin, target = PLUGINS[i % 2], TARGETS[i % len(TARGETS)]
+        if i == count:  # one more, untimed, to count the SQL statements one registration sends
+            statements.start()
         wall, cpu = time.perf_counter(), time.thread_time()
         registry.register_version(
             run_id=None,
@@ -183,9 +187,34 @@ def bench_register(registry: Registry, count: int, dataset_id: int, rng: random.
             library_versions={},
             write_artifact=write,
         )
+        if i == count:
+            statements.stop()
+            break
         walls.append(time.perf_counter() - wall)
         cpus.append(time.thread_time() - cpu)
-    return _stats(walls, cpus)
+    return {**_stats(walls, cpus), "statements": len(statements.seen)}
+
+
+class _Statements(logging.Handler):
+    """Counts the statements peewee sends (its DEBUG log has one line per statement; the
+    transaction's BEGIN and COMMIT come on top)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.seen: list[str] = []
+        self._logger = logging.getLogger("peewee")
+        self._level = self._logger.level
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.seen.append(record.getMessage())
+
+    def start(self) -> None:
+        self._logger.addHandler(self)
+        self._logger.setLevel(logging.DEBUG)
+
+    def stop(self) -> None:
+        self._logger.removeHandler(self)
+        self._logger.setLevel(self._level)
 
 
 @contextmanager
@@ -276,7 +305,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"register ({args.registers} versions, tiny artifacts): median {register['median_ms']:.2f} ms, "
         f"p95 {register['p95_ms']:.2f} ms, max {register['max_ms']:.2f} ms, "
-        f"cpu median {register['cpu_median_ms']:.2f} ms"
+        f"cpu median {register['cpu_median_ms']:.2f} ms; {register['statements']} SQL statements per "
+        "registration (plus BEGIN and COMMIT)"
     )
     try:
         load = os.getloadavg()[0]
