@@ -136,3 +136,37 @@ def test_the_dialog_offers_a_folder_field_and_the_recent_registries(qtbot, tmp_p
     assert dialog.location() == "postgresql://ann@db/reg"
     dialog.location_edit.setText("  /srv/share/registry  ")
     assert dialog.location() == "/srv/share/registry"
+
+
+def test_a_mistyped_folder_is_refused_and_a_read_only_server_user_is_named_in_the_status_bar(
+    qtbot, main_window, tmp_path, fresh_postgres, isolated_home
+):
+    import uuid
+
+    import psycopg
+
+    main_window.interactive = False
+    handle = main_window.open_registry(str(tmp_path / "no-such-folder"))
+    with qtbot.waitSignal(handle.failed, timeout=20000) as failed:
+        pass
+    assert "does not exist" in failed.args[0] and not (tmp_path / "no-such-folder").exists()
+
+    Registry.open(fresh_postgres, cache_root=isolated_home / "cache").close()  # the tables exist
+    role = f"turbofan_viewer_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(fresh_postgres, autocommit=True) as conn:
+        conn.execute(f"CREATE ROLE {role} LOGIN")
+        conn.execute(f"GRANT USAGE ON SCHEMA public TO {role}")
+        conn.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}")
+    scheme, rest = fresh_postgres.split("://", 1)
+    viewer = f"{scheme}://{role}@{rest.split('@', 1)[1]}"
+    try:
+        _open_through_menu(qtbot, main_window, viewer)
+        assert main_window.registry_label.text() == f"Registry: {viewer} (read-only)"
+        assert main_window.models_panel.records == []
+    finally:
+        main_window.close()  # the window's connections as that role end before it is dropped
+        main_window.workspace.close()
+        with psycopg.connect(fresh_postgres, autocommit=True) as conn:
+            conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s", (role,))
+            conn.execute(f"DROP OWNED BY {role}")
+            conn.execute(f"DROP ROLE {role}")

@@ -121,6 +121,12 @@ class Workspace:
         return registry
 
     @property
+    def registry_read_only(self) -> bool:
+        """Whether the registry, once opened, refuses writes (a read-only folder, or a server user
+        without write rights); False before it is opened."""
+        return bool(getattr(self._registry, "read_only", False))
+
+    @property
     def registry(self) -> Registry:
         with self._lock:
             if self._registry is None:

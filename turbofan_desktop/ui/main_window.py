@@ -747,7 +747,8 @@ class MainWindow(QMainWindow):
     # -- the registry (File > Registry) -------------------------------------------------------------
     def _show_registry_name(self) -> None:
         name = self.workspace.registry_name  # never with a password
-        self.registry_label.setText(f"Registry: {name}")
+        suffix = " (read-only)" if self.workspace.registry_read_only else ""
+        self.registry_label.setText(f"Registry: {name}{suffix}")
         self.registry_label.setToolTip(name)
 
     def _refresh_registry_menu(self) -> None:
@@ -791,7 +792,8 @@ class MainWindow(QMainWindow):
             from turbofan_desktop.errors import PasswordRequiredError
 
             try:
-                workspace.switch_registry(location, password=password)
+                # create=False: a mistyped folder is an error, not a new empty registry
+                workspace.switch_registry(location, password=password, create=False)
             except PasswordRequiredError as exc:  # answered on the GUI thread, which asks the user
                 return RegistrySwitch(location, asks_password=exc)
             return RegistrySwitch(location)
