@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import logging
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from turbofan_desktop.data import detect_regimes, missing_report, read_dataset
 from turbofan_desktop.data.dataset import DataLineage, Dataset
+from turbofan_desktop.data.preprocess import RegimeNormalizer
 from turbofan_desktop.data.readers import RulPairing, pair_rul_files
-from turbofan_desktop.errors import DataFormatError
+from turbofan_desktop.errors import DataFormatError, TurbofanError
 
 if TYPE_CHECKING:
     from turbofan_desktop.services import Workspace
@@ -104,6 +106,33 @@ def summarise_file(
 SAMPLE_FILES = ("train_FD001.txt", "test_FD001.txt", "RUL_FD001.txt")
 
 
+@dataclass(frozen=True)
+class RegimeView:
+    """A file seen per operating regime (FD002/FD004 fly six): the regime of every row and, for a
+    file of several regimes, the sensors z-scored within each regime — the flight condition taken
+    out, so the wear trend shows (the models see their data the same way)."""
+
+    n_regimes: int
+    labels: Any  # numpy int array: regime id (0..n-1) of each row of the dataset's frame
+    normalised: Dataset | None  # None for a single-regime file: nothing to take out
+
+
+def regime_view(dataset: Dataset) -> RegimeView:
+    """The :class:`RegimeView` of ``dataset`` (statistics from the file itself; a file whose
+    regimes cannot be found reads as one regime)."""
+    import numpy as np
+
+    try:
+        regimes = detect_regimes(dataset)
+        labels = regimes.assign(dataset.frame)
+    except TurbofanError:
+        return RegimeView(1, np.zeros(len(dataset.frame), dtype=np.int64), None)
+    if regimes.n_regimes < 2 or not dataset.sensors:
+        return RegimeView(regimes.n_regimes, labels, None)
+    normaliser = RegimeNormalizer(list(dataset.sensors), regimes=regimes)
+    return RegimeView(regimes.n_regimes, labels, normaliser.fit_transform(dataset))
+
+
 def resources_dir() -> Path | None:
     """The app's ``resources`` folder: beside the package in a source or editable install, or under
     ``sys._MEIPASS`` in a PyInstaller build. None when it is not there (a plain wheel install)."""
@@ -141,11 +170,13 @@ __all__ = [
     "SAMPLE_FILES",
     "DataLineage",
     "Dataset",
+    "RegimeView",
     "RulPairing",
     "bundled_sample_dir",
     "bundled_sample_files",
     "load_dataset",
     "pair_rul_files",
+    "regime_view",
     "resources_dir",
     "summarise_file",
 ]

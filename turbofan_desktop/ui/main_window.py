@@ -41,6 +41,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QMenu,
+    QMessageBox,
     QStackedWidget,
     QWidget,
 )
@@ -63,6 +64,7 @@ from turbofan_desktop.ui.settings import UI_STATE_VERSION, UiSettings
 if TYPE_CHECKING:
     from turbofan_desktop.plugins.contract import DetectionResult, ForecastResult, RULResult
     from turbofan_desktop.services import Workspace
+    from turbofan_desktop.services.applicability import Applicability
     from turbofan_desktop.services.session import Dataset
     from turbofan_desktop.services.training import TrainRequest, TrainSummary
     from turbofan_desktop.ui.drift_view import DriftController, DriftDialog
@@ -88,6 +90,9 @@ class ShowOnPlotResult:
     forecast: ForecastResult | None = None
     rul: RULResult | None = None
     errors: list[str] = field(default_factory=list)
+    applicability: Applicability | None = None  # the version's verdict on the data
+    refused: bool = False  # out of scope and not accepted: nothing was computed
+    name: str = ""  # the version as a user reads it (services.naming)
 
 
 def run_show_on_plot(
@@ -98,27 +103,67 @@ def run_show_on_plot(
     *,
     progress: ProgressSink | None = None,
     should_stop: ShouldStop | None = None,
+    accept_out_of_scope: bool = False,
 ) -> ShowOnPlotResult:
-    """Job body: apply one model version to one unit with every task its plugin serves."""
-    from turbofan_desktop.services import inference
+    """Job body: apply one model version to one unit with every task its plugin serves.
 
+    The applicability check comes first (no model is loaded for it): on data out of the version's
+    scope the result comes back ``refused`` with the verdict, unless ``accept_out_of_scope`` (the
+    user saw the reasons and chose to go on)."""
+    from turbofan_desktop.services import inference
+    from turbofan_desktop.services.applicability import OutOfScopeError, check_applicability
+    from turbofan_desktop.services.naming import version_name_of
+
+    name = version_name_of(workspace, version_id)
+    verdict = check_applicability(workspace, version_id, dataset)
+    if verdict.out_of_scope and not accept_out_of_scope:
+        return ShowOnPlotResult(version_id, applicability=verdict, refused=True, name=name)
     spec, _model = inference.load_model(workspace, version_id)
     tasks = tuple(spec.tasks)
-    result = ShowOnPlotResult(version_id, tasks)
-    if "anomaly" in tasks:
-        result.detection = inference.detect(
-            workspace,
-            version_id,
-            dataset,
-            units=[unit],
-            progress=event_progress(progress) if progress is not None else None,
-            should_stop=should_stop,
-        )
-    if "forecast" in tasks:
-        result.forecast = inference.forecast(workspace, version_id, dataset, units=[unit])
-    if "rul" in tasks:
-        result.rul = inference.predict_rul(workspace, version_id, dataset.subset([unit]))
+    result = ShowOnPlotResult(version_id, tasks, applicability=verdict, name=name)
+    one_unit = dataset.subset([unit])
+    try:
+        if "anomaly" in tasks:
+            result.detection = inference.detect(
+                workspace,
+                version_id,
+                dataset,
+                units=[unit],
+                progress=event_progress(progress) if progress is not None else None,
+                should_stop=should_stop,
+                accept_out_of_scope=accept_out_of_scope,
+            )
+        if "forecast" in tasks:
+            result.forecast = inference.forecast(
+                workspace, version_id, dataset, units=[unit], accept_out_of_scope=accept_out_of_scope
+            )
+        if "rul" in tasks:
+            result.rul = inference.predict_rul(
+                workspace, version_id, one_unit, accept_out_of_scope=accept_out_of_scope
+            )
+    except OutOfScopeError:  # the file passed, the unit alone does not: ask about the unit
+        unit_verdict = check_applicability(workspace, version_id, one_unit)
+        return ShowOnPlotResult(version_id, tasks, applicability=unit_verdict, refused=True, name=name)
     return result
+
+
+def applicability_text(name: str, verdict: Applicability) -> str:
+    """One line for the plot and the status bar: the version, the verdict and its first reason."""
+    return f"{name}: {verdict.headline()}"
+
+
+def ask_out_of_scope(parent: QWidget, name: str, verdict: Applicability, unit: Unit) -> bool:
+    """Ask whether to apply a version to data out of its scope; the reasons are the dialog's text."""
+    reasons = "\n".join(f"• {reason}" for reason in verdict.reasons)
+    answer = QMessageBox.question(
+        parent,
+        "Out of scope",
+        f"{name} is out of scope on unit {unit} of this data:\n\n{reasons}\n\n"
+        "Its results would be a guess. Show them anyway?",
+        QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+        QMessageBox.StandardButton.No,
+    )
+    return answer == QMessageBox.StandardButton.Yes
 
 
 class _FirstPaintLabel(QLabel):
@@ -228,7 +273,7 @@ class MainWindow(QMainWindow):
         if splitter is not None:
             self.plot_area.splitter.restoreState(splitter)
 
-        self.jobs_panel = JobsPanel(self.jobs, self)
+        self.jobs_panel = JobsPanel(self.jobs, self, version_name=self._version_name)
         self.jobs_panel.version_activated.connect(self.reveal_version)
         self.models_panel = ModelsPanel(self.workspace, self.jobs, self)
         self.models_panel.show_on_plot_requested.connect(self.show_version_on_plot)
@@ -429,7 +474,8 @@ class MainWindow(QMainWindow):
         if not self._layout_restored:
             self._layout_restored = True
             self.resizeDocks([self.data_dock], [300], Qt.Orientation.Horizontal)
-            self.resizeDocks([self.jobs_dock], [max(160, self.height() // 4)], Qt.Orientation.Vertical)
+            # tall enough for one whole job card (progress, loss curve and log)
+            self.resizeDocks([self.jobs_dock], [max(260, self.height() // 3)], Qt.Orientation.Vertical)
 
     def save_state(self) -> None:
         self.ui_settings.save_window(self.saveGeometry(), self.saveState(UI_STATE_VERSION))
@@ -478,12 +524,8 @@ class MainWindow(QMainWindow):
     def open_files(self, paths: Iterable[str | Path]) -> list[LoadRequest]:
         """Load files as jobs (RUL files paired with their test files); returns the requests."""
         requests = pair_files(paths)
-        for request in requests:
-            if request.error is None:
-                self.ui_settings.add_recent_file(request.path)
-        if requests:
+        if requests:  # a file joins Open Recent once it has loaded (_on_loaded), never when it failed
             self.ui_settings.set_last_directory(requests[0].path.parent)
-            self._refresh_recent_menu()
             self.statusBar().showMessage(f"Loading {', '.join(r.path.name for r in requests)}…")
         self.loader.load(requests)
         return requests
@@ -533,6 +575,8 @@ class MainWindow(QMainWindow):
 
     def _on_loaded(self, loaded: LoadedData) -> None:
         self.ensure_ready()
+        self.ui_settings.add_recent_file(loaded.request.path)
+        self._refresh_recent_menu()
         index = self.data_panel.add_dataset(loaded)
         self.statusBar().showMessage(
             f"Loaded {loaded.request.path.name}: {len(loaded.dataset.units)} units in {loaded.seconds:.2f} s",
@@ -566,9 +610,10 @@ class MainWindow(QMainWindow):
             return
         self.data_panel.select(index, [unit])
 
-    def show_version_on_plot(self, version_id: int) -> JobHandle | None:
+    def show_version_on_plot(self, version_id: int, *, accept_out_of_scope: bool = False) -> JobHandle | None:
         """Run detect/forecast/RUL with ``version_id`` on the current unit as a job; draws when done
-        (if that unit's dataset is still the one shown)."""
+        (if that unit's dataset is still the one shown). Data out of the version's scope is not
+        computed on until the user, shown the reasons, chooses to go on."""
         self.ensure_ready()
         dataset, unit = self.current_dataset(), self.current_unit()
         if dataset is None or unit is None:
@@ -578,18 +623,51 @@ class MainWindow(QMainWindow):
 
         def job(progress: ProgressSink, should_stop: ShouldStop) -> ShowOnPlotResult:
             return run_show_on_plot(
-                workspace, version_id, dataset, unit, progress=progress, should_stop=should_stop
+                workspace,
+                version_id,
+                dataset,
+                unit,
+                progress=progress,
+                should_stop=should_stop,
+                accept_out_of_scope=accept_out_of_scope,
             )
 
-        handle = self.jobs.submit(f"Show version {version_id} on unit {unit}", job)
+        name = self._version_name(version_id)
+        handle = self.jobs.submit(f"Show {name} on unit {unit}", job, background=True)
 
         def draw(result: ShowOnPlotResult) -> None:
-            if dataset is self.current_dataset():
-                self.draw_results(result, unit)
+            if dataset is not self.current_dataset():
+                return
+            if result.refused:
+                self._out_of_scope(result, unit)
+                return
+            self.draw_results(result, unit)
 
         handle.finished.connect(draw)
         handle.failed.connect(self.show_error)
         return handle
+
+    def _version_name(self, version_id: int) -> str:
+        from turbofan_desktop.services.naming import version_name_of
+
+        return version_name_of(self.workspace, version_id)
+
+    def _out_of_scope(self, result: ShowOnPlotResult, unit: Unit) -> None:
+        """The version is out of scope on the data: say so on the plot and in the status bar, and
+        ask whether to compute anyway."""
+        assert self.plot_area is not None and result.applicability is not None
+        name = result.name or self._version_name(result.version_id)
+        self.show_applicability(name, result.applicability)
+        if not self.interactive:
+            return
+        if ask_out_of_scope(self, name, result.applicability, unit):
+            self.show_version_on_plot(result.version_id, accept_out_of_scope=True)
+
+    def show_applicability(self, name: str, verdict: Applicability) -> None:
+        """The verdict of ``name`` on the data shown: a line above the plots and in the status bar."""
+        assert self.plot_area is not None
+        self.plot_area.show_applicability(name, verdict.verdict, verdict.headline(), verdict.reasons)
+        self.statusBar().showMessage(applicability_text(name, verdict), 15000)
 
     def draw_results(self, result: ShowOnPlotResult, unit: Unit) -> None:
         self.ensure_ready()
@@ -604,6 +682,10 @@ class MainWindow(QMainWindow):
             self.plot_area.show_forecast(result.forecast, unit)
         if result.rul is not None:
             self.plot_area.show_rul(result.rul, unit)
+        if result.applicability is not None:
+            self.show_applicability(
+                result.name or self._version_name(result.version_id), result.applicability
+            )
         self.plot_results_shown.emit(result.version_id)
 
     # -- monitoring (drift, KPI history, feedback) ------------------------------------------------
@@ -639,7 +721,9 @@ class MainWindow(QMainWindow):
             self.show_error("Open a data file before training a model.")
             return None
         sensors = list(dataset.informative_sensors) if all_sensors else self.current_sensors()[:1]
-        dialog = TrainDialog(self.workspace, dataset, sensors, self, all_sensors=all_sensors)
+        dialog = TrainDialog(
+            self.workspace, dataset, sensors, self, all_sensors=all_sensors, ui_settings=self.ui_settings
+        )
         if not dialog.exec():
             return None
         try:
@@ -700,9 +784,11 @@ class MainWindow(QMainWindow):
             self.show_error("Select a model version in the Models panel to export its report.")
             return
         dialog = ReportDialog(
-            self.workspace, self.jobs, ids[0], self, default_dir=self.ui_settings.last_directory()
+            self.workspace, self.jobs, ids[0], self, default_dir=self.ui_settings.last_report_directory()
         )
         dialog.exec()
+        if dialog.written is not None:
+            self.ui_settings.set_last_report_directory(dialog.written.parent)
 
     def reveal_version(self, version_id: int) -> None:
         """A finished training job's version link: show that version in the Models panel."""
@@ -716,8 +802,30 @@ class MainWindow(QMainWindow):
         show_about(self, self.workspace)
 
     # -- quit ---------------------------------------------------------------------------------------
+    def confirm_quit(self) -> bool:
+        """True when nothing the user started is running, or the user chose to stop it and quit."""
+        running = self.jobs.running_foreground()
+        if not running or not self.interactive:
+            return True
+        titles = "\n".join(f"• {job.title}" for job in running[:5])
+        more = f"\n… and {len(running) - 5} more" if len(running) > 5 else ""
+        answer = QMessageBox.question(
+            self,
+            "Quit while jobs run?",
+            f"{len(running)} job{'s are' if len(running) > 1 else ' is'} still running or queued:\n"
+            f"{titles}{more}\n\nQuitting stops {'them' if len(running) > 1 else 'it'}; "
+            "a model being trained is not registered. Quit anyway?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No,
+        )
+        return answer == QMessageBox.StandardButton.Yes
+
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
-        """Save the layout, ask running jobs to stop and wait for them and for file loads, then close."""
+        """Ask first while a job the user started runs (training would be lost); then save the
+        layout, ask running jobs to stop and wait for them and for file loads, and close."""
+        if not self.confirm_quit():
+            event.ignore()
+            return
         self.save_state()
         if self.jobs.running_count():
             self.statusBar().showMessage("Stopping running jobs…")
