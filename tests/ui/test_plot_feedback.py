@@ -215,6 +215,7 @@ def test_the_labels_table_lists_a_missed_range_marked_on_the_plot(qtbot, plotted
     dialog = FeedbackDialog(p.ws, p.version, _detection().units[1], 1, data_key=data_key(_Data()))
     qtbot.addWidget(dialog)
     assert dialog.table.rowCount() == 3  # two detected ranges and the missed one
+    assert dialog.windowTitle() == f"Label anomalies of {p.ws.registry.get(p.version).label}, unit 1"
     assert dialog.missed_rows() == [("170", "180", "missed anomaly (saved)")]
     dialog.add_missed(20, 30)
     assert dialog.missed_rows()[-1] == ("20", "30", "missed anomaly (to save)")
