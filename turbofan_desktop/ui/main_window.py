@@ -67,6 +67,7 @@ if TYPE_CHECKING:
     from turbofan_desktop.services.applicability import Applicability
     from turbofan_desktop.services.session import Dataset
     from turbofan_desktop.services.training import TrainRequest, TrainSummary
+    from turbofan_desktop.ui.compare_view import CompareDialog
     from turbofan_desktop.ui.drift_view import DriftController, DriftDialog
     from turbofan_desktop.ui.feedback_view import FeedbackController, FeedbackDialog
     from turbofan_desktop.ui.fleet_panel import FleetPanel
@@ -278,6 +279,7 @@ class MainWindow(QMainWindow):
         self.models_panel = ModelsPanel(self.workspace, self.jobs, self)
         self.models_panel.show_on_plot_requested.connect(self.show_version_on_plot)
         self.models_panel.validate_requested.connect(self.validate_versions)
+        self.models_panel.compare_opened.connect(self.attach_comparison)
         self.jobs_dock.setWidget(self.jobs_panel)
         self.models_dock.setWidget(self.models_panel)
         self.fleet_panel = FleetPanel(
@@ -687,6 +689,67 @@ class MainWindow(QMainWindow):
                 result.name or self._version_name(result.version_id), result.applicability
             )
         self.plot_results_shown.emit(result.version_id)
+
+    # -- comparing versions -------------------------------------------------------------------------
+    def attach_comparison(self, dialog: CompareDialog) -> None:
+        """A comparison opened in the models panel: let it score the open file and overlay its
+        versions on the selected unit."""
+        from turbofan_desktop.ui.compare_view import OpenFile
+
+        def open_file() -> OpenFile | None:
+            loaded, unit = self.current_loaded(), self.current_unit()
+            if loaded is None or unit is None:
+                return None
+            rul_path = loaded.request.rul_path or loaded.dataset.rul_source  # paired by the reader
+            return OpenFile(loaded.request.path, rul_path, unit)
+
+        dialog.attach(self.workspace, self.jobs, open_file)
+        self.data_panel.selection_changed.connect(dialog.refresh_buttons)
+        dialog.overlay_requested.connect(self.show_versions_on_plot)
+
+    def show_versions_on_plot(self, version_ids: list[int]) -> JobHandle | None:
+        """Several versions' predictions on the current unit, together (a job; the comparison view's
+        overlay). Each is computed whatever its verdict, which the legend states."""
+        self.ensure_ready()
+        dataset, unit = self.current_dataset(), self.current_unit()
+        if dataset is None or unit is None:
+            self.show_error("Open a data file and select a unit before overlaying versions on the plot.")
+            return None
+        workspace, ids = self.workspace, [int(v) for v in version_ids]
+
+        def job(progress: ProgressSink, should_stop: ShouldStop) -> list[ShowOnPlotResult]:
+            return [
+                run_show_on_plot(
+                    workspace, v, dataset, unit, should_stop=should_stop, accept_out_of_scope=True
+                )
+                for v in ids
+            ]
+
+        handle = self.jobs.submit(f"Overlay {len(ids)} versions on unit {unit}", job)
+
+        def draw(results: list[ShowOnPlotResult]) -> None:
+            from turbofan_desktop.ui.plot_area import ComparedPrediction, show_comparison
+
+            if dataset is not self.current_dataset():
+                return
+            assert self.plot_area is not None
+            predictions = [
+                ComparedPrediction(
+                    r.name or self._version_name(r.version_id),
+                    r.detection,
+                    r.forecast,
+                    r.rul,
+                    r.applicability.verdict if r.applicability is not None else "",
+                )
+                for r in results
+            ]
+            show_comparison(self.plot_area, predictions, unit)
+            self.statusBar().showMessage(f"{len(results)} versions overlaid on unit {unit}", 10000)
+            self.plot_results_shown.emit(-1)
+
+        handle.finished.connect(draw)
+        handle.failed.connect(self.show_error)
+        return handle
 
     # -- monitoring (drift, KPI history, feedback) ------------------------------------------------
     def check_drift(self) -> JobHandle | None:

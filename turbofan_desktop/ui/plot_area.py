@@ -1081,3 +1081,132 @@ def _area_swatch(rgba: tuple) -> str:
 
 def _line_swatch(rgb: RGB, dashes: str) -> str:
     return f"<b style='color: rgb{tuple(rgb)}'>{dashes}</b>"
+
+
+#: colours of compared versions overlaid on one unit (Okabe-Ito, apart from the units' blue)
+COMPARE_COLORS = ((213, 94, 0), (0, 158, 115), (204, 121, 167), (230, 159, 0), (86, 180, 233), (0, 0, 0))
+
+
+@dataclass
+class ComparedPrediction:
+    """One compared version's predictions on the unit shown (each None when its model lacks the task)."""
+
+    name: str
+    detection: DetectionResult | None = None
+    forecast: ForecastResult | None = None
+    rul: RULResult | None = None
+    verdict: str = ""  # ok / caution / out_of_scope, "" when unknown
+
+
+def _compare_pen(index: int) -> object:
+    return pg.mkPen(COMPARE_COLORS[index % len(COMPARE_COLORS)], width=2, style=Qt.PenStyle.DashLine)
+
+
+def show_comparison(area: PlotArea, predictions: Sequence[ComparedPrediction], unit: Unit) -> list[str]:
+    """Draw several versions' predictions on ``unit`` together, one colour each: forecast medians
+    continuing the series, RUL lines, the predicted target series and detected ranges; the legend
+    line names each version with its figures. Returns the legend entries."""
+    area.clear_overlays()
+    entries: list[tuple[str, str]] = []
+    rul_lines: list[str] = []
+    for index, item in enumerate(predictions):
+        colour = COMPARE_COLORS[index % len(COMPARE_COLORS)]
+        pen = _compare_pen(index)
+        parts = []
+        if item.forecast is not None and _draw_compared_forecast(area, item.forecast, unit, pen):
+            parts.append("forecast")
+        if item.detection is not None:
+            count = _draw_compared_detection(area, item.detection, unit, colour, pen)
+            if count is not None:
+                parts.append(f"{count} anomal{'y' if count == 1 else 'ies'}")
+        if item.rul is not None:
+            text = _draw_compared_rul(area, item.rul, unit, pen, item.name)
+            if text:
+                parts.append(text)
+                rul_lines.append(f"{item.name}: {text}")
+        scope = {"out_of_scope": " — OUT OF SCOPE", "caution": " — caution"}.get(item.verdict, "")
+        entries.append(
+            (_line_swatch(colour, "━━"), f"{item.name}: {', '.join(parts) or 'nothing to draw'}{scope}")
+        )
+    lines = [item.value() for item in area.overlay_items("compare") if isinstance(item, pg.InfiniteLine)]
+    if lines and area._shown and area._shown[0].series:
+        first = float(area._shown[0].series[0].time[0])
+        area._shown[0].plot.setXRange(first, max(lines) + 0.05 * (max(lines) - first), padding=0.02)
+    area._overlay_entries = [text for _swatch, text in entries]
+    area.overlay_legend.setText("<br>".join(f"{swatch}&nbsp;{html.escape(text)}" for swatch, text in entries))
+    area.overlay_legend.setVisible(bool(entries))
+    if rul_lines:
+        area.rul_label.setText(f"Unit {unit}: " + "; ".join(rul_lines))
+        area.rul_label.setVisible(True)
+    return list(area._overlay_entries)
+
+
+def _last_point(entry: SensorPlot, unit: Unit) -> tuple[float, float] | None:
+    series = next((s for s in entry.series if str(s.unit) == str(unit)), None)
+    if series is None or not len(series.time):
+        return None
+    return float(series.time[-1]), float(series.values[-1])
+
+
+def _draw_compared_forecast(area: PlotArea, result: ForecastResult, unit: Unit, pen: object) -> bool:
+    unit_forecast = lookup_unit(result.units, unit)
+    if unit_forecast is None:
+        return False
+    drawn = False
+    for sensor, forecast in unit_forecast.sensors.items():
+        entry = area.sensor_plot(sensor)
+        if entry is None:
+            continue
+        time = as_float_time(forecast.time)
+        median = np.asarray(forecast.median, dtype=np.float64)
+        last = _last_point(entry, unit)
+        if last is not None:
+            time, median = np.r_[last[0], time], np.r_[last[1], median]
+        area._add_overlay("compare", entry.plot, pg.PlotDataItem(time, median, pen=pen))
+        drawn = True
+    return drawn
+
+
+def _draw_compared_detection(
+    area: PlotArea, result: DetectionResult, unit: Unit, colour: RGB, pen: object
+) -> int | None:
+    detection = lookup_unit(result.units, unit)
+    entry = area.sensor_plot(result.target)
+    if detection is None or entry is None:
+        return None
+    time = as_float_time(detection.time)
+    area._add_overlay(
+        "compare",
+        entry.plot,
+        pg.PlotDataItem(time, np.asarray(detection.predicted, dtype=np.float64), pen=pen),
+    )
+    for anomaly in detection.anomalies:
+        start, end = float(as_float_time([anomaly.start])[0]), float(as_float_time([anomaly.end])[0])
+        region = pg.LinearRegionItem(
+            values=(start, end if end > start else start + 0.5),
+            movable=False,
+            brush=pg.mkBrush(*colour, 45),
+            pen=pg.mkPen(colour),
+        )
+        region.setZValue(-10)
+        area._add_overlay("compare", entry.plot, region)
+    return len(detection.anomalies)
+
+
+def _draw_compared_rul(area: PlotArea, result: RULResult, unit: Unit, pen: object, tag: str) -> str:
+    estimate = next((u for u in result.units if str(u.unit) == str(unit)), None)
+    if estimate is None or not area._shown:
+        return ""
+    last = _last_point(area._shown[0], unit)
+    if last is not None:
+        for entry in area._shown:
+            line = pg.InfiniteLine(
+                pos=last[0] + estimate.rul,
+                angle=90,
+                movable=False,
+                pen=pen,
+                label=f"{tag} RUL {estimate.rul:.0f}" if entry is area._shown[0] else None,
+                labelOpts={"position": 0.85, "color": pen.color()},
+            )
+            area._add_overlay("compare", entry.plot, line)
+    return f"RUL {estimate.rul:.0f} ({estimate.lower:.0f}–{estimate.upper:.0f})"
