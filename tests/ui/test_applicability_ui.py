@@ -133,3 +133,22 @@ def test_same_fleet_shows_applicable_without_asking(
         == f"transformer/* v1 (#{fd001_version.id}): applicable"
     )
     assert "applicable" in main_window.statusBar().currentMessage()
+
+
+def test_the_status_bar_says_which_version_answers_rul_for_the_file(main_window, open_and_wait, workspace):
+    """Issue 17: FD001 and FD002 versions share one production slot per (plugin, target); the window
+    says which one a file gets, and when none of its fleet is in production."""
+    train = load_dataset(workspace, SAMPLE_DIR / "train_FD001.txt")
+    other = register_stub_version(
+        workspace.registry, plugin="transformer", target="*"
+    )  # t.txt, another fleet
+    open_and_wait(main_window, [SAMPLE_DIR / "test_FD001.txt"])
+    text = main_window.show_file_model(main_window.current_dataset(), again=True)
+    assert text == f"RUL by {other.label} (newest; no production version is trained on this file's fleet)"
+    own = register_stub_version(
+        workspace.registry, plugin="transformer", target="*", lineage=train.lineage, validation_performed=True
+    )
+    workspace.registry.promote(own.id, "production")
+    text = main_window.show_file_model(main_window.current_dataset(), again=True)
+    assert text == f"RUL by {own.label}: production, trained on train_FD001.txt"
+    assert main_window.model_label.text() == text

@@ -280,6 +280,7 @@ class MainWindow(QMainWindow):
         self.models_panel.show_on_plot_requested.connect(self.show_version_on_plot)
         self.models_panel.validate_requested.connect(self.validate_versions)
         self.models_panel.compare_opened.connect(self.attach_comparison)
+        self.models_panel.versions_changed.connect(self._refresh_file_model)
         self.jobs_dock.setWidget(self.jobs_panel)
         self.models_dock.setWidget(self.models_panel)
         self.fleet_panel = FleetPanel(
@@ -454,8 +455,12 @@ class MainWindow(QMainWindow):
         self.registry_label.setObjectName("registryLabel")
         self.jobs_label = QLabel("")
         self.jobs_label.setObjectName("jobsLabel")
+        self.model_label = QLabel("")  # which version answers RUL questions about the file shown
+        self.model_label.setObjectName("fileModelLabel")
         self.statusBar().addWidget(self.registry_label, 1)
+        self.statusBar().addPermanentWidget(self.model_label)
         self.statusBar().addPermanentWidget(self.jobs_label)
+        self._model_label_for: object = None
         self._update_job_count()
 
     # -- state --------------------------------------------------------------------------------------
@@ -603,6 +608,29 @@ class MainWindow(QMainWindow):
         self.ensure_ready()
         assert self.plot_area is not None
         self.plot_area.plot_dataset(dataset, list(selection.units), list(selection.sensors))
+        self.show_file_model(dataset)
+
+    def _refresh_file_model(self) -> None:
+        dataset = self.current_dataset()
+        if dataset is not None:
+            self.show_file_model(dataset, again=True)
+
+    def show_file_model(self, dataset: Dataset, *, again: bool = False) -> str:
+        """Say in the status bar which version answers RUL questions about ``dataset`` (registry
+        reads only; once per file unless ``again``, e.g. after a promotion)."""
+        from turbofan_desktop.services.naming import rul_model_for
+
+        if dataset is self._model_label_for and not again:
+            return self.model_label.text()
+        self._model_label_for = dataset
+        try:
+            found = rul_model_for(self.workspace, dataset)
+        except Exception:  # noqa: BLE001 - a status line must never break plotting
+            log.exception("finding the RUL version of a file failed")
+            found = None
+        self.model_label.setText(found["text"] if found else "")
+        self.model_label.setStyleSheet("" if not found or found["production_match"] else "color: #8a5a00;")
+        return self.model_label.text()
 
     def show_fleet_engine(self, dataset: Dataset, unit: Unit) -> None:
         """An engine was clicked in the fleet panel: select it in the data panel, which plots it."""
