@@ -85,11 +85,9 @@ def test_every_overlay_kind_has_a_legend_entry_and_the_band_is_visible(area, sam
         "RUL 80 % interval",
     ]
     assert area.overlay_legend.isVisible() and "80 % band" in area.overlay_legend.text()
-    assert [label.text for _sample, label in area.error_legend.items] == [
-        "error",
-        "smoothed error",
-        "threshold",
-    ]
+    assert area.error_legend_names == ["error", "smoothed error", "threshold"]
+    title = area.error_plot.titleLabel.text
+    assert all(name in title for name in area.error_legend_names)  # in the pane's title line
     assert BAND_BRUSH[3] >= 90  # was 80 on a white plot: barely there
     entry = area.sensor_plot("s_2")
     assert entry.band.isVisible() and entry.band_upper.isVisible()  # the band's edges are drawn too
@@ -170,6 +168,12 @@ def test_the_verdict_line_goes_with_the_overlays(area, sample):
     area.show_applicability(
         "telemanom/s_2 v1 (#3)", "caution", "use with caution: a few values …", ["a", "b"]
     )
-    assert area.applicability_label.isVisible() and area.applicability_label.toolTip() == "a\nb"
+    area.show_applicability("transformer/* v1 (#4)", "ok", "applicable", [])
+    assert area.applicability_label.isVisible() and area.verdict == "caution"  # the worst of those shown
+    assert area.applicability_label.text().splitlines() == [
+        "telemanom/s_2 v1 (#3): use with caution: a few values …",
+        "transformer/* v1 (#4): applicable",
+    ]
+    assert area.applicability_label.toolTip().splitlines()[0] == "telemanom/s_2 v1 (#3): a; b"
     area.clear_overlays()
     assert not area.applicability_label.isVisible() and area.verdict == ""

@@ -281,6 +281,7 @@ class MainWindow(QMainWindow):
         self.models_panel.validate_requested.connect(self.validate_versions)
         self.models_panel.compare_opened.connect(self.attach_comparison)
         self.models_panel.versions_changed.connect(self._refresh_file_model)
+        self.jobs.job_finished.connect(lambda *_: self._refresh_file_model())  # a training registered one
         self.jobs_dock.setWidget(self.jobs_panel)
         self.models_dock.setWidget(self.models_panel)
         self.fleet_panel = FleetPanel(

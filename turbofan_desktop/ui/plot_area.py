@@ -326,7 +326,10 @@ class PlotArea(QWidget):
         self.applicability_label.setObjectName("applicabilityLabel")
         self.applicability_label.setWordWrap(True)
         self.applicability_label.setVisible(False)
-        self.verdict = ""  # the verdict of the version shown ("" when none)
+        self.verdict = ""  # the worst verdict of the versions shown ("" when none)
+        self._verdicts: dict[
+            str, tuple[str, str, list[str]]
+        ] = {}  # version name -> verdict, headline, reasons
         self.graphics = pg.GraphicsLayoutWidget()
         self.graphics.setObjectName("sensorPlots")
         self.error_widget = pg.PlotWidget()
@@ -337,14 +340,16 @@ class PlotArea(QWidget):
         self.error_raw = self.error_plot.plot(pen=pg.mkPen((150, 150, 150), width=1), name="error")
         self.error_smoothed = self.error_plot.plot(pen=pg.mkPen((30, 90, 200), width=2), name="smoothed")
         self.error_threshold = self.error_plot.plot(pen=THRESHOLD_PEN, name="threshold")
-        self.error_legend = pg.LegendItem(offset=(-10, 5), labelTextSize="8pt", colCount=3)
-        self.error_legend.setParentItem(self.error_plot.vb)
-        for curve, name in (
-            (self.error_raw, "error"),
-            (self.error_smoothed, "smoothed error"),
-            (self.error_threshold, "threshold"),
-        ):
-            self.error_legend.addItem(curve, name)
+        # the pane is short: its legend is part of the title line, never over the curves
+        self.error_legend_names = ["error", "smoothed error", "threshold"]
+        self._error_legend_html = "&nbsp;&nbsp;".join(
+            f"{_line_swatch(colour, dashes)}&nbsp;{name}"
+            for colour, dashes, name in (
+                ((150, 150, 150), "━━", "error"),
+                ((30, 90, 200), "━━", "smoothed error"),
+                ((220, 40, 40), "╍╍", "threshold"),
+            )
+        )
         self.error_crosshair = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen((120, 120, 120)))
         self.error_crosshair.setVisible(False)
         self.error_plot.addItem(self.error_crosshair, ignoreBounds=True)
@@ -730,20 +735,28 @@ class PlotArea(QWidget):
 
     # -- applicability ------------------------------------------------------------------------------
     def show_applicability(self, name: str, verdict: str, headline: str, reasons: Sequence[str] = ()) -> None:
-        """The verdict of the version shown (``ok`` / ``caution`` / ``out_of_scope``) above the plots,
-        coloured by its weight, every reason in the tooltip."""
-        colour, background = VERDICT_COLOURS.get(verdict, VERDICT_COLOURS["caution"])
-        self.verdict = verdict
-        self.applicability_label.setText(f"{name}: {headline}")
+        """The verdict of a version drawn (``ok`` / ``caution`` / ``out_of_scope``) above the plots:
+        one line per version shown since the overlays were last cleared, coloured by the worst,
+        every reason in the tooltip."""
+        self._verdicts[name] = (verdict, headline, list(reasons))
+        order = ("ok", "caution", "out_of_scope")
+        worst = max(
+            (v for v, _h, _r in self._verdicts.values()), key=lambda v: order.index(v) if v in order else 1
+        )
+        colour, background = VERDICT_COLOURS.get(worst, VERDICT_COLOURS["caution"])
+        self.verdict = worst
+        self.applicability_label.setText("\n".join(f"{n}: {h}" for n, (_v, h, _r) in self._verdicts.items()))
         self.applicability_label.setStyleSheet(
             f"QLabel {{ color: rgb{colour}; background: rgb{background}; padding: 2px 4px; "
             "border-radius: 3px; }"
         )
-        self.applicability_label.setToolTip("\n".join(reasons) if reasons else headline)
+        tips = [f"{n}: {'; '.join(r) if r else h}" for n, (_v, h, r) in self._verdicts.items()]
+        self.applicability_label.setToolTip("\n".join(tips))
         self.applicability_label.setVisible(True)
 
     def clear_applicability(self) -> None:
         self.verdict = ""
+        self._verdicts.clear()
         self.applicability_label.setText("")
         self.applicability_label.setVisible(False)
 
@@ -797,7 +810,9 @@ class PlotArea(QWidget):
         self.error_raw.setData(time, np.asarray(detection.errors, dtype=np.float64))
         self.error_smoothed.setData(time, np.asarray(detection.smoothed, dtype=np.float64))
         self.error_threshold.setData(time, np.asarray(detection.threshold, dtype=np.float64))
-        self.error_plot.setTitle(f"smoothed prediction error, {result.target}, unit {unit}", size="9pt")
+        self.error_plot.setTitle(
+            f"prediction error of {result.target}, unit {unit}: &nbsp;{self._error_legend_html}", size="9pt"
+        )
         if not self.error_widget.isVisible():
             self.error_widget.setVisible(True)
             total = sum(self.splitter.sizes()) or self.height()
