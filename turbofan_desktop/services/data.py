@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -106,31 +105,45 @@ def summarise_file(
 SAMPLE_FILES = ("train_FD001.txt", "test_FD001.txt", "RUL_FD001.txt")
 
 
-@dataclass(frozen=True)
 class RegimeView:
     """A file seen per operating regime (FD002/FD004 fly six): the regime of every row and, for a
     file of several regimes, the sensors z-scored within each regime — the flight condition taken
-    out, so the wear trend shows (the models see their data the same way)."""
+    out, so the wear trend shows (the models see their data the same way). The normalised copy is
+    computed on first use (a second or so for FD002's 54,000 rows on a busy machine)."""
 
-    n_regimes: int
-    labels: Any  # numpy int array: regime id (0..n-1) of each row of the dataset's frame
-    normalised: Dataset | None  # None for a single-regime file: nothing to take out
+    def __init__(self, dataset: Dataset, n_regimes: int, labels: Any, regimes: Any = None):
+        self.dataset = dataset
+        self.n_regimes = n_regimes
+        self.labels = labels  # numpy int array: regime id (0..n-1) of each row of the dataset's frame
+        self._regimes = regimes
+        self._normalised: Dataset | None = None
+
+    @property
+    def normalised(self) -> Dataset | None:
+        """The sensors z-scored per regime (statistics of the file itself); None for one regime."""
+        if self.n_regimes < 2 or self._regimes is None or not self.dataset.sensors:
+            return None
+        if self._normalised is None:
+            normaliser = RegimeNormalizer(list(self.dataset.sensors), regimes=self._regimes)
+            try:
+                self._normalised = normaliser.fit_transform(self.dataset)
+            except TurbofanError:  # data the normaliser cannot place: the raw view stays
+                log.warning("per-regime normalisation of %s failed", self.dataset.name, exc_info=True)
+                self.n_regimes = 1
+                return None
+        return self._normalised
 
 
 def regime_view(dataset: Dataset) -> RegimeView:
-    """The :class:`RegimeView` of ``dataset`` (statistics from the file itself; a file whose
-    regimes cannot be found reads as one regime)."""
+    """The :class:`RegimeView` of ``dataset`` (a file whose regimes cannot be found reads as one)."""
     import numpy as np
 
     try:
         regimes = detect_regimes(dataset)
         labels = regimes.assign(dataset.frame)
     except TurbofanError:
-        return RegimeView(1, np.zeros(len(dataset.frame), dtype=np.int64), None)
-    if regimes.n_regimes < 2 or not dataset.sensors:
-        return RegimeView(regimes.n_regimes, labels, None)
-    normaliser = RegimeNormalizer(list(dataset.sensors), regimes=regimes)
-    return RegimeView(regimes.n_regimes, labels, normaliser.fit_transform(dataset))
+        return RegimeView(dataset, 1, np.zeros(len(dataset.frame), dtype=np.int64))
+    return RegimeView(dataset, regimes.n_regimes, labels, regimes)
 
 
 def resources_dir() -> Path | None:

@@ -425,7 +425,7 @@ class PlotArea(QWidget):
     ) -> None:
         """Plot ``sensors`` of ``units`` from a :class:`~turbofan_desktop.data.dataset.Dataset`."""
         view = self._regime_view(dataset)
-        normalise = view.normalised is not None and self.normalise_check.isChecked()
+        normalise = view.n_regimes > 1 and self.normalise_check.isChecked() and view.normalised is not None
         frame = view.normalised.frame if normalise else dataset.frame
         colour = view.n_regimes > 1 and self.regime_colour_check.isChecked()
         regime_of = pd.Series(view.labels, index=frame.index) if colour else None
