@@ -152,3 +152,18 @@ def test_the_status_bar_says_which_version_answers_rul_for_the_file(main_window,
     text = main_window.show_file_model(main_window.current_dataset(), again=True)
     assert text == f"RUL by {own.label}: production, trained on train_FD001.txt"
     assert main_window.model_label.text() == text
+
+
+def test_the_issues_case_fd001_model_on_test_fd002_unit_3(
+    main_window, qtbot, open_and_wait, fd001_version, asked, cmapss_dir
+):
+    """The issue's own case on the real files: an FD001-trained version shown on test_FD002 unit 3."""
+    open_and_wait(main_window, [cmapss_dir / "test_FD002.txt"], timeout=60000)
+    main_window.data_panel.select(0, [3])
+    _show_and_wait(main_window, qtbot, fd001_version.id)
+    assert len(asked) == 1 and "6 operating regimes" in asked[0][1]
+    assert main_window.plot_area.verdict == "out_of_scope"
+    assert "OUT OF SCOPE" in main_window.plot_area.applicability_label.text()
+    assert main_window.plot_area.info_label.text().startswith("test_FD002.txt — unit 3")
+    assert main_window.plot_area.regime_bar.isVisibleTo(main_window.plot_area)
+    main_window.grab().save("/tmp/i17/fd002_unit3_out_of_scope_window.png")
