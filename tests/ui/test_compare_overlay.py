@@ -45,6 +45,9 @@ def test_overlay_draws_each_versions_predictions_on_the_selected_unit(
 ):
     dialog, a, b = compared
     assert dialog.overlay_button.isVisibleTo(dialog) and dialog.overlay_button.text() == "Overlay on unit 1"
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    dialog.grab().save("/tmp/i17/compare_dialog_buttons.png")
     shown = main_window.current_sensors()
     last = float(main_window.current_dataset().unit_frame(1)["cycle"].iloc[-1])
     answers = {a.id: 30.0, b.id: 55.0}
