@@ -36,6 +36,7 @@ from turbofan_desktop.errors import (
     ModelNotTrainedError,
 )
 from turbofan_desktop.plugins.contract import (
+    BATCH_REPORTS_PER_EPOCH,
     AnomalyRange,
     DetectionResult,
     FitResult,
@@ -43,6 +44,7 @@ from turbofan_desktop.plugins.contract import (
     ProgressEvent,
     ShouldStop,
     UnitDetection,
+    batch_progress,
     never_stop,
     no_progress,
 )
@@ -388,9 +390,13 @@ class TelemanomModel:
                 self.net.train()
                 order = rng.permutation(train_idx)
                 total, count = 0.0, 0
-                for first in range(0, len(order), config.batch_size):
+                batches = max(1, math.ceil(len(order) / config.batch_size))
+                report_every = max(1, batches // BATCH_REPORTS_PER_EPOCH)
+                for number, first in enumerate(range(0, len(order), config.batch_size)):
                     if should_stop():
                         raise Cancelled()
+                    if number and number % report_every == 0:  # progress within the epoch
+                        progress(batch_progress(epoch, config.epochs, number / batches))
                     batch = torch.from_numpy(order[first : first + config.batch_size])
                     if runner is not None:
                         following = len(order[first + config.batch_size : first + 2 * config.batch_size])

@@ -271,5 +271,5 @@ def _ensemble_event(index: int, count: int, event: ProgressEvent, fraction: floa
         epochs=event.epochs if first else None,
         train_loss=event.train_loss if first else None,
         val_loss=event.val_loss if first else None,
-        message=f"member {index + 1}/{count}: {event.message}",
+        message=f"member {index + 1}/{count}: {event.message}" if event.message else "",
     )

@@ -52,6 +52,7 @@ from turbofan_desktop.errors import (
 )
 from turbofan_desktop.plugins.contract import (
     ALL_TARGETS,
+    BATCH_REPORTS_PER_EPOCH,
     FitResult,
     ForecastResult,
     ProgressCallback,
@@ -61,6 +62,7 @@ from turbofan_desktop.plugins.contract import (
     ShouldStop,
     UnitForecast,
     UnitRUL,
+    batch_progress,
     never_stop,
     no_progress,
 )
@@ -608,6 +610,7 @@ class TransformerModel(_Tasks):
             scheduler = torch.optim.lr_scheduler.OneCycleLR(
                 optimiser, max_lr=cfg.lr, total_steps=max(1, cfg.epochs * batches_per_epoch), pct_start=0.15
             )
+            report_every = max(1, batches_per_epoch // BATCH_REPORTS_PER_EPOCH)
             best_loss, best_epoch, best_state, stale = math.inf, 0, None, 0
             history: list[dict[str, float]] = []
             stopped_early = False
@@ -616,9 +619,11 @@ class TransformerModel(_Tasks):
                 self.net.train()
                 order = rng.permutation(len(train_win))[:per_epoch]
                 total, count = 0.0, 0
-                for start in range(0, len(order), cfg.batch_size):
+                for number, start in enumerate(range(0, len(order), cfg.batch_size)):
                     if should_stop():
                         raise Cancelled("Training was cancelled.")
+                    if number and number % report_every == 0:  # progress within the epoch
+                        progress(batch_progress(epoch, cfg.epochs, number / batches_per_epoch))
                     batch = self._tensors(train_win, order[start : start + cfg.batch_size])
                     rul, fc = self.net(batch["x"], batch["pad"], batch["base"])
                     loss = self._loss(batch, rul, fc)

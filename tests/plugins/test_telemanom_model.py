@@ -252,3 +252,20 @@ def test_adam_adds_epsilon_as_keras_does():
             assert abs(ours.item()) < 0.3 * abs(theirs.item())
         else:  # eps is negligible beside large gradients: both take a step of about lr
             assert ours.item() == pytest.approx(theirs.item(), rel=1e-3)
+
+
+def test_progress_moves_within_an_epoch():
+    """Issue 17: a long first epoch must not sit at 0 %: batch events carry the overall fraction
+    only (no epoch, loss or message: loss curves and logs read the finished epochs)."""
+    events = []
+    model = _model("value", batch_size=8, epochs=2)
+    model.fit(_sine(400), None, progress=events.append)
+    fits = [e for e in events if e.stage == "fit"]
+    first_epoch = next(i for i, e in enumerate(fits) if e.epoch == 1)
+    within = fits[:first_epoch]
+    assert len(within) >= 10 and all(e.epoch is None and not e.message for e in within)
+    fractions = [e.fraction for e in within]
+    assert fractions == sorted(fractions) and 0 < fractions[0] < fractions[-1] < 0.5
+    assert [e.epoch for e in fits if e.epoch is not None] == [1, 2]
+    second = [e.fraction for e in fits[first_epoch + 1 :] if e.epoch is None]
+    assert second and all(0.5 < f < 1.0 for f in second)

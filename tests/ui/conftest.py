@@ -15,6 +15,22 @@ pytest.importorskip("pyqtgraph")
 from PySide6.QtCore import QThreadPool  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def questions_answered_yes(monkeypatch):
+    """A modal QMessageBox.question would hang a headless test: answered Yes unless a test patches
+    it itself (its texts are recorded here)."""
+    from PySide6.QtWidgets import QMessageBox
+
+    asked: list[str] = []
+
+    def question(parent, title, text, *args, **kwargs):
+        asked.append(text)
+        return QMessageBox.StandardButton.Yes
+
+    monkeypatch.setattr(QMessageBox, "question", staticmethod(question))
+    return asked
+
+
 @pytest.fixture
 def workspace(isolated_home):
     from turbofan_desktop.services import Workspace

@@ -64,8 +64,10 @@ def test_drift_check_runs_as_a_job_and_opens_the_dialog(main_window, qtbot, work
     open_and_wait(main_window, [SAMPLE / "test_FD001.txt"])
     job = main_window.drift.start_check(record.id)
     assert job is not None
+    assert job.job.title == f"Drift against {record.label}"  # the version as the models table names it
     qtbot.waitUntil(lambda: main_window.drift.dialog is not None, timeout=20000)
     dialog = main_window.drift.dialog
+    assert dialog.windowTitle() == f"Data drift against {record.label}"
     assert dialog.drifted_rows() == []  # test units of the same fleet
     assert len(dialog.names) == 21
     dialog.close()

@@ -291,7 +291,9 @@ def test_show_on_plot_runs_a_job_and_draws_the_results(main_window, qtbot, monke
         anomalies=[AnomalyRange(30, 35, 3.0, 10, 15)],
     )
 
-    def fake_job(ws, version_id, dataset, unit, *, progress=None, should_stop=None):
+    def fake_job(
+        ws, version_id, dataset, unit, *, progress=None, should_stop=None, accept_out_of_scope=False
+    ):
         assert ws is main_window.workspace and str(unit) == "1"
         return main_window_module.ShowOnPlotResult(
             version_id,
@@ -328,7 +330,7 @@ def test_settings_persist_across_two_windows(make_main_window, qtbot, open_and_w
     assert [a.text() for a in second.recent_menu.actions() if a.data()] == ["&1 train_FD001.txt"]
 
 
-def test_quit_while_a_job_runs_stops_it_and_waits(main_window, qtbot):
+def test_quit_while_a_job_runs_asks_then_stops_it_and_waits(main_window, qtbot, questions_answered_yes):
     if main_window.jobs is None:
         pytest.skip("JobManager not available")
     started, stopped = threading.Event(), threading.Event()
@@ -351,6 +353,59 @@ def test_quit_while_a_job_runs_stops_it_and_waits(main_window, qtbot):
         main_window.quit_action.trigger()
     assert stopped.is_set() and time.monotonic() - begun < 10
     assert not main_window.isVisible() and main_window.jobs.running_count() == 0
+    assert len(questions_answered_yes) == 1 and "• long" in questions_answered_yes[0]
+
+
+def test_quit_answered_no_keeps_the_window_and_the_job(main_window, qtbot, monkeypatch):
+    asked = []
+    monkeypatch.setattr(
+        QMessageBox,
+        "question",
+        staticmethod(lambda *a, **k: asked.append(a[2]) or QMessageBox.StandardButton.No),
+    )
+    release = threading.Event()
+
+    def job(progress, should_stop):
+        while not (release.is_set() or should_stop()):
+            time.sleep(0.01)
+        return "done"
+
+    handle = main_window.jobs.submit("Train transformer: *", job)
+    background = main_window.jobs.submit("Drift against x", job, background=True)
+    qtbot.waitUntil(lambda: main_window.jobs.running_count() >= 1)  # the other may queue behind it
+    main_window.quit_action.trigger()
+    assert main_window.isVisible() and len(asked) == 1
+    assert "Train transformer: *" in asked[0] and "Drift against" not in asked[0]
+    with (
+        qtbot.waitSignal(handle.finished, timeout=10000),
+        qtbot.waitSignal(background.finished, timeout=10000),
+    ):
+        release.set()
+    main_window.quit_action.trigger()  # nothing the user started runs: no question
+    assert len(asked) == 1 and not main_window.isVisible()
+
+
+def test_a_file_that_failed_to_open_is_not_a_recent_file(main_window, tmp_path, open_and_wait, monkeypatch):
+    monkeypatch.setattr(main_window, "show_error", lambda exc: None)
+    broken = tmp_path / "train_FD009.txt"
+    broken.write_text("this is not\na turbofan file\n")
+    open_and_wait(main_window, [broken])
+    assert main_window.ui_settings.recent_files() == []
+    assert not [a for a in main_window.recent_menu.actions() if a.data()]
+    open_and_wait(main_window, [_sample("train_FD001.txt")])
+    assert [Path(p).name for p in main_window.ui_settings.recent_files()] == ["train_FD001.txt"]
+
+
+def test_reloading_the_selected_file_keeps_the_selection_sane(main_window, open_and_wait, qtbot):
+    """Reloading a file swaps its tree item while it is selected (the AttributeError of issue 17)."""
+    open_and_wait(main_window, [_sample("train_FD001.txt")])
+    main_window.data_panel.select(0, [3])
+    open_and_wait(main_window, [_sample("train_FD001.txt")])  # the same path: replaced in place
+    selection = main_window.data_panel._compute_selection()
+    assert selection.dataset_index in (None, 0)
+    main_window.data_panel.select(0, [2])
+    assert [str(u) for u in main_window.data_panel.selection().units] == ["2"]
+    assert main_window.plot_area.info_label.text().startswith("train_FD001.txt — unit 2")
 
 
 STARTUP_PROBE = textwrap.dedent(

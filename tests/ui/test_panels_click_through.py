@@ -35,7 +35,7 @@ def _click_row(qtbot, table, row: int) -> None:
 
 
 def _fake_show_on_plot(sensor: str):
-    def run(ws, version_id, dataset, unit, *, progress=None, should_stop=None):
+    def run(ws, version_id, dataset, unit, *, progress=None, should_stop=None, accept_out_of_scope=False):
         time_axis = np.arange(20, 60)
         detection = UnitDetection(
             unit=unit,
@@ -85,7 +85,11 @@ def test_click_through_the_models_and_jobs_panels(main_window, qtbot, monkeypatc
     window.jobs_dock.raise_()
     plot_job = max(jobs_panel.rows)
     qtbot.waitUntil(lambda: jobs_panel.rows[plot_job].state.text() == FINISHED, timeout=5000)
-    assert jobs_panel.rows[plot_job].title.text() == f"Show version {first.id} on unit 1"
+    # the version as the models table names it; a quick look is an automatic job, shown on request
+    assert jobs_panel.rows[plot_job].title.text() == f"Show {first.label} on unit 1"
+    assert jobs_panel.rows[plot_job].isHidden()
+    jobs_panel.show_background.setChecked(True)
+    assert not jobs_panel.rows[plot_job].isHidden()
     assert not jobs_panel.rows[plot_job].cancel_button.isVisibleTo(jobs_panel.rows[plot_job])
 
     # a running job: its row's Cancel button stops it; the handle says cancelled

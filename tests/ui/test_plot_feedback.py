@@ -204,3 +204,24 @@ def test_detection_drawn_in_the_window_takes_labels_from_the_plot(main_window, w
     _trigger(main_window.feedback.plot_feedback.menu, "Mark as true anomaly")
     main_window.close()  # a pending KPI entry is not lost on quit
     assert [e.kind for e in kpi_history(workspace, version)] == [DETECTION_KIND] * 2
+
+
+def test_the_labels_table_lists_a_missed_range_marked_on_the_plot(qtbot, plotted):
+    """Issue 17: a missed range marked with Shift+drag is a row of the labelling dialog's table."""
+    from turbofan_desktop.ui.feedback_view import FeedbackDialog, data_key
+
+    p = plotted
+    p.area.range_selected.emit("s_2", 169.6, 180.4)  # what a Shift+drag over 170-180 emits
+    dialog = FeedbackDialog(p.ws, p.version, _detection().units[1], 1, data_key=data_key(_Data()))
+    qtbot.addWidget(dialog)
+    assert dialog.table.rowCount() == 3  # two detected ranges and the missed one
+    assert dialog.windowTitle() == f"Label anomalies of {p.ws.registry.get(p.version).label}, unit 1"
+    assert dialog.missed_rows() == [("170", "180", "missed anomaly (saved)")]
+    dialog.add_missed(20, 30)
+    assert dialog.missed_rows()[-1] == ("20", "30", "missed anomaly (to save)")
+    other_unit = FeedbackDialog(p.ws, p.version, _detection().units[1], 2, data_key=data_key(_Data()))
+    qtbot.addWidget(other_unit)
+    assert other_unit.missed_rows() == []
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    dialog.grab().save("/tmp/i17/feedback_dialog_missed.png")

@@ -314,6 +314,20 @@ class ProgressEvent:
 
 
 ProgressCallback = Callable[[ProgressEvent], None]
+
+#: how often a training loop reports inside an epoch (about; a short epoch reports each batch)
+BATCH_REPORTS_PER_EPOCH = 50
+
+
+def batch_progress(epoch: int, epochs: int, within: float) -> ProgressEvent:
+    """The "fit" event of a training loop part-way through ``epoch`` (1-based) of ``epochs``:
+    ``within`` of it done. It carries no epoch number, loss or message — those belong to the event
+    of a finished epoch (loss curves, epoch counts and logs read them) — only the overall fraction,
+    so a long first epoch does not sit at 0 %."""
+    fraction = (max(epoch - 1, 0) + min(max(within, 0.0), 1.0)) / max(epochs, 1)
+    return ProgressEvent(stage="fit", fraction=fraction)
+
+
 ShouldStop = Callable[[], bool]
 
 

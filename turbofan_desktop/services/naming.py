@@ -209,6 +209,33 @@ def history_data(ws: Workspace, record: Any, entries: list[Any]) -> list[str]:
     return out
 
 
+def rul_model_for(ws: Workspace, dataset: Any) -> dict[str, Any] | None:
+    """Which version answers remaining-useful-life questions about ``dataset`` by default (the one
+    the fleet view uses: the production version trained on this file's fleet, else the newest) and
+    why, as ``{"version_id", "name", "production_match", "text"}``; None when no model offers RUL."""
+    from turbofan_desktop.errors import TurbofanError
+    from turbofan_desktop.services import fleet
+
+    try:
+        version_id = fleet.default_rul_version(ws, dataset)
+        record = ws.registry.get(version_id)
+    except TurbofanError:
+        return None
+    lineage = _lineage(record)
+    key = fleet._pairing_key(getattr(dataset, "source", None) or getattr(dataset, "name", None))
+    same_fleet = lineage.get("data_hash") == getattr(dataset, "data_hash", None) or (
+        key is not None and fleet._pairing_key(lineage.get("source")) == key
+    )
+    match = record.stage == "production" and same_fleet
+    name = version_name(record)
+    trained = trained_on(record).file
+    if match:
+        text = f"RUL by {name}: production, trained on {trained}"
+    else:
+        text = f"RUL by {name} (newest; no production version is trained on this file's fleet)"
+    return {"version_id": int(record.id), "name": name, "production_match": match, "text": text}
+
+
 __all__ = [
     "FILE",
     "HELD_OUT",
@@ -222,6 +249,7 @@ __all__ = [
     "key_metric_of",
     "natural_key",
     "overview",
+    "rul_model_for",
     "trained_on",
     "version_name",
     "version_name_of",

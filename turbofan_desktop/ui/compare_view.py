@@ -9,15 +9,19 @@ job and hands its result to :meth:`CompareDialog.show_comparison`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QFont
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QHeaderView,
     QLabel,
+    QPushButton,
     QTableWidget,
     QTableWidgetItem,
     QTabWidget,
@@ -38,11 +42,40 @@ def _cell(value: Any) -> str:
     return "—" if value is None else str(value)
 
 
+@dataclass(frozen=True)
+class OpenFile:
+    """What the window has open: the file (and its paired RUL file) and the unit selected."""
+
+    path: Path
+    rul_path: Path | None
+    unit: Any
+
+
 class CompareDialog(QDialog):
-    """Two or more versions: a header line each, then tabs Metrics / Config / Lineage."""
+    """Two or more versions: a header line each, then tabs Metrics / Config / Lineage.
+
+    Once :meth:`attach` gives it the window's jobs and open file, two buttons appear: *Score on* the
+    open file (``services.compare.compare_versions`` with ``data_path``, run as a job: it loads
+    models) and *Overlay on unit N* (emits :attr:`overlay_requested` with the version ids; the
+    window draws their predictions together)."""
+
+    overlay_requested = Signal(list)  # version ids
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.version_ids: list[int] = []
+        self.workspace: Any = None
+        self.jobs: Any = None
+        self.open_file: Callable[[], OpenFile | None] = lambda: None
+        self.job: Any = None
+        self.score_button = QPushButton("Score on the open file")
+        self.score_button.setObjectName("compareScoreButton")
+        self.score_button.clicked.connect(self.score_on_open_file)
+        self.overlay_button = QPushButton("Overlay on the plot")
+        self.overlay_button.setObjectName("compareOverlayButton")
+        self.overlay_button.clicked.connect(lambda: self.overlay_requested.emit(list(self.version_ids)))
+        for button in (self.score_button, self.overlay_button):
+            button.setVisible(False)
         self.setObjectName("compareDialog")
         self.setWindowTitle("Compare versions")
         self.resize(900, 560)
@@ -59,6 +92,8 @@ class CompareDialog(QDialog):
         self.tabs.addTab(self.config, "Config differences")
         self.tabs.addTab(self.lineage, "Lineage differences")
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.addButton(self.score_button, QDialogButtonBox.ButtonRole.ActionRole)
+        buttons.addButton(self.overlay_button, QDialogButtonBox.ButtonRole.ActionRole)
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
         layout.addWidget(self.header)
@@ -79,6 +114,7 @@ class CompareDialog(QDialog):
         """Fill the dialog from a ``Comparison`` (or its ``to_dict()``)."""
         data = comparison.to_dict() if hasattr(comparison, "to_dict") else dict(comparison)
         versions = data["versions"]
+        self.version_ids = [int(v["id"]) for v in versions]
         ids = [str(v["id"]) for v in versions]
         names = [v["name"] for v in versions]
         self.setWindowTitle("Compare " + ", ".join(names))
@@ -140,6 +176,57 @@ class CompareDialog(QDialog):
         for c in range(1, len(headers)):
             header.setSectionResizeMode(c, QHeaderView.ResizeMode.Stretch)
 
+    # -- the window's open file ---------------------------------------------------------------------
+    def attach(self, workspace: Any, jobs: Any, open_file: Callable[[], OpenFile | None]) -> None:
+        """Let the dialog score the window's open file (as a job of ``jobs``) and ask for the
+        versions' predictions overlaid on its selected unit."""
+        self.workspace, self.jobs, self.open_file = workspace, jobs, open_file
+        self.refresh_buttons()
+
+    def refresh_buttons(self) -> None:
+        current = self.open_file()
+        attached = self.jobs is not None
+        for button in (self.score_button, self.overlay_button):
+            button.setVisible(attached)
+            button.setEnabled(current is not None)
+        if current is not None:
+            self.score_button.setText(f"Score on {current.path.name}")
+            self.overlay_button.setText(f"Overlay on unit {current.unit}")
+
+    def score_on_open_file(self) -> Any:
+        """Validate every compared version on the open file in a job; the tables follow when done."""
+        from turbofan_desktop.services.compare import compare_versions
+        from turbofan_desktop.ui.jobs import event_progress
+
+        current = self.open_file()
+        if current is None or self.jobs is None:
+            return None
+        workspace, ids = self.workspace, list(self.version_ids)
+        self.score_button.setEnabled(False)
+        self.data_label.setText(f"Scoring {len(ids)} versions on {current.path.name}…")
+        self.job = self.jobs.submit(
+            f"Compare {len(ids)} versions on {current.path.name}",
+            lambda progress, should_stop: compare_versions(
+                workspace,
+                ids,
+                data_path=current.path,
+                rul_path=current.rul_path,
+                progress=event_progress(progress),
+                should_stop=should_stop,
+            ),
+        )
+        self.job.finished.connect(self._scored)
+        self.job.failed.connect(self._score_failed)
+        return self.job
+
+    def _scored(self, comparison: Any) -> None:
+        self.show_comparison(comparison)
+        self.score_button.setEnabled(True)
+
+    def _score_failed(self, message: str) -> None:
+        self.data_label.setText(f"Scoring on the open file failed: {message}")
+        self.score_button.setEnabled(True)
+
     def best_cells(self) -> dict[str, list[str]]:
         """For tests: per metric row, the header names of the columns shown as best."""
         out = {}
@@ -162,4 +249,4 @@ def open_comparison(workspace: Any, version_ids: list[int], parent: QWidget | No
     return dialog
 
 
-__all__ = ["CompareDialog", "open_comparison"]
+__all__ = ["CompareDialog", "OpenFile", "open_comparison"]

@@ -17,8 +17,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
-from PySide6.QtCore import Signal
-from PySide6.QtGui import QDoubleValidator
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QDoubleValidator, QWheelEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -41,6 +41,75 @@ SPIN_DECIMALS = 4
 
 #: one row of :func:`contract.config_schema`: name, type, default, help, minimum, maximum, choices, advanced
 SchemaRow: TypeAlias = dict[str, Any]
+
+#: labels for settings whose key alone reads poorly; the key itself stays in the tooltip
+LABELS = {
+    "l_s": "History length",
+    "p": "Minimum error decrease",
+    "d_model": "Model width",
+    "heads": "Attention heads",
+    "lr": "Learning rate",
+    "z_min": "Smallest z",
+    "z_max": "Largest z",
+    "z_step": "z step",
+    "smoothing_perc": "Smoothing share",
+    "n_predictions": "Steps predicted",
+    "min_delta": "Minimum improvement",
+    "validation_split": "Early-stopping share",
+    "use_age": "Use engine age",
+    "ensemble": "Ensemble members",
+    "stop_on": "Stop early on",
+}
+#: words of setting keys written out (the rest are capitalised as they are)
+WORDS = {"rul": "RUL", "mse": "MSE", "perc": "share", "min": "minimum", "max": "maximum"}
+
+
+def setting_label(row: SchemaRow) -> str:
+    """What the form shows for a setting: the plugin's own ``label`` if it gives one, else a
+    readable phrase made from the key (``batch_size`` -> ``Batch size``, ``rul_cap`` -> ``RUL cap``)."""
+    if row.get("label"):
+        return str(row["label"])
+    name = str(row["name"])
+    if name in LABELS:
+        return LABELS[name]
+    words = [WORDS.get(word, word) for word in name.split("_") if word]
+    text = " ".join(words) or name
+    return text[0].upper() + text[1:]
+
+
+class _WheelOnlyWhenFocused:
+    """Mixin for value editors inside a scrolled form: the mouse wheel scrolls the form unless the
+    editor was clicked or tabbed into (a value must never change while the user scrolls past it)."""
+
+    def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802 - Qt override
+        if self.hasFocus():  # type: ignore[attr-defined]
+            super().wheelEvent(event)  # type: ignore[misc]
+        else:
+            event.ignore()  # the scroll area behind gets it
+
+
+class SpinBox(_WheelOnlyWhenFocused, QSpinBox):
+    """A QSpinBox the wheel changes only while it has focus."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)  # the wheel does not give it focus
+
+
+class DoubleSpinBox(_WheelOnlyWhenFocused, QDoubleSpinBox):
+    """A QDoubleSpinBox the wheel changes only while it has focus."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+
+
+class ComboBox(_WheelOnlyWhenFocused, QComboBox):
+    """A QComboBox the wheel changes only while it has focus."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
 
 
 def _is_tiny(value: object) -> bool:
@@ -111,9 +180,12 @@ class ConfigForm(QWidget):
 
     changed = Signal()
 
-    def __init__(self, spec: ModelSpec, parent: QWidget | None = None):
+    def __init__(self, spec: ModelSpec, parent: QWidget | None = None, *, hidden: Iterable[str] = ()):
+        """``hidden`` settings get no editor (the dialog around the form asks for them itself, as
+        the training dialog does for the seed and the validation share) and keep their defaults."""
         super().__init__(parent)
         self.spec = spec
+        self.hidden = set(hidden)
         self._fields: dict[str, _Field] = {}
         self.error_label = QLabel()
         self.error_label.setObjectName("configError")
@@ -124,8 +196,9 @@ class ConfigForm(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         basic = QFormLayout()
         layout.addLayout(basic)
-        advanced_rows = [row for row in spec.schema() if row["advanced"]]
-        for row in spec.schema():
+        rows = [row for row in spec.schema() if row["name"] not in self.hidden]
+        advanced_rows = [row for row in rows if row["advanced"]]
+        for row in rows:
             if not row["advanced"]:
                 self._add(basic, row)
         self.advanced: QCollapsible | None = None
@@ -149,10 +222,11 @@ class ConfigForm(QWidget):
             low = "" if row["minimum"] is None else row["minimum"]
             high = "" if row["maximum"] is None else row["maximum"]
             tooltip += f"\nRange: {low} … {high}"
-        tooltip += f"\nDefault: {self._display(row['default'])}"
+        tooltip += f"\nDefault: {self._display(row['default'])}\nSetting: {row['name']}"
         field.editor.setToolTip(tooltip)
         field.editor.setObjectName(f"setting_{row['name']}")
-        label = QLabel(row["name"])
+        label = QLabel(setting_label(row))
+        label.setObjectName(f"label_{row['name']}")
         label.setToolTip(tooltip)
         form.addRow(label, field.editor)
         field.set(row["default"])
@@ -179,7 +253,7 @@ class ConfigForm(QWidget):
         return self._line_edit(row)
 
     def _combo(self, row: SchemaRow) -> _Field:
-        combo = QComboBox()
+        combo = ComboBox()
         for choice in row["choices"]:
             combo.addItem(str(choice), choice)
         combo.currentIndexChanged.connect(self._on_edit)
@@ -196,7 +270,7 @@ class ConfigForm(QWidget):
         return _Field(row, box, box.isChecked, lambda value: box.setChecked(bool(value)))
 
     def _int_spin(self, row: SchemaRow) -> _Field:
-        spin = QSpinBox()
+        spin = SpinBox()
         low = row["minimum"] if row["minimum"] is not None else -INT_LIMIT
         high = row["maximum"] if row["maximum"] is not None else INT_LIMIT
         spin.setRange(int(math.ceil(low)), int(math.floor(min(high, INT_LIMIT))))
@@ -209,7 +283,7 @@ class ConfigForm(QWidget):
         return not any(_is_tiny(v) for v in values) and _decimals_needed(*values) is not None
 
     def _float_spin(self, row: SchemaRow) -> _Field:
-        spin = QDoubleSpinBox()
+        spin = DoubleSpinBox()
         decimals = max(SPIN_DECIMALS, _decimals_needed(row["default"], row["minimum"], row["maximum"]) or 0)
         spin.setDecimals(decimals)
         low = row["minimum"] if row["minimum"] is not None else -1e12
@@ -269,6 +343,9 @@ class ConfigForm(QWidget):
     def _on_edit(self, *_: object) -> None:
         self.error_label.hide()
         self.changed.emit()
+
+    def is_advanced(self, name: str) -> bool:
+        return bool(self._fields[name].row["advanced"])
 
     def field_names(self) -> list[str]:
         return list(self._fields)
@@ -330,4 +407,4 @@ class ConfigForm(QWidget):
         self.error_label.show()
 
 
-__all__ = ["ConfigForm"]
+__all__ = ["ComboBox", "ConfigForm", "DoubleSpinBox", "SpinBox", "setting_label"]

@@ -295,12 +295,15 @@ class DataPanel(QWidget):
                 return Selection(last, (), self._sensor_choice.get(last, ()))
             return Selection(None, (), ())
         anchor = current if current in selected else selected[0]
-        dataset_index = anchor.data(0, ROLE)[1]
+        anchor_data = anchor.data(0, ROLE)
+        if not anchor_data or not 0 <= anchor_data[1] < len(self.session.files):
+            return Selection(None, (), ())  # an item being replaced (a file reloaded) or not a data item
+        dataset_index = anchor_data[1]
         units: list[Unit] = []
         sensors: list[str] = []
         for item in selected:
             data = item.data(0, ROLE)
-            if data[1] != dataset_index:
+            if not data or data[1] != dataset_index:
                 continue
             if data[0] in ("unit", "sensor") and not any(str(u) == str(data[2]) for u in units):
                 units.append(data[2])
@@ -309,7 +312,9 @@ class DataPanel(QWidget):
         if sensors:
             self._sensor_choice[dataset_index] = tuple(sensors)
         if not units:
-            first = self.tree.topLevelItem(dataset_index).child(0)
+            # while a reloaded file's item is swapped, the tree may lack it for a moment
+            top = self.tree.topLevelItem(dataset_index)
+            first = top.child(0) if top is not None else None
             units = [first.data(0, ROLE)[2]] if first is not None else []
         return Selection(dataset_index, tuple(units), self._sensor_choice.get(dataset_index, ()))
 

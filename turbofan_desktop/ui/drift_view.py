@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from turbofan_desktop.services.naming import version_name_of
 from turbofan_desktop.services.session import DriftCheck, Session
 from turbofan_desktop.ui.data_panel import DataPanel
 from turbofan_desktop.ui.dialogs import ErrorSink
@@ -223,15 +224,14 @@ class DriftController:
             self.show_error("Open a data file and select a model version before checking for drift.")
             return None
         workspace, checked = self.workspace, version_id
+        name = version_name_of(workspace, version_id)
         handle = self.jobs.submit(
-            f"Drift against version {version_id}",
+            f"Drift against {name}",
             lambda progress, should_stop: run_drift(workspace, checked, dataset),
         )
 
         def show(report: DriftReport) -> None:
-            self._show_dialog(
-                DriftDialog(report, title=f"Data drift against version {checked}", parent=self.parent)
-            )
+            self._show_dialog(DriftDialog(report, title=f"Data drift against {name}", parent=self.parent))
 
         handle.finished.connect(show)
         handle.failed.connect(self.show_error)
@@ -252,13 +252,14 @@ class DriftController:
             return None
         if not version_ids:
             return None
-        listed = ", ".join(str(v) for v in version_ids)
         workspace = self.workspace
+        listed = ", ".join(version_name_of(workspace, v) for v in version_ids)
         handle = self.jobs.submit(
-            f"Drift against version{'s' if len(version_ids) > 1 else ''} {listed}",
+            f"Drift against {listed}",
             lambda progress, should_stop: run_auto_drift(
                 workspace, version_ids, dataset, should_stop=should_stop
             ),
+            background=True,
         )
         handle.finished.connect(lambda checks: self.show_badges(dataset, checks))
         return handle
@@ -270,7 +271,8 @@ class DriftController:
         self.session.record_drift(checks)
         if checks:
             verdicts = "; ".join(
-                f"Drift against version {c.version_id}: {c.report.summary()}" for c in checks
+                f"Drift against {version_name_of(self.workspace, c.version_id)}: {c.report.summary()}"
+                for c in checks
             )
             self.status_bar.showMessage(verdicts, 20000)
         index = self.session.index_of(dataset)

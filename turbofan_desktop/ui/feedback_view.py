@@ -53,6 +53,7 @@ from turbofan_desktop.services.feedback import (
     record_detection_kpis,
     version_labels,
 )
+from turbofan_desktop.services.naming import version_name_of
 from turbofan_desktop.services.session import Session, ShownResult, Unit
 from turbofan_desktop.ui.dialogs import ErrorSink
 
@@ -84,7 +85,7 @@ class FeedbackDialog(QDialog):
         super().__init__(parent)
         self.setObjectName("feedbackDialog")
         self.data_key = data_key
-        self.setWindowTitle(f"Label anomalies of version {version_id}, unit {unit}")
+        self.setWindowTitle(f"Label anomalies of {version_name_of(workspace, version_id)}, unit {unit}")
         self.workspace = workspace
         self.version_id = version_id
         self.unit = unit
@@ -92,6 +93,14 @@ class FeedbackDialog(QDialog):
         self.missed: list[tuple[float, float]] = []
         self.saved: list[int] = []
         labels = self._stored()
+        # missed ranges already marked on this unit (Shift+drag on the plot, or an earlier dialog)
+        self.stored_missed = [
+            entry
+            for entry in labels
+            if entry.label == MISSED_ANOMALY
+            and str(entry.unit) == str(unit)
+            and (data_key is None or entry.data_key in (None, data_key))
+        ]
 
         self.table = QTableWidget(len(self.anomalies), len(COLUMNS))
         self.table.setObjectName("feedbackTable")
@@ -110,6 +119,9 @@ class FeedbackDialog(QDialog):
                 chooser.setCurrentIndex(CHOICE_LABELS.index(stored))
             self.table.setCellWidget(row, len(COLUMNS) - 1, chooser)
             self.choosers.append(chooser)
+
+        for entry in self.stored_missed:
+            self._add_missed_row(entry.start, entry.end, "missed anomaly (saved)")
 
         times = [float(a) for a in detection.time] or [0.0]
         self.missed_from = QDoubleSpinBox()
@@ -161,6 +173,21 @@ class FeedbackDialog(QDialog):
         start, end = sorted((float(start), float(end)))
         self.missed.append((start, end))
         self.missed_label.setText("Missed: " + ", ".join(f"{a:g}-{b:g}" for a, b in self.missed))
+        self._add_missed_row(f"{start:g}", f"{end:g}", "missed anomaly (to save)")
+
+    def _add_missed_row(self, start: object, end: object, text: str) -> None:
+        """A missed range as a row of the table: the model found nothing there, so no score."""
+        row = self.table.rowCount()
+        self.table.insertRow(row)
+        for column, value in enumerate((str(start), str(end), "—", text)):
+            self.table.setItem(row, column, QTableWidgetItem(value))
+
+    def missed_rows(self) -> list[tuple[str, str, str]]:
+        """(from, to, label text) of the table's missed-range rows."""
+        rows = []
+        for row in range(len(self.anomalies), self.table.rowCount()):
+            rows.append(tuple(self.table.item(row, c).text() for c in (0, 1, 3)))
+        return rows
 
     def save(self) -> list[int]:
         """Write the chosen labels; returns the new label ids (unlabelled ranges are skipped)."""

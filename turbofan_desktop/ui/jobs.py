@@ -162,6 +162,7 @@ class Job:
     started_at: float | None = None
     finished_at: float | None = None
     last_progress: Progress | None = None
+    background: bool = False  # started by the app itself or a quick look (drift check, show on plot)
 
     @property
     def log_lines(self) -> list[str]:
@@ -400,10 +401,12 @@ class JobManager(QObject):
         self._max_concurrent = max(1, int(value))
         self._start_next()
 
-    def submit(self, title: str, fn: JobFunction) -> JobHandle:
-        """Queue ``fn``; it starts as soon as fewer than ``max_concurrent`` jobs run."""
+    def submit(self, title: str, fn: JobFunction, *, background: bool = False) -> JobHandle:
+        """Queue ``fn``; it starts as soon as fewer than ``max_concurrent`` jobs run. A
+        ``background`` job (an automatic check, a quick look) is one the jobs panel may keep out of
+        sight and quitting does not ask about."""
         job_id = next(self._ids)
-        job = Job(job_id, title)
+        job = Job(job_id, title, background=background)
         handle = JobHandle(self, job)
         self._jobs[job_id] = job
         self._handles[job_id] = handle
@@ -439,6 +442,10 @@ class JobManager(QObject):
             job.state = CANCELLING
             self._log(job, "cancelling…")
             self.job_changed.emit(job_id)
+
+    def running_foreground(self) -> list[Job]:
+        """Running or queued jobs the user started and would lose by quitting (not background ones)."""
+        return [job for job in self._jobs.values() if not job.done and not job.background]
 
     def running_count(self) -> int:
         return len(self._running)

@@ -7,12 +7,14 @@ so a fast job cannot make the GUI thread redraw on every progress event.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
+    QCheckBox,
     QFrame,
     QHBoxLayout,
     QLabel,
@@ -36,7 +38,7 @@ from turbofan_desktop.ui.jobs import (
 )
 
 REFRESH_MS = 200
-ROW_PLOT_HEIGHT = 110
+ROW_PLOT_HEIGHT = 90
 ROW_LOG_HEIGHT = 48  # until a loss curve appears beside it
 LOG_LINES_SHOWN = 200
 STATE_COLOURS = {
@@ -221,7 +223,7 @@ class JobRow(QFrame):
             return
         self._shown_versions = versions
         for version_id in versions:
-            button = QPushButton(f"Version {version_id}")
+            button = QPushButton(self.panel.version_name(version_id))
             button.setObjectName(f"version_{version_id}")
             button.setFlat(True)
             button.setStyleSheet("color: #1565c0; text-decoration: underline;")
@@ -243,27 +245,45 @@ class JobsPanel(QWidget):
 
     version_activated = Signal(int)
 
-    def __init__(self, manager: JobManager, parent: QWidget | None = None):
+    def __init__(
+        self,
+        manager: JobManager,
+        parent: QWidget | None = None,
+        *,
+        version_name: Callable[[int], str] | None = None,
+    ):
+        """``version_name`` names a registered version as a user reads it (``transformer/* v2 (#5)``,
+        services.naming); without it a link reads ``version 5``."""
         super().__init__(parent)
         self.manager = manager
+        self.version_name: Callable[[int], str] = version_name or (lambda version_id: f"version {version_id}")
         self.rows: dict[int, JobRow] = {}
         self._dirty: set[int] = set()
 
         self.summary = QLabel("No jobs yet.")
+        self.show_background = QCheckBox("Show automatic jobs")
+        self.show_background.setObjectName("showBackgroundJobs")
+        self.show_background.setToolTip(
+            "Drift checks run on opening a file and quick looks such as showing a model on the plot; "
+            "hidden unless they fail"
+        )
+        self.show_background.toggled.connect(self._apply_filter)
         clear = QPushButton("Clear finished")
         clear.clicked.connect(self.clear_finished)
         header = QHBoxLayout()
         header.addWidget(self.summary, 1)
+        header.addWidget(self.show_background)
         header.addWidget(clear)
 
         self._list = QWidget()
         self._list_layout = QVBoxLayout(self._list)
         self._list_layout.setContentsMargins(0, 0, 0, 0)
         self._list_layout.addStretch(1)
-        scroll = QScrollArea()
+        self.scroll = scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(self._list)
         layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 2, 4, 2)
         layout.addLayout(header)
         layout.addWidget(scroll, 1)
 
@@ -282,7 +302,29 @@ class JobsPanel(QWidget):
         row = JobRow(self.manager, job_id, self)
         self.rows[job_id] = row
         self._list_layout.insertWidget(0, row)
+        row.setVisible(self.shows(row.job))
         self._update_summary()
+        if row.isVisibleTo(self):
+            # newest first: bring it into view once the layout has placed it
+            QTimer.singleShot(0, self, lambda: self._reveal(job_id))
+
+    def _reveal(self, job_id: int) -> None:
+        row = self.rows.get(job_id)
+        if row is not None:
+            self.scroll.ensureWidgetVisible(row, 0, 0)
+
+    def shows(self, job: Job) -> bool:
+        """Whether ``job``'s card is in view: every job the user started; an automatic one when
+        asked for, or when it failed (a failure is never hidden)."""
+        return not job.background or self.show_background.isChecked() or job.state == FAILED
+
+    def _apply_filter(self, *_: object) -> None:
+        for row in self.rows.values():
+            row.setVisible(self.shows(row.job))
+        self._update_summary()
+
+    def visible_rows(self) -> list[JobRow]:
+        return [row for row in self.rows.values() if not row.isHidden()]
 
     def _mark_dirty(self, job_id: int) -> None:
         self._dirty.add(job_id)
@@ -294,6 +336,8 @@ class JobsPanel(QWidget):
             row = self.rows.get(job_id)
             if row is not None:
                 row.refresh()
+                if row.isHidden() == self.shows(row.job):  # e.g. an automatic job that failed
+                    row.setVisible(self.shows(row.job))
         if self._dirty:
             self._update_summary()
         self._dirty.clear()
@@ -306,7 +350,9 @@ class JobsPanel(QWidget):
         running = sum(1 for j in jobs if not j.done and j.state != "queued")
         queued = sum(1 for j in jobs if j.state == "queued")
         done = sum(1 for j in jobs if j.state in DONE_STATES)
-        self.summary.setText(f"{running} running, {queued} queued, {done} done")
+        hidden = sum(1 for j in jobs if not self.shows(j))
+        note = f" ({hidden} automatic hidden)" if hidden else ""
+        self.summary.setText(f"{running} running, {queued} queued, {done} done{note}")
 
     def clear_finished(self) -> None:
         for job_id, row in list(self.rows.items()):

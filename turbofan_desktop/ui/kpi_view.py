@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 
 from turbofan_desktop.errors import TurbofanError
 from turbofan_desktop.services import models
+from turbofan_desktop.services.naming import version_name_of
 from turbofan_desktop.ui.dialogs import ErrorSink
 
 if TYPE_CHECKING:
@@ -61,7 +62,7 @@ class KpiDialog(QDialog):
             self.history = kpi_history(workspace, version_id)
             self.warning = kpi_warning(workspace, version_id)
         except TurbofanError as exc:
-            label, self.history, self.warning = f"version {version_id}", [], str(exc)
+            label, self.history, self.warning = version_name_of(workspace, version_id), [], str(exc)
         self.setWindowTitle(f"KPI history of {label}")
         self.series = metric_series(self.history)
 

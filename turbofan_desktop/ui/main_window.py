@@ -41,6 +41,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QMenu,
+    QMessageBox,
     QStackedWidget,
     QWidget,
 )
@@ -64,8 +65,10 @@ if TYPE_CHECKING:
     from turbofan_desktop.errors import PasswordRequiredError
     from turbofan_desktop.plugins.contract import DetectionResult, ForecastResult, RULResult
     from turbofan_desktop.services import Workspace
+    from turbofan_desktop.services.applicability import Applicability
     from turbofan_desktop.services.session import Dataset
     from turbofan_desktop.services.training import TrainRequest, TrainSummary
+    from turbofan_desktop.ui.compare_view import CompareDialog
     from turbofan_desktop.ui.drift_view import DriftController, DriftDialog
     from turbofan_desktop.ui.feedback_view import FeedbackController, FeedbackDialog
     from turbofan_desktop.ui.fleet_panel import FleetPanel
@@ -89,6 +92,9 @@ class ShowOnPlotResult:
     forecast: ForecastResult | None = None
     rul: RULResult | None = None
     errors: list[str] = field(default_factory=list)
+    applicability: Applicability | None = None  # the version's verdict on the data
+    refused: bool = False  # out of scope and not accepted: nothing was computed
+    name: str = ""  # the version as a user reads it (services.naming)
 
 
 def run_show_on_plot(
@@ -99,26 +105,47 @@ def run_show_on_plot(
     *,
     progress: ProgressSink | None = None,
     should_stop: ShouldStop | None = None,
+    accept_out_of_scope: bool = False,
 ) -> ShowOnPlotResult:
-    """Job body: apply one model version to one unit with every task its plugin serves."""
-    from turbofan_desktop.services import inference
+    """Job body: apply one model version to one unit with every task its plugin serves.
 
+    The applicability check comes first (no model is loaded for it): on data out of the version's
+    scope the result comes back ``refused`` with the verdict, unless ``accept_out_of_scope`` (the
+    user saw the reasons and chose to go on)."""
+    from turbofan_desktop.services import inference
+    from turbofan_desktop.services.applicability import OutOfScopeError, check_applicability
+    from turbofan_desktop.services.naming import version_name_of
+
+    name = version_name_of(workspace, version_id)
+    verdict = check_applicability(workspace, version_id, dataset)
+    if verdict.out_of_scope and not accept_out_of_scope:
+        return ShowOnPlotResult(version_id, applicability=verdict, refused=True, name=name)
     spec, _model = inference.load_model(workspace, version_id)
     tasks = tuple(spec.tasks)
-    result = ShowOnPlotResult(version_id, tasks)
-    if "anomaly" in tasks:
-        result.detection = inference.detect(
-            workspace,
-            version_id,
-            dataset,
-            units=[unit],
-            progress=event_progress(progress) if progress is not None else None,
-            should_stop=should_stop,
-        )
-    if "forecast" in tasks:
-        result.forecast = inference.forecast(workspace, version_id, dataset, units=[unit])
-    if "rul" in tasks:
-        result.rul = inference.predict_rul(workspace, version_id, dataset.subset([unit]))
+    result = ShowOnPlotResult(version_id, tasks, applicability=verdict, name=name)
+    one_unit = dataset.subset([unit])
+    try:
+        if "anomaly" in tasks:
+            result.detection = inference.detect(
+                workspace,
+                version_id,
+                dataset,
+                units=[unit],
+                progress=event_progress(progress) if progress is not None else None,
+                should_stop=should_stop,
+                accept_out_of_scope=accept_out_of_scope,
+            )
+        if "forecast" in tasks:
+            result.forecast = inference.forecast(
+                workspace, version_id, dataset, units=[unit], accept_out_of_scope=accept_out_of_scope
+            )
+        if "rul" in tasks:
+            result.rul = inference.predict_rul(
+                workspace, version_id, one_unit, accept_out_of_scope=accept_out_of_scope
+            )
+    except OutOfScopeError:  # the file passed, the unit alone does not: ask about the unit
+        unit_verdict = check_applicability(workspace, version_id, one_unit)
+        return ShowOnPlotResult(version_id, tasks, applicability=unit_verdict, refused=True, name=name)
     return result
 
 
@@ -134,6 +161,25 @@ def _display_name(location: str) -> str:
     from turbofan_desktop.services.models import registry_display_name
 
     return registry_display_name(location)
+
+
+def applicability_text(name: str, verdict: Applicability) -> str:
+    """One line for the plot and the status bar: the version, the verdict and its first reason."""
+    return f"{name}: {verdict.headline()}"
+
+
+def ask_out_of_scope(parent: QWidget, name: str, verdict: Applicability, unit: Unit) -> bool:
+    """Ask whether to apply a version to data out of its scope; the reasons are the dialog's text."""
+    reasons = "\n".join(f"• {reason}" for reason in verdict.reasons)
+    answer = QMessageBox.question(
+        parent,
+        "Out of scope",
+        f"{name} is out of scope on unit {unit} of this data:\n\n{reasons}\n\n"
+        "Its results would be a guess. Show them anyway?",
+        QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+        QMessageBox.StandardButton.No,
+    )
+    return answer == QMessageBox.StandardButton.Yes
 
 
 class _FirstPaintLabel(QLabel):
@@ -244,12 +290,15 @@ class MainWindow(QMainWindow):
         if splitter is not None:
             self.plot_area.splitter.restoreState(splitter)
 
-        self.jobs_panel = JobsPanel(self.jobs, self)
+        self.jobs_panel = JobsPanel(self.jobs, self, version_name=self._version_name)
         self.jobs_panel.version_activated.connect(self.reveal_version)
         self.models_panel = ModelsPanel(self.workspace, self.jobs, self)
         self.models_panel.show_on_plot_requested.connect(self.show_version_on_plot)
         self.models_panel.watch_registry()  # versions others register appear without a click
         self.models_panel.validate_requested.connect(self.validate_versions)
+        self.models_panel.compare_opened.connect(self.attach_comparison)
+        self.models_panel.versions_changed.connect(self._refresh_file_model)
+        self.jobs.job_finished.connect(lambda *_: self._refresh_file_model())  # a training registered one
         self.jobs_dock.setWidget(self.jobs_panel)
         self.models_dock.setWidget(self.models_panel)
         self.fleet_panel = FleetPanel(
@@ -436,8 +485,12 @@ class MainWindow(QMainWindow):
         self._show_registry_name()
         self.jobs_label = QLabel("")
         self.jobs_label.setObjectName("jobsLabel")
+        self.model_label = QLabel("")  # which version answers RUL questions about the file shown
+        self.model_label.setObjectName("fileModelLabel")
         self.statusBar().addWidget(self.registry_label, 1)
+        self.statusBar().addPermanentWidget(self.model_label)
         self.statusBar().addPermanentWidget(self.jobs_label)
+        self._model_label_for: object = None
         self._update_job_count()
 
     # -- state --------------------------------------------------------------------------------------
@@ -458,7 +511,8 @@ class MainWindow(QMainWindow):
         if not self._layout_restored:
             self._layout_restored = True
             self.resizeDocks([self.data_dock], [300], Qt.Orientation.Horizontal)
-            self.resizeDocks([self.jobs_dock], [max(160, self.height() // 4)], Qt.Orientation.Vertical)
+            # tall enough for one whole job card (progress, loss curve and log)
+            self.resizeDocks([self.jobs_dock], [max(260, self.height() // 3)], Qt.Orientation.Vertical)
 
     def save_state(self) -> None:
         self.ui_settings.save_window(self.saveGeometry(), self.saveState(UI_STATE_VERSION))
@@ -507,12 +561,8 @@ class MainWindow(QMainWindow):
     def open_files(self, paths: Iterable[str | Path]) -> list[LoadRequest]:
         """Load files as jobs (RUL files paired with their test files); returns the requests."""
         requests = pair_files(paths)
-        for request in requests:
-            if request.error is None:
-                self.ui_settings.add_recent_file(request.path)
-        if requests:
+        if requests:  # a file joins Open Recent once it has loaded (_on_loaded), never when it failed
             self.ui_settings.set_last_directory(requests[0].path.parent)
-            self._refresh_recent_menu()
             self.statusBar().showMessage(f"Loading {', '.join(r.path.name for r in requests)}…")
         self.loader.load(requests)
         return requests
@@ -562,6 +612,8 @@ class MainWindow(QMainWindow):
 
     def _on_loaded(self, loaded: LoadedData) -> None:
         self.ensure_ready()
+        self.ui_settings.add_recent_file(loaded.request.path)
+        self._refresh_recent_menu()
         index = self.data_panel.add_dataset(loaded)
         self.statusBar().showMessage(
             f"Loaded {loaded.request.path.name}: {len(loaded.dataset.units)} units in {loaded.seconds:.2f} s",
@@ -586,6 +638,29 @@ class MainWindow(QMainWindow):
         self.ensure_ready()
         assert self.plot_area is not None
         self.plot_area.plot_dataset(dataset, list(selection.units), list(selection.sensors))
+        self.show_file_model(dataset)
+
+    def _refresh_file_model(self) -> None:
+        dataset = self.current_dataset()
+        if dataset is not None:
+            self.show_file_model(dataset, again=True)
+
+    def show_file_model(self, dataset: Dataset, *, again: bool = False) -> str:
+        """Say in the status bar which version answers RUL questions about ``dataset`` (registry
+        reads only; once per file unless ``again``, e.g. after a promotion)."""
+        from turbofan_desktop.services.naming import rul_model_for
+
+        if dataset is self._model_label_for and not again:
+            return self.model_label.text()
+        self._model_label_for = dataset
+        try:
+            found = rul_model_for(self.workspace, dataset)
+        except Exception:  # noqa: BLE001 - a status line must never break plotting
+            log.exception("finding the RUL version of a file failed")
+            found = None
+        self.model_label.setText(found["text"] if found else "")
+        self.model_label.setStyleSheet("" if not found or found["production_match"] else "color: #8a5a00;")
+        return self.model_label.text()
 
     def show_fleet_engine(self, dataset: Dataset, unit: Unit) -> None:
         """An engine was clicked in the fleet panel: select it in the data panel, which plots it."""
@@ -595,9 +670,10 @@ class MainWindow(QMainWindow):
             return
         self.data_panel.select(index, [unit])
 
-    def show_version_on_plot(self, version_id: int) -> JobHandle | None:
+    def show_version_on_plot(self, version_id: int, *, accept_out_of_scope: bool = False) -> JobHandle | None:
         """Run detect/forecast/RUL with ``version_id`` on the current unit as a job; draws when done
-        (if that unit's dataset is still the one shown)."""
+        (if that unit's dataset is still the one shown). Data out of the version's scope is not
+        computed on until the user, shown the reasons, chooses to go on."""
         self.ensure_ready()
         dataset, unit = self.current_dataset(), self.current_unit()
         if dataset is None or unit is None:
@@ -607,18 +683,51 @@ class MainWindow(QMainWindow):
 
         def job(progress: ProgressSink, should_stop: ShouldStop) -> ShowOnPlotResult:
             return run_show_on_plot(
-                workspace, version_id, dataset, unit, progress=progress, should_stop=should_stop
+                workspace,
+                version_id,
+                dataset,
+                unit,
+                progress=progress,
+                should_stop=should_stop,
+                accept_out_of_scope=accept_out_of_scope,
             )
 
-        handle = self.jobs.submit(f"Show version {version_id} on unit {unit}", job)
+        name = self._version_name(version_id)
+        handle = self.jobs.submit(f"Show {name} on unit {unit}", job, background=True)
 
         def draw(result: ShowOnPlotResult) -> None:
-            if dataset is self.current_dataset():
-                self.draw_results(result, unit)
+            if dataset is not self.current_dataset():
+                return
+            if result.refused:
+                self._out_of_scope(result, unit)
+                return
+            self.draw_results(result, unit)
 
         handle.finished.connect(draw)
         handle.failed.connect(self.show_error)
         return handle
+
+    def _version_name(self, version_id: int) -> str:
+        from turbofan_desktop.services.naming import version_name_of
+
+        return version_name_of(self.workspace, version_id)
+
+    def _out_of_scope(self, result: ShowOnPlotResult, unit: Unit) -> None:
+        """The version is out of scope on the data: say so on the plot and in the status bar, and
+        ask whether to compute anyway."""
+        assert self.plot_area is not None and result.applicability is not None
+        name = result.name or self._version_name(result.version_id)
+        self.show_applicability(name, result.applicability)
+        if not self.interactive:
+            return
+        if ask_out_of_scope(self, name, result.applicability, unit):
+            self.show_version_on_plot(result.version_id, accept_out_of_scope=True)
+
+    def show_applicability(self, name: str, verdict: Applicability) -> None:
+        """The verdict of ``name`` on the data shown: a line above the plots and in the status bar."""
+        assert self.plot_area is not None
+        self.plot_area.show_applicability(name, verdict.verdict, verdict.headline(), verdict.reasons)
+        self.statusBar().showMessage(applicability_text(name, verdict), 15000)
 
     def draw_results(self, result: ShowOnPlotResult, unit: Unit) -> None:
         self.ensure_ready()
@@ -633,7 +742,72 @@ class MainWindow(QMainWindow):
             self.plot_area.show_forecast(result.forecast, unit)
         if result.rul is not None:
             self.plot_area.show_rul(result.rul, unit)
+        if result.applicability is not None:
+            self.show_applicability(
+                result.name or self._version_name(result.version_id), result.applicability
+            )
         self.plot_results_shown.emit(result.version_id)
+
+    # -- comparing versions -------------------------------------------------------------------------
+    def attach_comparison(self, dialog: CompareDialog) -> None:
+        """A comparison opened in the models panel: let it score the open file and overlay its
+        versions on the selected unit."""
+        from turbofan_desktop.ui.compare_view import OpenFile
+
+        def open_file() -> OpenFile | None:
+            loaded, unit = self.current_loaded(), self.current_unit()
+            if loaded is None or unit is None:
+                return None
+            rul_path = loaded.request.rul_path or loaded.dataset.rul_source  # paired by the reader
+            return OpenFile(loaded.request.path, rul_path, unit)
+
+        dialog.attach(self.workspace, self.jobs, open_file)
+        self.data_panel.selection_changed.connect(dialog.refresh_buttons)
+        dialog.overlay_requested.connect(self.show_versions_on_plot)
+
+    def show_versions_on_plot(self, version_ids: list[int]) -> JobHandle | None:
+        """Several versions' predictions on the current unit, together (a job; the comparison view's
+        overlay). Each is computed whatever its verdict, which the legend states."""
+        self.ensure_ready()
+        dataset, unit = self.current_dataset(), self.current_unit()
+        if dataset is None or unit is None:
+            self.show_error("Open a data file and select a unit before overlaying versions on the plot.")
+            return None
+        workspace, ids = self.workspace, [int(v) for v in version_ids]
+
+        def job(progress: ProgressSink, should_stop: ShouldStop) -> list[ShowOnPlotResult]:
+            return [
+                run_show_on_plot(
+                    workspace, v, dataset, unit, should_stop=should_stop, accept_out_of_scope=True
+                )
+                for v in ids
+            ]
+
+        handle = self.jobs.submit(f"Overlay {len(ids)} versions on unit {unit}", job)
+
+        def draw(results: list[ShowOnPlotResult]) -> None:
+            from turbofan_desktop.ui.plot_area import ComparedPrediction, show_comparison
+
+            if dataset is not self.current_dataset():
+                return
+            assert self.plot_area is not None
+            predictions = [
+                ComparedPrediction(
+                    r.name or self._version_name(r.version_id),
+                    r.detection,
+                    r.forecast,
+                    r.rul,
+                    r.applicability.verdict if r.applicability is not None else "",
+                )
+                for r in results
+            ]
+            show_comparison(self.plot_area, predictions, unit)
+            self.statusBar().showMessage(f"{len(results)} versions overlaid on unit {unit}", 10000)
+            self.plot_results_shown.emit(-1)
+
+        handle.finished.connect(draw)
+        handle.failed.connect(self.show_error)
+        return handle
 
     # -- monitoring (drift, KPI history, feedback) ------------------------------------------------
     def check_drift(self) -> JobHandle | None:
@@ -668,7 +842,9 @@ class MainWindow(QMainWindow):
             self.show_error("Open a data file before training a model.")
             return None
         sensors = list(dataset.informative_sensors) if all_sensors else self.current_sensors()[:1]
-        dialog = TrainDialog(self.workspace, dataset, sensors, self, all_sensors=all_sensors)
+        dialog = TrainDialog(
+            self.workspace, dataset, sensors, self, all_sensors=all_sensors, ui_settings=self.ui_settings
+        )
         if not dialog.exec():
             return None
         try:
@@ -729,9 +905,11 @@ class MainWindow(QMainWindow):
             self.show_error("Select a model version in the Models panel to export its report.")
             return
         dialog = ReportDialog(
-            self.workspace, self.jobs, ids[0], self, default_dir=self.ui_settings.last_directory()
+            self.workspace, self.jobs, ids[0], self, default_dir=self.ui_settings.last_report_directory()
         )
         dialog.exec()
+        if dialog.written is not None:
+            self.ui_settings.set_last_report_directory(dialog.written.parent)
 
     def reveal_version(self, version_id: int) -> None:
         """A finished training job's version link: show that version in the Models panel."""
@@ -832,8 +1010,30 @@ class MainWindow(QMainWindow):
         self.registry_switched.emit(name)
 
     # -- quit ---------------------------------------------------------------------------------------
+    def confirm_quit(self) -> bool:
+        """True when nothing the user started is running, or the user chose to stop it and quit."""
+        running = self.jobs.running_foreground()
+        if not running or not self.interactive:
+            return True
+        titles = "\n".join(f"• {job.title}" for job in running[:5])
+        more = f"\n… and {len(running) - 5} more" if len(running) > 5 else ""
+        answer = QMessageBox.question(
+            self,
+            "Quit while jobs run?",
+            f"{len(running)} job{'s are' if len(running) > 1 else ' is'} still running or queued:\n"
+            f"{titles}{more}\n\nQuitting stops {'them' if len(running) > 1 else 'it'}; "
+            "a model being trained is not registered. Quit anyway?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No,
+        )
+        return answer == QMessageBox.StandardButton.Yes
+
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
-        """Save the layout, ask running jobs to stop and wait for them and for file loads, then close."""
+        """Ask first while a job the user started runs (training would be lost); then save the
+        layout, ask running jobs to stop and wait for them and for file loads, and close."""
+        if not self.confirm_quit():
+            event.ignore()
+            return
         self.save_state()
         if self.jobs.running_count():
             self.statusBar().showMessage("Stopping running jobs…")

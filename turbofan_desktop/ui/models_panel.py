@@ -135,6 +135,7 @@ class ModelsPanel(QWidget):
     show_on_plot_requested = Signal(int)
     validate_requested = Signal(list)  # version ids; the main window opens a ValidateDialog for them
     versions_changed = Signal()  # after promote / archive / delete / cleanup
+    compare_opened = Signal(object)  # a CompareDialog: the window lets it score the open file and overlay
 
     def __init__(self, workspace: Workspace, jobs: JobManager, parent: QWidget | None = None):
         super().__init__(parent)
@@ -562,6 +563,7 @@ class ModelsPanel(QWidget):
             self._error(str(exc))
             return None
         self.compare_dialog = dialog  # kept: a non-modal window
+        self.compare_opened.emit(dialog)
         dialog.show()
         return dialog
 

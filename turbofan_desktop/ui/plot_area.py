@@ -20,6 +20,7 @@ outline, hatching and a text tag (not by colour alone), with a legend.
 
 from __future__ import annotations
 
+import html
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,12 +28,14 @@ from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 import pyqtgraph as pg
 from pyqtgraph.GraphicsScene.mouseEvents import MouseClickEvent, MouseDragEvent
-from PySide6.QtCore import QPoint, Qt, Signal
+from PySide6.QtCore import QEvent, QObject, QPoint, Qt, Signal
 from PySide6.QtGui import QBrush, QColor
-from PySide6.QtWidgets import QGraphicsItem, QLabel, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QCheckBox, QGraphicsItem, QHBoxLayout, QLabel, QSplitter, QVBoxLayout, QWidget
 
+from turbofan_desktop.services.data import RegimeView, regime_view
 from turbofan_desktop.services.session import Unit
 
 if TYPE_CHECKING:
@@ -51,8 +54,23 @@ LOW_ANOMALY_BRUSH = (130, 60, 200, 50)
 LOW_ANOMALY_COLOR = (100, 40, 170)
 ANOMALY_PEN = (220, 40, 40, 160)
 FORECAST_PEN = pg.mkPen((255, 140, 0), width=2, style=Qt.PenStyle.DashLine)
-BAND_BRUSH = (255, 140, 0, 80)
-RUL_BRUSH = (90, 90, 200, 25)
+BAND_BRUSH = (255, 140, 0, 95)
+BAND_EDGE_PEN = pg.mkPen((230, 120, 0, 170), width=1)
+RUL_BRUSH = (90, 90, 200, 40)
+RUL_PEN = pg.mkPen((60, 60, 180), width=2, style=Qt.PenStyle.DotLine)
+THRESHOLD_PEN = pg.mkPen((220, 40, 40), width=2, style=Qt.PenStyle.DashLine)
+AXIS_LABEL_STYLE = {"font-size": "8pt"}
+#: colours of the operating regimes (Okabe-Ito: apart for colour-blind readers too)
+REGIME_COLORS = (
+    (0, 114, 178),
+    (230, 159, 0),
+    (0, 158, 115),
+    (204, 121, 167),
+    (86, 180, 233),
+    (213, 94, 0),
+    (240, 228, 66),
+    (0, 0, 0),
+)
 PREDICTED_PEN = pg.mkPen((0, 150, 80), width=1, style=Qt.PenStyle.DashLine)
 
 # Feedback labels (Okabe-Ito colours, safe for colour-blind readers; each also differs by line style,
@@ -63,6 +81,12 @@ LABEL_STYLES: dict[str, tuple[tuple[int, int, int], Qt.PenStyle, Qt.BrushStyle, 
     "missed_anomaly": ((230, 159, 0), Qt.PenStyle.SolidLine, Qt.BrushStyle.Dense6Pattern, "missed anomaly"),
 }
 PENDING_BRUSH = (230, 159, 0, 40)
+#: applicability verdict -> (text colour, background) of the line above the plots
+VERDICT_COLOURS: dict[str, tuple[RGB, RGB]] = {
+    "ok": ((20, 100, 40), (225, 242, 228)),
+    "caution": ((120, 80, 0), (253, 240, 205)),
+    "out_of_scope": ((150, 20, 20), (250, 222, 222)),
+}
 
 
 @dataclass
@@ -169,6 +193,7 @@ class Series:
     unit: Unit
     time: np.ndarray
     values: np.ndarray
+    regimes: np.ndarray | None = None  # operating regime of each point (multi-regime files)
 
 
 class PeakPyramid:
@@ -243,9 +268,17 @@ class SensorPlot:
     pyramids: dict[int, PeakPyramid] = field(default_factory=dict)  # curve index -> pyramid
 
 
+def regime_color(index: int) -> RGB:
+    return REGIME_COLORS[int(index) % len(REGIME_COLORS)]
+
+
 def _configure(plot: pg.PlotItem) -> None:
     plot.setClipToView(True)
     plot.setDownsampling(auto=True, mode="peak")
+    # the wheel zooms time only and y follows the visible data; the context menu's "Mouse Enabled"
+    # turns y zoom back on
+    plot.vb.setMouseEnabled(x=True, y=False)
+    plot.vb.setAutoVisible(y=True)
     # no grid by default: on a 10-million-point channel the grid lines cost more per frame than the
     # curve; the plot's context menu still turns it on
     plot.setMenuEnabled(True)
@@ -267,17 +300,55 @@ class PlotArea(QWidget):
         self.rul_label = QLabel("")
         self.rul_label.setObjectName("rulLabel")
         self.rul_label.setVisible(False)
+        self.normalise_check = QCheckBox("Normalise per regime")
+        self.normalise_check.setObjectName("normalisePerRegime")
+        self.normalise_check.setToolTip(
+            "Show each sensor z-scored within its operating regime: the flight condition taken out, "
+            "so the wear trend shows (as the models see the data)"
+        )
+        self.regime_colour_check = QCheckBox("Colour by regime")
+        self.regime_colour_check.setObjectName("colourByRegime")
+        self.regime_colour_check.setToolTip("Mark every point with the colour of its operating regime")
+        self.regime_legend = QLabel("")
+        self.regime_legend.setObjectName("regimeLegend")
+        self.regime_bar = QWidget()
+        bar = QHBoxLayout(self.regime_bar)
+        bar.setContentsMargins(0, 0, 0, 0)
+        bar.addWidget(self.normalise_check)
+        bar.addWidget(self.regime_colour_check)
+        bar.addWidget(self.regime_legend, 1)
+        self.regime_bar.setVisible(False)
+        self.normalise_check.toggled.connect(self._regime_view_changed)
+        self.regime_colour_check.toggled.connect(self._regime_view_changed)
+        self._regime_cache: tuple[Dataset, RegimeView] | None = None
+        self._regime_items: list[tuple[pg.PlotItem, pg.PlotDataItem]] = []
+        self.applicability_label = QLabel("")
+        self.applicability_label.setObjectName("applicabilityLabel")
+        self.applicability_label.setWordWrap(True)
+        self.applicability_label.setVisible(False)
+        self.verdict = ""  # the worst verdict of the versions shown ("" when none)
+        self._verdicts: dict[
+            str, tuple[str, str, list[str]]
+        ] = {}  # version name -> verdict, headline, reasons
         self.graphics = pg.GraphicsLayoutWidget()
         self.graphics.setObjectName("sensorPlots")
         self.error_widget = pg.PlotWidget()
         self.error_widget.setObjectName("errorPlot")
         self.error_plot: pg.PlotItem = self.error_widget.getPlotItem()
         _configure(self.error_plot)
-        self.error_plot.setLabel("left", "error")
+        self.error_plot.setLabel("left", "error", **AXIS_LABEL_STYLE)
         self.error_raw = self.error_plot.plot(pen=pg.mkPen((150, 150, 150), width=1), name="error")
         self.error_smoothed = self.error_plot.plot(pen=pg.mkPen((30, 90, 200), width=2), name="smoothed")
-        self.error_threshold = self.error_plot.plot(
-            pen=pg.mkPen((220, 40, 40), width=2, style=Qt.PenStyle.DashLine), name="threshold"
+        self.error_threshold = self.error_plot.plot(pen=THRESHOLD_PEN, name="threshold")
+        # the pane is short: its legend is part of the title line, never over the curves
+        self.error_legend_names = ["error", "smoothed error", "threshold"]
+        self._error_legend_html = "&nbsp;&nbsp;".join(
+            f"{_line_swatch(colour, dashes)}&nbsp;{name}"
+            for colour, dashes, name in (
+                ((150, 150, 150), "━━", "error"),
+                ((30, 90, 200), "━━", "smoothed error"),
+                ((220, 40, 40), "╍╍", "threshold"),
+            )
         )
         self.error_crosshair = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen((120, 120, 120)))
         self.error_crosshair.setVisible(False)
@@ -293,13 +364,22 @@ class PlotArea(QWidget):
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
+        self.overlay_legend = QLabel("")
+        self.overlay_legend.setObjectName("overlayLegend")
+        self.overlay_legend.setWordWrap(True)
+        self.overlay_legend.setVisible(False)
         layout.addWidget(self.info_label)
+        layout.addWidget(self.regime_bar)
+        layout.addWidget(self.applicability_label)
+        layout.addWidget(self.overlay_legend)
         layout.addWidget(self.rul_label)
         layout.addWidget(self.splitter, 1)
 
         self._pool: list[SensorPlot] = []
         self._shown: list[SensorPlot] = []
         self._overlays: dict[str, list[tuple[pg.PlotItem, QGraphicsItem]]] = {}
+        self._forecast_interval: float | None = None  # the shown forecast band's coverage
+        self._rul_interval: float | None = None
         self._dataset: Dataset | None = None
         self._units: list[Unit] = []
         self._time_label = "time"
@@ -310,10 +390,19 @@ class PlotArea(QWidget):
         ] = []  # drawn labels (registry label records)
         self._pending: tuple[str, pg.LinearRegionItem] | None = None
         self._legend: pg.LegendItem | None = None
+        self._overlay_entries: list[str] = []
         self._mouse_proxies = [
             pg.SignalProxy(self.graphics.scene().sigMouseMoved, rateLimit=60, slot=self._mouse_moved),
             pg.SignalProxy(self.error_widget.scene().sigMouseMoved, rateLimit=60, slot=self._mouse_moved),
         ]
+        self.graphics.installEventFilter(self)
+        self.error_widget.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
+        """The mouse left the plots: the crosshair goes with it."""
+        if event.type() == QEvent.Type.Leave and watched in (self.graphics, self.error_widget):
+            self.hide_crosshair()
+        return super().eventFilter(watched, event)
 
     # -- data ---------------------------------------------------------------------------------------
     @property
@@ -335,7 +424,11 @@ class PlotArea(QWidget):
         self, dataset: Dataset, units: Sequence[Unit], sensors: Sequence[str], *, keep_overlays: bool = False
     ) -> None:
         """Plot ``sensors`` of ``units`` from a :class:`~turbofan_desktop.data.dataset.Dataset`."""
-        frame = dataset.frame
+        view = self._regime_view(dataset)
+        normalise = view.n_regimes > 1 and self.normalise_check.isChecked() and view.normalised is not None
+        frame = view.normalised.frame if normalise else dataset.frame
+        colour = view.n_regimes > 1 and self.regime_colour_check.isChecked()
+        regime_of = pd.Series(view.labels, index=frame.index) if colour else None
         time_col = dataset.time_col
         by_unit = []
         if units:
@@ -349,7 +442,10 @@ class PlotArea(QWidget):
         series = {
             sensor: [
                 Series(
-                    unit, as_float_time(part[time_col].to_numpy()), part[sensor].to_numpy(dtype=np.float64)
+                    unit,
+                    as_float_time(part[time_col].to_numpy()),
+                    part[sensor].to_numpy(dtype=np.float64),
+                    regime_of.loc[part.index].to_numpy() if regime_of is not None else None,
                 )
                 for unit, part in by_unit
             ]
@@ -365,6 +461,65 @@ class PlotArea(QWidget):
             timestamps=dataset.time_kind == "timestamp",
             keep_overlays=keep_overlays,
         )
+        self._show_regime_bar(view)
+        if normalise:
+            self.info_label.setText(self.info_label.text() + " (normalised per operating regime)")
+
+    # -- operating regimes --------------------------------------------------------------------------
+    def _regime_view(self, dataset: Dataset) -> RegimeView:
+        """The file's regimes (and its per-regime normalised copy), computed once per file shown."""
+        if self._regime_cache is None or self._regime_cache[0] is not dataset:
+            self._regime_cache = (dataset, regime_view(dataset))
+        return self._regime_cache[1]
+
+    def _show_regime_bar(self, view: RegimeView) -> None:
+        several = view.n_regimes > 1
+        self.regime_bar.setVisible(several)
+        if not several:
+            self.regime_legend.setText("")
+            return
+        if self.regime_colour_check.isChecked():
+            swatches = " ".join(
+                f"<span style='color: rgb{regime_color(r)}'>■</span>&nbsp;{r + 1}"
+                for r in range(view.n_regimes)
+            )
+            self.regime_legend.setText(f"regimes: {swatches}")
+        else:
+            self.regime_legend.setText(f"{view.n_regimes} operating regimes")
+
+    def _regime_view_changed(self, *_: object) -> None:
+        """A regime toggle changed: plot the same selection again (model overlays were computed on
+        the raw values, so they go)."""
+        if self._dataset is not None:
+            self.plot_dataset(self._dataset, self._units, self.shown_sensors)
+
+    def _draw_regime_points(self) -> None:
+        """One scatter per (plot, regime) over the curves: uniform brushes, so clipping and
+        downsampling of the curve never disagree with the colours."""
+        for plot, item in self._regime_items:
+            plot.removeItem(item)
+        self._regime_items = []
+        for entry in self._shown:
+            coloured = [s for s in entry.series if s.regimes is not None and len(s.regimes) == len(s.time)]
+            if not coloured:
+                continue
+            time = np.concatenate([s.time for s in coloured])
+            values = np.concatenate([s.values for s in coloured])
+            regimes = np.concatenate([s.regimes for s in coloured])
+            for regime in np.unique(regimes):
+                mask = regimes == regime
+                item = pg.PlotDataItem(
+                    time[mask],
+                    values[mask],
+                    pen=None,
+                    symbol="o",
+                    symbolSize=4,
+                    symbolPen=None,
+                    symbolBrush=pg.mkBrush(regime_color(int(regime))),
+                    name=f"regime {int(regime) + 1}",
+                )
+                entry.plot.addItem(item)
+                self._regime_items.append((entry.plot, item))
 
     def plot_series(
         self,
@@ -377,11 +532,12 @@ class PlotArea(QWidget):
         """Show one plot per sensor with one curve per unit; overlays of the previous data are cleared."""
         if not keep_overlays:
             self.clear_overlays()
+        self.hide_crosshair()
         sensors = list(series)
         self._ensure_plots(len(sensors))
         for index, (sensor, plot) in enumerate(zip(sensors, self._shown, strict=True)):
             if plot.sensor != sensor:  # axis labels are HTML text items: only touch them on change
-                plot.plot.setLabel("left", sensor)
+                plot.plot.setLabel("left", sensor, **AXIS_LABEL_STYLE)
             plot.sensor = sensor
             plot.series = list(series[sensor])
             self._ensure_curves(plot, len(plot.series))
@@ -414,13 +570,21 @@ class PlotArea(QWidget):
         if self._shown:
             bottom = self._shown[-1].plot.getAxis("bottom")
             if bottom.labelText != time_label:
-                self._shown[-1].plot.setLabel("bottom", time_label)
+                self._shown[-1].plot.setLabel("bottom", time_label, **AXIS_LABEL_STYLE)
             self._use_date_axis(timestamps)
+        self._draw_regime_points()
         units = sorted({str(s.unit) for p in self._shown for s in p.series})
         if sensors:
-            self.info_label.setText(f"unit {', '.join(units)}: {', '.join(sensors)}")
+            self.info_label.setText(f"{self._file_prefix()}unit {', '.join(units)}: {', '.join(sensors)}")
         else:
             self.info_label.setText("Select a unit and sensors in the data panel.")
+
+    def _file_prefix(self) -> str:
+        """``"test_FD002.txt — "``: the plotted file's name, for the line above the plots."""
+        if self._dataset is None:
+            return ""
+        name = self._dataset.source.name if self._dataset.source else self._dataset.name
+        return f"{name} — " if name else ""
 
     def _use_date_axis(self, timestamps: bool) -> None:
         for plot in self._shown + [SensorPlot(self.error_plot, self.error_crosshair)]:
@@ -441,12 +605,12 @@ class PlotArea(QWidget):
             entry = SensorPlot(plot, crosshair)
             box._sensor_of = entry
             entry.predicted = plot.plot(pen=PREDICTED_PEN, name="predicted")
-            entry.band_lower = plot.plot(pen=None)
-            entry.band_upper = plot.plot(pen=None)
+            entry.band_lower = plot.plot(pen=BAND_EDGE_PEN)
+            entry.band_upper = plot.plot(pen=BAND_EDGE_PEN)
             entry.band = pg.FillBetweenItem(entry.band_lower, entry.band_upper, brush=BAND_BRUSH)
             plot.addItem(entry.band, ignoreBounds=True)  # its empty path would pull the y range to 0
             entry.forecast = plot.plot(pen=FORECAST_PEN, name="forecast")
-            for item in (entry.predicted, entry.band, entry.forecast):
+            for item in (entry.predicted, entry.band, entry.forecast, entry.band_lower, entry.band_upper):
                 item.setVisible(False)
             plot.vb.sigXRangeChanged.connect(lambda _vb, _range, e=entry: self._feed_pyramids(e))
             plot.vb.sigResized.connect(lambda _vb, e=entry: self._feed_pyramids(e))
@@ -520,10 +684,19 @@ class PlotArea(QWidget):
         self.error_crosshair.setPos(x)
         self.error_crosshair.setVisible(True)
         unit = f"unit {self._shown[0].series[0].unit}: " if self._shown and self._shown[0].series else ""
-        text = unit + " | ".join(parts)
+        text = self._file_prefix() + unit + " | ".join(parts)
         self.info_label.setText(text)
         self.crosshair_moved.emit(float(x), text)
         return text
+
+    def hide_crosshair(self) -> None:
+        """Hide the crosshair lines (the mouse left the plots, or the plots were redrawn)."""
+        for entry in self._pool:
+            entry.crosshair.setVisible(False)
+        self.error_crosshair.setVisible(False)
+
+    def crosshair_visible(self) -> bool:
+        return any(e.crosshair.isVisible() for e in self._pool) or self.error_crosshair.isVisible()
 
     # -- overlays -----------------------------------------------------------------------------------
     def _add_overlay(self, kind: str, plot: pg.PlotItem, item: QGraphicsItem) -> None:
@@ -549,13 +722,43 @@ class PlotArea(QWidget):
         for entry in self._pool:
             for item in (entry.predicted, entry.forecast, entry.band_lower, entry.band_upper):
                 item.setData([], [])
-            for item in (entry.predicted, entry.forecast, entry.band):
+            for item in (entry.predicted, entry.forecast, entry.band, entry.band_lower, entry.band_upper):
                 item.setVisible(False)
+        self._forecast_interval = self._rul_interval = None
+        self._remove_overlay_legend()
         for curve in (self.error_raw, self.error_smoothed, self.error_threshold):
             curve.setData([], [])
         self.error_widget.setVisible(False)
         self.rul_label.setText("")
         self.rul_label.setVisible(False)
+        self.clear_applicability()
+
+    # -- applicability ------------------------------------------------------------------------------
+    def show_applicability(self, name: str, verdict: str, headline: str, reasons: Sequence[str] = ()) -> None:
+        """The verdict of a version drawn (``ok`` / ``caution`` / ``out_of_scope``) above the plots:
+        one line per version shown since the overlays were last cleared, coloured by the worst,
+        every reason in the tooltip."""
+        self._verdicts[name] = (verdict, headline, list(reasons))
+        order = ("ok", "caution", "out_of_scope")
+        worst = max(
+            (v for v, _h, _r in self._verdicts.values()), key=lambda v: order.index(v) if v in order else 1
+        )
+        colour, background = VERDICT_COLOURS.get(worst, VERDICT_COLOURS["caution"])
+        self.verdict = worst
+        self.applicability_label.setText("\n".join(f"{n}: {h}" for n, (_v, h, _r) in self._verdicts.items()))
+        self.applicability_label.setStyleSheet(
+            f"QLabel {{ color: rgb{colour}; background: rgb{background}; padding: 2px 4px; "
+            "border-radius: 3px; }"
+        )
+        tips = [f"{n}: {'; '.join(r) if r else h}" for n, (_v, h, r) in self._verdicts.items()]
+        self.applicability_label.setToolTip("\n".join(tips))
+        self.applicability_label.setVisible(True)
+
+    def clear_applicability(self) -> None:
+        self.verdict = ""
+        self._verdicts.clear()
+        self.applicability_label.setText("")
+        self.applicability_label.setVisible(False)
 
     def _plot_for(self, sensor: str, unit: Unit) -> SensorPlot | None:
         """The plot showing ``sensor``; adds it to the shown sensors when the dataset has it."""
@@ -607,13 +810,16 @@ class PlotArea(QWidget):
         self.error_raw.setData(time, np.asarray(detection.errors, dtype=np.float64))
         self.error_smoothed.setData(time, np.asarray(detection.smoothed, dtype=np.float64))
         self.error_threshold.setData(time, np.asarray(detection.threshold, dtype=np.float64))
-        self.error_plot.setTitle(f"smoothed prediction error, {result.target}, unit {unit}", size="9pt")
+        self.error_plot.setTitle(
+            f"prediction error of {result.target}, unit {unit}: &nbsp;{self._error_legend_html}", size="9pt"
+        )
         if not self.error_widget.isVisible():
             self.error_widget.setVisible(True)
             total = sum(self.splitter.sizes()) or self.height()
             if self.splitter.sizes()[1] < total // 5:
                 self.splitter.setSizes([total * 3 // 4, total // 4])
         self.error_plot.enableAutoRange(axis="y")
+        self.refresh_overlay_legend()
 
     # -- feedback on detections ------------------------------------------------------------------
     def context_at(self, sensor: str, x: float) -> RegionContext:
@@ -778,15 +984,18 @@ class PlotArea(QWidget):
             entry.forecast.setData(time, median)
             entry.band_lower.setData(time, lower)
             entry.band_upper.setData(time, upper)
-            for item in (entry.forecast, entry.band):
+            for item in (entry.forecast, entry.band, entry.band_lower, entry.band_upper):
                 item.setVisible(True)
             drawn.append(sensor)
         if not drawn:
             self.info_label.setText("None of the forecast sensors is shown; select them in the data panel.")
+        self._forecast_interval = float(result.interval) if drawn else None
+        self.refresh_overlay_legend()
 
     def show_rul(self, result: RULResult, unit: Unit) -> None:
         """The unit's RUL estimate as text plus an end-of-life marker with its interval band."""
         self._clear_kind("rul")
+        self._rul_interval = None
         estimate = next((u for u in result.units if str(u.unit) == str(unit)), None)
         if estimate is None:
             self.rul_label.setText(f"No RUL estimate for unit {unit}.")
@@ -821,13 +1030,198 @@ class PlotArea(QWidget):
                 pos=last + estimate.rul,
                 angle=90,
                 movable=False,
-                pen=pg.mkPen((60, 60, 180), width=2, style=Qt.PenStyle.DotLine),
+                pen=RUL_PEN,
                 label=f"RUL {estimate.rul:.0f}" if entry is self._shown[0] else None,
                 labelOpts={"position": 0.9, "color": (60, 60, 180)},
             )
             self._add_overlay("rul", entry.plot, line)
+        self._rul_interval = float(result.interval)
+        self.refresh_overlay_legend()
         first = float(series.time[0])
         # show the estimate and the start of its band; a wide interval would otherwise squeeze the data
         # (the band continues off-screen, and the text above gives its bounds)
         end = last + max(estimate.rul, 0.0) + 0.2 * max(last - first, 1.0)
         self._shown[0].plot.setXRange(first, end, padding=0.02)
+
+    # -- the legend of model overlays ---------------------------------------------------------------
+    def _remove_overlay_legend(self) -> None:
+        self._overlay_entries = []
+        self.overlay_legend.setText("")
+        self.overlay_legend.setVisible(False)
+
+    def overlay_legend_names(self) -> list[str]:
+        """The entries of the overlay legend now shown (empty when no model result is shown)."""
+        return list(self._overlay_entries)
+
+    def _overlay_legend_entries(self) -> list[tuple[str, str]]:
+        """(swatch HTML, text) of every kind of model overlay drawn now."""
+        entries: list[tuple[str, str]] = []
+        ranges = [a for drawn in self._detected.values() for _s, _e, a in drawn]
+        if any(a.direction != "low" for a in ranges):
+            entries.append((_area_swatch(ANOMALY_BRUSH), "anomaly (error above threshold)"))
+        if any(a.direction == "low" for a in ranges):
+            entries.append((_area_swatch(LOW_ANOMALY_BRUSH), "unusually low error"))
+        if any(e.predicted.isVisible() for e in self._shown):
+            entries.append((_line_swatch((0, 150, 80), "╌╌"), "predicted"))
+        if self._forecast_interval is not None:
+            entries.append((_line_swatch((255, 140, 0), "╍╍"), "forecast (median)"))
+            entries.append((_area_swatch(BAND_BRUSH), f"forecast {self._forecast_interval * 100:.0f} % band"))
+        if self._rul_interval is not None and self._overlays.get("rul"):
+            entries.append((_line_swatch((60, 60, 180), "┅┅"), "estimated end of life (RUL)"))
+            entries.append(
+                (_area_swatch((90, 90, 200, 90)), f"RUL {self._rul_interval * 100:.0f} % interval")
+            )
+        return entries
+
+    def refresh_overlay_legend(self) -> None:
+        """One legend line above the plots naming each kind of model overlay drawn: it never
+        covers data, however many sensors share the height."""
+        entries = self._overlay_legend_entries()
+        self._overlay_entries = [text for _swatch, text in entries]
+        if not entries:
+            self._remove_overlay_legend()
+            return
+        self.overlay_legend.setText(
+            "&nbsp;&nbsp; ".join(f"{swatch}&nbsp;{html.escape(text)}" for swatch, text in entries)
+        )
+        self.overlay_legend.setVisible(True)
+
+
+def _area_swatch(rgba: tuple) -> str:
+    """A filled square in the overlay's colour, made opaque enough to read at legend size."""
+    r, g, b = rgba[:3]
+    alpha = max(0.45, (rgba[3] / 255) if len(rgba) > 3 else 1.0)
+    return f"<span style='background-color: rgba({r}, {g}, {b}, {alpha:.2f})'>&nbsp;&nbsp;&nbsp;&nbsp;</span>"
+
+
+def _line_swatch(rgb: RGB, dashes: str) -> str:
+    return f"<b style='color: rgb{tuple(rgb)}'>{dashes}</b>"
+
+
+#: colours of compared versions overlaid on one unit (Okabe-Ito, apart from the units' blue)
+COMPARE_COLORS = ((213, 94, 0), (0, 158, 115), (204, 121, 167), (230, 159, 0), (86, 180, 233), (0, 0, 0))
+
+
+@dataclass
+class ComparedPrediction:
+    """One compared version's predictions on the unit shown (each None when its model lacks the task)."""
+
+    name: str
+    detection: DetectionResult | None = None
+    forecast: ForecastResult | None = None
+    rul: RULResult | None = None
+    verdict: str = ""  # ok / caution / out_of_scope, "" when unknown
+
+
+def _compare_pen(index: int) -> object:
+    return pg.mkPen(COMPARE_COLORS[index % len(COMPARE_COLORS)], width=2, style=Qt.PenStyle.DashLine)
+
+
+def show_comparison(area: PlotArea, predictions: Sequence[ComparedPrediction], unit: Unit) -> list[str]:
+    """Draw several versions' predictions on ``unit`` together, one colour each: forecast medians
+    continuing the series, RUL lines, the predicted target series and detected ranges; the legend
+    line names each version with its figures. Returns the legend entries."""
+    area.clear_overlays()
+    entries: list[tuple[str, str]] = []
+    rul_lines: list[str] = []
+    for index, item in enumerate(predictions):
+        colour = COMPARE_COLORS[index % len(COMPARE_COLORS)]
+        pen = _compare_pen(index)
+        parts = []
+        if item.forecast is not None and _draw_compared_forecast(area, item.forecast, unit, pen):
+            parts.append("forecast")
+        if item.detection is not None:
+            count = _draw_compared_detection(area, item.detection, unit, colour, pen)
+            if count is not None:
+                parts.append(f"{count} anomal{'y' if count == 1 else 'ies'}")
+        if item.rul is not None:
+            text = _draw_compared_rul(area, item.rul, unit, pen, item.name)
+            if text:
+                parts.append(text)
+                rul_lines.append(f"{item.name}: {text}")
+        scope = {"out_of_scope": " — OUT OF SCOPE", "caution": " — caution"}.get(item.verdict, "")
+        entries.append(
+            (_line_swatch(colour, "━━"), f"{item.name}: {', '.join(parts) or 'nothing to draw'}{scope}")
+        )
+    lines = [item.value() for item in area.overlay_items("compare") if isinstance(item, pg.InfiniteLine)]
+    if lines and area._shown and area._shown[0].series:
+        first = float(area._shown[0].series[0].time[0])
+        area._shown[0].plot.setXRange(first, max(lines) + 0.05 * (max(lines) - first), padding=0.02)
+    area._overlay_entries = [text for _swatch, text in entries]
+    area.overlay_legend.setText("<br>".join(f"{swatch}&nbsp;{html.escape(text)}" for swatch, text in entries))
+    area.overlay_legend.setVisible(bool(entries))
+    if rul_lines:
+        area.rul_label.setText(f"Unit {unit}: " + "; ".join(rul_lines))
+        area.rul_label.setVisible(True)
+    return list(area._overlay_entries)
+
+
+def _last_point(entry: SensorPlot, unit: Unit) -> tuple[float, float] | None:
+    series = next((s for s in entry.series if str(s.unit) == str(unit)), None)
+    if series is None or not len(series.time):
+        return None
+    return float(series.time[-1]), float(series.values[-1])
+
+
+def _draw_compared_forecast(area: PlotArea, result: ForecastResult, unit: Unit, pen: object) -> bool:
+    unit_forecast = lookup_unit(result.units, unit)
+    if unit_forecast is None:
+        return False
+    drawn = False
+    for sensor, forecast in unit_forecast.sensors.items():
+        entry = area.sensor_plot(sensor)
+        if entry is None:
+            continue
+        time = as_float_time(forecast.time)
+        median = np.asarray(forecast.median, dtype=np.float64)
+        last = _last_point(entry, unit)
+        if last is not None:
+            time, median = np.r_[last[0], time], np.r_[last[1], median]
+        area._add_overlay("compare", entry.plot, pg.PlotDataItem(time, median, pen=pen))
+        drawn = True
+    return drawn
+
+
+def _draw_compared_detection(
+    area: PlotArea, result: DetectionResult, unit: Unit, colour: RGB, pen: object
+) -> int | None:
+    detection = lookup_unit(result.units, unit)
+    entry = area.sensor_plot(result.target)
+    if detection is None or entry is None:
+        return None
+    time = as_float_time(detection.time)
+    area._add_overlay(
+        "compare",
+        entry.plot,
+        pg.PlotDataItem(time, np.asarray(detection.predicted, dtype=np.float64), pen=pen),
+    )
+    for anomaly in detection.anomalies:
+        start, end = float(as_float_time([anomaly.start])[0]), float(as_float_time([anomaly.end])[0])
+        region = pg.LinearRegionItem(
+            values=(start, end if end > start else start + 0.5),
+            movable=False,
+            brush=pg.mkBrush(*colour, 45),
+            pen=pg.mkPen(colour),
+        )
+        region.setZValue(-10)
+        area._add_overlay("compare", entry.plot, region)
+    return len(detection.anomalies)
+
+
+def _draw_compared_rul(area: PlotArea, result: RULResult, unit: Unit, pen: object, tag: str) -> str:
+    estimate = next((u for u in result.units if str(u.unit) == str(unit)), None)
+    if estimate is None or not area._shown:
+        return ""
+    last = _last_point(area._shown[0], unit)
+    if last is not None:
+        for entry in area._shown:
+            line = pg.InfiniteLine(
+                pos=last[0] + estimate.rul,
+                angle=90,
+                movable=False,
+                pen=pen,
+                label=f"{tag} RUL {estimate.rul:.0f}" if entry is area._shown[0] else None,
+                labelOpts={"position": 0.85, "color": pen.color()},
+            )
+            area._add_overlay("compare", entry.plot, line)
+    return f"RUL {estimate.rul:.0f} ({estimate.lower:.0f}–{estimate.upper:.0f})"

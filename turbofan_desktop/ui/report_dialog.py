@@ -6,7 +6,6 @@ format, the output path and optionally the data the plots are drawn on.
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,14 +26,21 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from turbofan_desktop.errors import TurbofanError
-from turbofan_desktop.services import models
+from turbofan_desktop.services.naming import version_name_of
 from turbofan_desktop.ui.jobs import JobHandle, JobManager, Progress, event_progress
 
 if TYPE_CHECKING:
     from turbofan_desktop.services import Workspace
 
 FORMATS = {"HTML (self-contained)": "html", "PDF": "pdf"}
+
+
+def report_folder(last_used: Path | str | None) -> Path:
+    """Where the dialog proposes to save: the folder last used for a report, else the user's
+    documents (services.reports.default_report_folder) — never the program's sample folder."""
+    from turbofan_desktop.services.reports import default_report_folder
+
+    return default_report_folder(last_used)
 
 
 class ReportDialog(QDialog):
@@ -48,17 +54,16 @@ class ReportDialog(QDialog):
         parent: QWidget | None = None,
         default_dir: Path | str | None = None,
     ):
+        """``default_dir`` is the folder last used for a report (None: the user's documents)."""
         super().__init__(parent)
         self.workspace = workspace
         self.jobs = jobs
         self.version_id = int(version_id)
         self.job: JobHandle | None = None
         self.written: Path | None = None
-        label = f"version {self.version_id}"
-        with contextlib.suppress(TurbofanError):  # cosmetic; the export reports a missing version
-            label = models.get_version(workspace, self.version_id).label
-        self.setWindowTitle(f"Export report: {label}")
-        self._default_dir = Path(default_dir) if default_dir else Path.home()
+        self.version_name = version_name_of(workspace, self.version_id)
+        self.setWindowTitle(f"Export report: {self.version_name}")
+        self._default_dir = report_folder(default_dir)
 
         self.format = QComboBox()
         for text, fmt in FORMATS.items():
@@ -147,7 +152,7 @@ class ReportDialog(QDialog):
         workspace, version_id, fmt = self.workspace, self.version_id, self.fmt
         data_path = Path(data) if data else None
         self.job = self.jobs.submit(
-            f"Report {self.version_id} ({self.fmt.upper()})",
+            f"Report of {self.version_name} ({self.fmt.upper()})",
             lambda progress, should_stop: export_report(
                 workspace, version_id, fmt, out, data_path=data_path, progress=event_progress(progress)
             ),

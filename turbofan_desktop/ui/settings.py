@@ -6,7 +6,9 @@ The settings live in an INI file inside :func:`turbofan_desktop.config.config_di
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import QByteArray, QSettings
 
@@ -52,6 +54,14 @@ class UiSettings:
     def set_last_directory(self, directory: str | Path) -> None:
         self._qs.setValue("files/last_directory", str(directory))
 
+    def last_report_directory(self) -> str | None:
+        """The folder the last report was saved to (None before the first report)."""
+        value = self._qs.value("reports/last_directory", "")
+        return str(value) if value else None
+
+    def set_last_report_directory(self, directory: str | Path) -> None:
+        self._qs.setValue("reports/last_directory", str(directory))
+
     def recent_files(self) -> list[str]:
         value = self._qs.value("files/recent", [])
         if isinstance(value, str):  # QSettings returns a bare string for a one-element list
@@ -82,6 +92,20 @@ class UiSettings:
         entries = entries[:MAX_RECENT]
         self._qs.setValue("registries/recent", entries)
         return entries
+
+    # -- training dialog ---------------------------------------------------------------------------
+    def train_choices(self) -> dict[str, Any]:
+        """What the training dialog was last accepted with: ``plugin``, ``seed``, ``val_fraction``
+        and ``config`` (plugin name -> the settings changed from their defaults); {} before that."""
+        text = self._qs.value("train/choices", "")
+        try:
+            value = json.loads(str(text)) if text else {}
+        except json.JSONDecodeError:  # a hand-edited or damaged ini: start afresh
+            return {}
+        return value if isinstance(value, dict) else {}
+
+    def save_train_choices(self, choices: dict[str, Any]) -> None:
+        self._qs.setValue("train/choices", json.dumps(choices, default=list))
 
     def sync(self) -> None:
         self._qs.sync()

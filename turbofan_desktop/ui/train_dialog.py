@@ -7,15 +7,14 @@ It only builds a :class:`~turbofan_desktop.services.training.TrainRequest`; the 
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
-    QComboBox,
     QDialog,
     QDialogButtonBox,
-    QDoubleSpinBox,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
@@ -24,19 +23,33 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QPushButton,
     QScrollArea,
-    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
 from turbofan_desktop.errors import ConfigError, TurbofanError
 from turbofan_desktop.plugins.contract import ALL_TARGETS, ModelSpec
-from turbofan_desktop.ui.config_form import ConfigForm
+from turbofan_desktop.ui.config_form import ComboBox, ConfigForm, DoubleSpinBox, SpinBox
+from turbofan_desktop.ui.settings import UiSettings
 
 if TYPE_CHECKING:
     from turbofan_desktop.services import Workspace
     from turbofan_desktop.services.session import Dataset
     from turbofan_desktop.services.training import TrainRequest
+
+
+#: plugin settings the dialog asks for itself (one field each): the run's seed feeds a plugin's
+#: ``seed``, and the validation share splits the units before the plugin sees them
+RUN_SETTINGS = ("seed", "val_fraction")
+WARNING_STYLE = "color: #8a5a00; background: #fdf0cd; padding: 4px;"
+ERROR_STYLE = "color: #b00020; font-weight: bold;"
+
+
+def is_test_file(dataset: Dataset) -> bool:
+    """A C-MAPSS test file: paired with its true-RUL file, or named ``test_…`` (its units stop
+    before failure, so a model trained on it learns from cut-off histories)."""
+    name = dataset.source.name if dataset.source else dataset.name
+    return dataset.rul is not None or str(name or "").lower().startswith("test")
 
 
 def _trainable_targets(workspace: Workspace, spec: ModelSpec, dataset: Dataset) -> list[str]:
@@ -61,8 +74,13 @@ class TrainDialog(QDialog):
         selected_sensors: Iterable[str] = (),
         parent: QWidget | None = None,
         all_sensors: bool = False,
+        *,
+        ui_settings: UiSettings | None = None,
     ):
+        """``ui_settings`` remembers the choices between sessions (None: nothing is remembered)."""
         super().__init__(parent)
+        self.ui_settings = ui_settings
+        self._remembered: dict[str, Any] = ui_settings.train_choices() if ui_settings is not None else {}
         self.workspace = workspace
         self.dataset = dataset
         self.selected_sensors = list(selected_sensors)
@@ -71,7 +89,7 @@ class TrainDialog(QDialog):
         self.specs: dict[str, ModelSpec] = dict(workspace.plugins.models())
         self.form: ConfigForm | None = None
 
-        self.plugin_combo = QComboBox()
+        self.plugin_combo = ComboBox()
         for name, spec in sorted(self.specs.items()):
             self.plugin_combo.addItem(f"{name} ({', '.join(spec.tasks)})", name)
         self.description = QLabel()
@@ -87,9 +105,10 @@ class TrainDialog(QDialog):
         select_none = QPushButton("None")
         select_none.clicked.connect(lambda: self._check_all(False))
 
-        self.seed = QSpinBox()
+        self.seed = SpinBox()
         self.seed.setRange(0, 2**31 - 1)
-        self.val_fraction = QDoubleSpinBox()
+        self.seed.setToolTip("Random seed of the run: the unit split, and the model's own seed.")
+        self.val_fraction = DoubleSpinBox()
         self.val_fraction.setRange(0.05, 0.5)
         self.val_fraction.setSingleStep(0.05)
         self.val_fraction.setDecimals(2)
@@ -106,6 +125,23 @@ class TrainDialog(QDialog):
         self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Train")
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
+        self.problem = QLabel()  # why Train did nothing: beside the button, never scrolled away
+        self.problem.setObjectName("trainProblem")
+        self.problem.setWordWrap(True)
+        self.problem.setStyleSheet(ERROR_STYLE)
+        self.problem.hide()
+        self.test_warning = QLabel()
+        self.test_warning.setObjectName("testFileWarning")
+        self.test_warning.setWordWrap(True)
+        self.test_warning.setStyleSheet(WARNING_STYLE)
+        self.test_warning.setVisible(is_test_file(dataset))
+        if is_test_file(dataset):
+            name = dataset.source.name if dataset.source else dataset.name
+            self.test_warning.setText(
+                f"{name} is a test file: its engines stop before failure, so a model trained on it "
+                "learns from cut-off histories and its validation says little. Train on the matching "
+                "train_ file, and use this one to validate."
+            )
 
         top = QFormLayout()
         top.addRow("Model", self.plugin_combo)
@@ -137,12 +173,37 @@ class TrainDialog(QDialog):
         source = dataset.name or str(dataset.source or "")
         if source:
             layout.addWidget(QLabel(f"Data: {source}"))
+        layout.addWidget(self.test_warning)
         layout.addLayout(columns)
+        layout.addWidget(self.problem)
         layout.addWidget(self.buttons)
         self.resize(820, 560)
 
+        self._restore_choices()
         self.plugin_combo.currentIndexChanged.connect(self._plugin_changed)
         self._plugin_changed()
+
+    def _restore_choices(self) -> None:
+        remembered = self._remembered
+        index = self.plugin_combo.findData(remembered.get("plugin"))
+        if index >= 0:
+            self.plugin_combo.setCurrentIndex(index)
+        with contextlib.suppress(TypeError, ValueError):
+            self.seed.setValue(int(remembered.get("seed", self.seed.value())))
+            self.val_fraction.setValue(float(remembered.get("val_fraction", self.val_fraction.value())))
+
+    def _save_choices(self) -> None:
+        if self.ui_settings is None or self.form is None:
+            return
+        configs = dict(self._remembered.get("config") or {})
+        configs[self.spec.name] = self.form.changed_values()
+        self._remembered = {
+            "plugin": self.spec.name,
+            "seed": self.seed.value(),
+            "val_fraction": round(self.val_fraction.value(), 2),
+            "config": configs,
+        }
+        self.ui_settings.save_train_choices(self._remembered)
 
     # -- plugin and targets ---------------------------------------------------------------------
     @property
@@ -162,8 +223,12 @@ class TrainDialog(QDialog):
             return
         spec = self.spec
         self.description.setText(spec.description)
-        self.form = ConfigForm(spec)
+        self.form = ConfigForm(spec, hidden=RUN_SETTINGS)
+        remembered = dict(self._remembered.get("config") or {}).get(spec.name)
+        if isinstance(remembered, dict):
+            self.form.set_values(remembered)
         self.form.changed.connect(self._update_ok)
+        self.form.changed.connect(self.problem.hide)
         self.config_area.setWidget(self.form)
         self._fill_targets(spec)
         self._update_ok()
@@ -222,14 +287,38 @@ class TrainDialog(QDialog):
 
     # -- result -------------------------------------------------------------------------------
     def accept(self) -> None:
-        """Stay open while the settings are invalid (the form shows why)."""
-        if self.form is None or not self.checked_targets():
+        """Stay open while the settings are invalid: the reason shows beside the Train button and
+        the setting it names is scrolled into view."""
+        if self.form is None:
+            return
+        if not self.checked_targets():
+            self.show_problem("Choose at least one sensor to train.")
             return
         try:
             self.form.values()
-        except ConfigError:
+        except ConfigError as exc:
+            self.show_problem(str(exc))
             return
+        self.problem.hide()
+        self._save_choices()
         super().accept()
+
+    def show_problem(self, message: str) -> None:
+        """Say why Train did nothing, and bring the setting the sentence names into view."""
+        self.problem.setText(message)
+        self.problem.show()
+        if self.form is None:
+            return
+        self.form.error_label.hide()  # said once, where it cannot be scrolled away
+        names = self.form.field_names()
+        named = [n for n in names if f"'{n}'" in message] or [n for n in names if f" {n} " in f" {message} "]
+        if not named:
+            return
+        if self.form.is_advanced(named[0]) and self.form.advanced is not None:
+            self.form.advanced.expand(animate=False)
+        editor = self.form.editor(named[0])
+        self.config_area.ensureWidgetVisible(editor)
+        editor.setFocus()
 
     def request(self) -> TrainRequest:
         """The :class:`TrainRequest` for the current choices; raises ConfigError for invalid settings."""
