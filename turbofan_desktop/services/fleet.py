@@ -540,7 +540,7 @@ def assess(
         try:
             result = predict_rul(ws, version_id, dataset, accept_out_of_scope=accept_out_of_scope)
         except IncompatibleDataError as exc:  # a fleet has many files: say which one
-            raise IncompatibleDataError(exc.args[0] if where in str(exc) else f"{where}: {exc}") from None
+            raise type(exc)(exc.args[0] if where in str(exc) else f"{where}: {exc}") from None
         if not result.units:
             raise IncompatibleDataError(f"{where} has no unit long enough for version {version_id}.")
         file_levels, values = _levels_and_values(result)
