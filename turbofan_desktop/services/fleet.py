@@ -178,6 +178,19 @@ def validate_plan_settings(horizon: Any, cost_failure: Any, cost_visit: Any) -> 
     return h, c_f, c_v
 
 
+def plan_curves(
+    levels: Sequence[float], quantiles: np.ndarray, horizon: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """F(s) and E[(T - s)+] per engine for the visit cycles s = 0..horizon, each (N, horizon + 1):
+    what a plan needs from the distribution. Neither depends on the costs, nor on H beyond its
+    length, so a what-if can reuse them (:meth:`FleetAssessment.plan`)."""
+    q = np.asarray(quantiles, dtype=np.float64).reshape(-1, len(levels))
+    cycles = np.broadcast_to(np.arange(int(horizon) + 1, dtype=np.float64), (q.shape[0], int(horizon) + 1))
+    f = failure_probability(levels, q, cycles)
+    f[:, 0] = 0.0  # running now: a visit now always finds the engine alive
+    return f, expected_life_beyond(levels, q, cycles)
+
+
 def plan(
     levels: Sequence[float],
     quantiles: np.ndarray,
@@ -192,25 +205,32 @@ def plan(
     candidate visit cycles 0..H.
     """
     h, c_f, c_v = validate_plan_settings(horizon, cost_failure, cost_visit)
-    q = np.asarray(quantiles, dtype=np.float64).reshape(-1, len(levels))
-    n = q.shape[0]
-    cycles = np.broadcast_to(np.arange(h + 1, dtype=np.float64), (n, h + 1))
-    f = failure_probability(levels, q, cycles)  # (N, H+1)
-    f[:, 0] = 0.0  # running now: a visit now always finds the engine alive
-    cost = c_f * f + c_v * (1.0 - f) + expected_life_beyond(levels, q, cycles)  # (N, H+1)
+    f, life_left = plan_curves(levels, quantiles, h)
+    return plan_from_curves(f, life_left, horizon=h, cost_failure=c_f, cost_visit=c_v)
+
+
+def plan_from_curves(
+    f: np.ndarray, life_left: np.ndarray, *, horizon: int, cost_failure: float, cost_visit: float
+) -> MaintenancePlan:
+    """:func:`plan` from :func:`plan_curves` (columns 0..H of curves at least H + 1 long)."""
+    h, c_f, c_v = validate_plan_settings(horizon, cost_failure, cost_visit)
+    f, life_left = f[:, : h + 1], life_left[:, : h + 1]
+    n = f.shape[0]
+    cost = c_f * f + c_v * (1.0 - f) + life_left  # (N, H+1)
     p_fail = f[:, h]
     cost_monitor = c_f * p_fail + c_v * (1.0 - p_fail)
     cost_now = cost[:, 0]
     # the best planned visit: the cheapest cycle 1..H, the latest among equals
     later_first = cost[:, :0:-1]  # cycles H..1
     best_plan_idx = h - np.argmin(later_first, axis=1)
-    cost_best_plan = cost[np.arange(n), best_plan_idx]
+    rows = np.arange(n)
+    cost_best_plan = cost[rows, best_plan_idx]
     options = np.stack([cost_now, cost_best_plan, cost_monitor], axis=1)
     # ties go to the later action: pick the minimum scanning monitor -> plan -> now
     choice = 2 - np.argmin(options[:, ::-1], axis=1)
     action = np.asarray(ACTIONS, dtype=object)[choice]
     service_at = np.where(choice == 0, 0.0, np.where(choice == 1, best_plan_idx.astype(np.float64), np.nan))
-    expected = options[np.arange(n), choice]
+    expected = options[rows, choice]
     return MaintenancePlan(
         horizon=h,
         cost_failure=c_f,
@@ -304,6 +324,7 @@ class FleetAssessment:
     raw_quantiles: np.ndarray | None = None  # the model's own, before the tail calibration
     calibration: TailCalibration | None = None
     anomaly_labels: dict[int, str] = field(default_factory=dict)  # version id -> its label
+    _curves: tuple | None = field(default=None, init=False, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.engines)
@@ -323,10 +344,16 @@ class FleetAssessment:
         cost_failure: float = DEFAULT_COST_FAILURE,
         cost_visit: float = DEFAULT_COST_VISIT,
     ) -> MaintenancePlan:
-        """A plan for these engines from the cached quantiles (no model runs)."""
-        return plan(
-            self.levels, self.quantiles, horizon=horizon, cost_failure=cost_failure, cost_visit=cost_visit
-        )
+        """A plan for these engines from the cached quantiles (no model runs). The distribution's
+        curves over the visit cycles are kept, so another horizon up to the longest seen, or other
+        costs, only redo the arithmetic of the decision."""
+        h, c_f, c_v = validate_plan_settings(horizon, cost_failure, cost_visit)
+        cached = self._curves
+        if cached is None or cached[0] is not self.quantiles or cached[1].shape[1] <= h:
+            length = max(h, 2 * (cached[1].shape[1] - 1) if cached is not None else h)
+            self._curves = (self.quantiles, *plan_curves(self.levels, self.quantiles, length))
+        _, f, life_left = self._curves
+        return plan_from_curves(f, life_left, horizon=h, cost_failure=c_f, cost_visit=c_v)
 
     def rows(self, maintenance: MaintenancePlan) -> list[dict[str, Any]]:
         """One plain dict per engine (the CLI's JSON objects), in the assessment's order."""
@@ -635,6 +662,8 @@ __all__ = [
     "expected_life_beyond",
     "failure_probability",
     "plan",
+    "plan_curves",
+    "plan_from_curves",
     "realised_cost",
     "rul_versions",
     "validate_plan_settings",
