@@ -337,3 +337,18 @@ def test_fleet_report_html_and_pdf_name_the_plan_versions_and_hashes(
     )
     assert code == 0  # the suffix is not .pdf: HTML
     assert (tmp_path / "x.docx").read_text().startswith("<!DOCTYPE html>")
+
+
+def test_anomaly_version_choices_for_the_files(fleet_registry, fd001_small):
+    home, versions = fleet_registry
+    with Workspace.open(home) as ws:
+        data = load_dataset(ws, fd001_small["test"])
+        listed = [int(r.id) for r in fleet_service.anomaly_versions_for(ws, [data])]
+        newest = fleet_service.newest_validated_anomaly_versions(ws, [data])
+        production = fleet_service.default_anomaly_versions(ws, [data])
+        without_s2 = data.with_frame(data.frame.drop(columns=["s_2"]), {"step": "drop s_2"})
+        none_fit = fleet_service.anomaly_versions_for(ws, [data, without_s2])
+    assert listed == [versions["telemanom"]]  # the RUL version is not an anomaly version
+    assert newest == [versions["telemanom"]]  # training validated it on its held-out units
+    assert production == []  # nothing promoted
+    assert none_fit == []  # a version is offered only when every file has its sensor

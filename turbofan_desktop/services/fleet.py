@@ -425,17 +425,35 @@ def default_rul_version(ws: Workspace, dataset: Dataset) -> int:
     return int(candidates[0].id)
 
 
+def anomaly_versions_for(ws: Workspace, datasets: Sequence[Dataset]) -> list[Any]:
+    """Usable versions of every anomaly model whose target every one of the files has (a sensor, or
+    ``*`` for an all-sensor version), newest first: what a user may choose from."""
+    columns = set.intersection(*(set(d.frame.columns) for d in datasets)) if datasets else set()
+    plugins = [name for name, spec in ws.plugins.models().items() if "anomaly" in spec.tasks]
+    records = []
+    for plugin in plugins:
+        records += [
+            r
+            for r in ws.registry.list_versions(plugin=plugin, limit=500)
+            if r.status in _USABLE and (r.target == "*" or r.target in columns)
+        ]
+    return sorted(records, key=lambda r: -int(r.id))
+
+
 def default_anomaly_versions(ws: Workspace, datasets: Sequence[Dataset]) -> list[int]:
     """The production version of every anomaly model target that each of the files has (a sensor
     target; an all-sensor version when its model offers anomalies), oldest target first."""
-    columns = set.intersection(*(set(d.frame.columns) for d in datasets)) if datasets else set()
-    plugins = [name for name, spec in ws.plugins.models().items() if "anomaly" in spec.tasks]
-    chosen = []
-    for plugin in plugins:
-        for record in ws.registry.list_versions(plugin=plugin, stage="production", limit=500):
-            if record.status in _USABLE and (record.target == "*" or record.target in columns):
-                chosen.append(int(record.id))
-    return sorted(chosen)
+    return sorted(int(r.id) for r in anomaly_versions_for(ws, datasets) if r.stage == "production")
+
+
+def newest_validated_anomaly_versions(ws: Workspace, datasets: Sequence[Dataset]) -> list[int]:
+    """Per anomaly model and target the files have, the newest version that was validated (on its
+    held-out units or a data file); a target without one is left out."""
+    chosen: dict[tuple[str, str], int] = {}
+    for record in anomaly_versions_for(ws, datasets):  # newest first
+        if record.validation_performed:
+            chosen.setdefault((record.plugin, record.target), int(record.id))
+    return sorted(chosen.values())
 
 
 def _levels_and_values(result: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -657,7 +675,9 @@ __all__ = [
     "FleetFile",
     "MaintenancePlan",
     "assess",
+    "anomaly_versions_for",
     "default_anomaly_versions",
+    "newest_validated_anomaly_versions",
     "default_rul_version",
     "expected_life_beyond",
     "failure_probability",

@@ -10,6 +10,7 @@ point on the chart) emits :attr:`FleetPanel.engine_activated` so the window plot
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,10 +24,9 @@ from PySide6.QtCore import (
     Qt,
     Signal,
 )
-from PySide6.QtGui import QBrush, QColor, QPainter, QPen
+from PySide6.QtGui import QActionGroup, QBrush, QColor, QPainter, QPen
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QCheckBox,
     QComboBox,
     QDoubleSpinBox,
     QFileDialog,
@@ -35,12 +35,14 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
+    QMenu,
     QPushButton,
     QSpinBox,
     QSplitter,
     QStyledItemDelegate,
     QStyleOptionViewItem,
     QTableView,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -78,6 +80,13 @@ _ROLES = frozenset(
     }
 )
 APPLICABILITY_TEXT = {"ok": "", "caution": "caution", "out_of_scope": "OUT OF SCOPE"}
+NEWEST_VALIDATED, PRODUCTION, NO_ANOMALIES, CHOSEN = "newest_validated", "production", "none", "chosen"
+ANOMALY_MODES = {
+    NEWEST_VALIDATED: "Newest validated version per sensor",
+    PRODUCTION: "Production version per sensor",
+    NO_ANOMALIES: "None",
+    CHOSEN: "Chosen versions",
+}
 
 # the decision first (unit, risk, probability), the evidence after, the file last (often one file)
 COLUMNS = (
@@ -303,6 +312,10 @@ class FleetTableModel(QAbstractTableModel):
             lines.append(f"anomaly {a['sensor']} {a['start']}–{a['end']} (score {a['score']:.2g})")
         if engine.drift:
             lines.append("drifted sensors in the file: " + ", ".join(engine.drift))
+        if engine.applicability not in (None, "ok"):
+            lines.append(
+                f"applicability of the versions on its file: {APPLICABILITY_TEXT[engine.applicability]}"
+            )
         return "\n".join(lines)
 
 
@@ -487,10 +500,19 @@ class FleetPanel(QWidget):
         self.version_combo = QComboBox()
         self.version_combo.setObjectName("fleetVersionCombo")
         self.version_combo.setToolTip("The RUL model version every engine is assessed with")
-        self.anomalies_check = QCheckBox("Anomalies")
-        self.anomalies_check.setToolTip(
-            "Also run the production anomaly versions of the files' sensors and show recent anomalies"
+        # which anomaly versions run on the files: a rule per sensor, or versions the user ticks
+        self.anomaly_mode = NEWEST_VALIDATED
+        self.chosen_anomaly_versions: list[int] = []
+        self.anomaly_button = QToolButton()
+        self.anomaly_button.setObjectName("fleetAnomalyButton")
+        self.anomaly_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.anomaly_button.setToolTip(
+            "Which anomaly versions run on the files' sensors: recent anomalies show as badges"
         )
+        self.anomaly_menu = QMenu(self.anomaly_button)
+        self.anomaly_menu.aboutToShow.connect(self._fill_anomaly_menu)
+        self.anomaly_button.setMenu(self.anomaly_menu)
+        self._show_anomaly_choice()
         self.assess_button = QPushButton("Assess fleet")
         self.assess_button.setObjectName("fleetAssessButton")
         self.assess_button.clicked.connect(self.assess)
@@ -521,7 +543,7 @@ class FleetPanel(QWidget):
         top = QHBoxLayout()
         top.addWidget(QLabel("RUL version"))
         top.addWidget(self.version_combo, 1)
-        top.addWidget(self.anomalies_check)
+        top.addWidget(self.anomaly_button)
         top.addWidget(self.assess_button)
         top.addWidget(self.report_button)
         whatif = QHBoxLayout()
@@ -610,11 +632,7 @@ class FleetPanel(QWidget):
         if self.jobs is None:
             self.summary.setText("The job manager is not available, so the fleet cannot be assessed.")
             return None
-        anomaly_versions = (
-            fleet_service.default_anomaly_versions(self.workspace, datasets)
-            if self.anomalies_check.isChecked()
-            else []
-        )
+        anomaly_versions = self.anomaly_versions_to_use(datasets)
         self._assessed_datasets = datasets
         self.assess_button.setEnabled(False)
         self.summary.setText(f"Assessing {len(datasets)} file(s)…")
@@ -627,6 +645,71 @@ class FleetPanel(QWidget):
         handle.cancelled.connect(self._on_assess_cancelled)
         self._job = handle
         return handle
+
+    # -- which anomaly versions ---------------------------------------------------------------------------
+    def set_anomaly_choice(self, mode: str, versions: list[int] | None = None) -> None:
+        """``mode``: newest validated / production per sensor, none, or the ``versions`` chosen."""
+        if mode not in ANOMALY_MODES:
+            raise ValueError(f"unknown anomaly choice {mode!r}")
+        self.anomaly_mode = mode
+        if versions is not None:
+            self.chosen_anomaly_versions = sorted(int(v) for v in versions)
+        self._show_anomaly_choice()
+
+    def anomaly_versions_to_use(self, datasets: list[Any]) -> list[int]:
+        """The anomaly version ids the choice names for ``datasets`` (read on the GUI thread: rows of
+        the registry, no model loads)."""
+        if self.workspace is None or self.anomaly_mode == NO_ANOMALIES or not datasets:
+            return []
+        try:
+            if self.anomaly_mode == CHOSEN:
+                usable = {int(r.id) for r in fleet_service.anomaly_versions_for(self.workspace, datasets)}
+                return [v for v in self.chosen_anomaly_versions if v in usable]
+            if self.anomaly_mode == PRODUCTION:
+                return fleet_service.default_anomaly_versions(self.workspace, datasets)
+            return fleet_service.newest_validated_anomaly_versions(self.workspace, datasets)
+        except TurbofanError:
+            return []
+
+    def _show_anomaly_choice(self) -> None:
+        if self.anomaly_mode == CHOSEN:
+            n = len(self.chosen_anomaly_versions)
+            text = f"Anomalies: {n} chosen version{'s' if n != 1 else ''}"
+        else:
+            text = f"Anomalies: {ANOMALY_MODES[self.anomaly_mode].lower()}"
+        self.anomaly_button.setText(text)
+
+    def _fill_anomaly_menu(self) -> None:
+        """The rules, then every usable anomaly version of the open files' sensors to tick."""
+        menu = self.anomaly_menu
+        menu.clear()
+        group = QActionGroup(menu)
+        for mode, text in ANOMALY_MODES.items():
+            if mode == CHOSEN:
+                continue
+            action = menu.addAction(text)
+            action.setCheckable(True)
+            action.setChecked(self.anomaly_mode == mode)
+            action.setActionGroup(group)
+            action.triggered.connect(lambda _=False, m=mode: self.set_anomaly_choice(m))
+        menu.addSection("Or choose versions")
+        try:
+            records = fleet_service.anomaly_versions_for(self.workspace, list(self.datasets()))
+        except TurbofanError:
+            records = []
+        if not records:
+            menu.addAction("No anomaly version for the open files' sensors").setEnabled(False)
+        for record in records:
+            checked = "validated" if record.validation_performed else "not validated"
+            action = menu.addAction(f"{record.label} [{record.stage}, {checked}]")
+            action.setCheckable(True)
+            action.setChecked(self.anomaly_mode == CHOSEN and int(record.id) in self.chosen_anomaly_versions)
+            action.toggled.connect(lambda on, v=int(record.id): self._toggle_version(v, on))
+
+    def _toggle_version(self, version_id: int, on: bool) -> None:
+        chosen = set(self.chosen_anomaly_versions) if self.anomaly_mode == CHOSEN else set()
+        chosen = chosen | {version_id} if on else chosen - {version_id}
+        self.set_anomaly_choice(CHOSEN, sorted(chosen))
 
     # -- the report (a job) -----------------------------------------------------------------------------
     def _choose_report_path(self) -> None:
@@ -723,6 +806,22 @@ class FleetPanel(QWidget):
         )
         if drifted:
             text += f". Drift against the training data: {', '.join(drifted)}"
+        if a.anomaly_versions:
+            names = [a.anomaly_labels.get(v, f"#{v}") for v in a.anomaly_versions]
+            text += f". Anomalies from {', '.join(names)}"
+        else:
+            text += ". No anomaly version ran"
+        verdict = a.applicability()["verdict"]
+        if verdict not in (None, "ok"):
+            worst = [
+                f"{Path(f.path).name}: {fleet_service.verdict_line(v)}"
+                for f in a.files
+                for v in f.applicability
+                if v["verdict"] == verdict
+            ]
+            text += f". Applicability {APPLICABILITY_TEXT[verdict]}: {worst[0]}"
+        if a.calibration is not None:
+            text += f". P(fail) uses the {a.calibration.summary()}"
         self.summary.setText(text)
 
     def _apply_filter(self) -> None:
