@@ -79,7 +79,7 @@ _ROLES = frozenset(
         ACTION_ROLE,
     }
 )
-APPLICABILITY_TEXT = {"ok": "", "caution": "caution", "out_of_scope": "OUT OF SCOPE"}
+APPLICABILITY_TEXT = {"ok": "ok", "caution": "caution", "out_of_scope": "OUT OF SCOPE"}
 NEWEST_VALIDATED, PRODUCTION, NO_ANOMALIES, CHOSEN = "newest_validated", "production", "none", "chosen"
 ANOMALY_MODES = {
     NEWEST_VALIDATED: "Newest validated version per sensor",
@@ -410,7 +410,9 @@ class FleetChart(pg.PlotWidget):
                 name=ACTION_TEXT[action],
             )
             item.sigClicked.connect(self._clicked)
-            self.addItem(item)  # named: the legend lists it
+            # named: the legend lists it; the bars (which hold every median) set the range, so the
+            # points' hidden-point masks never enter the view's bounds
+            self.addItem(item, ignoreBounds=True)
             self.points[action] = item
         self.horizon_line = pg.InfiniteLine(
             angle=0, movable=False, pen=pg.mkPen((40, 40, 40), width=1.5, style=Qt.PenStyle.DashLine)
@@ -418,7 +420,7 @@ class FleetChart(pg.PlotWidget):
         self.horizon_label = pg.TextItem(color=(40, 40, 40), anchor=(1, 1))
         self.selected = pg.ScatterPlotItem(size=16, pen=pg.mkPen((0, 0, 0), width=2), brush=None, symbol="o")
         for extra in (self.horizon_line, self.horizon_label, self.selected):
-            self.addItem(extra)
+            self.addItem(extra, ignoreBounds=extra is not self.horizon_line)
         self.order = np.array([], dtype=int)
         self._medians = np.array([])
         self._shown: dict[str, np.ndarray] = {}
@@ -438,6 +440,7 @@ class FleetChart(pg.PlotWidget):
         self._shown = {}
         self.update_plan(plan)
         self.selected.setData([], [])
+        self.enableAutoRange()  # a new fleet: its whole range, whatever the view showed before
 
     def update_plan(self, plan: Any) -> None:
         """Show each engine in its action's item (colour and symbol), and the horizon. Only the
@@ -582,7 +585,7 @@ class FleetPanel(QWidget):
         self.summary.setObjectName("fleetSummary")
         self.summary.setWordWrap(True)
 
-        split = QSplitter(Qt.Orientation.Horizontal)
+        split = self.splitter = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(self.table)
         split.addWidget(self.chart)
         split.setStretchFactor(0, 3)
