@@ -398,6 +398,8 @@ class FleetChart(pg.PlotWidget):
         self.bars = pg.PlotCurveItem(pen=pg.mkPen((140, 140, 140), width=1), connect="pairs", antialias=False)
         # the intervals do not change with a what-if: repaint them from a cached pixmap
         self.bars.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+        for side in ("left", "bottom"):  # nor do the axes: their tick labels are slow to redraw
+            self.getAxis(side).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self.addItem(self.bars)
         self.addLegend(offset=(10, 10))
         self.points: dict[str, pg.ScatterPlotItem] = {}
