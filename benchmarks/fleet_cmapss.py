@@ -70,19 +70,34 @@ ALARM_SENSORS = ["s_4", "s_7", "s_11", "s_12"]
 ALARM_SETTINGS = {"epochs": "5"}
 
 
-def trained_version(ws: Workspace, train_path: Path, settings: dict, seed: int) -> tuple[int, float]:
+def trained_version(
+    ws: Workspace, train_path: Path, settings: dict, seed: int, test_fraction: float = 0.0
+) -> tuple[int, float]:
     """A Transformer version trained on ``train_path`` with ``settings`` (reused when the registry has
-    one) and the seconds its training took."""
+    one with the same split fractions) and the seconds its training took. ``test_fraction`` > 0 keeps
+    a test split of training engines, which the tail calibration then uses: engines the model never
+    saw, not even for early stopping or its interval's calibration."""
     for record in ws.registry.list_versions(plugin="transformer", limit=500):
         same_file = dict(record.lineage or {}).get("source") == str(train_path)
         same_config = all(str(record.config.get(k)) == str(v) for k, v in {**settings, "seed": seed}.items())
-        if record.status in ("trained", "validated") and same_file and same_config:
+        split = record.provenance.split
+        has_test = split is not None and bool(split.test)
+        if (
+            record.status in ("trained", "validated")
+            and same_file
+            and same_config
+            and has_test == (test_fraction > 0)
+        ):
             return int(record.id), float(record.training_seconds)
     started = time.perf_counter()
     summary = train(
         ws,
         TrainRequest(
-            plugin="transformer", data_path=train_path, config={**settings, "seed": seed}, seed=seed
+            plugin="transformer",
+            data_path=train_path,
+            config={**settings, "seed": seed},
+            seed=seed,
+            test_fraction=test_fraction,
         ),
     )
     if summary.failed or not summary.registered:
@@ -358,6 +373,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--alarms", action="store_true", help="also measure anomaly alarms as a fleet signal")
     parser.add_argument("--alarms-only", action="store_true", help="only the alarm part")
     parser.add_argument("--whatif-only", action="store_true", help="only the what-if timings")
+    parser.add_argument(
+        "--test-fraction",
+        type=float,
+        default=0.0,
+        help="train the Transformers with a test split of training engines (the tail calibration uses it)",
+    )
     parser.add_argument("--whatif-repeats", type=int, default=20)
     parser.add_argument("--alarm-subset", default="FD001")
     parser.add_argument("--alarm-sensors", nargs="+", default=ALARM_SENSORS)
@@ -369,7 +390,13 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"settings {settings}, seed {args.seed}, horizon {h}, visit {args.cost_visit:g}, failure {args.cost_failure}"
     )
-    out: dict = {"settings": settings, "seed": args.seed, "horizon": h, "subsets": {}}
+    out: dict = {
+        "settings": settings,
+        "seed": args.seed,
+        "horizon": h,
+        "test_fraction": args.test_fraction,
+        "subsets": {},
+    }
     with Workspace.open(args.registry) as ws:
         versions = {}
         if args.alarms or args.alarms_only:
@@ -379,7 +406,9 @@ def main(argv: list[str] | None = None) -> int:
             print_alarms(out["alarms"])
         for sub in [] if (args.alarms_only or args.whatif_only) else args.subsets:
             train_path, test_path = args.data / f"train_{sub}.txt", args.data / f"test_{sub}.txt"
-            version_id, train_seconds = trained_version(ws, train_path, settings, args.seed)
+            version_id, train_seconds = trained_version(
+                ws, train_path, settings, args.seed, args.test_fraction
+            )
             versions[sub] = version_id
             assessment = assess(ws, [test_path], rul_version=version_id, calibrate=not args.no_calibration)
             lives = load_dataset(ws, train_path).unit_lengths().to_numpy(dtype=float)
@@ -432,7 +461,9 @@ def main(argv: list[str] | None = None) -> int:
         # speed: FD001's version, synthetic fleets, model already loaded by the assessments above
         first = args.subsets[0]
         if first not in versions:  # --whatif-only: the version of the first subset, reused or trained
-            versions[first] = trained_version(ws, args.data / f"train_{first}.txt", settings, args.seed)[0]
+            versions[first] = trained_version(
+                ws, args.data / f"train_{first}.txt", settings, args.seed, args.test_fraction
+            )[0]
         test_path = args.data / f"test_{first}.txt"
         speed = {}
         for engines in [] if args.whatif_only else args.speed_engines:
