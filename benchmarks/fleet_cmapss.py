@@ -2,12 +2,16 @@
 
     python benchmarks/fleet_cmapss.py --data /work/shared/data/cmapss --subsets FD001 FD002 FD003 \
         [--horizon 30] [--cost-failure 500 2000] [--cost-visit 50] [--set ensemble=1 --set epochs=15] \
-        [--registry DIR] [--json out.json]
+        [--registry DIR] [--json out.json] [--test-fraction 0.2] [--no-calibration] [--alarms | --alarms-only]
+        [--no-speed | --whatif-only [--whatif-repeats N]] [--no-ui]
 
 Per subset, a Transformer is trained on train_FD00x.txt through the services (as the app does: the
 registry's unit split holds out validation units) into a benchmark registry (``--registry``; a version
 trained there on the same file with the same settings is reused), then ``services.fleet.assess``
 takes one snapshot per engine of test_FD00x.txt (its last cycle; the true RUL from RUL_FD00x.txt).
+The predictive distribution's lower tail is calibrated on the version's held-out training engines cut
+at random cycles (``services.fleet_calibration``; its validation units, or its test units with
+``--test-fraction``), never on a test file; ``--no-calibration`` measures the model's own quantiles.
 
 Printed, with H = ``--horizon``:
 
