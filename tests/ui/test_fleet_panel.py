@@ -222,7 +222,8 @@ def test_anomaly_versions_default_to_the_newest_validated_and_can_be_chosen(qtbo
     s2, s2_label = anomaly_version(home, "s_2")
     s3, s3_label = anomaly_version(home, "s_3")
     # the default: per sensor the newest validated version, named on the button and in the summary
-    assert widget.anomaly_button.text() == "Anomalies: newest validated version per sensor"
+    assert widget.anomaly_button.text() == "Anomalies: newest validated"
+    assert "Newest validated version per sensor" in widget.anomaly_button.toolTip()
     assert widget.anomaly_versions_to_use([dataset]) == [s2, s3]
     assess(qtbot, widget)
     assert widget.assessment.anomaly_versions == [s2, s3]
@@ -237,7 +238,8 @@ def test_anomaly_versions_default_to_the_newest_validated_and_can_be_chosen(qtbo
     tick = next(a for a in widget.anomaly_menu.actions() if a.text().startswith(s3_label))
     tick.trigger()
     assert widget.anomaly_mode == CHOSEN and widget.chosen_anomaly_versions == [s3]
-    assert widget.anomaly_button.text() == "Anomalies: 1 chosen version"
+    assert widget.anomaly_button.text() == "Anomalies: 1 chosen"
+    assert f"#{s3}" in widget.anomaly_button.toolTip()
     assess(qtbot, widget)
     assert widget.assessment.anomaly_versions == [s3]
     assert f"Anomalies from {s3_label}" in widget.summary.text()

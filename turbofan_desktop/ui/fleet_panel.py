@@ -87,6 +87,7 @@ ANOMALY_MODES = {
     NO_ANOMALIES: "None",
     CHOSEN: "Chosen versions",
 }
+ANOMALY_SHORT = {NEWEST_VALIDATED: "newest validated", PRODUCTION: "production", NO_ANOMALIES: "none"}
 
 # the decision first (unit, risk, probability), the evidence after, the file last (often one file)
 COLUMNS = (
@@ -505,6 +506,11 @@ class FleetPanel(QWidget):
         self.version_combo = QComboBox()
         self.version_combo.setObjectName("fleetVersionCombo")
         self.version_combo.setToolTip("The RUL model version every engine is assessed with")
+        # wide when there is room, but its longest entry never sets the window's minimum width
+        self.version_combo.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
+        self.version_combo.setMinimumContentsLength(22)
         # which anomaly versions run on the files: a rule per sensor, or versions the user ticks
         self.anomaly_mode = NEWEST_VALIDATED
         self.chosen_anomaly_versions: list[int] = []
@@ -677,12 +683,20 @@ class FleetPanel(QWidget):
             return []
 
     def _show_anomaly_choice(self) -> None:
+        """The button names the choice briefly (the window's width must not grow); its tooltip fully."""
         if self.anomaly_mode == CHOSEN:
             n = len(self.chosen_anomaly_versions)
-            text = f"Anomalies: {n} chosen version{'s' if n != 1 else ''}"
+            text = f"Anomalies: {n} chosen"
+            full = f"{n} chosen anomaly version{'s' if n != 1 else ''}: " + (
+                ", ".join(f"#{v}" for v in self.chosen_anomaly_versions) or "none"
+            )
         else:
-            text = f"Anomalies: {ANOMALY_MODES[self.anomaly_mode].lower()}"
+            text = f"Anomalies: {ANOMALY_SHORT[self.anomaly_mode]}"
+            full = ANOMALY_MODES[self.anomaly_mode]
         self.anomaly_button.setText(text)
+        self.anomaly_button.setToolTip(
+            f"Anomaly versions run on the files' sensors: {full}. Click to choose."
+        )
 
     def _fill_anomaly_menu(self) -> None:
         """The rules, then every usable anomaly version of the open files' sensors to tick."""
