@@ -352,3 +352,21 @@ def test_anomaly_version_choices_for_the_files(fleet_registry, fd001_small):
     assert newest == [versions["telemanom"]]  # training validated it on its held-out units
     assert production == []  # nothing promoted
     assert none_fit == []  # a version is offered only when every file has its sensor
+
+
+def test_without_its_held_out_engines_the_tail_stays_the_models_and_says_why(fleet_registry, monkeypatch):
+    from turbofan_desktop.services import validation
+    from turbofan_desktop.services.fleet_calibration import tail_calibration
+
+    home, versions = fleet_registry
+
+    def gone(ws, record, **_):
+        raise IncompatibleDataError(f"{record.lineage['source']} is not there any more.")
+
+    monkeypatch.setattr(validation, "held_out_data", gone)
+    with Workspace.open(home) as ws:
+        calibration = tail_calibration(ws, versions["transformer"], cuts_per_unit=3)  # not cached yet
+    assert not calibration.calibrated and calibration.cuts == 0
+    assert "not there any more" in calibration.note and "as the model gives it" in calibration.summary()
+    q = np.array([[5.0, 10.0, 20.0]])
+    assert np.array_equal(calibration.apply(np.array([0.1, 0.5, 0.9]), q), q)
