@@ -2,12 +2,16 @@
 
     python benchmarks/fleet_cmapss.py --data /work/shared/data/cmapss --subsets FD001 FD002 FD003 \
         [--horizon 30] [--cost-failure 500 2000] [--cost-visit 50] [--set ensemble=1 --set epochs=15] \
-        [--registry DIR] [--json out.json]
+        [--registry DIR] [--json out.json] [--test-fraction 0.2] [--no-calibration] [--alarms | --alarms-only]
+        [--no-speed | --whatif-only [--whatif-repeats N]] [--no-ui]
 
 Per subset, a Transformer is trained on train_FD00x.txt through the services (as the app does: the
 registry's unit split holds out validation units) into a benchmark registry (``--registry``; a version
 trained there on the same file with the same settings is reused), then ``services.fleet.assess``
 takes one snapshot per engine of test_FD00x.txt (its last cycle; the true RUL from RUL_FD00x.txt).
+The predictive distribution's lower tail is calibrated on the version's held-out training engines cut
+at random cycles (``services.fleet_calibration``; its validation units, or its test units with
+``--test-fraction``), never on a test file; ``--no-calibration`` measures the model's own quantiles.
 
 Printed, with H = ``--horizon``:
 
@@ -24,6 +28,16 @@ Printed, with H = ``--horizon``:
   repeating FD001's test units with new ids, and the what-if time for 1,000 engines (median of 20): the
   plan alone (``plan`` from cached quantiles), and the fleet panel's update (plan, table and chart
   repainted, offscreen Qt; ``--no-ui`` skips it).
+
+With ``--alarms`` (FD001's training file, or ``--alarm-subset``): anomaly alarms as a fleet signal.
+One Telemanom version per sensor of ``--alarm-sensors`` (few sensors, ``--alarm-set`` epochs=5: reduced
+compute) is trained through the services with a unit split of 60 % training, 20 % validation (early
+stopping) and 20 % test engines. On the **validation** engines an alarm rule
+(:mod:`turbofan_desktop.services.fleet_alarms`: which sensors, a minimum anomaly score, how many
+sensors agree, how many cycles the signal must hold) is chosen to meet <= 10 % false-alarm engines
+(first alarm in the first half of life) with a median lead time >= 50 cycles; it is then measured on
+the **test** engines, which nothing was chosen on. Both are training engines the registry's split held
+out; no test file is used. Printed with each sensor's plugin defaults (any anomaly raises the alarm).
 
 Timings on a shared machine are noisy: each is the median of a few repeats.
 """
@@ -45,30 +59,177 @@ from turbofan_desktop.cli._jobs import parse_settings
 from turbofan_desktop.services import Workspace
 from turbofan_desktop.services.data import load_dataset
 from turbofan_desktop.services.fleet import assess, plan, realised_cost
+from turbofan_desktop.services.fleet_alarms import (
+    AlarmRule,
+    EngineEvidence,
+    alarm_metrics,
+    candidate_rules,
+    choose_rule,
+)
+from turbofan_desktop.services.inference import detect
 from turbofan_desktop.services.training import TrainRequest, train
 
 DEFAULT_SETTINGS = {"ensemble": "1", "epochs": "15"}
+ALARM_SENSORS = ["s_4", "s_7", "s_11", "s_12"]
+ALARM_SETTINGS = {"epochs": "5"}
 
 
-def trained_version(ws: Workspace, train_path: Path, settings: dict, seed: int) -> tuple[int, float]:
+def trained_version(
+    ws: Workspace, train_path: Path, settings: dict, seed: int, test_fraction: float = 0.0
+) -> tuple[int, float]:
     """A Transformer version trained on ``train_path`` with ``settings`` (reused when the registry has
-    one) and the seconds its training took."""
+    one with the same split fractions) and the seconds its training took. ``test_fraction`` > 0 keeps
+    a test split of training engines, which the tail calibration then uses: engines the model never
+    saw, not even for early stopping or its interval's calibration."""
     for record in ws.registry.list_versions(plugin="transformer", limit=500):
         same_file = dict(record.lineage or {}).get("source") == str(train_path)
         same_config = all(str(record.config.get(k)) == str(v) for k, v in {**settings, "seed": seed}.items())
-        if record.status in ("trained", "validated") and same_file and same_config:
+        split = record.provenance.split
+        has_test = split is not None and bool(split.test)
+        if (
+            record.status in ("trained", "validated")
+            and same_file
+            and same_config
+            and has_test == (test_fraction > 0)
+        ):
             return int(record.id), float(record.training_seconds)
     started = time.perf_counter()
     summary = train(
         ws,
         TrainRequest(
-            plugin="transformer", data_path=train_path, config={**settings, "seed": seed}, seed=seed
+            plugin="transformer",
+            data_path=train_path,
+            config={**settings, "seed": seed},
+            seed=seed,
+            test_fraction=test_fraction,
         ),
     )
     if summary.failed or not summary.registered:
         raise SystemExit(f"training on {train_path} failed: {summary.to_dict()}")
     print(f"  trained {train_path.name} in {time.perf_counter() - started:.0f} s", flush=True)
     return summary.registered[0], time.perf_counter() - started
+
+
+def trained_anomaly_versions(
+    ws: Workspace, train_path: Path, sensors: list[str], settings: dict, seed: int
+) -> tuple[dict[str, int], float]:
+    """One Telemanom version per sensor trained on ``train_path`` with a 60/20/20 unit split (reused
+    when the registry has them) and the seconds training took."""
+    config = {**settings, "seed": seed}
+    found: dict[str, int] = {}
+    for record in ws.registry.list_versions(plugin="telemanom", limit=500):
+        provenance = record.provenance
+        same_file = dict(record.lineage or {}).get("source") == str(train_path)
+        same_config = all(str(record.config.get(k)) == str(v) for k, v in config.items())
+        has_test = provenance.split is not None and bool(provenance.split.test)
+        usable = record.status in ("trained", "validated") and same_file and same_config and has_test
+        if usable and record.target in sensors:
+            found.setdefault(record.target, int(record.id))
+    missing = [s for s in sensors if s not in found]
+    started = time.perf_counter()
+    if missing:
+        summary = train(
+            ws,
+            TrainRequest(
+                plugin="telemanom",
+                data_path=train_path,
+                targets=missing,
+                config=config,
+                seed=seed,
+                val_fraction=0.2,
+                test_fraction=0.2,
+            ),
+        )
+        if summary.failed:
+            raise SystemExit(f"Telemanom training on {train_path} failed: {summary.to_dict()}")
+        for version_id in summary.registered:
+            found[ws.registry.get(version_id).target] = int(version_id)
+        print(
+            f"  trained Telemanom on {', '.join(missing)} in {time.perf_counter() - started:.0f} s",
+            flush=True,
+        )
+    return found, time.perf_counter() - started
+
+
+def engine_evidence(ws: Workspace, versions: dict[str, int], dataset) -> list[EngineEvidence]:
+    """Every run-to-failure engine of ``dataset`` with the anomaly ranges of each sensor's version."""
+    times = dataset.frame.groupby("unit", sort=False)[dataset.time_col]
+    first, last = times.min(), times.max()
+    engines = {
+        u: EngineEvidence(unit=u, first=float(first[u]), failure=float(last[u])) for u in dataset.units
+    }
+    for sensor, version_id in versions.items():
+        result = detect(ws, version_id, dataset, record_kpis=False)
+        for unit, found in result.units.items():
+            engines[unit].ranges[sensor] = [
+                (float(r.start), float(r.end), float(r.score)) for r in found.anomalies
+            ]
+    return list(engines.values())
+
+
+def alarm_benchmark(ws: Workspace, train_path: Path, sensors: list[str], settings: dict, seed: int) -> dict:
+    """The alarm rule chosen on the validation engines, measured on the test engines (module doc)."""
+    versions, seconds = trained_anomaly_versions(ws, train_path, sensors, settings, seed)
+    splits = {repr(ws.registry.get(v).provenance.split.test) for v in versions.values()}
+    if len(splits) != 1:
+        raise SystemExit("the sensors' versions were trained on different unit splits")
+    split = ws.registry.get(next(iter(versions.values()))).provenance.split
+    _train, val, test = split.apply(load_dataset(ws, train_path))
+    started = time.perf_counter()
+    choose_on, measure_on = engine_evidence(ws, versions, val), engine_evidence(ws, versions, test)
+    detect_seconds = time.perf_counter() - started
+    scores = [r[2] for e in choose_on for ranges in e.ranges.values() for r in ranges]
+    thresholds = (
+        sorted({0.0, *(float(np.quantile(scores, q)) for q in (0.25, 0.5, 0.75, 0.9))}) if scores else [0.0]
+    )
+    candidates = candidate_rules(sensors, thresholds, agreements=(1, 2, 3), persistences=(1, 5, 10, 20, 30))
+    rule, chosen_val = choose_rule(choose_on, candidates)
+    defaults = {
+        sensor: {
+            "validation": alarm_metrics(choose_on, AlarmRule((sensor,))),
+            "test": alarm_metrics(measure_on, AlarmRule((sensor,))),
+        }
+        for sensor in sensors
+    }
+    any_sensor = AlarmRule(tuple(sensors))
+    return {
+        "train_file": str(train_path),
+        "sensors": sensors,
+        "settings": settings,
+        "versions": versions,
+        "train_seconds": seconds,
+        "detect_seconds": detect_seconds,
+        "validation_engines": len(choose_on),
+        "test_engines": len(measure_on),
+        "candidates": len(candidates),
+        "defaults_per_sensor": defaults,
+        "defaults_any_sensor": {
+            "validation": alarm_metrics(choose_on, any_sensor),
+            "test": alarm_metrics(measure_on, any_sensor),
+        },
+        "chosen_rule": rule.to_dict(),
+        "chosen": {"validation": chosen_val, "test": alarm_metrics(measure_on, rule)},
+    }
+
+
+def print_alarms(row: dict) -> None:
+    def line(m: dict) -> str:
+        return (
+            f"false alarm {m['false_alarm_share']:.0%}, median lead {m['lead_time_median']:.0f} cycles, "
+            f"alarmed {m['alarmed_share']:.0%} of {m['engines']}"
+        )
+
+    print(
+        f"alarms ({Path(row['train_file']).name}, Telemanom {row['settings']} on {', '.join(row['sensors'])}; "
+        f"{row['validation_engines']} validation / {row['test_engines']} test engines held out):"
+    )
+    for sensor, d in row["defaults_per_sensor"].items():
+        print(f"  defaults {sensor}: validation {line(d['validation'])}; test {line(d['test'])}")
+    d = row["defaults_any_sensor"]
+    print(f"  defaults, any sensor: validation {line(d['validation'])}; test {line(d['test'])}")
+    print(f"  chosen on validation ({row['candidates']} rules): {row['chosen_rule']['text']}")
+    print(f"    validation {line(row['chosen']['validation'])}")
+    print(f"    test       {line(row['chosen']['test'])}", flush=True)
 
 
 def fixed_interval(lives: np.ndarray, cost_failure: float, cost_visit: float) -> int:
@@ -211,6 +372,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--speed-engines", type=int, nargs=2, default=[250, 2500], metavar=("SMALL", "LARGE"))
     parser.add_argument("--whatif-engines", type=int, default=1000)
     parser.add_argument("--no-ui", action="store_true", help="skip the fleet panel's what-if timing")
+    parser.add_argument("--no-speed", action="store_true", help="skip the timings")
+    parser.add_argument("--no-calibration", action="store_true", help="the model's quantiles as they are")
+    parser.add_argument("--alarms", action="store_true", help="also measure anomaly alarms as a fleet signal")
+    parser.add_argument("--alarms-only", action="store_true", help="only the alarm part")
+    parser.add_argument("--whatif-only", action="store_true", help="only the what-if timings")
+    parser.add_argument(
+        "--test-fraction",
+        type=float,
+        default=0.0,
+        help="train the Transformers with a test split of training engines (the tail calibration uses it)",
+    )
+    parser.add_argument("--whatif-repeats", type=int, default=20)
+    parser.add_argument("--alarm-subset", default="FD001")
+    parser.add_argument("--alarm-sensors", nargs="+", default=ALARM_SENSORS)
+    parser.add_argument("--alarm-set", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     settings = {**DEFAULT_SETTINGS, **parse_settings(args.sets)}
@@ -218,14 +394,27 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"settings {settings}, seed {args.seed}, horizon {h}, visit {args.cost_visit:g}, failure {args.cost_failure}"
     )
-    out: dict = {"settings": settings, "seed": args.seed, "horizon": h, "subsets": {}}
+    out: dict = {
+        "settings": settings,
+        "seed": args.seed,
+        "horizon": h,
+        "test_fraction": args.test_fraction,
+        "subsets": {},
+    }
     with Workspace.open(args.registry) as ws:
         versions = {}
-        for sub in args.subsets:
+        if args.alarms or args.alarms_only:
+            alarm_settings = {**ALARM_SETTINGS, **parse_settings(args.alarm_set)}
+            train_path = args.data / f"train_{args.alarm_subset}.txt"
+            out["alarms"] = alarm_benchmark(ws, train_path, args.alarm_sensors, alarm_settings, args.seed)
+            print_alarms(out["alarms"])
+        for sub in [] if (args.alarms_only or args.whatif_only) else args.subsets:
             train_path, test_path = args.data / f"train_{sub}.txt", args.data / f"test_{sub}.txt"
-            version_id, train_seconds = trained_version(ws, train_path, settings, args.seed)
+            version_id, train_seconds = trained_version(
+                ws, train_path, settings, args.seed, args.test_fraction
+            )
             versions[sub] = version_id
-            assessment = assess(ws, [test_path], rul_version=version_id)
+            assessment = assess(ws, [test_path], rul_version=version_id, calibrate=not args.no_calibration)
             lives = load_dataset(ws, train_path).unit_lengths().to_numpy(dtype=float)
             true_rul = np.array([e.true_rul for e in assessment.engines], dtype=float)
             p = assessment.plan(h, args.cost_failure[0], args.cost_visit).p_fail
@@ -235,6 +424,7 @@ def main(argv: list[str] | None = None) -> int:
             upper = assessment.quantiles[:, -1]
             row = {
                 "version_id": version_id,
+                "calibration": assessment.calibration.to_dict() if assessment.calibration else None,
                 "train_seconds": train_seconds,
                 "engines": len(assessment),
                 "engines_failing_within_h": int(truth.sum()),
@@ -253,21 +443,34 @@ def main(argv: list[str] | None = None) -> int:
                 f"interval coverage {row['interval_coverage']:.2f} (version {version_id}, trained {train_seconds:.0f} s)",
                 flush=True,
             )
+            if assessment.calibration is not None:
+                print(f"  {assessment.calibration.summary()}")
             for c in row["costs"]:
                 r = c["ratio_to_perfect"]
+                c["beats_fixed_interval_by"] = r["fixed_interval"] - r["plan"]
+                c["beats_median_below_h_by"] = r["median_below_h"] - r["plan"]
                 f = c["unplanned_failures"]
                 print(
                     f"  C_f {c['cost_failure']:g} / C_v {c['cost_visit']:g}: cost / perfect  plan {r['plan']:.2f} "
                     f"({f['plan']} failures; {c['counts']})  fixed interval {c['fixed_interval_cycles']} cycles "
                     f"{r['fixed_interval']:.2f} ({f['fixed_interval']}; over the whole life {r['fixed_interval_whole_life']:.2f})  median<H {r['median_below_h']:.2f} "
-                    f"({f['median_below_h']})",
+                    f"({f['median_below_h']}); plan beats (a) by {c['beats_fixed_interval_by']:+.2f}, "
+                    f"(b) by {c['beats_median_below_h_by']:+.2f}",
                     flush=True,
                 )
+        if args.alarms_only or args.no_speed:
+            if args.json:
+                args.json.write_text(json.dumps(out, indent=1, default=str))
+            return 0
         # speed: FD001's version, synthetic fleets, model already loaded by the assessments above
         first = args.subsets[0]
+        if first not in versions:  # --whatif-only: the version of the first subset, reused or trained
+            versions[first] = trained_version(
+                ws, args.data / f"train_{first}.txt", settings, args.seed, args.test_fraction
+            )[0]
         test_path = args.data / f"test_{first}.txt"
         speed = {}
-        for engines in args.speed_engines:
+        for engines in [] if args.whatif_only else args.speed_engines:
             fleet = synthetic_fleet(ws, test_path, engines)
             assess(ws, [fleet], rul_version=versions[first])  # warm
             seconds = timed(lambda fleet=fleet: assess(ws, [fleet], rul_version=versions[first]), 3)
@@ -283,17 +486,24 @@ def main(argv: list[str] | None = None) -> int:
         )
         speed[f"whatif_{args.whatif_engines}_ms"] = whatif * 1000
         print(f"what-if plan for {args.whatif_engines} engines: {whatif * 1000:.1f} ms (median of 20)")
+        big.plan(h + 40, 700, 40)  # the curves once, as the panel's first plan makes them
+        costs = iter(range(10**6))
+        cached = timed(lambda: big.plan(h + next(costs) % 40, 700 + next(costs) % 50, 40), 20)
+        speed[f"whatif_{args.whatif_engines}_cached_ms"] = cached * 1000
+        print(
+            f"what-if plan from the cached curves (other H and costs): {cached * 1000:.1f} ms (median of 20)"
+        )
         if not args.no_ui:
-            ui_ms, ui_best = panel_whatif_ms(big, [h + 1 + k % 40 for k in range(20)])
+            ui_ms, ui_best = panel_whatif_ms(big, [h + 1 + k % 40 for k in range(args.whatif_repeats)])
             speed[f"panel_whatif_{args.whatif_engines}_ms"] = ui_ms
             speed[f"panel_whatif_{args.whatif_engines}_best_ms"] = ui_best
             print(
                 f"fleet panel what-if (plan + table + chart repaint) for {args.whatif_engines} engines: "
-                f"{ui_ms:.1f} ms median of 20, fastest {ui_best:.1f} ms"
+                f"{ui_ms:.1f} ms median of {args.whatif_repeats}, fastest {ui_best:.1f} ms"
             )
         out["speed"] = speed
     if args.json:
-        args.json.write_text(json.dumps(out, indent=1))
+        args.json.write_text(json.dumps(out, indent=1, default=str))
     return 0
 
 

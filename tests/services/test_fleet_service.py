@@ -14,10 +14,12 @@ from turbofan_desktop.cli import main
 from turbofan_desktop.errors import ConfigError, IncompatibleDataError, PluginError
 from turbofan_desktop.services import Workspace
 from turbofan_desktop.services import fleet as fleet_service
+from turbofan_desktop.services.applicability import OutOfScopeError
 from turbofan_desktop.services.data import load_dataset
 from turbofan_desktop.services.fleet import ACTIONS, assess, default_rul_version
 from turbofan_desktop.services.inference import detect, predict_rul
 from turbofan_desktop.services.training import TrainRequest, train
+from turbofan_desktop.services.validation import held_out_data
 
 JSON_KEYS = {
     "unit",
@@ -118,7 +120,7 @@ def test_assessment_matches_the_models_rul_and_keeps_its_quantiles(fleet_registr
     assert assessment.rul_version == versions["transformer"]
     assert len(assessment) == len(direct.units) == 6
     assert list(assessment.levels) == pytest.approx([0.1, 0.5, 0.9])
-    for engine, unit, q in zip(assessment.engines, direct.units, assessment.quantiles, strict=True):
+    for engine, unit, q in zip(assessment.engines, direct.units, assessment.raw_quantiles, strict=True):
         assert engine.unit == unit.unit and engine.rul == pytest.approx(unit.rul)
         assert q == pytest.approx([unit.lower, unit.rul, unit.upper])
         assert engine.true_rul == unit.true_rul
@@ -178,6 +180,67 @@ def test_the_default_version_prefers_a_production_one_trained_on_matching_data(f
     )
 
 
+def test_the_lower_tail_is_calibrated_on_the_versions_held_out_training_engines(fleet_registry, fd001_small):
+    home, versions = fleet_registry
+    with Workspace.open(home) as ws:
+        calibrated = assess(ws, [fd001_small["test"]], drift=False)
+        plain = assess(ws, [fd001_small["test"]], drift=False, calibrate=False)
+        held = held_out_data(ws, ws.registry.get(versions["transformer"]))
+    calibration = calibrated.calibration
+    assert calibration.calibrated and calibration.units == len(held.units) >= 1
+    assert calibration.cuts == 10 * len(held.units)  # ten cuts per held-out engine
+    assert calibration.levels == (0.1,) and calibration.scales[0] >= 1.0
+    # only the lower quantile moves, only ever down, and the table's lower bound shows it
+    assert np.all(calibrated.quantiles[:, 0] <= calibrated.raw_quantiles[:, 0])
+    assert np.array_equal(calibrated.quantiles[:, 1:], calibrated.raw_quantiles[:, 1:])
+    assert [e.lower for e in calibrated.engines] == pytest.approx(list(calibrated.quantiles[:, 0]))
+    assert plain.calibration is None and np.array_equal(plain.quantiles, plain.raw_quantiles)
+    assert np.array_equal(plain.raw_quantiles, calibrated.raw_quantiles)
+    assert np.all(calibrated.plan().p_fail >= plain.plan().p_fail - 1e-12)
+
+
+def test_every_file_carries_the_verdict_of_every_version_used(fleet_registry, fd001_small):
+    home, versions = fleet_registry
+    with Workspace.open(home) as ws:
+        assessment = assess(ws, [fd001_small["test"]], anomaly_versions=[versions["telemanom"]], drift=False)
+    verdicts = assessment.files[0].applicability
+    assert [(v["role"], v["version_id"]) for v in verdicts] == [
+        ("rul", versions["transformer"]),
+        ("anomaly", versions["telemanom"]),
+    ]
+    assert all(v["verdict"] in ("ok", "caution") and v["used"] for v in verdicts)
+    summary = assessment.applicability()
+    assert summary["verdict"] == assessment.files[0].verdict in ("ok", "caution")
+    assert summary["files"][0]["path"] == assessment.files[0].path
+    assert all(e.applicability == assessment.files[0].verdict for e in assessment.engines)
+
+
+def test_a_file_out_of_scope_is_refused_or_assessed_with_its_verdict(fleet_registry, fd001_small, tmp_path):
+    home, versions = fleet_registry
+    with Workspace.open(home) as ws:
+        data = load_dataset(ws, fd001_small["test"])
+        frame = data.frame.copy()
+        frame["s_2"] = frame["s_2"] + 40 * frame["s_2"].std()  # far outside the training range
+        moved = data.with_frame(frame, {"step": "shift s_2"}, name="moved.txt", source=None)
+        with pytest.raises(OutOfScopeError, match="out of scope on"):
+            assess(ws, [moved], anomaly_versions=[versions["telemanom"]], drift=False)
+        accepted = assess(
+            ws,
+            [moved],
+            anomaly_versions=[versions["telemanom"]],
+            anomaly_window=10**6,
+            drift=False,
+            accept_out_of_scope=True,
+        )
+    rul, anomaly = accepted.files[0].applicability
+    assert rul["verdict"] == "out_of_scope" and rul["used"] and "s_2" in " ".join(rul["reasons"])
+    # the anomaly version out of the file's scope is left out of it, and says so
+    assert anomaly["verdict"] == "out_of_scope" and not anomaly["used"]
+    assert all(e.anomalies == [] and e.applicability == "out_of_scope" for e in accepted.engines)
+    assert accepted.applicability()["verdict"] == "out_of_scope"
+    assert "left out" in fleet_service.verdict_line(anomaly)
+
+
 # -- the command -------------------------------------------------------------------------------------------
 def test_cli_json_has_one_object_per_unit_most_urgent_first(capsys, fleet_registry, fd001_small):
     home, versions = fleet_registry
@@ -209,6 +272,17 @@ def test_cli_json_has_one_object_per_unit_most_urgent_first(capsys, fleet_regist
     urgency = [ACTIONS.index(u["recommendation"]) for u in units]
     assert urgency == sorted(urgency)
     assert sum(payload["counts"].values()) == 6
+    applicability = payload["applicability"]
+    assert applicability["verdict"] in ("ok", "caution")
+    assert [v["version_id"] for v in applicability["files"][0]["versions"]] == [
+        versions["transformer"],
+        versions["telemanom"],
+    ]
+    assert all(u["applicability"] == applicability["files"][0]["verdict"] for u in units)
+    assert (
+        payload["calibration"]["cuts"] > 0
+        and "held-out training engines" in payload["calibration"]["summary"]
+    )
 
 
 def test_cli_csv_and_text(capsys, fleet_registry, fd001_small):
@@ -249,6 +323,7 @@ def test_fleet_report_html_and_pdf_name_the_plan_versions_and_hashes(
         "The plan" in text and "Engines, most urgent first" in text and 'src="data:image/png;base64,' in text
     )
     assert record.label in text and record.artifact_sha256 in text and data_hash in text
+    assert "Applicability" in text and "Lower tail" in text and "held-out training engines" in text
     assert text.count("test_FD001.txt unit ") == 6
     assert pdf_path.read_bytes().startswith(b"%PDF") and pdf_path.stat().st_size > 5000
     code, _, err = run_cli(
@@ -262,3 +337,36 @@ def test_fleet_report_html_and_pdf_name_the_plan_versions_and_hashes(
     )
     assert code == 0  # the suffix is not .pdf: HTML
     assert (tmp_path / "x.docx").read_text().startswith("<!DOCTYPE html>")
+
+
+def test_anomaly_version_choices_for_the_files(fleet_registry, fd001_small):
+    home, versions = fleet_registry
+    with Workspace.open(home) as ws:
+        data = load_dataset(ws, fd001_small["test"])
+        listed = [int(r.id) for r in fleet_service.anomaly_versions_for(ws, [data])]
+        newest = fleet_service.newest_validated_anomaly_versions(ws, [data])
+        production = fleet_service.default_anomaly_versions(ws, [data])
+        without_s2 = data.with_frame(data.frame.drop(columns=["s_2"]), {"step": "drop s_2"})
+        none_fit = fleet_service.anomaly_versions_for(ws, [data, without_s2])
+    assert listed == [versions["telemanom"]]  # the RUL version is not an anomaly version
+    assert newest == [versions["telemanom"]]  # training validated it on its held-out units
+    assert production == []  # nothing promoted
+    assert none_fit == []  # a version is offered only when every file has its sensor
+
+
+def test_without_its_held_out_engines_the_tail_stays_the_models_and_says_why(fleet_registry, monkeypatch):
+    from turbofan_desktop.services import validation
+    from turbofan_desktop.services.fleet_calibration import tail_calibration
+
+    home, versions = fleet_registry
+
+    def gone(ws, record, **_):
+        raise IncompatibleDataError(f"{record.lineage['source']} is not there any more.")
+
+    monkeypatch.setattr(validation, "held_out_data", gone)
+    with Workspace.open(home) as ws:
+        calibration = tail_calibration(ws, versions["transformer"], cuts_per_unit=3)  # not cached yet
+    assert not calibration.calibrated and calibration.cuts == 0
+    assert "not there any more" in calibration.note and "as the model gives it" in calibration.summary()
+    q = np.array([[5.0, 10.0, 20.0]])
+    assert np.array_equal(calibration.apply(np.array([0.1, 0.5, 0.9]), q), q)

@@ -36,12 +36,32 @@ def fleet_home(tmp_path_factory):
     )
     home = folder / "registry"
     with Workspace.open(home) as ws:
-        config = preset_configs(ws, "tiny")["transformer"]
+        presets = preset_configs(ws, "tiny")
         summary = train(
-            ws, TrainRequest(plugin="transformer", data_path=folder / "train_small.txt", config=config)
+            ws,
+            TrainRequest(
+                plugin="transformer", data_path=folder / "train_small.txt", config=presets["transformer"]
+            ),
+        )
+        assert summary.failed == 0
+        # two anomaly versions (training validates each on its held-out units)
+        summary = train(
+            ws,
+            TrainRequest(
+                plugin="telemanom",
+                data_path=folder / "train_small.txt",
+                targets=["s_2", "s_3"],
+                config=presets["telemanom"],
+            ),
         )
         assert summary.failed == 0
     return home, folder / "test_FD001.txt"
+
+
+def anomaly_version(home: Path, sensor: str) -> tuple[int, str]:
+    with Workspace.open(home) as ws:
+        record = next(r for r in ws.registry.list_versions(plugin="telemanom") if r.target == sensor)
+        return int(record.id), record.label
 
 
 @pytest.fixture
@@ -104,6 +124,9 @@ def test_assess_sort_what_if_and_click_an_engine(qtbot, panel):
     with qtbot.waitSignal(widget.plan_changed):
         widget.horizon.setValue(250)
     assert np.all(widget.plan.p_fail >= before) and widget.plan.p_fail.max() > before.max() - 1e-12
+    # the chart shows every engine once, under the action the new plan gives it
+    for action, n in widget.plan.counts().items():
+        assert widget.chart.visible_points(action) == n
     assert widget.model.headerData(C_PFAIL, Qt.Orientation.Horizontal) == "P(fail ≤ 250)"
     assert len(widget.jobs.jobs()) == jobs_before
     # a failure as cheap as a visit is refused in words; the last plan stays
@@ -189,3 +212,57 @@ def test_the_window_docks_the_panel_on_ctrl_4_and_plots_a_clicked_engine(qtbot, 
         assert window.jobs.running_count() == 0
         window.deleteLater()
         ws.close()
+
+
+def test_anomaly_versions_default_to_the_newest_validated_and_can_be_chosen(qtbot, panel, fleet_home):
+    from turbofan_desktop.ui.fleet_panel import CHOSEN, NO_ANOMALIES, PRODUCTION
+
+    widget, dataset = panel
+    home, _ = fleet_home
+    s2, s2_label = anomaly_version(home, "s_2")
+    s3, s3_label = anomaly_version(home, "s_3")
+    # the default: per sensor the newest validated version, named on the button and in the summary
+    assert widget.anomaly_button.text() == "Anomalies: newest validated"
+    assert "Newest validated version per sensor" in widget.anomaly_button.toolTip()
+    assert widget.anomaly_versions_to_use([dataset]) == [s2, s3]
+    assess(qtbot, widget)
+    assert widget.assessment.anomaly_versions == [s2, s3]
+    assert f"Anomalies from {s2_label}, {s3_label}" in widget.summary.text()
+    # nothing is in production
+    widget.set_anomaly_choice(PRODUCTION)
+    assert widget.anomaly_versions_to_use([dataset]) == []
+    # the menu lists every usable version with its stage and validation; ticking one chooses it
+    widget._fill_anomaly_menu()
+    texts = [a.text() for a in widget.anomaly_menu.actions()]
+    assert f"{s3_label} [none, validated]" in texts and f"{s2_label} [none, validated]" in texts
+    tick = next(a for a in widget.anomaly_menu.actions() if a.text().startswith(s3_label))
+    tick.trigger()
+    assert widget.anomaly_mode == CHOSEN and widget.chosen_anomaly_versions == [s3]
+    assert widget.anomaly_button.text() == "Anomalies: 1 chosen"
+    assert f"#{s3}" in widget.anomaly_button.toolTip()
+    assess(qtbot, widget)
+    assert widget.assessment.anomaly_versions == [s3]
+    assert f"Anomalies from {s3_label}" in widget.summary.text()
+    assert {a["sensor"] for e in widget.assessment.engines for a in e.anomalies} <= {"s_3"}
+    widget.set_anomaly_choice(NO_ANOMALIES)
+    assess(qtbot, widget)
+    assert widget.assessment.anomaly_versions == [] and "No anomaly version ran" in widget.summary.text()
+
+
+def test_the_panel_shows_the_applicability_and_the_calibrated_tail(qtbot, panel):
+    from turbofan_desktop.ui.fleet_panel import APPLICABILITY_TEXT, C_APPLIC, C_INTERVAL, COLUMNS
+
+    widget, _ = panel
+    assess(qtbot, widget)
+    a = widget.assessment
+    assert COLUMNS[C_APPLIC] == "Applicability"
+    verdict = a.files[0].verdict
+    assert verdict in ("ok", "caution")
+    shown = {widget.proxy.index(r, C_APPLIC).data() for r in range(widget.proxy.rowCount())}
+    assert shown == {APPLICABILITY_TEXT[verdict]}
+    assert "P(fail) uses the " in widget.summary.text()
+    assert a.calibration is not None and a.calibration.summary() in widget.summary.text()
+    # the interval bar and text show the calibrated lower bound the plan uses
+    row_engine = widget.model.engine_at(0)
+    text = widget.proxy.index(0, C_INTERVAL).data()
+    assert text == f"{a.quantiles[row_engine, 0]:.0f}–{a.engines[row_engine].upper:.0f}"

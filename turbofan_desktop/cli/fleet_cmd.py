@@ -73,6 +73,12 @@ def register(subparsers) -> None:
     )
     parser.add_argument("--no-drift", action="store_true", help="skip the drift check of each file")
     parser.add_argument(
+        "--no-calibration",
+        action="store_true",
+        help="use the model's quantiles as they are (default: the lower tail widened as the version's "
+        "held-out training engines ask)",
+    )
+    parser.add_argument(
         "--report",
         type=Path,
         metavar="PATH",
@@ -103,6 +109,8 @@ def fleet_payload(assessment: Any, maintenance: Any) -> dict[str, Any]:
         "cost_visit": maintenance.cost_visit,
         "counts": maintenance.counts(),
         "files": [vars(f) for f in assessment.files],
+        "applicability": assessment.applicability(),
+        "calibration": assessment.calibration.to_dict() if assessment.calibration else None,
         "units": [rows[i] for i in order],
     }
 
@@ -119,7 +127,7 @@ def _csv_value(name: str, row: dict[str, Any]) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    from turbofan_desktop.services.fleet import assess, validate_plan_settings
+    from turbofan_desktop.services.fleet import assess, validate_plan_settings, verdict_line
 
     validate_plan_settings(args.horizon, args.cost_failure, args.cost_visit)  # before any model runs
     bar = progress_bar(args)
@@ -132,6 +140,7 @@ def run(args: argparse.Namespace) -> int:
                 anomaly_versions=args.anomaly_versions,
                 anomaly_window=args.anomaly_window,
                 drift=not args.no_drift,
+                calibrate=not args.no_calibration,
                 progress=lambda event: bar.update(event.fraction, event.message),
                 should_stop=stop,
             )
@@ -159,6 +168,14 @@ def run(args: argparse.Namespace) -> int:
         f"{len(assessment)} engines, RUL from {assessment.rul_version_label}; horizon {maintenance.horizon} "
         f"cycles, failure {maintenance.cost_failure:g}, visit {maintenance.cost_visit:g} (cycles of life)"
     )
+    applicability = payload["applicability"]
+    if applicability["verdict"] is not None:
+        for f in applicability["files"]:
+            for v in f["versions"]:
+                if v["verdict"] != "ok":
+                    print(f"{Path(f['path']).name}: {verdict_line(v)}")
+    if assessment.calibration is not None:
+        print(assessment.calibration.summary())
     for row in payload["units"]:
         when = {"plan": f"plan by cycle {row['service_at']}"}.get(
             row["recommendation"], row["recommendation"]

@@ -12,6 +12,9 @@ linear between them (a uniform density per segment). The tails continue the dens
 segment until F reaches 0 (below ``q_1``) or 1 (above ``q_K``): the lower tail ends at
 ``q_1 - p_1 (q_2 - q_1) / (p_2 - p_1)``, the upper one at ``q_K + (1 - p_K)(q_K - q_{K-1}) / (p_K - p_{K-1})``.
 T cannot be negative: mass the lower tail puts below 0 cycles is a failure now (F(0) > 0).
+Before any of this, :func:`assess` widens the lower quantiles by the scale the version's held-out
+training engines ask for (:mod:`~turbofan_desktop.services.fleet_calibration`; ``calibrate=False``
+keeps the model's own); the model's quantiles stay in ``raw_quantiles``.
 
 **The plan** (costs in cycles of engine life, so wasted life adds to them directly). ``C_f`` is the cost
 of an unplanned failure, ``C_v`` the cost of a planned visit. Over the planning window of H cycles an
@@ -44,7 +47,9 @@ import numpy as np
 from turbofan_desktop.data.dataset import UNIT, Dataset
 from turbofan_desktop.errors import ConfigError, IncompatibleDataError, ModelNotTrainedError
 from turbofan_desktop.plugins.contract import ProgressEvent, no_progress
+from turbofan_desktop.services.applicability import OUT_OF_SCOPE, check_applicability
 from turbofan_desktop.services.data import load_dataset
+from turbofan_desktop.services.fleet_calibration import TailCalibration, tail_calibration
 from turbofan_desktop.services.inference import detect, load_model, predict_rul
 from turbofan_desktop.services.monitoring import check_drift
 
@@ -173,6 +178,19 @@ def validate_plan_settings(horizon: Any, cost_failure: Any, cost_visit: Any) -> 
     return h, c_f, c_v
 
 
+def plan_curves(
+    levels: Sequence[float], quantiles: np.ndarray, horizon: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """F(s) and E[(T - s)+] per engine for the visit cycles s = 0..horizon, each (N, horizon + 1):
+    what a plan needs from the distribution. Neither depends on the costs, nor on H beyond its
+    length, so a what-if can reuse them (:meth:`FleetAssessment.plan`)."""
+    q = np.asarray(quantiles, dtype=np.float64).reshape(-1, len(levels))
+    cycles = np.broadcast_to(np.arange(int(horizon) + 1, dtype=np.float64), (q.shape[0], int(horizon) + 1))
+    f = failure_probability(levels, q, cycles)
+    f[:, 0] = 0.0  # running now: a visit now always finds the engine alive
+    return f, expected_life_beyond(levels, q, cycles)
+
+
 def plan(
     levels: Sequence[float],
     quantiles: np.ndarray,
@@ -187,25 +205,32 @@ def plan(
     candidate visit cycles 0..H.
     """
     h, c_f, c_v = validate_plan_settings(horizon, cost_failure, cost_visit)
-    q = np.asarray(quantiles, dtype=np.float64).reshape(-1, len(levels))
-    n = q.shape[0]
-    cycles = np.broadcast_to(np.arange(h + 1, dtype=np.float64), (n, h + 1))
-    f = failure_probability(levels, q, cycles)  # (N, H+1)
-    f[:, 0] = 0.0  # running now: a visit now always finds the engine alive
-    cost = c_f * f + c_v * (1.0 - f) + expected_life_beyond(levels, q, cycles)  # (N, H+1)
+    f, life_left = plan_curves(levels, quantiles, h)
+    return plan_from_curves(f, life_left, horizon=h, cost_failure=c_f, cost_visit=c_v)
+
+
+def plan_from_curves(
+    f: np.ndarray, life_left: np.ndarray, *, horizon: int, cost_failure: float, cost_visit: float
+) -> MaintenancePlan:
+    """:func:`plan` from :func:`plan_curves` (columns 0..H of curves at least H + 1 long)."""
+    h, c_f, c_v = validate_plan_settings(horizon, cost_failure, cost_visit)
+    f, life_left = f[:, : h + 1], life_left[:, : h + 1]
+    n = f.shape[0]
+    cost = c_f * f + c_v * (1.0 - f) + life_left  # (N, H+1)
     p_fail = f[:, h]
     cost_monitor = c_f * p_fail + c_v * (1.0 - p_fail)
     cost_now = cost[:, 0]
     # the best planned visit: the cheapest cycle 1..H, the latest among equals
     later_first = cost[:, :0:-1]  # cycles H..1
     best_plan_idx = h - np.argmin(later_first, axis=1)
-    cost_best_plan = cost[np.arange(n), best_plan_idx]
+    rows = np.arange(n)
+    cost_best_plan = cost[rows, best_plan_idx]
     options = np.stack([cost_now, cost_best_plan, cost_monitor], axis=1)
     # ties go to the later action: pick the minimum scanning monitor -> plan -> now
     choice = 2 - np.argmin(options[:, ::-1], axis=1)
     action = np.asarray(ACTIONS, dtype=object)[choice]
     service_at = np.where(choice == 0, 0.0, np.where(choice == 1, best_plan_idx.astype(np.float64), np.nan))
-    expected = options[np.arange(n), choice]
+    expected = options[rows, choice]
     return MaintenancePlan(
         horizon=h,
         cost_failure=c_f,
@@ -250,11 +275,14 @@ class EngineAssessment:
     true_rul: float | None = None
     anomalies: list[dict[str, Any]] = field(default_factory=list)
     drift: list[str] = field(default_factory=list)
+    applicability: str | None = None  # the worst verdict of the versions used on its file
 
 
 @dataclass
 class FleetFile:
-    """A file of the fleet: where it is, what it holds (hashes), and its drift verdict."""
+    """A file of the fleet: where it is, what it holds (hashes), its drift verdict and the
+    applicability verdict of every version used on it (``version_id``, ``label``, ``role`` rul /
+    anomaly, ``verdict``, ``reasons``, ``used``: False for an anomaly version out of scope, left out)."""
 
     path: str
     data_hash: str
@@ -262,6 +290,20 @@ class FleetFile:
     units: int
     drift_checked: bool
     drifted: list[str] = field(default_factory=list)
+    applicability: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def verdict(self) -> str | None:
+        """The worst verdict of the versions used on this file (None: not checked)."""
+        return worst_verdict(a["verdict"] for a in self.applicability)
+
+
+def worst_verdict(verdicts: Any) -> str | None:
+    """``out_of_scope`` over ``caution`` over ``ok``; None for no verdict."""
+    from turbofan_desktop.services.applicability import VERDICTS
+
+    found = [v for v in verdicts if v in VERDICTS]
+    return max(found, key=VERDICTS.index) if found else None
 
 
 @dataclass
@@ -279,9 +321,22 @@ class FleetAssessment:
     anomaly_versions: list[int] = field(default_factory=list)
     anomaly_window: int = DEFAULT_ANOMALY_WINDOW
     seconds: float = 0.0
+    raw_quantiles: np.ndarray | None = None  # the model's own, before the tail calibration
+    calibration: TailCalibration | None = None
+    anomaly_labels: dict[int, str] = field(default_factory=dict)  # version id -> its label
+    _curves: tuple | None = field(default=None, init=False, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.engines)
+
+    def applicability(self) -> dict[str, Any]:
+        """The per-file verdicts of the versions used, and the worst of them (the CLI's JSON object)."""
+        return {
+            "verdict": worst_verdict(f.verdict for f in self.files),
+            "files": [
+                {"path": f.path, "verdict": f.verdict, "versions": f.applicability} for f in self.files
+            ],
+        }
 
     def plan(
         self,
@@ -289,10 +344,16 @@ class FleetAssessment:
         cost_failure: float = DEFAULT_COST_FAILURE,
         cost_visit: float = DEFAULT_COST_VISIT,
     ) -> MaintenancePlan:
-        """A plan for these engines from the cached quantiles (no model runs)."""
-        return plan(
-            self.levels, self.quantiles, horizon=horizon, cost_failure=cost_failure, cost_visit=cost_visit
-        )
+        """A plan for these engines from the cached quantiles (no model runs). The distribution's
+        curves over the visit cycles are kept, so another horizon up to the longest seen, or other
+        costs, only redo the arithmetic of the decision."""
+        h, c_f, c_v = validate_plan_settings(horizon, cost_failure, cost_visit)
+        cached = self._curves
+        if cached is None or cached[0] is not self.quantiles or cached[1].shape[1] <= h:
+            length = max(h, 2 * (cached[1].shape[1] - 1) if cached is not None else h)
+            self._curves = (self.quantiles, *plan_curves(self.levels, self.quantiles, length))
+        _, f, life_left = self._curves
+        return plan_from_curves(f, life_left, horizon=h, cost_failure=c_f, cost_visit=c_v)
 
     def rows(self, maintenance: MaintenancePlan) -> list[dict[str, Any]]:
         """One plain dict per engine (the CLI's JSON objects), in the assessment's order."""
@@ -313,6 +374,7 @@ class FleetAssessment:
                 "service_at": None if np.isnan(at) else int(at),
                 "expected_cost": float(maintenance.expected_cost[i]),
                 "rul_version": self.rul_version,
+                "applicability": engine.applicability,
             }
             if engine.true_rul is not None:
                 row["true_rul"] = engine.true_rul
@@ -363,17 +425,35 @@ def default_rul_version(ws: Workspace, dataset: Dataset) -> int:
     return int(candidates[0].id)
 
 
+def anomaly_versions_for(ws: Workspace, datasets: Sequence[Dataset]) -> list[Any]:
+    """Usable versions of every anomaly model whose target every one of the files has (a sensor, or
+    ``*`` for an all-sensor version), newest first: what a user may choose from."""
+    columns = set.intersection(*(set(d.frame.columns) for d in datasets)) if datasets else set()
+    plugins = [name for name, spec in ws.plugins.models().items() if "anomaly" in spec.tasks]
+    records = []
+    for plugin in plugins:
+        records += [
+            r
+            for r in ws.registry.list_versions(plugin=plugin, limit=500)
+            if r.status in _USABLE and (r.target == "*" or r.target in columns)
+        ]
+    return sorted(records, key=lambda r: -int(r.id))
+
+
 def default_anomaly_versions(ws: Workspace, datasets: Sequence[Dataset]) -> list[int]:
     """The production version of every anomaly model target that each of the files has (a sensor
     target; an all-sensor version when its model offers anomalies), oldest target first."""
-    columns = set.intersection(*(set(d.frame.columns) for d in datasets)) if datasets else set()
-    plugins = [name for name, spec in ws.plugins.models().items() if "anomaly" in spec.tasks]
-    chosen = []
-    for plugin in plugins:
-        for record in ws.registry.list_versions(plugin=plugin, stage="production", limit=500):
-            if record.status in _USABLE and (record.target == "*" or record.target in columns):
-                chosen.append(int(record.id))
-    return sorted(chosen)
+    return sorted(int(r.id) for r in anomaly_versions_for(ws, datasets) if r.stage == "production")
+
+
+def newest_validated_anomaly_versions(ws: Workspace, datasets: Sequence[Dataset]) -> list[int]:
+    """Per anomaly model and target the files have, the newest version that was validated (on its
+    held-out units or a data file); a target without one is left out."""
+    chosen: dict[tuple[str, str], int] = {}
+    for record in anomaly_versions_for(ws, datasets):  # newest first
+        if record.validation_performed:
+            chosen.setdefault((record.plugin, record.target), int(record.id))
+    return sorted(chosen.values())
 
 
 def _levels_and_values(result: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -414,6 +494,34 @@ def _recent_anomalies(ws: Workspace, version_ids: Sequence[int], dataset: Datase
     return found
 
 
+def _verdicts(
+    ws: Workspace, dataset: Dataset, rul_version: int, anomaly_versions: Sequence[int]
+) -> list[dict[str, Any]]:
+    """The applicability verdict of each version on ``dataset`` (reads only; nothing is stored)."""
+    out = []
+    for role, version_id in [("rul", rul_version)] + [("anomaly", v) for v in anomaly_versions]:
+        record = ws.registry.get(int(version_id))
+        verdict = check_applicability(ws, record, dataset)
+        out.append(
+            {
+                "version_id": int(version_id),
+                "label": record.label,
+                "role": role,
+                "verdict": verdict.verdict,
+                "reasons": list(verdict.reasons),
+                "used": role == "rul" or verdict.verdict != OUT_OF_SCOPE,
+            }
+        )
+    return out
+
+
+def verdict_line(verdict: dict[str, Any]) -> str:
+    """One version's applicability on one file: ``label: verdict (first reason)``."""
+    reason = f" ({verdict['reasons'][0]})" if verdict.get("reasons") else ""
+    left_out = "" if verdict.get("used", True) else ", left out"
+    return f"{verdict['label']}: {verdict['verdict'].replace('_', ' ')}{left_out}{reason}"
+
+
 def _time_value(value: Any) -> float:
     try:
         return float(value)
@@ -433,6 +541,8 @@ def assess(
     anomaly_versions: Sequence[int] = (),
     anomaly_window: int = DEFAULT_ANOMALY_WINDOW,
     drift: bool = True,
+    calibrate: bool = True,
+    accept_out_of_scope: bool = False,
     progress: Callable[[ProgressEvent], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> FleetAssessment:
@@ -440,7 +550,11 @@ def assess(
 
     ``rul_version`` None: :func:`default_rul_version` of the first file. Every file must carry the
     version's sensors (IncompatibleDataError naming the file otherwise). ``drift``: each file is checked
-    against the RUL version's training statistics (nothing is stored: a fleet view only reads).
+    against the RUL version's training statistics (nothing is stored: a fleet view only reads). Each
+    file gets the applicability verdict of every version used; a file out of the RUL version's scope is
+    refused unless ``accept_out_of_scope``, an anomaly version out of a file's scope is left out of that
+    file (and says so). ``calibrate``: the lower tail of the predictive distribution is widened as the
+    version's held-out training engines ask (:mod:`~turbofan_desktop.services.fleet_calibration`).
     """
     from turbofan_desktop.services._common import raise_if_stopped, stop_checker
 
@@ -457,6 +571,7 @@ def assess(
     version_id = int(rul_version) if rul_version is not None else default_rul_version(ws, datasets[0])
     record = ws.registry.get(version_id)
     load_model(ws, version_id)  # once, before the files (a wrong version fails before any work)
+    anomaly_labels = {int(v): ws.registry.get(int(v)).label for v in anomaly_versions}
     engines: list[EngineAssessment] = []
     fleet_files: list[FleetFile] = []
     levels: np.ndarray | None = None
@@ -466,10 +581,11 @@ def assess(
         raise_if_stopped(stop)
         where = str(dataset.source) if dataset.source else (dataset.name or f"file {index + 1}")
         report(ProgressEvent("fleet", index / len(datasets), message=f"RUL of {Path(where).name}"))
+        verdicts = _verdicts(ws, dataset, version_id, anomaly_versions)
         try:
-            result = predict_rul(ws, version_id, dataset)
+            result = predict_rul(ws, version_id, dataset, accept_out_of_scope=accept_out_of_scope)
         except IncompatibleDataError as exc:  # a fleet has many files: say which one
-            raise IncompatibleDataError(exc.args[0] if where in str(exc) else f"{where}: {exc}") from None
+            raise type(exc)(exc.args[0] if where in str(exc) else f"{where}: {exc}") from None
         if not result.units:
             raise IncompatibleDataError(f"{where} has no unit long enough for version {version_id}.")
         file_levels, values = _levels_and_values(result)
@@ -478,21 +594,20 @@ def assess(
         levels, interval = file_levels, float(result.interval)
         blocks.append(values)
         raise_if_stopped(stop)
-        anomalies = (
-            _recent_anomalies(ws, anomaly_versions, dataset, int(anomaly_window)) if anomaly_versions else {}
-        )
+        usable = [v["version_id"] for v in verdicts if v["role"] == "anomaly" and v["used"]]
+        anomalies = _recent_anomalies(ws, usable, dataset, int(anomaly_window)) if usable else {}
         checked = check_drift(ws, version_id, dataset, store=False) if drift else None
         drifted = list(checked.drifted) if checked is not None else []
-        fleet_files.append(
-            FleetFile(
-                path=where,
-                data_hash=dataset.data_hash,
-                file_sha256=dataset.file_sha256,
-                units=len(result.units),
-                drift_checked=checked is not None,
-                drifted=drifted,
-            )
+        fleet_file = FleetFile(
+            path=where,
+            data_hash=dataset.data_hash,
+            file_sha256=dataset.file_sha256,
+            units=len(result.units),
+            drift_checked=checked is not None,
+            drifted=drifted,
+            applicability=verdicts,
         )
+        fleet_files.append(fleet_file)
         last = dataset.frame.groupby(UNIT, sort=False)[dataset.time_col].max()
         for u in result.units:
             engines.append(
@@ -506,21 +621,45 @@ def assess(
                     true_rul=None if u.true_rul is None else float(u.true_rul),
                     anomalies=anomalies.get(u.unit, []),
                     drift=drifted,
+                    applicability=fleet_file.verdict,
                 )
             )
+    raw = np.concatenate(blocks, axis=0)
+    calibration = None
+    quantiles = raw
+    if calibrate:
+        report(ProgressEvent("fleet", 0.99, message="tail calibration on held-out training engines"))
+        calibration = tail_calibration(ws, version_id)
+        quantiles = calibration.apply(np.asarray(levels), raw)
+        _show_calibrated_interval(engines, np.asarray(levels), quantiles, interval)
     report(ProgressEvent("fleet", 1.0, message=f"{len(engines)} engines assessed"))
     return FleetAssessment(
         rul_version=version_id,
         rul_version_label=record.label,
         interval=interval,
         levels=np.asarray(levels),
-        quantiles=np.concatenate(blocks, axis=0),
+        quantiles=quantiles,
         engines=engines,
         files=fleet_files,
         anomaly_versions=[int(v) for v in anomaly_versions],
         anomaly_window=int(anomaly_window),
         seconds=time.perf_counter() - started,
+        raw_quantiles=raw,
+        calibration=calibration,
+        anomaly_labels=anomaly_labels,
     )
+
+
+def _show_calibrated_interval(
+    engines: list[EngineAssessment], levels: np.ndarray, quantiles: np.ndarray, interval: float
+) -> None:
+    """The engines' lower bound at the interval's level, from the calibrated quantiles (when the
+    model's quantiles include that level), so the table shows the distribution the plan uses."""
+    hits = np.flatnonzero(np.isclose(levels, (1.0 - interval) / 2.0))
+    if not len(hits):
+        return
+    for engine, value in zip(engines, quantiles[:, int(hits[0])], strict=True):
+        engine.lower = float(value)
 
 
 __all__ = [
@@ -536,12 +675,18 @@ __all__ = [
     "FleetFile",
     "MaintenancePlan",
     "assess",
+    "anomaly_versions_for",
     "default_anomaly_versions",
+    "newest_validated_anomaly_versions",
     "default_rul_version",
     "expected_life_beyond",
     "failure_probability",
     "plan",
+    "plan_curves",
+    "plan_from_curves",
     "realised_cost",
     "rul_versions",
     "validate_plan_settings",
+    "verdict_line",
+    "worst_verdict",
 ]

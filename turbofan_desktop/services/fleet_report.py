@@ -23,6 +23,7 @@ from turbofan_desktop.services.fleet import (
     SERVICE_NOW,
     FleetAssessment,
     MaintenancePlan,
+    verdict_line,
 )
 from turbofan_desktop.services.reports import FORMATS, Plot, ReportContent, write_content
 
@@ -77,7 +78,21 @@ def _engine_line(row: dict[str, Any], horizon: int) -> tuple[str, str]:
         )
     if row["drift"]:
         text += "; drift " + ", ".join(row["drift"])
+    if row.get("applicability") not in (None, "ok"):
+        text += f"; applicability: {row['applicability'].replace('_', ' ')}"
     return f"{Path(str(row['file'])).name} unit {row['unit']}", text
+
+
+def applicability_text(assessment: FleetAssessment) -> str:
+    """The worst verdict over the files and versions, and how many files have each verdict."""
+    summary = assessment.applicability()
+    if summary["verdict"] is None:
+        return "not checked"
+    counts: dict[str, int] = {}
+    for f in summary["files"]:
+        counts[f["verdict"]] = counts.get(f["verdict"], 0) + 1
+    per_file = ", ".join(f"{n} file(s) {v.replace('_', ' ')}" for v, n in counts.items())
+    return f"{summary['verdict'].replace('_', ' ')} ({per_file})"
 
 
 def fleet_content(ws: Workspace, assessment: FleetAssessment, plan: MaintenancePlan) -> ReportContent:
@@ -94,6 +109,11 @@ def fleet_content(ws: Workspace, assessment: FleetAssessment, plan: MaintenanceP
         ),
         ("Plan", ", ".join(f"{n} {action}" for action, n in counts.items())),
         ("Expected cost", f"{plan.expected_cost.sum():.0f} cycles of life"),
+        ("Applicability", applicability_text(assessment)),
+        (
+            "Lower tail",
+            assessment.calibration.summary() if assessment.calibration else "as the model gives it",
+        ),
         ("Created", datetime.now(UTC).isoformat(timespec="seconds")),
     ]
     metrics = []
@@ -117,7 +137,8 @@ def fleet_content(ws: Workspace, assessment: FleetAssessment, plan: MaintenanceP
         (
             f.path,
             f"{f.units} units, data hash {f.data_hash}, file sha256 {f.file_sha256}, "
-            + (f"drifted: {', '.join(f.drifted) or 'none'}" if f.drift_checked else "drift not measured"),
+            + (f"drifted: {', '.join(f.drifted) or 'none'}" if f.drift_checked else "drift not measured")
+            + "".join(f"; {verdict_line(a)}" for a in f.applicability),
         )
         for f in assessment.files
     ]
@@ -125,7 +146,8 @@ def fleet_content(ws: Workspace, assessment: FleetAssessment, plan: MaintenanceP
         "Each engine gets the cheapest of: service now (a visit plus the remaining life thrown away), a "
         "visit at cycle s within H (a failure before s costs the failure, otherwise the visit plus the life "
         "left at s), or monitoring (a failure within H costs the failure, otherwise one later visit). "
-        "P(failure within H) comes from the model's quantiles with a piecewise-linear CDF."
+        "P(failure within H) comes from the model's quantiles with a piecewise-linear CDF, its lower tail "
+        "widened as the version's held-out training engines (cut at random cycles) ask."
     )
     return ReportContent(
         title=f"Fleet report: {len(assessment)} engines",
@@ -156,4 +178,4 @@ def export_fleet_report(
     return out_path
 
 
-__all__ = ["export_fleet_report", "fleet_chart", "fleet_content"]
+__all__ = ["applicability_text", "export_fleet_report", "fleet_chart", "fleet_content"]

@@ -10,6 +10,7 @@ point on the chart) emits :attr:`FleetPanel.engine_activated` so the window plot
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,10 +24,9 @@ from PySide6.QtCore import (
     Qt,
     Signal,
 )
-from PySide6.QtGui import QBrush, QColor, QPainter, QPen
+from PySide6.QtGui import QActionGroup, QBrush, QColor, QPainter, QPen
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QCheckBox,
     QComboBox,
     QDoubleSpinBox,
     QFileDialog,
@@ -35,12 +35,14 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
+    QMenu,
     QPushButton,
     QSpinBox,
     QSplitter,
     QStyledItemDelegate,
     QStyleOptionViewItem,
     QTableView,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -66,6 +68,27 @@ SORT_ROLE = Qt.ItemDataRole.UserRole
 INTERVAL_ROLE = Qt.ItemDataRole.UserRole + 1
 ACTION_ROLE = Qt.ItemDataRole.UserRole + 2
 
+# the roles the model answers; every other role (font, alignment, ...) returns at once
+_ROLES = frozenset(
+    {
+        Qt.ItemDataRole.DisplayRole,
+        Qt.ItemDataRole.ToolTipRole,
+        Qt.ItemDataRole.BackgroundRole,
+        SORT_ROLE,
+        INTERVAL_ROLE,
+        ACTION_ROLE,
+    }
+)
+APPLICABILITY_TEXT = {"ok": "ok", "caution": "caution", "out_of_scope": "OUT OF SCOPE"}
+NEWEST_VALIDATED, PRODUCTION, NO_ANOMALIES, CHOSEN = "newest_validated", "production", "none", "chosen"
+ANOMALY_MODES = {
+    NEWEST_VALIDATED: "Newest validated version per sensor",
+    PRODUCTION: "Production version per sensor",
+    NO_ANOMALIES: "None",
+    CHOSEN: "Chosen versions",
+}
+ANOMALY_SHORT = {NEWEST_VALIDATED: "newest validated", PRODUCTION: "production", NO_ANOMALIES: "none"}
+
 # the decision first (unit, risk, probability), the evidence after, the file last (often one file)
 COLUMNS = (
     "Unit",
@@ -76,12 +99,13 @@ COLUMNS = (
     "Visit in",
     "Anomalies",
     "Drift",
+    "Applicability",
     "Last cycle",
     "True RUL",
     "File",
 )
-(C_UNIT, C_RISK, C_PFAIL, C_RUL, C_INTERVAL, C_VISIT, C_ANOM, C_DRIFT, C_LAST, C_TRUE, C_FILE) = range(
-    len(COLUMNS)
+(C_UNIT, C_RISK, C_PFAIL, C_RUL, C_INTERVAL, C_VISIT, C_ANOM, C_DRIFT, C_APPLIC, C_LAST, C_TRUE, C_FILE) = (
+    range(len(COLUMNS))
 )
 
 
@@ -114,6 +138,7 @@ class FleetTableModel(QAbstractTableModel):
         super().__init__(parent)
         self.assessment: Any = None
         self.plan: Any = None
+        self._rows = 0  # asked for thousands of times per repaint: kept, not recounted
         self._scale = 1.0
         self.order = np.array([], dtype=int)  # row -> engine
         self.row_of = np.array([], dtype=int)  # engine -> row
@@ -122,6 +147,7 @@ class FleetTableModel(QAbstractTableModel):
     def set_assessment(self, assessment: Any, plan: Any) -> None:
         self.beginResetModel()
         self.assessment, self.plan = assessment, plan
+        self._rows = len(assessment)
         upper = assessment.quantiles[:, -1] if len(assessment) else np.array([1.0])
         self._scale = float(max(np.max(upper), plan.horizon, 1.0))
         self.order = np.arange(len(assessment))
@@ -155,6 +181,13 @@ class FleetTableModel(QAbstractTableModel):
             C_INTERVAL: np.array([e.lower for e in engines], dtype=np.float64),
             C_ANOM: np.array([len(e.anomalies) for e in engines], dtype=np.float64),
             C_DRIFT: np.array([len(e.drift) for e in engines], dtype=np.float64),
+            C_APPLIC: np.array(
+                [
+                    ("ok", "caution", "out_of_scope").index(e.applicability) if e.applicability else -1
+                    for e in engines
+                ],
+                dtype=np.float64,
+            ),
             C_LAST: numeric_or_text([e.last_cycle for e in engines]),
             C_TRUE: np.array(
                 [np.inf if e.true_rul is None else e.true_rul for e in engines], dtype=np.float64
@@ -201,7 +234,7 @@ class FleetTableModel(QAbstractTableModel):
         return int(self.order[row])
 
     def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: N802, B008
-        return 0 if parent.isValid() or self.assessment is None else len(self.assessment)
+        return 0 if parent.isValid() else self._rows
 
     def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: N802, B008
         return 0 if parent.isValid() else len(COLUMNS)
@@ -218,11 +251,11 @@ class FleetTableModel(QAbstractTableModel):
     def data(
         self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole
     ) -> Any:
-        if not index.isValid() or self.assessment is None:
+        if role not in _ROLES or not index.isValid() or self.assessment is None:
             return None
         row, col = int(self.order[index.row()]), index.column()
         engine = self.assessment.engines[row]
-        action = str(self.plan.action[row])
+        action = self.plan.action[row]
         if role == ACTION_ROLE:
             return action
         if role == INTERVAL_ROLE:
@@ -238,23 +271,34 @@ class FleetTableModel(QAbstractTableModel):
         return None
 
     def _text(self, row: int, col: int, engine: Any, action: str) -> str:
-        at = self.plan.service_at[row]
-        texts = {
-            C_FILE: engine.file.replace("\\", "/").rsplit("/", 1)[-1],
-            C_UNIT: str(engine.unit),
-            C_LAST: str(engine.last_cycle),
-            C_RUL: f"{engine.rul:.0f}",
-            C_INTERVAL: f"{engine.lower:.0f}–{engine.upper:.0f}",
-            C_PFAIL: f"{self.plan.p_fail[row]:.0%}",
-            C_RISK: ACTION_TEXT[action] + (f" (cycle {int(at)})" if action == fleet_service.PLAN else ""),
-            C_VISIT: "now"
-            if action == fleet_service.SERVICE_NOW
-            else (f"{int(at)}" if np.isfinite(at) else "—"),
-            C_ANOM: f"⚠ {len(engine.anomalies)}" if engine.anomalies else "",
-            C_DRIFT: "drift" if engine.drift else "",
-            C_TRUE: "" if engine.true_rul is None else f"{engine.true_rul:.0f}",
-        }
-        return texts[col]
+        """The text of one cell (only that cell's text is formatted: a repaint asks for hundreds)."""
+        if col == C_UNIT:
+            return str(engine.unit)
+        if col == C_RISK:
+            at = self.plan.service_at[row]
+            return ACTION_TEXT[action] + (f" (cycle {int(at)})" if action == fleet_service.PLAN else "")
+        if col == C_PFAIL:
+            return f"{self.plan.p_fail[row]:.0%}"
+        if col == C_RUL:
+            return f"{engine.rul:.0f}"
+        if col == C_INTERVAL:
+            return f"{engine.lower:.0f}–{engine.upper:.0f}"
+        if col == C_VISIT:
+            at = self.plan.service_at[row]
+            if action == fleet_service.SERVICE_NOW:
+                return "now"
+            return f"{int(at)}" if np.isfinite(at) else "—"
+        if col == C_ANOM:
+            return f"⚠ {len(engine.anomalies)}" if engine.anomalies else ""
+        if col == C_DRIFT:
+            return "drift" if engine.drift else ""
+        if col == C_APPLIC:
+            return APPLICABILITY_TEXT.get(engine.applicability, "")
+        if col == C_LAST:
+            return str(engine.last_cycle)
+        if col == C_TRUE:
+            return "" if engine.true_rul is None else f"{engine.true_rul:.0f}"
+        return engine.file.replace("\\", "/").rsplit("/", 1)[-1]
 
     def _tooltip(self, row: int, engine: Any, action: str) -> str:
         lines = [
@@ -269,6 +313,10 @@ class FleetTableModel(QAbstractTableModel):
             lines.append(f"anomaly {a['sensor']} {a['start']}–{a['end']} (score {a['score']:.2g})")
         if engine.drift:
             lines.append("drifted sensors in the file: " + ", ".join(engine.drift))
+        if engine.applicability not in (None, "ok"):
+            lines.append(
+                f"applicability of the versions on its file: {APPLICABILITY_TEXT[engine.applicability]}"
+            )
         return "\n".join(lines)
 
 
@@ -351,6 +399,8 @@ class FleetChart(pg.PlotWidget):
         self.bars = pg.PlotCurveItem(pen=pg.mkPen((140, 140, 140), width=1), connect="pairs", antialias=False)
         # the intervals do not change with a what-if: repaint them from a cached pixmap
         self.bars.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+        for side in ("left", "bottom"):  # nor do the axes: their tick labels are slow to redraw
+            self.getAxis(side).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self.addItem(self.bars)
         self.addLegend(offset=(10, 10))
         self.points: dict[str, pg.ScatterPlotItem] = {}
@@ -363,7 +413,9 @@ class FleetChart(pg.PlotWidget):
                 name=ACTION_TEXT[action],
             )
             item.sigClicked.connect(self._clicked)
-            self.addItem(item)  # named: the legend lists it
+            # named: the legend lists it; the bars (which hold every median) set the range, so the
+            # points' hidden-point masks never enter the view's bounds
+            self.addItem(item, ignoreBounds=True)
             self.points[action] = item
         self.horizon_line = pg.InfiniteLine(
             angle=0, movable=False, pen=pg.mkPen((40, 40, 40), width=1.5, style=Qt.PenStyle.DashLine)
@@ -371,9 +423,10 @@ class FleetChart(pg.PlotWidget):
         self.horizon_label = pg.TextItem(color=(40, 40, 40), anchor=(1, 1))
         self.selected = pg.ScatterPlotItem(size=16, pen=pg.mkPen((0, 0, 0), width=2), brush=None, symbol="o")
         for extra in (self.horizon_line, self.horizon_label, self.selected):
-            self.addItem(extra)
+            self.addItem(extra, ignoreBounds=extra is not self.horizon_line)
         self.order = np.array([], dtype=int)
         self._medians = np.array([])
+        self._shown: dict[str, np.ndarray] = {}
 
     def show_fleet(self, assessment: Any, plan: Any) -> None:
         medians = np.array([e.rul for e in assessment.engines], dtype=float)
@@ -383,18 +436,34 @@ class FleetChart(pg.PlotWidget):
         lower = np.array([e.lower for e in assessment.engines])[self.order]
         upper = np.array([e.upper for e in assessment.engines])[self.order]
         self.bars.setData(x=x, y=np.column_stack([lower, upper]).ravel())
+        # every action's item holds every engine once; a what-if only changes which are visible
+        xs = np.arange(len(self.order), dtype=float)
+        for item in self.points.values():
+            item.setData(x=xs, y=medians[self.order], data=self.order)
+        self._shown = {}
         self.update_plan(plan)
         self.selected.setData([], [])
+        self.enableAutoRange()  # a new fleet: its whole range, whatever the view showed before
 
     def update_plan(self, plan: Any) -> None:
-        x = np.arange(len(self.order), dtype=float)
+        """Show each engine in its action's item (colour and symbol), and the horizon. Only the
+        visibility masks change: re-adding 1,000 points per item costs tens of milliseconds."""
         actions = np.asarray(plan.action)[self.order] if len(self.order) else np.array([])
         for action, item in self.points.items():
-            chosen = actions == action
-            item.setData(x=x[chosen], y=self._medians[self.order][chosen], data=self.order[chosen])
+            visible = actions == action
+            previous = self._shown.get(action)
+            if previous is not None and np.array_equal(previous, visible):
+                continue
+            item.data["visible"] = visible  # the item paints, bounds and picks visible points only
+            item.invalidate()
+            self._shown[action] = visible
         self.horizon_line.setValue(plan.horizon)
         self.horizon_label.setText(f"H = {plan.horizon}")
         self.horizon_label.setPos(max(len(self.order) - 1, 1), plan.horizon)
+
+    def visible_points(self, action: str) -> int:
+        """How many engines the chart shows with ``action`` (for tests)."""
+        return int(self.points[action].data["visible"].sum())
 
     def mark(self, engine: int) -> None:
         where = np.flatnonzero(self.order == engine)
@@ -437,10 +506,24 @@ class FleetPanel(QWidget):
         self.version_combo = QComboBox()
         self.version_combo.setObjectName("fleetVersionCombo")
         self.version_combo.setToolTip("The RUL model version every engine is assessed with")
-        self.anomalies_check = QCheckBox("Anomalies")
-        self.anomalies_check.setToolTip(
-            "Also run the production anomaly versions of the files' sensors and show recent anomalies"
+        # wide when there is room, but its longest entry never sets the window's minimum width
+        self.version_combo.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
         )
+        self.version_combo.setMinimumContentsLength(22)
+        # which anomaly versions run on the files: a rule per sensor, or versions the user ticks
+        self.anomaly_mode = NEWEST_VALIDATED
+        self.chosen_anomaly_versions: list[int] = []
+        self.anomaly_button = QToolButton()
+        self.anomaly_button.setObjectName("fleetAnomalyButton")
+        self.anomaly_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.anomaly_button.setToolTip(
+            "Which anomaly versions run on the files' sensors: recent anomalies show as badges"
+        )
+        self.anomaly_menu = QMenu(self.anomaly_button)
+        self.anomaly_menu.aboutToShow.connect(self._fill_anomaly_menu)
+        self.anomaly_button.setMenu(self.anomaly_menu)
+        self._show_anomaly_choice()
         self.assess_button = QPushButton("Assess fleet")
         self.assess_button.setObjectName("fleetAssessButton")
         self.assess_button.clicked.connect(self.assess)
@@ -471,7 +554,7 @@ class FleetPanel(QWidget):
         top = QHBoxLayout()
         top.addWidget(QLabel("RUL version"))
         top.addWidget(self.version_combo, 1)
-        top.addWidget(self.anomalies_check)
+        top.addWidget(self.anomaly_button)
         top.addWidget(self.assess_button)
         top.addWidget(self.report_button)
         whatif = QHBoxLayout()
@@ -510,7 +593,7 @@ class FleetPanel(QWidget):
         self.summary.setObjectName("fleetSummary")
         self.summary.setWordWrap(True)
 
-        split = QSplitter(Qt.Orientation.Horizontal)
+        split = self.splitter = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(self.table)
         split.addWidget(self.chart)
         split.setStretchFactor(0, 3)
@@ -560,11 +643,7 @@ class FleetPanel(QWidget):
         if self.jobs is None:
             self.summary.setText("The job manager is not available, so the fleet cannot be assessed.")
             return None
-        anomaly_versions = (
-            fleet_service.default_anomaly_versions(self.workspace, datasets)
-            if self.anomalies_check.isChecked()
-            else []
-        )
+        anomaly_versions = self.anomaly_versions_to_use(datasets)
         self._assessed_datasets = datasets
         self.assess_button.setEnabled(False)
         self.summary.setText(f"Assessing {len(datasets)} file(s)…")
@@ -577,6 +656,79 @@ class FleetPanel(QWidget):
         handle.cancelled.connect(self._on_assess_cancelled)
         self._job = handle
         return handle
+
+    # -- which anomaly versions ---------------------------------------------------------------------------
+    def set_anomaly_choice(self, mode: str, versions: list[int] | None = None) -> None:
+        """``mode``: newest validated / production per sensor, none, or the ``versions`` chosen."""
+        if mode not in ANOMALY_MODES:
+            raise ValueError(f"unknown anomaly choice {mode!r}")
+        self.anomaly_mode = mode
+        if versions is not None:
+            self.chosen_anomaly_versions = sorted(int(v) for v in versions)
+        self._show_anomaly_choice()
+
+    def anomaly_versions_to_use(self, datasets: list[Any]) -> list[int]:
+        """The anomaly version ids the choice names for ``datasets`` (read on the GUI thread: rows of
+        the registry, no model loads)."""
+        if self.workspace is None or self.anomaly_mode == NO_ANOMALIES or not datasets:
+            return []
+        try:
+            if self.anomaly_mode == CHOSEN:
+                usable = {int(r.id) for r in fleet_service.anomaly_versions_for(self.workspace, datasets)}
+                return [v for v in self.chosen_anomaly_versions if v in usable]
+            if self.anomaly_mode == PRODUCTION:
+                return fleet_service.default_anomaly_versions(self.workspace, datasets)
+            return fleet_service.newest_validated_anomaly_versions(self.workspace, datasets)
+        except TurbofanError:
+            return []
+
+    def _show_anomaly_choice(self) -> None:
+        """The button names the choice briefly (the window's width must not grow); its tooltip fully."""
+        if self.anomaly_mode == CHOSEN:
+            n = len(self.chosen_anomaly_versions)
+            text = f"Anomalies: {n} chosen"
+            full = f"{n} chosen anomaly version{'s' if n != 1 else ''}: " + (
+                ", ".join(f"#{v}" for v in self.chosen_anomaly_versions) or "none"
+            )
+        else:
+            text = f"Anomalies: {ANOMALY_SHORT[self.anomaly_mode]}"
+            full = ANOMALY_MODES[self.anomaly_mode]
+        self.anomaly_button.setText(text)
+        self.anomaly_button.setToolTip(
+            f"Anomaly versions run on the files' sensors: {full}. Click to choose."
+        )
+
+    def _fill_anomaly_menu(self) -> None:
+        """The rules, then every usable anomaly version of the open files' sensors to tick."""
+        menu = self.anomaly_menu
+        menu.clear()
+        group = QActionGroup(menu)
+        for mode, text in ANOMALY_MODES.items():
+            if mode == CHOSEN:
+                continue
+            action = menu.addAction(text)
+            action.setCheckable(True)
+            action.setChecked(self.anomaly_mode == mode)
+            action.setActionGroup(group)
+            action.triggered.connect(lambda _=False, m=mode: self.set_anomaly_choice(m))
+        menu.addSection("Or choose versions")
+        try:
+            records = fleet_service.anomaly_versions_for(self.workspace, list(self.datasets()))
+        except TurbofanError:
+            records = []
+        if not records:
+            menu.addAction("No anomaly version for the open files' sensors").setEnabled(False)
+        for record in records:
+            checked = "validated" if record.validation_performed else "not validated"
+            action = menu.addAction(f"{record.label} [{record.stage}, {checked}]")
+            action.setCheckable(True)
+            action.setChecked(self.anomaly_mode == CHOSEN and int(record.id) in self.chosen_anomaly_versions)
+            action.toggled.connect(lambda on, v=int(record.id): self._toggle_version(v, on))
+
+    def _toggle_version(self, version_id: int, on: bool) -> None:
+        chosen = set(self.chosen_anomaly_versions) if self.anomaly_mode == CHOSEN else set()
+        chosen = chosen | {version_id} if on else chosen - {version_id}
+        self.set_anomaly_choice(CHOSEN, sorted(chosen))
 
     # -- the report (a job) -----------------------------------------------------------------------------
     def _choose_report_path(self) -> None:
@@ -673,6 +825,22 @@ class FleetPanel(QWidget):
         )
         if drifted:
             text += f". Drift against the training data: {', '.join(drifted)}"
+        if a.anomaly_versions:
+            names = [a.anomaly_labels.get(v, f"#{v}") for v in a.anomaly_versions]
+            text += f". Anomalies from {', '.join(names)}"
+        else:
+            text += ". No anomaly version ran"
+        verdict = a.applicability()["verdict"]
+        if verdict not in (None, "ok"):
+            worst = [
+                f"{Path(f.path).name}: {fleet_service.verdict_line(v)}"
+                for f in a.files
+                for v in f.applicability
+                if v["verdict"] == verdict
+            ]
+            text += f". Applicability {APPLICABILITY_TEXT[verdict]}: {worst[0]}"
+        if a.calibration is not None:
+            text += f". P(fail) uses the {a.calibration.summary()}"
         self.summary.setText(text)
 
     def _apply_filter(self) -> None:
