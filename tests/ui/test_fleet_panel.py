@@ -266,3 +266,51 @@ def test_the_panel_shows_the_applicability_and_the_calibrated_tail(qtbot, panel)
     row_engine = widget.model.engine_at(0)
     text = widget.proxy.index(0, C_INTERVAL).data()
     assert text == f"{a.quantiles[row_engine, 0]:.0f}–{a.engines[row_engine].upper:.0f}"
+
+
+@pytest.fixture
+def moved_panel(qtbot, fleet_home):
+    """The panel on a file whose s_2 lies far outside the training range: out of the RUL version's scope."""
+    from turbofan_desktop.ui.fleet_panel import FleetPanel
+    from turbofan_desktop.ui.jobs import JobManager
+
+    home, test_file = fleet_home
+    ws = Workspace.open(home)
+    jobs = JobManager()
+    data = load_dataset(ws, test_file)
+    frame = data.frame.copy()
+    frame["s_2"] = frame["s_2"] + 40 * frame["s_2"].std()
+    moved = data.with_frame(frame, {"step": "shift s_2"}, name="moved.txt", source=None)
+    widget = FleetPanel(ws, jobs, lambda: [moved])
+    qtbot.addWidget(widget)
+    yield widget
+    assert jobs.shutdown(10000)
+    ws.close()
+
+
+def test_out_of_scope_asks_and_assesses_on_yes(qtbot, moved_panel, questions_answered_yes):
+    from turbofan_desktop.ui.fleet_panel import C_APPLIC
+
+    widget = moved_panel
+    assess(qtbot, widget)  # refused, asked (answered Yes), assessed again with the verdict accepted
+    assert len(questions_answered_yes) == 1 and "out of scope on" in questions_answered_yes[0]
+    assert widget.proxy.rowCount() == 8
+    assert all(e.applicability == "out_of_scope" for e in widget.assessment.engines)
+    assert widget.proxy.index(0, C_APPLIC).data() == "OUT OF SCOPE"
+
+
+def test_out_of_scope_declined_assesses_nothing(qtbot, moved_panel, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    asked = []
+
+    def no(parent, title, text, *args, **kwargs):
+        asked.append(text)
+        return QMessageBox.StandardButton.No
+
+    monkeypatch.setattr(QMessageBox, "question", staticmethod(no))
+    widget = moved_panel
+    widget.assess()
+    qtbot.waitUntil(lambda: "Not assessed" in widget.summary.text(), timeout=60000)
+    assert len(asked) == 1 and widget.assessment is None and widget.proxy.rowCount() == 0
+    assert "out of scope on" in widget.summary.text() and widget.assess_button.isEnabled()

@@ -10,6 +10,7 @@ point on the chart) emits :attr:`FleetPanel.engine_activated` so the window plot
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QMenu,
+    QMessageBox,
     QPushButton,
     QSpinBox,
     QSplitter,
@@ -49,6 +51,7 @@ from PySide6.QtWidgets import (
 
 from turbofan_desktop.errors import TurbofanError
 from turbofan_desktop.services import fleet as fleet_service
+from turbofan_desktop.services.applicability import OutOfScopeError
 from turbofan_desktop.ui.jobs import ProgressSink, ShouldStop, event_progress
 
 # risk colour per action, always shown beside its text label
@@ -109,22 +112,53 @@ COLUMNS = (
 )
 
 
+@dataclass(frozen=True)
+class OutOfScope:
+    """What the assessment job returns when the RUL version is out of scope on a file and nobody has
+    accepted that yet: the service's sentence, for the question to the user."""
+
+    message: str
+
+
 def fleet_job(
-    ws: Any, datasets: list[Any], rul_version: int | None, anomaly_versions: list[int]
+    ws: Any,
+    datasets: list[Any],
+    rul_version: int | None,
+    anomaly_versions: list[int],
+    accept_out_of_scope: bool = False,
 ) -> Callable[[ProgressSink, ShouldStop], Any]:
-    """The assessment as a job function: the service call, off the GUI thread."""
+    """The assessment as a job function: the service call, off the GUI thread. A refusal because the
+    RUL version is out of a file's scope comes back as :class:`OutOfScope`, so the panel can ask."""
 
     def job(progress: ProgressSink, should_stop: ShouldStop) -> Any:
-        return fleet_service.assess(
-            ws,
-            datasets,
-            rul_version=rul_version,
-            anomaly_versions=anomaly_versions,
-            progress=event_progress(progress),
-            should_stop=should_stop,
-        )
+        try:
+            return fleet_service.assess(
+                ws,
+                datasets,
+                rul_version=rul_version,
+                anomaly_versions=anomaly_versions,
+                accept_out_of_scope=accept_out_of_scope,
+                progress=event_progress(progress),
+                should_stop=should_stop,
+            )
+        except OutOfScopeError as exc:
+            return OutOfScope(str(exc))
 
     return job
+
+
+def ask_fleet_out_of_scope(parent: QWidget, message: str) -> bool:
+    """Ask whether to assess the fleet with a RUL version out of a file's scope (the service's reason
+    is the dialog's text); the main window asks the same for one engine."""
+    answer = QMessageBox.question(
+        parent,
+        "Out of scope",
+        f"{message}\n\nThe fleet's RUL, P(failure) and plan for that file would be a guess. "
+        "Assess it anyway (every engine of it is marked OUT OF SCOPE)?",
+        QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+        QMessageBox.StandardButton.No,
+    )
+    return answer == QMessageBox.StandardButton.Yes
 
 
 class FleetTableModel(QAbstractTableModel):
@@ -634,8 +668,10 @@ class FleetPanel(QWidget):
         self.version_combo.blockSignals(False)
 
     # -- assessing (a job) ------------------------------------------------------------------------------
-    def assess(self) -> Any:
-        """Start the assessment of every open file as a job; returns the job (None when nothing to do)."""
+    def assess(self, accept_out_of_scope: bool = False) -> Any:
+        """Start the assessment of every open file as a job; returns the job (None when nothing to do).
+        A RUL version out of a file's scope is refused unless ``accept_out_of_scope``; the panel asks
+        the user first (:meth:`_on_assessed`)."""
         datasets = list(self.datasets())
         if not datasets:
             self.summary.setText("Open data files first: the fleet is every unit of the open files.")
@@ -649,7 +685,13 @@ class FleetPanel(QWidget):
         self.summary.setText(f"Assessing {len(datasets)} file(s)…")
         handle = self.jobs.submit(
             "Fleet assessment",
-            fleet_job(self.workspace, datasets, self.version_combo.currentData(), anomaly_versions),
+            fleet_job(
+                self.workspace,
+                datasets,
+                self.version_combo.currentData(),
+                anomaly_versions,
+                accept_out_of_scope=accept_out_of_scope,
+            ),
         )
         handle.finished.connect(self._on_assessed)
         handle.failed.connect(self._on_assess_failed)
@@ -762,6 +804,12 @@ class FleetPanel(QWidget):
     def _on_assessed(self, result: Any) -> None:
         self._job = None
         self.assess_button.setEnabled(True)
+        if isinstance(result, OutOfScope):
+            if ask_fleet_out_of_scope(self, result.message):
+                self.assess(accept_out_of_scope=True)
+            else:
+                self.summary.setText(f"Not assessed: {result.message}")
+            return
         self.show_assessment(result)
 
     def _on_assess_failed(self, message: str) -> None:
