@@ -420,7 +420,8 @@ def main(argv: list[str] | None = None) -> int:
             p = assessment.plan(h, args.cost_failure[0], args.cost_visit).p_fail
             truth = true_rul <= h
             precision, recall = precision_recall(p > 0.5, truth)
-            lower = assessment.quantiles[:, 0]
+            at = np.flatnonzero(np.isclose(assessment.levels, (1.0 - assessment.interval) / 2.0))
+            lower = assessment.quantiles[:, at[0] if len(at) else 0]  # the interval's (not a tail knot)
             upper = assessment.quantiles[:, -1]
             row = {
                 "version_id": version_id,

@@ -74,3 +74,60 @@ def test_an_honest_tail_is_left_alone_and_no_calibration_changes_nothing():
     assert "as the model gives it" in untouched.summary() and "gone" in untouched.summary()
     with pytest.raises(AssertionError):
         assert untouched.calibrated
+
+
+def test_a_linear_tail_puts_the_lowest_levels_mass_evenly_over_its_depth():
+    from turbofan_desktop.services.fleet import failure_probability
+    from turbofan_desktop.services.fleet_calibration import tail_knots
+
+    values = np.array([[60.0, 100.0, 140.0]])  # spread u = 40 cycles
+    levels, knots = tail_knots(LEVELS, values, "linear", 2.0)  # 80 cycles deep: down to -20
+    assert list(levels) == [0.0, 0.1, 0.5, 0.9] and knots[0, 0] == -20.0
+    assert np.array_equal(knots[:, 1:], values)  # the model's own levels do not move
+    p = failure_probability(levels, knots, np.array([[60.0, 40.0, 20.0, 0.0]]))
+    assert p[0] == pytest.approx([0.1, 0.1 * 60 / 80, 0.1 * 40 / 80, 0.1 * 20 / 80])  # mass below 0: now
+    # the model's own tail ends a quarter of the spread below q_1 (10 cycles): nothing at 40
+    assert failure_probability(LEVELS, values, np.array([[40.0]]))[0, 0] == 0.0
+    same_levels, same = tail_knots(LEVELS, values, "model", 0.0)
+    assert np.array_equal(same_levels, LEVELS) and np.array_equal(same, values)
+
+
+def test_an_exponential_tail_is_monotone_and_its_mass_matches_the_level():
+    from turbofan_desktop.services.fleet import failure_probability
+    from turbofan_desktop.services.fleet_calibration import tail_knots
+
+    values = np.array([[60.0, 100.0, 140.0]])
+    levels, knots = tail_knots(LEVELS, values, "exponential", 0.5)  # scale 20 cycles
+    assert np.all(np.diff(levels) > 0) and np.all(np.diff(knots[0]) >= 0)
+    depths = np.array([[0.0, 10.0, 20.0, 40.0]])
+    p = failure_probability(levels, knots, 60.0 - depths)
+    assert p[0, 0] == pytest.approx(0.1)
+    assert p[0, 2] == pytest.approx(0.1 * np.exp(-1.0), rel=0.02)  # one scale below q_1
+    assert np.all(np.diff(p[0]) < 0)
+
+
+def test_the_tail_shape_is_chosen_on_the_cuts_where_the_model_tail_is_too_thin():
+    from turbofan_desktop.services.fleet import failure_probability
+    from turbofan_desktop.services.fleet_calibration import fit_tail_shape, tail_knots
+
+    rng = np.random.default_rng(5)
+    n = 3000
+    median = rng.uniform(30, 120, n)
+    spread = 0.3 * median
+    values = np.column_stack([median - spread, median, median + spread])
+    # the truth: 10 % below q_1, spread over an exponential tail of one spread, else above q_1
+    below = rng.random(n) < 0.1
+    truth = np.where(
+        below,
+        values[:, 0] - rng.exponential(1.0, n) * spread,
+        rng.uniform(values[:, 0], values[:, 2] + 10),
+    )
+    shape, size, before, after = fit_tail_shape(LEVELS, values, truth)
+    assert shape != "model" and after < before
+    # engines whose q_1 sits 5-30 cycles above H = 30: the chosen tail's P is near the observed share
+    near = (values[:, 0] > 35) & (values[:, 0] < 60)
+    observed = (truth[near] <= 30).mean()
+    levels, knots = tail_knots(LEVELS, values, shape, size)
+    chosen = failure_probability(levels, knots, 30.0)[near].mean()
+    own = failure_probability(LEVELS, values, 30.0)[near].mean()
+    assert abs(chosen - observed) < 0.5 * abs(own - observed)

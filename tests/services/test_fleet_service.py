@@ -191,9 +191,17 @@ def test_the_lower_tail_is_calibrated_on_the_versions_held_out_training_engines(
     assert calibration.cuts == 10 * len(held.units)  # ten cuts per held-out engine
     assert calibration.levels == (0.1,) and calibration.scales[0] >= 1.0
     # only the lower quantile moves, only ever down, and the table's lower bound shows it
-    assert np.all(calibrated.quantiles[:, 0] <= calibrated.raw_quantiles[:, 0])
-    assert np.array_equal(calibrated.quantiles[:, 1:], calibrated.raw_quantiles[:, 1:])
-    assert [e.lower for e in calibrated.engines] == pytest.approx(list(calibrated.quantiles[:, 0]))
+    # the chosen tail's knots come first, at levels below the model's lowest; then the model's levels
+    own = np.flatnonzero(np.isin(np.round(calibrated.levels, 9), np.round(plain.levels, 9)))
+    assert list(calibrated.levels[own]) == pytest.approx(list(plain.levels))
+    assert np.all(calibrated.levels[: own[0]] < plain.levels[0])
+    at_own = calibrated.quantiles[:, own]
+    assert np.all(calibrated.quantiles[:, : own[0]] <= at_own[:, :1])
+    assert np.all(at_own[:, 0] <= calibrated.raw_quantiles[:, 0])
+    assert np.array_equal(at_own[:, 1:], calibrated.raw_quantiles[:, 1:])
+    assert [e.lower for e in calibrated.engines] == pytest.approx(list(at_own[:, 0]))
+    assert calibration.tail_shape in ("model", "linear", "exponential")
+    assert calibration.brier_after <= calibration.brier_before
     assert plain.calibration is None and np.array_equal(plain.quantiles, plain.raw_quantiles)
     assert np.array_equal(plain.raw_quantiles, calibrated.raw_quantiles)
     assert np.all(calibrated.plan().p_fail >= plain.plan().p_fail - 1e-12)

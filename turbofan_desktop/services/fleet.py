@@ -13,8 +13,9 @@ segment until F reaches 0 (below ``q_1``) or 1 (above ``q_K``): the lower tail e
 ``q_1 - p_1 (q_2 - q_1) / (p_2 - p_1)``, the upper one at ``q_K + (1 - p_K)(q_K - q_{K-1}) / (p_K - p_{K-1})``.
 T cannot be negative: mass the lower tail puts below 0 cycles is a failure now (F(0) > 0).
 Before any of this, :func:`assess` widens the lower quantiles by the scale the version's held-out
-training engines ask for (:mod:`~turbofan_desktop.services.fleet_calibration`; ``calibrate=False``
-keeps the model's own); the model's quantiles stay in ``raw_quantiles``.
+training engines ask for, and puts the tail shape they chose below the lowest quantile as extra knots
+(levels below ``p_1``; :mod:`~turbofan_desktop.services.fleet_calibration`; ``calibrate=False``
+keeps the model's own); the model's quantiles stay in ``raw_quantiles`` (at the model's levels).
 
 **The plan** (costs in cycles of engine life, so wasted life adds to them directly). ``C_f`` is the cost
 of an unplanned failure, ``C_v`` the cost of a planned visit. Over the planning window of H cycles an
@@ -626,18 +627,19 @@ def assess(
             )
     raw = np.concatenate(blocks, axis=0)
     calibration = None
-    quantiles = raw
+    quantiles, levels = raw, np.asarray(levels)
     if calibrate:
         report(ProgressEvent("fleet", 0.99, message="tail calibration on held-out training engines"))
         calibration = tail_calibration(ws, version_id)
-        quantiles = calibration.apply(np.asarray(levels), raw)
-        _show_calibrated_interval(engines, np.asarray(levels), quantiles, interval)
+        quantiles = calibration.apply(levels, raw)
+        _show_calibrated_interval(engines, levels, quantiles, interval)
+        levels, quantiles = calibration.with_tail(levels, quantiles)
     report(ProgressEvent("fleet", 1.0, message=f"{len(engines)} engines assessed"))
     return FleetAssessment(
         rul_version=version_id,
         rul_version_label=record.label,
         interval=interval,
-        levels=np.asarray(levels),
+        levels=levels,
         quantiles=quantiles,
         engines=engines,
         files=fleet_files,

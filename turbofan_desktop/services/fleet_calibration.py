@@ -25,6 +25,17 @@ The held-out engines are the version's validation units, which training also use
 and the interval's own calibration, so they flatter the model a little: another reason for the wider
 of the two bounds.
 
+**The tail below the lowest quantile.** The predictive distribution is linear between quantiles; below
+the lowest one (``q_1`` at level ``p_1``) the model says nothing, and the default tail (the density of
+the next segment, ending ``p_1 / (p_2 - p_1)`` spreads below ``q_1``) is thin: an engine whose ``q_1``
+sits a few cycles above the horizon gets almost no P(T <= H). :func:`fit_tail_shape` chooses the
+shape of that tail on the same held-out cuts, in units of each cut's calibrated spread
+``u = max(m - q_1, 1)``: the default linear tail, a longer linear one (depth ``L u``, density
+``p_1 / (L u)``), or an exponential one (``F(t) = p_1 exp(-(q_1 - t) / (b u))``, drawn as knots),
+whichever gives the lowest Brier score of P(T <= h) over the cuts for h = 5, 10, ..., 60 cycles (the
+horizons a planner asks about). :meth:`TailCalibration.with_tail` adds the chosen tail as extra knots
+at levels below ``p_1``; the quantiles at the model's own levels do not move.
+
 Pure numpy + the services (the model runs through :func:`~turbofan_desktop.services.inference.predict_rul`).
 """
 
@@ -47,6 +58,10 @@ if TYPE_CHECKING:
 
 DEFAULT_CUTS_PER_UNIT = 10
 DEFAULT_MIN_HISTORY = 30  # cycles an engine has run at least when it is cut (as in the C-MAPSS test files)
+TAIL_HORIZONS = np.arange(5.0, 61.0, 5.0)  # cycles: the horizons the tail's shape is scored on
+LINEAR_DEPTHS = (0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0)  # linear tail depths tried, in spreads
+EXPONENTIAL_SCALES = (0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0)  # exponential tail scales tried, in spreads
+_EXP_STEPS = np.arange(0.5, 5.01, 0.5)  # the exponential tail's knots, in scales below q_1
 _MIN_CUTS = 20  # fewer scored cuts than this: no calibration (the scale would be noise)
 _CACHE: OrderedDict[tuple, TailCalibration] = OrderedDict()
 _CACHE_SIZE = 16
@@ -67,6 +82,10 @@ class TailCalibration:
     below_before: float | None = None  # share of cuts with T below the model's lowest quantile
     below_after: float | None = None  # ... below the calibrated one
     note: str = ""
+    tail_shape: str = "model"  # below the lowest quantile: "model" (the default), "linear", "exponential"
+    tail_size: float = 0.0  # linear: depth in spreads; exponential: scale in spreads
+    brier_before: float | None = None  # held-out Brier of P(T <= h) over TAIL_HORIZONS, model's tail
+    brier_after: float | None = None  # ... with the chosen tail
 
     @property
     def calibrated(self) -> bool:
@@ -88,6 +107,18 @@ class TailCalibration:
                 out[:, k] = np.minimum(m - self.scales[i] * (m - q[:, k]), m * (1.0 - self.shares[i]))
         return out
 
+    def with_tail(self, levels: np.ndarray, quantiles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``levels`` and ``quantiles`` (N, K) with the chosen tail's knots put in front (levels below
+        the lowest); unchanged for the model's own tail. Apply :meth:`apply` first."""
+        return tail_knots(levels, quantiles, self.tail_shape, self.tail_size)
+
+    def tail_text(self) -> str:
+        if self.tail_shape == "linear":
+            return f"below it a linear tail {self.tail_size:g} spreads deep"
+        if self.tail_shape == "exponential":
+            return f"below it an exponential tail of scale {self.tail_size:g} spreads"
+        return "below it the model's own tail"
+
     def summary(self) -> str:
         """One sentence for the panel, the CLI and the report."""
         if not self.calibrated:
@@ -96,8 +127,9 @@ class TailCalibration:
             )
         return (
             f"lower {self.levels[0]:.0%} quantile: the lower of the model's spread x{self.scales[0]:.2f} and "
-            f"{1 - self.shares[0]:.0%} of the median, from {self.cuts} cuts of {self.units} held-out training "
-            f"engines ({self.below_before:.0%} of them below the model's quantile, {self.below_after:.0%} after)"
+            f"{1 - self.shares[0]:.0%} of the median, {self.tail_text()}, from {self.cuts} cuts of "
+            f"{self.units} held-out training engines ({self.below_before:.0%} of them below the model's "
+            f"quantile, {self.below_after:.0%} after)"
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -110,6 +142,10 @@ class TailCalibration:
             "below_before": self.below_before,
             "below_after": self.below_after,
             "note": self.note,
+            "tail_shape": self.tail_shape,
+            "tail_size": self.tail_size,
+            "brier_before": self.brier_before,
+            "brier_after": self.brier_after,
             "summary": self.summary(),
         }
 
@@ -186,6 +222,55 @@ def fit_tail(
     return tuple(out_levels), tuple(scales), tuple(shares)
 
 
+def tail_knots(
+    levels: np.ndarray, quantiles: np.ndarray, shape: str, size: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The tail of ``shape`` ("model", "linear", "exponential") and ``size`` (spreads) below the
+    lowest quantile as extra knots in front of ``levels`` / ``quantiles`` (module docstring)."""
+    levels = np.asarray(levels, dtype=np.float64)
+    q = np.asarray(quantiles, dtype=np.float64)
+    median = _median_index(levels)
+    if shape == "model" or median is None or size <= 0:
+        return levels, q
+    p1, q1 = float(levels[0]), q[:, :1]
+    unit = np.maximum(q[:, median : median + 1] - q1, 1.0)
+    if shape == "linear":
+        steps, tail_levels = np.array([size]), np.array([0.0])
+    elif shape == "exponential":
+        steps = np.append(_EXP_STEPS, _EXP_STEPS[-1] + 1.0) * size
+        tail_levels = np.append(p1 * np.exp(-_EXP_STEPS), 0.0)
+    else:
+        raise ValueError(f"unknown tail shape {shape!r}")
+    order = np.argsort(tail_levels)
+    knots = q1 - steps[order][None, :] * unit
+    return np.concatenate([tail_levels[order], levels]), np.concatenate([knots, q], axis=1)
+
+
+def tail_brier(levels: np.ndarray, values: np.ndarray, truth: np.ndarray, shape: str, size: float) -> float:
+    """Mean Brier score of P(T <= h) over the cuts and :data:`TAIL_HORIZONS` with that tail."""
+    from turbofan_desktop.services.fleet import failure_probability
+
+    ext_levels, ext = tail_knots(levels, values, shape, size)
+    grid = np.broadcast_to(TAIL_HORIZONS, (len(truth), len(TAIL_HORIZONS)))
+    p = failure_probability(ext_levels, ext, grid)
+    return float(np.mean((p - (truth[:, None] <= grid)) ** 2))
+
+
+def fit_tail_shape(
+    levels: np.ndarray, values: np.ndarray, truth: np.ndarray
+) -> tuple[str, float, float, float]:
+    """The tail below the lowest quantile with the lowest held-out Brier score (ties keep the model's,
+    then the smaller tail): (shape, size, Brier with the model's tail, Brier with the chosen one)."""
+    own = tail_brier(levels, values, truth, "model", 0.0)
+    best = ("model", 0.0, own)
+    for shape, sizes in (("linear", LINEAR_DEPTHS), ("exponential", EXPONENTIAL_SCALES)):
+        for size in sizes:
+            score = tail_brier(levels, values, truth, shape, size)
+            if score < best[2] - 1e-12:
+                best = (shape, float(size), score)
+    return best[0], best[1], own, best[2]
+
+
 def tail_calibration(
     ws: Workspace,
     version_id: int,
@@ -240,10 +325,15 @@ def tail_calibration(
         cuts=int(scored.sum()),
     )
     after = calibration.apply(levels, values)
+    shape, size, brier_before, brier_after = fit_tail_shape(levels, after, truth)
     calibration = replace(
         calibration,
         below_before=float((truth < values[:, 0]).mean()),
         below_after=float((truth < after[:, 0]).mean()),
+        tail_shape=shape,
+        tail_size=size,
+        brier_before=brier_before,
+        brier_after=brier_after,
     )
     with _CACHE_LOCK:
         _CACHE[key] = calibration
@@ -252,4 +342,13 @@ def tail_calibration(
     return calibration
 
 
-__all__ = ["TailCalibration", "conformal_quantile", "cut_snapshots", "fit_tail", "tail_calibration"]
+__all__ = [
+    "TailCalibration",
+    "conformal_quantile",
+    "cut_snapshots",
+    "fit_tail",
+    "fit_tail_shape",
+    "tail_brier",
+    "tail_calibration",
+    "tail_knots",
+]
