@@ -13,6 +13,14 @@ engine, and a false one in the first half of an engine's life costs a visit for 
 :func:`alarm_metrics` scores a rule on run-to-failure engines as the Telemanom plugin does (the first
 alarm's lead time before failure; a false alarm is a first alarm in the first half of life), and
 :func:`choose_rule` picks a rule from candidates on engines held out of training. Pure Python + numpy.
+
+**In the fleet view** an engine is a snapshot: :func:`snapshot_alarm` applies a rule to the anomaly
+ranges the assessment found in its last cycles (``services.fleet``'s anomaly window) and gives the
+cycle at which the alarm fired there, or None. :data:`DEFAULT_RULE` is the rule the fleet benchmark
+chose on FD001's held-out validation engines (``benchmarks/fleet_cmapss.py --alarms-only``: Telemanom,
+``epochs=5``, sensors s_4, s_7, s_11, s_12, 775 candidates; validation 10 % false-alarm engines, median
+lead 56 cycles; on the held-out test engines nothing was chosen on, 10 % and 54 cycles). Its minimum
+score belongs to those versions' scores: with other versions, set the rule again (the panel can).
 """
 
 from __future__ import annotations
@@ -51,6 +59,35 @@ class AlarmRule:
         }
 
 
+DEFAULT_RULE = AlarmRule(("s_7", "s_11", "s_12"), min_score=3.93, min_sensors=1, persistence=1)
+
+
+def parse_rule(sensors: str | Sequence[str], min_score: Any, min_sensors: Any, persistence: Any) -> AlarmRule:
+    """A rule from user input (``sensors`` comma- or space-separated); ConfigError with one sentence
+    saying what was expected."""
+    from turbofan_desktop.errors import ConfigError
+
+    names = sensors.replace(",", " ").split() if isinstance(sensors, str) else [str(s) for s in sensors]
+    names = list(dict.fromkeys(n.strip() for n in names if n.strip()))
+    if not names:
+        raise ConfigError("An alarm rule needs at least one sensor name (for example s_7, s_11).")
+    try:
+        score, agree, hold = float(min_score), int(min_sensors), int(persistence)
+    except (TypeError, ValueError):
+        raise ConfigError(
+            "An alarm rule's minimum score must be a number, its agreement and persistence whole numbers."
+        ) from None
+    if not np.isfinite(score) or score < 0:
+        raise ConfigError(f"An alarm rule's minimum score must be a number of at least 0, not {min_score}.")
+    if not 1 <= agree <= len(names):
+        raise ConfigError(
+            f"An alarm rule's agreement must be between 1 and its {len(names)} sensor(s), not {min_sensors}."
+        )
+    if hold < 1:
+        raise ConfigError(f"An alarm rule's persistence must be at least 1 cycle, not {persistence}.")
+    return AlarmRule(tuple(names), score, agree, hold)
+
+
 @dataclass
 class EngineEvidence:
     """One run-to-failure engine: its first and last (failure) cycle and, per sensor, the anomaly
@@ -84,6 +121,39 @@ def first_alarm(engine: EngineEvidence, rule: AlarmRule) -> float | None:
         on = run >= rule.persistence
     hits = np.flatnonzero(on)
     return float(cycles[hits[0]]) if len(hits) else None
+
+
+def snapshot_alarm(
+    anomalies: Sequence[dict[str, Any]], last_cycle: Any, rule: AlarmRule, window: int
+) -> float | None:
+    """The cycle at which ``rule`` fired within the last ``window`` cycles before ``last_cycle``, from
+    an engine's anomaly ranges (dicts with ``sensor``, ``start``, ``end``, ``score`` as the fleet
+    assessment gives them); None without an alarm, or when the cycles are not numbers."""
+    try:
+        last = float(last_cycle)
+        ranges: dict[str, list[tuple[float, float, float]]] = {}
+        for a in anomalies:
+            ranges.setdefault(str(a["sensor"]), []).append(
+                (float(a["start"]), float(a["end"]), float(a["score"]))
+            )
+    except (TypeError, ValueError, KeyError):
+        return None
+    engine = EngineEvidence(unit=None, first=max(last - int(window), 0.0), failure=last, ranges=ranges)
+    return first_alarm(engine, rule)
+
+
+def fleet_alarms(assessment: Any, rule: AlarmRule) -> np.ndarray:
+    """Per engine of a fleet assessment (in its order): the cycle its alarm fired under ``rule`` within
+    the assessment's anomaly window, NaN for none. Pure arithmetic on the cached ranges (no model)."""
+    return np.array(
+        [
+            np.nan
+            if (at := snapshot_alarm(e.anomalies, e.last_cycle, rule, assessment.anomaly_window)) is None
+            else at
+            for e in assessment.engines
+        ],
+        dtype=np.float64,
+    )
 
 
 def alarm_metrics(engines: Sequence[EngineEvidence], rule: AlarmRule) -> dict[str, Any]:
@@ -154,10 +224,14 @@ def choose_rule(
 
 
 __all__ = [
+    "DEFAULT_RULE",
     "AlarmRule",
     "EngineEvidence",
     "alarm_metrics",
     "candidate_rules",
     "choose_rule",
     "first_alarm",
+    "fleet_alarms",
+    "parse_rule",
+    "snapshot_alarm",
 ]

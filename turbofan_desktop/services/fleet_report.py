@@ -147,7 +147,8 @@ def fleet_content(ws: Workspace, assessment: FleetAssessment, plan: MaintenanceP
         "visit at cycle s within H (a failure before s costs the failure, otherwise the visit plus the life "
         "left at s), or monitoring (a failure within H costs the failure, otherwise one later visit). "
         "P(failure within H) comes from the model's quantiles with a piecewise-linear CDF, its lower tail "
-        "widened as the version's held-out training engines (cut at random cycles) ask."
+        "widened, and the shape below the lowest quantile chosen, as the version's held-out training engines "
+        "(cut at random cycles) ask."
     )
     return ReportContent(
         title=f"Fleet report: {len(assessment)} engines",
