@@ -77,3 +77,62 @@ def test_the_chosen_rule_meets_both_goals_with_the_longest_lead():
     )
     with pytest.raises(ValueError):
         choose_rule(engines, [])
+
+
+def test_a_snapshot_alarms_only_from_the_rules_sensors_scores_and_persistence():
+    from turbofan_desktop.services.fleet_alarms import snapshot_alarm
+
+    found = [
+        {"sensor": "s_7", "version_id": 1, "start": 150, "end": 155, "score": 5.0},
+        {"sensor": "s_11", "version_id": 2, "start": 170, "end": 190, "score": 2.0},
+        {"sensor": "s_4", "version_id": 3, "start": 100, "end": 200, "score": 9.0},  # not in the rule
+    ]
+    rule = AlarmRule(("s_7", "s_11"), min_score=3.0)
+    assert snapshot_alarm(found, 200, rule, window=60) == 150.0  # s_7's strong range
+    assert snapshot_alarm(found, 200, rule, window=40) is None  # before the window
+    assert snapshot_alarm(found, 200, AlarmRule(("s_7", "s_11"), min_score=1.0), window=40) == 170.0
+    assert snapshot_alarm(found, 200, AlarmRule(("s_7", "s_11"), min_score=1.0, persistence=10), 40) == 179.0
+    assert snapshot_alarm(found, 200, AlarmRule(("s_7", "s_11"), min_sensors=2), 60) is None  # never both
+    assert snapshot_alarm([], 200, rule, 50) is None
+    assert snapshot_alarm(found, "2020-01-01", rule, 50) is None  # not cycles: no alarm, no crash
+
+
+def test_fleet_alarms_follow_the_engines_and_the_default_rule_is_documented():
+    from types import SimpleNamespace
+
+    from turbofan_desktop.services import fleet_alarms
+
+    strong = {"sensor": "s_11", "start": 90, "end": 95, "score": 6.0}
+    weak = {"sensor": "s_11", "start": 90, "end": 95, "score": 1.0}
+    fleet = SimpleNamespace(
+        anomaly_window=50,
+        engines=[SimpleNamespace(anomalies=a, last_cycle=100) for a in ([strong], [weak], [])],
+    )
+    alarms = fleet_alarms.fleet_alarms(fleet, fleet_alarms.DEFAULT_RULE)
+    assert alarms[0] == 90.0 and math.isnan(alarms[1]) and math.isnan(alarms[2])
+    assert fleet_alarms.DEFAULT_RULE == AlarmRule(("s_7", "s_11", "s_12"), 3.93, 1, 1)  # as documented
+
+
+@pytest.mark.parametrize(
+    ("sensors", "score", "agree", "hold", "words"),
+    [
+        ("", 1, 1, 1, "at least one sensor"),
+        ("s_7, s_11", -1, 1, 1, "at least 0"),
+        ("s_7", 1, 2, 1, "between 1 and its 1 sensor"),
+        ("s_7", 1, 1, 0, "at least 1 cycle"),
+        ("s_7", "x", 1, 1, "must be a number"),
+    ],
+)
+def test_a_rule_from_user_input_that_makes_no_sense_is_one_sentence(sensors, score, agree, hold, words):
+    from turbofan_desktop.errors import ConfigError
+    from turbofan_desktop.services.fleet_alarms import parse_rule
+
+    with pytest.raises(ConfigError, match=words):
+        parse_rule(sensors, score, agree, hold)
+
+
+def test_a_rule_from_user_input():
+    from turbofan_desktop.services.fleet_alarms import parse_rule
+
+    rule = parse_rule("s_7, s_11 s_7", "2.5", 2, 3)
+    assert rule == AlarmRule(("s_7", "s_11"), 2.5, 2, 3)

@@ -314,3 +314,50 @@ def test_out_of_scope_declined_assesses_nothing(qtbot, moved_panel, monkeypatch)
     qtbot.waitUntil(lambda: "Not assessed" in widget.summary.text(), timeout=60000)
     assert len(asked) == 1 and widget.assessment is None and widget.proxy.rowCount() == 0
     assert "out of scope on" in widget.summary.text() and widget.assess_button.isEnabled()
+
+
+def test_the_alarm_column_follows_the_rule_set_in_the_panel(qtbot, panel):
+    from turbofan_desktop.services.fleet_alarms import DEFAULT_RULE, AlarmRule
+    from turbofan_desktop.ui.fleet_panel import C_ALARM
+
+    widget, _ = panel
+    assert (
+        widget.alarm_rule == DEFAULT_RULE
+        and "(default, chosen on held-out engines)" in widget.alarm_text.text()
+    )
+    assert "held-out" in widget.alarm_text.toolTip()
+    assess(qtbot, widget)  # the tiny versions watch s_2 and s_3: the default rule's sensors see nothing
+    assert widget.proxy.rowCount() == 8
+    assert all(widget.proxy.index(r, C_ALARM).data() == "" for r in range(8))
+    # any range of s_2 or s_3 in the window, held one cycle: an alarm wherever the assessment found one
+    widget.alarm_sensors.setText("s_2, s_3")
+    widget.alarm_sensors.editingFinished.emit()
+    widget.alarm_score.setValue(0.0)
+    assert widget.alarm_rule == AlarmRule(("s_2", "s_3"), 0.0, 1, 1)
+    assert "1 of 2 of s_2, s_3" in widget.alarm_text.text() and "default" not in widget.alarm_text.text()
+    with_ranges = {e.unit for e in widget.assessment.engines if e.anomalies}
+    assert with_ranges  # the tiny versions do flag ranges in the last 50 cycles of some engines
+    alarmed = {widget.proxy.index(r, 0).data(): widget.proxy.index(r, C_ALARM).data() for r in range(8)}
+    assert {u for u, text in alarmed.items() if text.startswith("ALARM (cycle ")} == {
+        str(u) for u in with_ranges
+    }
+    assert f"{len(with_ranges)} engine(s) alarmed" in widget.summary.text()
+    # a score no range reaches: no alarm; the column sorts without error
+    widget.alarm_score.setValue(1e5)
+    assert all(widget.proxy.index(r, C_ALARM).data() == "" for r in range(8))
+    widget.table.sortByColumn(C_ALARM, Qt.SortOrder.DescendingOrder)
+    # a rule that makes no sense is refused in one sentence; the last rule stays
+    widget.alarm_sensors.setText(" , ")
+    widget.alarm_sensors.editingFinished.emit()
+    assert "Alarm rule not changed" in widget.alarm_text.text() and widget.alarm_rule.sensors == (
+        "s_2",
+        "s_3",
+    )
+    widget.set_alarm_rule(DEFAULT_RULE)
+    assert widget.alarm_sensors.text() == "s_7, s_11, s_12" and widget.alarm_rule == DEFAULT_RULE
+    widget.alarm_sensors.setText("s_2, s_3")
+    widget.alarm_sensors.editingFinished.emit()
+    widget.alarm_score.setValue(0.0)
+    widget.table.scrollTo(widget.proxy.index(0, C_ALARM))
+    qtbot.wait(100)  # the layout follows the summary's new text
+    widget.grab().save("/tmp/i16more/alarm-panel.png")

@@ -39,6 +39,7 @@ from PySide6.QtWidgets import (
     QMenu,
     QMessageBox,
     QPushButton,
+    QSizePolicy,
     QSpinBox,
     QSplitter,
     QStyledItemDelegate,
@@ -51,6 +52,7 @@ from PySide6.QtWidgets import (
 
 from turbofan_desktop.errors import TurbofanError
 from turbofan_desktop.services import fleet as fleet_service
+from turbofan_desktop.services import fleet_alarms
 from turbofan_desktop.services.applicability import OutOfScopeError
 from turbofan_desktop.ui.jobs import ProgressSink, ShouldStop, event_progress
 
@@ -101,15 +103,28 @@ COLUMNS = (
     "80 % interval",
     "Visit in",
     "Anomalies",
+    "Alarm",
     "Drift",
     "Applicability",
     "Last cycle",
     "True RUL",
     "File",
 )
-(C_UNIT, C_RISK, C_PFAIL, C_RUL, C_INTERVAL, C_VISIT, C_ANOM, C_DRIFT, C_APPLIC, C_LAST, C_TRUE, C_FILE) = (
-    range(len(COLUMNS))
-)
+(
+    C_UNIT,
+    C_RISK,
+    C_PFAIL,
+    C_RUL,
+    C_INTERVAL,
+    C_VISIT,
+    C_ANOM,
+    C_ALARM,
+    C_DRIFT,
+    C_APPLIC,
+    C_LAST,
+    C_TRUE,
+    C_FILE,
+) = range(len(COLUMNS))
 
 
 @dataclass(frozen=True)
@@ -177,6 +192,16 @@ class FleetTableModel(QAbstractTableModel):
         self.order = np.array([], dtype=int)  # row -> engine
         self.row_of = np.array([], dtype=int)  # engine -> row
         self.sort_column, self.sort_order = -1, Qt.SortOrder.AscendingOrder
+        self.alarms = np.array([], dtype=np.float64)  # per engine: the cycle its alarm fired, NaN: none
+        self.alarm_rule: Any = None
+
+    def set_alarms(self, alarms: np.ndarray, rule: Any) -> None:
+        """The alarm cycle per engine (NaN: none) under ``rule``; repaints the Alarm column."""
+        self.alarms, self.alarm_rule = np.asarray(alarms, dtype=np.float64), rule
+        if self.rowCount():
+            self.dataChanged.emit(self.index(0, C_ALARM), self.index(self.rowCount() - 1, C_ALARM))
+        if self.sort_column == C_ALARM:
+            self.sort(self.sort_column, self.sort_order)
 
     def set_assessment(self, assessment: Any, plan: Any) -> None:
         self.beginResetModel()
@@ -186,6 +211,8 @@ class FleetTableModel(QAbstractTableModel):
         self._scale = float(max(np.max(upper), plan.horizon, 1.0))
         self.order = np.arange(len(assessment))
         self.row_of = np.arange(len(assessment))
+        if len(self.alarms) != len(assessment):
+            self.alarms = np.full(len(assessment), np.nan)
         self._static_keys = self._engine_keys(assessment)
         self.endResetModel()
         if self.sort_column >= 0:
@@ -237,6 +264,8 @@ class FleetTableModel(QAbstractTableModel):
             return self.plan.p_fail
         if column == C_VISIT:
             return np.nan_to_num(self.plan.service_at, nan=np.inf)
+        if column == C_ALARM:  # alarmed engines after the others, the earliest alarm last
+            return np.where(np.isnan(self.alarms), -np.inf, -self.alarms)
         urgency = np.select(
             [self.plan.action == fleet_service.SERVICE_NOW, self.plan.action == fleet_service.PLAN],
             [2.0, 1.0],
@@ -324,6 +353,9 @@ class FleetTableModel(QAbstractTableModel):
             return f"{int(at)}" if np.isfinite(at) else "—"
         if col == C_ANOM:
             return f"⚠ {len(engine.anomalies)}" if engine.anomalies else ""
+        if col == C_ALARM:
+            at = self.alarms[row]
+            return "" if np.isnan(at) else f"ALARM (cycle {at:.0f})"
         if col == C_DRIFT:
             return "drift" if engine.drift else ""
         if col == C_APPLIC:
@@ -345,6 +377,8 @@ class FleetTableModel(QAbstractTableModel):
         ]
         for a in engine.anomalies[:5]:
             lines.append(f"anomaly {a['sensor']} {a['start']}–{a['end']} (score {a['score']:.2g})")
+        if not np.isnan(self.alarms[row]) and self.alarm_rule is not None:
+            lines.append(f"alarm at cycle {self.alarms[row]:.0f}: {self.alarm_rule.describe()}")
         if engine.drift:
             lines.append("drifted sensors in the file: " + ", ".join(engine.drift))
         if engine.applicability not in (None, "ok"):
@@ -575,6 +609,7 @@ class FleetPanel(QWidget):
         self.cost_visit = self._cost_box(fleet_service.DEFAULT_COST_VISIT, "Cost of a planned visit")
         for box in (self.horizon, self.cost_failure, self.cost_visit):
             box.valueChanged.connect(self.update_plan)
+        self._build_alarm_rule()
         self.filter_edit = QLineEdit()
         self.filter_edit.setPlaceholderText("Filter file or unit")
         self.filter_edit.setClearButtonEnabled(True)
@@ -626,6 +661,7 @@ class FleetPanel(QWidget):
         self.summary = QLabel("Open files, then assess the fleet.")
         self.summary.setObjectName("fleetSummary")
         self.summary.setWordWrap(True)
+        self.summary.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
 
         split = self.splitter = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(self.table)
@@ -635,9 +671,98 @@ class FleetPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addLayout(whatif)
+        layout.addLayout(self.alarm_row)
         layout.addWidget(self.summary)
         layout.addWidget(split, 1)
         self.refresh_versions()
+
+    def _build_alarm_rule(self) -> None:
+        """The fleet alarm rule's controls (services.fleet_alarms), set to its documented default."""
+        rule = fleet_alarms.DEFAULT_RULE
+        self.alarm_rule = rule
+        self.alarm_sensors = QLineEdit(", ".join(rule.sensors))
+        self.alarm_sensors.setObjectName("fleetAlarmSensors")
+        self.alarm_sensors.setToolTip(
+            "The sensors whose anomaly ranges count towards an alarm (comma-separated)"
+        )
+        self.alarm_score = QDoubleSpinBox()
+        self.alarm_score.setRange(0.0, 1e6)
+        self.alarm_score.setDecimals(2)
+        self.alarm_score.setValue(rule.min_score)
+        self.alarm_score.setToolTip("An anomaly range counts only with at least this score")
+        self.alarm_agree = QSpinBox()
+        self.alarm_agree.setRange(1, 99)
+        self.alarm_agree.setValue(rule.min_sensors)
+        self.alarm_agree.setToolTip("How many of the sensors must show such a range at the same cycle")
+        self.alarm_hold = QSpinBox()
+        self.alarm_hold.setRange(1, 1000)
+        self.alarm_hold.setValue(rule.persistence)
+        self.alarm_hold.setSuffix(" cycles")
+        self.alarm_hold.setToolTip("For how many consecutive cycles the signal must hold before the alarm")
+        self.alarm_text = QLabel()
+        self.alarm_text.setObjectName("fleetAlarmRule")
+        self.alarm_text.setMinimumWidth(10)  # a long rule is clipped in the row, whole in the tooltip
+        default_tip = (
+            "Default: the rule chosen on FD001's held-out validation engines by benchmarks/fleet_cmapss.py "
+            "--alarms-only (Telemanom, epochs=5): 10 % false-alarm engines, median lead 54 cycles on held-out "
+            "test engines. Its score threshold belongs to those versions' scores."
+        )
+        self._alarm_default_tip = default_tip
+        self.alarm_sensors.editingFinished.connect(self.update_alarms)
+        for box in (self.alarm_score, self.alarm_agree, self.alarm_hold):
+            box.valueChanged.connect(self.update_alarms)
+        row = self.alarm_row = QHBoxLayout()
+        row.addWidget(QLabel("Alarm rule: sensors"))
+        row.addWidget(self.alarm_sensors, 1)
+        row.addWidget(QLabel("score ≥"))
+        row.addWidget(self.alarm_score)
+        row.addWidget(QLabel("agree"))
+        row.addWidget(self.alarm_agree)
+        row.addWidget(QLabel("held"))
+        row.addWidget(self.alarm_hold)
+        row.addWidget(self.alarm_text, 2)
+        self._show_alarm_rule()
+
+    def set_alarm_rule(self, rule: Any) -> None:
+        """Set the controls to ``rule`` (an AlarmRule) and recompute the alarms."""
+        for box in (self.alarm_score, self.alarm_agree, self.alarm_hold):
+            box.blockSignals(True)
+        self.alarm_sensors.setText(", ".join(rule.sensors))
+        self.alarm_score.setValue(rule.min_score)
+        self.alarm_agree.setValue(rule.min_sensors)
+        self.alarm_hold.setValue(rule.persistence)
+        for box in (self.alarm_score, self.alarm_agree, self.alarm_hold):
+            box.blockSignals(False)
+        self.update_alarms()
+
+    def update_alarms(self) -> None:
+        """Read the rule from its controls and recompute each engine's alarm from the cached anomaly
+        ranges (no model runs); a rule that makes no sense says why and keeps the last one."""
+        try:
+            rule = fleet_alarms.parse_rule(
+                self.alarm_sensors.text(),
+                self.alarm_score.value(),
+                self.alarm_agree.value(),
+                self.alarm_hold.value(),
+            )
+        except TurbofanError as exc:
+            self.alarm_text.setText(f"Alarm rule not changed: {exc}")
+            self.alarm_text.setToolTip(str(exc))
+            return
+        self.alarm_rule = rule
+        self._show_alarm_rule()
+        if self.assessment is not None:
+            self.model.set_alarms(fleet_alarms.fleet_alarms(self.assessment, rule), rule)
+            self.table.resizeColumnToContents(C_ALARM)
+            self._show_summary()
+
+    def _show_alarm_rule(self) -> None:
+        default = (
+            " (default, chosen on held-out engines)" if self.alarm_rule == fleet_alarms.DEFAULT_RULE else ""
+        )
+        text = f"Alarm: {self.alarm_rule.describe()}{default}"
+        self.alarm_text.setText(text)
+        self.alarm_text.setToolTip(f"{text}\n\n{self._alarm_default_tip}")
 
     def _cost_box(self, value: float, tip: str) -> QDoubleSpinBox:
         box = QDoubleSpinBox()
@@ -828,6 +953,8 @@ class FleetPanel(QWidget):
         if plan is None:
             plan = assessment.plan()  # the defaults, until the user's costs make sense again
         self.plan = plan
+        self.model.alarms = fleet_alarms.fleet_alarms(assessment, self.alarm_rule)
+        self.model.alarm_rule = self.alarm_rule
         self.model.set_assessment(assessment, plan)
         self.chart.show_fleet(assessment, plan)
         self.table.sortByColumn(C_RISK, Qt.SortOrder.DescendingOrder)
@@ -876,6 +1003,8 @@ class FleetPanel(QWidget):
         if a.anomaly_versions:
             names = [a.anomaly_labels.get(v, f"#{v}") for v in a.anomaly_versions]
             text += f". Anomalies from {', '.join(names)}"
+            alarmed = int(np.isfinite(self.model.alarms).sum())
+            text += f"; {alarmed} engine(s) alarmed in the last {a.anomaly_window} cycles"
         else:
             text += ". No anomaly version ran"
         verdict = a.applicability()["verdict"]
