@@ -110,7 +110,7 @@ def test_fleet_alarms_follow_the_engines_and_the_default_rule_is_documented():
     )
     alarms = fleet_alarms.fleet_alarms(fleet, fleet_alarms.DEFAULT_RULE)
     assert alarms[0] == 90.0 and math.isnan(alarms[1]) and math.isnan(alarms[2])
-    assert fleet_alarms.DEFAULT_RULE == AlarmRule(("s_7", "s_11", "s_12"), 3.93, 1, 1)  # as documented
+    assert AlarmRule(("s_7", "s_11", "s_12"), 3.93, 1, 1) == fleet_alarms.DEFAULT_RULE  # as documented
 
 
 @pytest.mark.parametrize(
