@@ -11,7 +11,9 @@ trained there on the same file with the same settings is reused), then ``service
 takes one snapshot per engine of test_FD00x.txt (its last cycle; the true RUL from RUL_FD00x.txt).
 The predictive distribution's lower tail is calibrated on the version's held-out training engines cut
 at random cycles (``services.fleet_calibration``; its validation units, or its test units with
-``--test-fraction``), never on a test file; ``--no-calibration`` measures the model's own quantiles.
+``--test-fraction``), never on a test file, and so is the shape of the tail below the lowest quantile
+(model / linear / exponential, by the held-out Brier score of P(T <= h)); ``--no-calibration`` measures
+the model's own quantiles.
 
 Printed, with H = ``--horizon``:
 
