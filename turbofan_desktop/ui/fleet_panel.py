@@ -4,7 +4,10 @@ The assessment (:func:`turbofan_desktop.services.fleet.assess`: models run) is a
 quantiles, so the what-if controls (horizon H, the cost of a failure and of a visit) recompute the plan
 with :func:`turbofan_desktop.services.fleet.plan` — numpy only — and repaint the table, the chart and
 the summary at once. Risk is a colour *and* a text label in its cell. Clicking an engine (a row or its
-point on the chart) emits :attr:`FleetPanel.engine_activated` so the window plots it.
+point on the chart) emits :attr:`FleetPanel.engine_activated` so the window plots it. The Alarm column
+applies the explicit rule of :mod:`turbofan_desktop.services.fleet_alarms` (shown and settable above the
+table) to the cached anomaly ranges; a RUL version out of a file's scope is assessed only after the user
+says Yes to the same question the main window asks for one engine.
 """
 
 from __future__ import annotations
