@@ -48,7 +48,11 @@ class Settings:
     drift_psi_threshold: float = 0.25
     drift_ks_pvalue: float = 0.01
     kpi_warning_margin: float = 0.2
-    torch_threads: int = 0  # 0 = one per available core
+    torch_threads: int = 0  # 0 = one per available core (per worker process: the cores shared out)
+    # where model jobs run: "local" worker processes, "inprocess" (a thread), or a Dask scheduler
+    # "tcp://host:port" (the [cluster] extra); ``workers`` local processes, 0 = from the core count
+    executor: str = "local"
+    workers: int = 0
     registry: str = ""  # "" = the registry folder in ``home``; else a folder or a URL (module docstring)
     # the registry keeps the data its versions used (``datasets``) up to this size; 0 = keep none
     dataset_store_mb: float = 2048.0
@@ -119,6 +123,8 @@ RULES: dict[str, Rule] = {
     "kpi_warning_margin": Rule(float, minimum=0.0, maximum=100.0),
     # libgomp aborts the process on absurd pool sizes (100000); 0 = one per usable core
     "torch_threads": Rule(int, minimum=0, maximum=1024),
+    "executor": Rule(str),  # checked in check_setting
+    "workers": Rule(int, minimum=0, maximum=256),
     # a folder or URL; checked for a password in check_setting
     "registry": Rule(str),
     "dataset_store_mb": Rule(float, minimum=0.0, maximum=1024.0 * 1024.0 * 1024.0),
@@ -168,6 +174,8 @@ def check_setting(name: str, raw: object, source: str) -> object:
                 f"Setting 'registry' from {source} contains a password; remove it from the URL and put it in "
                 "~/.pgpass or the PGPASSWORD environment variable instead."
             )
+        if name == "executor":
+            return executor_value(raw, source)
         value = raw.strip().upper() if rule.choices else raw
         if rule.choices and value not in rule.choices:
             raise refuse()
@@ -186,6 +194,25 @@ def check_setting(name: str, raw: object, source: str) -> object:
     if rule.maximum is not None and number > rule.maximum:
         raise refuse()
     return number
+
+
+EXECUTOR_KINDS = ("local", "inprocess")
+
+
+def executor_value(raw: str, source: str) -> str:
+    """The ``executor`` setting: "local", "inprocess" or a Dask scheduler's tcp://host:port."""
+    text = raw.strip()
+    if text.lower() in EXECUTOR_KINDS:
+        return text.lower()
+    host, _, port = (
+        text[len("tcp://") :].rpartition(":") if text.lower().startswith("tcp://") else ("", "", "")
+    )
+    if host and port.isdigit() and 0 < int(port) < 65536:
+        return text
+    raise ConfigError(
+        f"Setting 'executor' from {source} is {raw!r}; expected local, inprocess or a Dask scheduler "
+        "address like tcp://host:8786."
+    )
 
 
 def load_settings(env: dict[str, str] | None = None, config_file: Path | None = None) -> Settings:

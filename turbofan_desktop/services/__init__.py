@@ -44,6 +44,7 @@ class Workspace:
         self._lock = threading.RLock()
         # id -> (spec, model, artifact sha256), least recently used first
         self._models: OrderedDict[int, tuple[Any, ...]] = OrderedDict()
+        self._executor: Any = None  # services.executors: where model jobs run (started on first use)
 
     @classmethod
     def open(
@@ -122,7 +123,21 @@ class Workspace:
             else:
                 self._models.pop(version_id, None)
 
+    def executor(self) -> Any:
+        """The workspace's executor (the ``executor`` and ``workers`` settings), made on first use and
+        kept, so local worker processes stay warm between jobs; closed with the workspace."""
+        with self._lock:
+            if self._executor is None:
+                from turbofan_desktop.services.executors import executor_for
+
+                self._executor = executor_for(self)
+            return self._executor
+
     def close(self) -> None:
+        with self._lock:
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.close()
         self.forget_model()
         close = getattr(self._registry, "close", None)
         if callable(close):
