@@ -53,6 +53,8 @@ class Settings:
     # "tcp://host:port" (the [cluster] extra); ``workers`` local processes, 0 = from the core count
     executor: str = "local"
     workers: int = 0
+    # a Dask job whose worker is lost (killed, out of memory, its machine gone) runs again this often
+    retries: int = 1
     registry: str = ""  # "" = the registry folder in ``home``; else a folder or a URL (module docstring)
     # the registry keeps the data its versions used (``datasets``) up to this size; 0 = keep none
     dataset_store_mb: float = 2048.0
@@ -125,6 +127,7 @@ RULES: dict[str, Rule] = {
     "torch_threads": Rule(int, minimum=0, maximum=1024),
     "executor": Rule(str),  # checked in check_setting
     "workers": Rule(int, minimum=0, maximum=256),
+    "retries": Rule(int, minimum=0, maximum=10),
     # a folder or URL; checked for a password in check_setting
     "registry": Rule(str),
     "dataset_store_mb": Rule(float, minimum=0.0, maximum=1024.0 * 1024.0 * 1024.0),

@@ -102,18 +102,15 @@ def executor_for(ws: Workspace, spec: str | None = None, *, workers: int | None 
         from turbofan_desktop.services.executors.local import LocalProcessExecutor
 
         return LocalProcessExecutor(workers=count or auto_workers(), threads=threads)
-    return _dask_executor(chosen, count, threads)
+    return _dask_executor(chosen, count, threads, int(ws.settings.retries))
 
 
-def _dask_executor(address: str, workers: int, threads: int) -> Executor:
-    try:
-        from turbofan_desktop.services.executors import dask as dask_module
-    except ImportError as exc:
-        raise ConfigError(
-            f"The executor {address} is a Dask cluster, which needs the cluster extra: "
-            f"pip install 'turbofan-desktop[cluster]' ({exc})."
-        ) from None
-    return dask_module.DaskExecutor(address, workers=workers, threads=threads)
+def _dask_executor(address: str, workers: int, threads: int, retries: int) -> Executor:
+    """The Dask executor (its module imports ``distributed`` only when one is made, and says what to
+    install when the ``[cluster]`` extra is missing)."""
+    from turbofan_desktop.services.executors.dask_cluster import DaskExecutor
+
+    return DaskExecutor(address, workers=workers, threads=threads, retries=retries)
 
 
 __all__ = [
