@@ -13,6 +13,7 @@ import dataclasses
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -43,8 +44,9 @@ def small_data(tmp_path, fd001_small):
         return load_dataset(ws, fd001_small["train"])
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def pool():
+    """Two warm workers shared by the stub-model tests (starting one costs seconds under load)."""
     executor = LocalProcessExecutor(workers=2, threads=1)
     yield executor
     executor.close()
@@ -136,6 +138,7 @@ def test_a_model_that_ignores_cancel_is_stopped_within_a_second(pool, small_data
 
 
 def test_a_cooperative_cancel_ends_the_job_without_killing_its_worker(pool, small_data):
+    deaths = pool.deaths
     running = pool.submit(stub_job(small_data, "sleep", seconds=120))
     wait_for_event(running)
     pid = pool.busy_worker_pid(running)
@@ -143,30 +146,28 @@ def test_a_cooperative_cancel_ends_the_job_without_killing_its_worker(pool, smal
     running.cancel()
     result = running.result()
     assert result.cancelled and time.monotonic() - asked < 1.0
-    assert pid in pool.worker_pids() and pool.deaths == 0
+    assert pid in pool.worker_pids() and pool.deaths == deaths
 
 
-def test_a_queued_job_is_cancelled_at_once(small_data):
-    single = LocalProcessExecutor(workers=1, threads=1)
-    try:
-        first = single.submit(stub_job(small_data, "sleep", seconds=120, name="first"))
-        second = single.submit(stub_job(small_data, "mean", name="second"))
-        second.cancel()
-        assert second.done() and second.result().cancelled
-        first.cancel()
-        assert first.result().cancelled
-    finally:
-        single.close()
+def test_a_queued_job_is_cancelled_at_once(pool, small_data):
+    busy = [pool.submit(stub_job(small_data, "sleep", seconds=120, name=f"busy{i}")) for i in range(2)]
+    queued = pool.submit(stub_job(small_data, "mean", name="queued"))
+    queued.cancel()
+    assert queued.done() and queued.result().cancelled and queued.result().where == {}
+    for running in busy:
+        running.cancel()
+        assert running.result().cancelled
 
 
 def test_a_worker_that_segfaults_fails_only_its_job_and_is_replaced(pool, small_data):
+    deaths = pool.deaths
     crashing = pool.submit(stub_job(small_data, "segfault", name="crash"))
     fine = pool.submit(stub_job(small_data, "sleep", seconds=0.3, name="fine"))
     crashed = crashing.result()
     assert crashed.error == "the worker process died (signal SIGSEGV)" and not crashed.cancelled
     assert fine.result().ok
     again = pool.submit(stub_job(small_data, "mean", name="again")).result()
-    assert again.ok and again.where["executor"] == "local" and pool.deaths == 1
+    assert again.ok and again.where["executor"] == "local" and pool.deaths == deaths + 1
 
 
 def test_death_sentences():
@@ -212,6 +213,9 @@ def test_sigkill_of_a_worker_fails_its_target_and_the_other_registers(tmp_path, 
             assert killed, "s_2 never reported fitting"
             assert by_target["s_2"].error == "the worker process died (signal SIGKILL)"
             assert by_target["s_3"].ok and summary.registered == [by_target["s_3"].version_id]
+            trained_on = ws.registry.get(by_target["s_3"].version_id).provenance.trained_on
+            assert trained_on.executor == "local" and trained_on.worker.startswith("local-")
+            assert trained_on.host == socket.gethostname()
             runs = {r.target: r.status for r in ws.registry.list_runs()}
             assert runs == {"s_2": "failed", "s_3": "succeeded"}
             report = check_registry(ws)
@@ -263,3 +267,22 @@ def test_training_through_worker_processes_leaves_torch_out_of_this_process(tmp_
     answer = json.loads(done.stdout.strip().splitlines()[-1])
     assert answer["executor"] == "local" and len(answer["registered"]) == 1
     assert answer["torch"] is False
+
+
+def test_cli_trains_targets_in_parallel_on_local_workers(capsys, tmp_path, fd001_small):
+    require_plugin("telemanom")
+    from turbofan_desktop.cli import main
+
+    settings = [arg for key, value in TINY["telemanom"].items() for arg in ("--set", f"{key}={value}")]
+    reg = tmp_path / "reg"
+    argv = ["train", str(fd001_small["train"]), "--model", "telemanom", "--sensor", "s_2", "s_3", *settings]
+    code = main([*argv, "--executor", "local", "--workers", "2", "--registry", str(reg), "--json"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    ids = json.loads(captured.out)["summary"]["registered"]
+    with Workspace.open(reg) as ws:
+        workers = {ws.registry.get(i).provenance.trained_on.worker.split()[0] for i in ids}
+        assert all(w.startswith("local-") for w in workers) and len(ids) == 2
+    code = main([*argv, "--executor", "tcp://nowhere", "--registry", str(reg)])
+    err = capsys.readouterr().err
+    assert code == 2 and "tcp://host:8786" in err and len(err.strip().splitlines()) == 1

@@ -33,6 +33,7 @@ from turbofan_desktop.registry.artifacts import unpack_folder
 from turbofan_desktop.registry.records import (
     FitSummary,
     HeldOut,
+    TrainedOn,
     TrainingProvenance,
     TrainingSource,
     ValidationSet,
@@ -567,6 +568,7 @@ class _JobContext:
                 notes=tuple(result.notes),
             ),
             model_version=self.spec.version,
+            trained_on=TrainedOn.from_where(result.where),
         )
 
 

@@ -71,6 +71,9 @@ def worker_main(conn: Connection, name: str, threads: int) -> None:
     trains; the main thread runs one job at a time and sends its events and result back.
     """
     _limit_native_threads(threads)
+    # Ctrl-C in a terminal reaches the whole process group: the pool cancels its jobs, the worker
+    # does not die of it
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     stop = threading.Event()
     inbox: queue.Queue[Any] = queue.Queue()
     send_lock = threading.Lock()
