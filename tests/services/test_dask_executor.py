@@ -177,6 +177,11 @@ def test_a_batch_of_tiny_trainings_registers_through_the_cluster(dask, tmp_path,
         summary = train(ws, request, executor=dask, progress=seen.append)
         assert summary.successful == 4 and summary.failed == 0, [r.error for r in summary.results]
         assert {p.event.stage for p in seen} >= {"queued", "fit", "done"}
+        workers = set(dask.worker_pids())
+        for version_id in summary.registered:
+            trained_on = ws.registry.get(version_id).provenance.trained_on
+            assert trained_on.executor == "dask" and trained_on.worker in workers
+            assert trained_on.host == socket.gethostname()
         report = check_registry(ws)
         assert report.ok, report.problems
         assert {r.status for r in ws.registry.list_runs()} == {"succeeded"}
@@ -194,18 +199,36 @@ def test_same_seed_same_data_same_metrics_in_process_and_on_the_cluster(dask, tm
         assert threaded.results[0].metrics == clustered.results[0].metrics
 
 
-def test_the_cli_trains_through_a_scheduler_named_by_the_executor_setting(cluster, tmp_path, fd001_small):
+def test_the_executor_setting_names_a_scheduler(cluster, tmp_path, monkeypatch):
+    monkeypatch.setenv("TURBOFAN_EXECUTOR", cluster.scheduler_address)
+    monkeypatch.setenv("TURBOFAN_RETRIES", "2")
+    with Workspace.open(tmp_path / "reg") as ws:
+        executor = ws.executor()
+        assert executor.kind == "dask" and executor.retries == 2
+        assert executor.description.startswith(f"Dask cluster at {cluster.scheduler_address}")
+
+
+def test_the_cli_trains_through_the_scheduler_and_lineage_names_the_worker(
+    cluster, fd001_small, isolated_home
+):
     require_plugin("telemanom")
-    env = dict(os.environ, TURBOFAN_EXECUTOR=cluster.scheduler_address, TURBOFAN_HOME=str(tmp_path / "home"))
+    address = cluster.scheduler_address
     settings = [f"--set={key}={value}" for key, value in TINY["telemanom"].items()]
     done = subprocess.run(
         [sys.executable, "-m", "turbofan_desktop", "train", str(fd001_small["train"]), "--model", "telemanom",
-         "--sensor", "s_2", "--sensor", "s_3", *settings, "--json"],
-        capture_output=True, text=True, timeout=300, env=env, cwd=REPO, check=False,
+         "--sensor", "s_2", "--sensor", "s_3", *settings, "--executor", address,
+         "--json"],
+        capture_output=True, text=True, timeout=300, cwd=REPO, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     answer = json.loads(done.stdout)
     assert answer["summary"]["successful"] == 2 and answer["summary"]["failed"] == 0
+    with distributed.Client(address, set_as_default=False) as client:
+        workers = set(client.run(os.getpid))
+    with Workspace.open(isolated_home) as ws:
+        for version_id in answer["summary"]["registered"]:
+            trained_on = ws.registry.get(version_id).provenance.trained_on
+            assert trained_on.executor == "dask" and trained_on.worker in workers
 
 
 # -- lost workers (last: a killed worker comes back cold, without torch imported) --------------------
