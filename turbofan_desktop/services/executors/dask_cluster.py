@@ -275,7 +275,8 @@ class DaskExecutor:
         try:
             train, val = self._scattered(job.train), self._scattered(job.val)
             distributed.Variable(f"{key}-attempts", client=self.client).set([])
-            bare = dataclasses.replace(job, train=None, val=None)  # the data travel as scattered futures
+            # the data travel as scattered futures; threads 0: this executor's, else the worker's share
+            bare = dataclasses.replace(job, train=None, val=None, threads=job.threads or self.threads)
             running.future = self.client.submit(
                 run_on_worker,
                 bare,
