@@ -142,26 +142,15 @@ def tiny_overhead(modes: list[str], repeats: int) -> dict[str, dict[str, float]]
     """Median seconds of a tiny one-sensor training per mode on a warm executor (the first, which
     imports torch in the worker, is left out), and the difference to in-process."""
     times: dict[str, list[float]] = {}
-    with tempfile.TemporaryDirectory(prefix="batch-overhead-") as home:
-        with Workspace.open(Path(home) / "registry", settings=_settings(home)) as ws:
-            config = preset_configs(ws, "tiny")["telemanom"]
-            dataset = load_dataset(ws, SAMPLE)
-            for mode in modes:
-                executor = make_executor(mode)
-                try:
-                    request = TrainRequest(
-                        plugin="telemanom", dataset=dataset, targets=["s_2"], config=config
-                    )
-                    train(ws, request, executor=executor)  # warm-up: torch imported in the worker
-                    runs = []
-                    for _ in range(repeats):
-                        began = time.perf_counter()
-                        summary = train(ws, request, executor=executor)
-                        runs.append(time.perf_counter() - began)
-                        assert summary.successful == 1, summary.results[0].error
-                    times[mode] = runs
-                finally:
-                    executor.close()
+    with (
+        tempfile.TemporaryDirectory(prefix="batch-overhead-") as home,
+        Workspace.open(Path(home) / "registry", settings=_settings(home)) as ws,
+    ):
+        config = preset_configs(ws, "tiny")["telemanom"]
+        dataset = load_dataset(ws, SAMPLE)
+        request = TrainRequest(plugin="telemanom", dataset=dataset, targets=["s_2"], config=config)
+        for mode in modes:
+            times[mode] = _timed_tiny_jobs(ws, mode, request, repeats)
     base = statistics.median(times["inprocess"]) if "inprocess" in times else None
     return {
         mode: {
@@ -170,6 +159,23 @@ def tiny_overhead(modes: list[str], repeats: int) -> dict[str, dict[str, float]]
         }
         for mode, runs in times.items()
     }
+
+
+def _timed_tiny_jobs(ws: Workspace, mode: str, request: TrainRequest, repeats: int) -> list[float]:
+    """Seconds of ``repeats`` tiny trainings through a fresh executor of ``mode``, after one warm-up
+    (torch imported in the worker)."""
+    executor = make_executor(mode)
+    try:
+        train(ws, request, executor=executor)
+        runs = []
+        for _ in range(repeats):
+            began = time.perf_counter()
+            summary = train(ws, request, executor=executor)
+            runs.append(time.perf_counter() - began)
+            assert summary.successful == 1, summary.results[0].error
+        return runs
+    finally:
+        executor.close()
 
 
 def same_metrics(runs: dict[str, dict[str, Any]]) -> dict[str, bool]:
