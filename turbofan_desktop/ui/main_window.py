@@ -102,8 +102,7 @@ def run_show_on_plot(
     """Job body: apply one model version to one unit with every task its plugin serves."""
     from turbofan_desktop.services import inference
 
-    spec, _model = inference.load_model(workspace, version_id)
-    tasks = tuple(spec.tasks)
+    tasks = inference.version_tasks(workspace, version_id)  # the model loads where it runs
     result = ShowOnPlotResult(version_id, tasks)
     if "anomaly" in tasks:
         result.detection = inference.detect(
