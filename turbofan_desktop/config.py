@@ -167,6 +167,8 @@ def check_setting(name: str, raw: object, source: str) -> object:
         if not folder.is_absolute():
             raise refuse()
         return folder
+    if name == "executor":
+        return executor_value(raw, source)
     if rule.kind is str:
         if not isinstance(raw, str):
             raise refuse()
@@ -175,8 +177,6 @@ def check_setting(name: str, raw: object, source: str) -> object:
                 f"Setting 'registry' from {source} contains a password; remove it from the URL and put it in "
                 "~/.pgpass or the PGPASSWORD environment variable instead."
             )
-        if name == "executor":
-            return executor_value(raw, source)
         value = raw.strip().upper() if rule.choices else raw
         if rule.choices and value not in rule.choices:
             raise refuse()
@@ -200,9 +200,9 @@ def check_setting(name: str, raw: object, source: str) -> object:
 EXECUTOR_KINDS = ("local", "inprocess")
 
 
-def executor_value(raw: str, source: str) -> str:
+def executor_value(raw: object, source: str) -> str:
     """The ``executor`` setting: "local", "inprocess" or a Dask scheduler's tcp://host:port."""
-    text = raw.strip()
+    text = raw.strip() if isinstance(raw, str) else ""
     if text.lower() in EXECUTOR_KINDS:
         return text.lower()
     host, _, port = (
