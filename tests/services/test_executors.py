@@ -246,6 +246,7 @@ import json, sys
 from turbofan_desktop.services import Workspace
 from turbofan_desktop.services.data import load_dataset
 from turbofan_desktop.services.training import TrainRequest, train
+from turbofan_desktop.services.validation import validate
 from turbofan_desktop.ui.main_window import run_show_on_plot
 
 data, registry, config = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
@@ -255,14 +256,18 @@ with Workspace.open(registry) as ws:
     dataset = load_dataset(ws, data)
     shown = run_show_on_plot(ws, summary.registered[0], dataset, dataset.units[0])
     again = run_show_on_plot(ws, summary.registered[0], dataset, dataset.units[1])
+    held = validate(ws, summary.registered)
     print(json.dumps({"registered": summary.registered, "executor": ws.executor().kind,
                       "detected": sorted(str(u) for u in shown.detection.units),
                       "again": sorted(str(u) for u in again.detection.units),
+                      "validated": held.failed == 0 and len(held.results) == 1,
                       "torch": "torch" in sys.modules}))
 """
 
 
-def test_training_and_show_on_plot_through_workers_leave_torch_out_of_this_process(tmp_path, fd001_small):
+def test_training_show_on_plot_and_validation_through_workers_leave_torch_out_of_this_process(
+    tmp_path, fd001_small
+):
     require_plugin("telemanom")
     env = dict(os.environ, TURBOFAN_EXECUTOR="local", TURBOFAN_WORKERS="1")
     done = subprocess.run(
@@ -273,7 +278,7 @@ def test_training_and_show_on_plot_through_workers_leave_torch_out_of_this_proce
     assert done.returncode == 0, done.stderr
     answer = json.loads(done.stdout.strip().splitlines()[-1])
     assert answer["executor"] == "local" and len(answer["registered"]) == 1
-    assert answer["detected"] == ["1"] and answer["again"] == ["2"]
+    assert answer["detected"] == ["1"] and answer["again"] == ["2"] and answer["validated"]
     assert answer["torch"] is False
 
 

@@ -158,6 +158,14 @@ def _prepared(ws: Workspace, version_id: int, task: str, dataset: Dataset, accep
     return model
 
 
+def model_for(ws: Workspace, version_id: int) -> Any:
+    """The version's model where models run: loaded here, or a :class:`WorkerModel` stand-in (its
+    artifact's sha256 checked either way)."""
+    if runs_in_worker(ws):
+        return WorkerModel(ws, int(version_id))
+    return load_model(ws, version_id)[1]
+
+
 def version_tasks(ws: Workspace, version_id: int) -> tuple[str, ...]:
     """The tasks a version's model declares (from its plugin's spec; nothing is loaded)."""
     record = ws.registry.get(int(version_id))
@@ -190,6 +198,9 @@ class WorkerModel:
 
     def predict_rul(self, data: Dataset):
         return self._run("predict_rul", data, no_progress, None)
+
+    def evaluate(self, data: Dataset, *, progress=no_progress, should_stop=None) -> dict[str, float]:
+        return self._run("evaluate", data, progress, should_stop)
 
     def _run(self, method: str, data: Dataset, progress, should_stop, **arguments: Any) -> Any:
         from turbofan_desktop.services.executors.jobs import DataPayload
@@ -345,6 +356,7 @@ __all__ = [
     "detect_with_drift",
     "forecast",
     "load_model",
+    "model_for",
     "predict_rul",
     "runs_in_worker",
     "version_tasks",

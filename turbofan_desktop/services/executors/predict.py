@@ -26,8 +26,8 @@ from turbofan_desktop.services.executors.jobs import DataPayload, Throttle, work
 
 log = logging.getLogger(__name__)
 
-# method name -> the task it serves
-METHODS = {"detect": "anomaly", "forecast": "forecast", "predict_rul": "rul"}
+# method name -> the task it serves ("": every model has it)
+METHODS = {"detect": "anomaly", "forecast": "forecast", "predict_rul": "rul", "evaluate": ""}
 # loaded models kept per worker process, least recently used first
 MODEL_CACHE_SIZE = 4
 _MODELS: OrderedDict[tuple[str, str], Any] = OrderedDict()
@@ -113,10 +113,11 @@ def _apply(job: PredictJob, model: Any, dataset: Any, emit, should_stop) -> Any:
     task = METHODS.get(job.method)
     if task is None:
         raise TurbofanError(f"Unknown model method '{job.method}'.")
-    require_model_serves(job.name, job.spec, model, task, dataset)
+    if task:
+        require_model_serves(job.name, job.spec, model, task, dataset)
     arguments = dict(job.arguments)
-    if job.method == "detect":
-        return model.detect(dataset, progress=emit, should_stop=should_stop, **arguments)
+    if job.method in ("detect", "evaluate"):
+        return getattr(model, job.method)(dataset, progress=emit, should_stop=should_stop, **arguments)
     return getattr(model, job.method)(dataset, **arguments)
 
 
