@@ -9,6 +9,7 @@ A password never belongs in this file: PostgreSQL reads it from ``PGPASSWORD`` o
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import os
 import tomllib
@@ -169,6 +170,8 @@ def check_setting(name: str, raw: object, source: str) -> object:
         if not folder.is_absolute():
             raise refuse()
         return folder
+    if name == "executor":
+        return executor_value(raw, source)
     if rule.kind is str:
         if not isinstance(raw, str):
             raise refuse()
@@ -177,8 +180,6 @@ def check_setting(name: str, raw: object, source: str) -> object:
                 f"Setting 'registry' from {source} contains a password; remove it from the URL and put it in "
                 "~/.pgpass or the PGPASSWORD environment variable instead."
             )
-        if name == "executor":
-            return executor_value(raw, source)
         value = raw.strip().upper() if rule.choices else raw
         if rule.choices and value not in rule.choices:
             raise refuse()
@@ -202,9 +203,9 @@ def check_setting(name: str, raw: object, source: str) -> object:
 EXECUTOR_KINDS = ("local", "inprocess")
 
 
-def executor_value(raw: str, source: str) -> str:
+def executor_value(raw: object, source: str) -> str:
     """The ``executor`` setting: "local", "inprocess" or a Dask scheduler's tcp://host:port."""
-    text = raw.strip()
+    text = raw.strip() if isinstance(raw, str) else ""
     if text.lower() in EXECUTOR_KINDS:
         return text.lower()
     host, _, port = (
@@ -244,6 +245,43 @@ def load_settings(env: dict[str, str] | None = None, config_file: Path | None = 
 
     resolved = {name: check_setting(name, raw, source) for name, (raw, source) in values.items()}
     return Settings(**resolved)
+
+
+def save_settings(updates: dict[str, object], config_file: Path | None = None) -> Path:
+    """Write ``updates`` (setting name -> value) into the settings file, keeping its other settings;
+    each value is checked like one read from the file (ConfigError names the first bad one)."""
+    path = config_file or config_dir() / "settings.toml"
+    fields = {f.name for f in dataclasses.fields(Settings)}
+    current: dict[str, object] = {}
+    if path.is_file():
+        try:
+            current = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as exc:
+            raise ConfigError(
+                f"{path}: the settings file cannot be updated, it does not read ({exc})."
+            ) from None
+    for name, value in updates.items():
+        if name not in fields:
+            raise ConfigError(f"Unknown setting '{name}' (known: {', '.join(sorted(fields))}).")
+        raw = str(value) if isinstance(value, Path) else value
+        check_setting(name, raw, "the settings dialog")
+        current[name] = raw
+    lines = [f"{name} = {_toml_value(value)}" for name, value in current.items()]
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: the settings file cannot be written ({exc.strerror or exc}).") from None
+    return path
+
+
+def _toml_value(value: object) -> str:
+    """A scalar setting in TOML (every setting is text, a whole number or a number)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    return json.dumps(str(value), ensure_ascii=False)  # JSON's string escapes are TOML's too
 
 
 def url_has_password(location: str) -> bool:

@@ -241,31 +241,44 @@ def test_same_seed_same_data_same_metrics_in_a_thread_and_in_a_worker_process(tm
         pool.close()
 
 
-TRAIN_WITHOUT_TORCH = """
+TRAIN_AND_SHOW_WITHOUT_TORCH = """
 import json, sys
 from turbofan_desktop.services import Workspace
+from turbofan_desktop.services.data import load_dataset
 from turbofan_desktop.services.training import TrainRequest, train
+from turbofan_desktop.services.validation import validate
+from turbofan_desktop.ui.main_window import run_show_on_plot
 
 data, registry, config = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 with Workspace.open(registry) as ws:
     request = TrainRequest(plugin="telemanom", data_path=data, targets=["s_2"], config=config)
     summary = train(ws, request)
+    dataset = load_dataset(ws, data)
+    shown = run_show_on_plot(ws, summary.registered[0], dataset, dataset.units[0])
+    again = run_show_on_plot(ws, summary.registered[0], dataset, dataset.units[1])
+    held = validate(ws, summary.registered)
     print(json.dumps({"registered": summary.registered, "executor": ws.executor().kind,
+                      "detected": sorted(str(u) for u in shown.detection.units),
+                      "again": sorted(str(u) for u in again.detection.units),
+                      "validated": held.failed == 0 and len(held.results) == 1,
                       "torch": "torch" in sys.modules}))
 """
 
 
-def test_training_through_worker_processes_leaves_torch_out_of_this_process(tmp_path, fd001_small):
+def test_training_show_on_plot_and_validation_through_workers_leave_torch_out_of_this_process(
+    tmp_path, fd001_small
+):
     require_plugin("telemanom")
     env = dict(os.environ, TURBOFAN_EXECUTOR="local", TURBOFAN_WORKERS="1")
     done = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(TRAIN_WITHOUT_TORCH), str(fd001_small["train"]),
+        [sys.executable, "-c", textwrap.dedent(TRAIN_AND_SHOW_WITHOUT_TORCH), str(fd001_small["train"]),
          str(tmp_path / "reg"), json.dumps(TINY["telemanom"])],
         capture_output=True, text=True, timeout=300, env=env, cwd=REPO, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     answer = json.loads(done.stdout.strip().splitlines()[-1])
     assert answer["executor"] == "local" and len(answer["registered"]) == 1
+    assert answer["detected"] == ["1"] and answer["again"] == ["2"] and answer["validated"]
     assert answer["torch"] is False
 
 
@@ -282,7 +295,8 @@ def test_cli_trains_targets_in_parallel_on_local_workers(capsys, tmp_path, fd001
     ids = json.loads(captured.out)["summary"]["registered"]
     with Workspace.open(reg) as ws:
         workers = {ws.registry.get(i).provenance.trained_on.worker.split()[0] for i in ids}
-        assert all(w.startswith("local-") for w in workers) and len(ids) == 2
+        # both targets at once: one on each worker
+        assert all(w.startswith("local-") for w in workers) and len(ids) == len(workers) == 2
     code = main([*argv, "--executor", "tcp://nowhere", "--registry", str(reg)])
     err = capsys.readouterr().err
     assert code == 2 and "tcp://host:8786" in err and len(err.strip().splitlines()) == 1

@@ -44,7 +44,8 @@ class Workspace:
         self._lock = threading.RLock()
         # id -> (spec, model, artifact sha256), least recently used first
         self._models: OrderedDict[int, tuple[Any, ...]] = OrderedDict()
-        self._executor: Any = None  # services.executors: where model jobs run (started on first use)
+        # services.executors by purpose ("train", "predict"): where model jobs run, made on first use
+        self._executors: dict[str, Any] = {}
 
     @classmethod
     def open(
@@ -123,20 +124,22 @@ class Workspace:
             else:
                 self._models.pop(version_id, None)
 
-    def executor(self) -> Any:
-        """The workspace's executor (the ``executor`` and ``workers`` settings), made on first use and
-        kept, so local worker processes stay warm between jobs; closed with the workspace."""
+    def executor(self, purpose: str = "train") -> Any:
+        """The workspace's executor for ``purpose``, made on first use and kept (local worker processes
+        stay warm between jobs), closed with the workspace. "train": the ``executor`` and ``workers``
+        settings; "predict": one worker of its own, so showing results never waits for a training."""
         with self._lock:
-            if self._executor is None:
+            if purpose not in self._executors:
                 from turbofan_desktop.services.executors import executor_for
 
-                self._executor = executor_for(self)
-            return self._executor
+                workers = 1 if purpose == "predict" else None
+                self._executors[purpose] = executor_for(self, workers=workers)
+            return self._executors[purpose]
 
     def close(self) -> None:
         with self._lock:
-            executor, self._executor = self._executor, None
-        if executor is not None:
+            executors, self._executors = list(self._executors.values()), {}
+        for executor in executors:
             executor.close()
         self.forget_model()
         close = getattr(self._registry, "close", None)

@@ -45,7 +45,7 @@ from turbofan_desktop.data.dataset import UNIT, Dataset
 from turbofan_desktop.errors import ConfigError, IncompatibleDataError, ModelNotTrainedError
 from turbofan_desktop.plugins.contract import ProgressEvent, no_progress
 from turbofan_desktop.services.data import load_dataset
-from turbofan_desktop.services.inference import detect, load_model, predict_rul
+from turbofan_desktop.services.inference import detect, model_for, predict_rul
 from turbofan_desktop.services.monitoring import check_drift
 
 if TYPE_CHECKING:
@@ -456,7 +456,7 @@ def assess(
     datasets = [f if isinstance(f, Dataset) else load_dataset(ws, Path(f)) for f in files]
     version_id = int(rul_version) if rul_version is not None else default_rul_version(ws, datasets[0])
     record = ws.registry.get(version_id)
-    load_model(ws, version_id)  # once, before the files (a wrong version fails before any work)
+    model_for(ws, version_id)  # once, before the files (a wrong version fails before any work)
     engines: list[EngineAssessment] = []
     fleet_files: list[FleetFile] = []
     levels: np.ndarray | None = None

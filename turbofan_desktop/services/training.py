@@ -400,7 +400,7 @@ class _JobContext:
                         self.spec.name, target, error="skipped: training was cancelled", cancelled=True
                     )
                 waiting.clear()
-            for submitted in [s for s in active if s.running.done()] or []:
+            for submitted in [s for s in active if s.running.done()]:
                 active.remove(submitted)
                 outcome = self.finish_target(submitted, submitted.running.result())
                 outcomes[submitted.index] = outcome
@@ -472,7 +472,7 @@ class _JobContext:
         """The owner's second half: register what the job returned (or record why it did not)."""
         self._forward(submitted, submitted.running.events())
         spec, registry, outcome = self.spec, self.ws.registry, submitted.outcome
-        epochs = int(result.epochs_seen or 0)
+        epochs = max(int(result.epochs_seen or 0), submitted.epochs_seen)
         if result.cancelled or (result.error is None and self.should_stop()):
             outcome.cancelled, outcome.error = True, "cancelled"
             _finish_run(registry, outcome, status="cancelled", message="cancelled by the user", epochs=epochs)

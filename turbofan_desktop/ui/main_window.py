@@ -102,8 +102,7 @@ def run_show_on_plot(
     """Job body: apply one model version to one unit with every task its plugin serves."""
     from turbofan_desktop.services import inference
 
-    spec, _model = inference.load_model(workspace, version_id)
-    tasks = tuple(spec.tasks)
+    tasks = inference.version_tasks(workspace, version_id)  # the model loads where it runs
     result = ShowOnPlotResult(version_id, tasks)
     if "anomaly" in tasks:
         result.detection = inference.detect(
@@ -358,6 +357,13 @@ class MainWindow(QMainWindow):
             "clearOverlaysAction",
         )
         self.about_action = self._action("&About Turbofan Desktop", self.show_about, "F1", "aboutAction")
+        self.executor_action = self._action(
+            "Where models &run…",
+            self.edit_executor,
+            None,
+            "executorAction",
+            "Worker processes, the app's own process or a Dask cluster; workers and threads",
+        )
 
     def _build_menus(self) -> None:
         bar = self.menuBar()
@@ -374,6 +380,8 @@ class MainWindow(QMainWindow):
         train_menu = bar.addMenu("&Train")
         train_menu.addAction(self.train_selected_action)
         train_menu.addAction(self.train_all_action)
+        train_menu.addSeparator()
+        train_menu.addAction(self.executor_action)
         validate_menu = bar.addMenu("&Validate")
         validate_menu.addAction(self.validate_selected_action)
         validate_menu.addAction(self.validate_all_action)
@@ -714,6 +722,11 @@ class MainWindow(QMainWindow):
 
     def show_about(self) -> None:
         show_about(self, self.workspace)
+
+    def edit_executor(self) -> None:
+        from turbofan_desktop.ui.executor_dialog import ExecutorDialog
+
+        ExecutorDialog(self.workspace.settings, self).exec()
 
     # -- quit ---------------------------------------------------------------------------------------
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override

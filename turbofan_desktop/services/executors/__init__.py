@@ -10,7 +10,9 @@ touch it. Three kinds, chosen by the ``executor`` setting or ``--executor``:
   (0 = from the core count), ``torch_threads`` torch threads each; the calling process never imports
   torch, a worker that dies fails only its own job;
 * ``"inprocess"``: a thread of the calling process (tests, debugging);
-* ``"tcp://host:port"``: a Dask scheduler (the ``[cluster]`` extra), imported only when asked for.
+* ``"tcp://host:port"``: a Dask scheduler (the ``[cluster]`` extra), imported only when asked for:
+  ``turbofan_desktop.services.executors.dask_cluster.DaskExecutor``, an :class:`Executor` of kind
+  "dask" whose tasks run :func:`run_fit_job` with ``where`` naming the Dask worker.
 
 No Qt and no torch here at import.
 """

@@ -8,7 +8,7 @@ process sentinel at once, so:
 
 * a worker that dies (SIGKILL, the kernel's OOM killer, a segfault in native code) is noticed at
   once: its job's result says "the worker process died (signal SIGKILL)" and a fresh worker takes its
-  place; the other jobs carry on;
+  place when there is work for it; the other jobs carry on;
 * cancelling a running job first asks its worker to stop (the model sees ``should_stop()`` turn
   true); if the job has not ended :data:`FORCE_AFTER_S` later, the worker is killed and replaced —
   the job is cancelled within a second either way. A queued job is cancelled at once.
@@ -44,6 +44,9 @@ FORCE_AFTER_S = 0.5
 TICK_S = 0.05
 # How long close() lets idle workers quit before killing them.
 QUIT_WAIT_S = 1.0
+# Workers run at this lower CPU priority (POSIX nice increment): when the cores are contended the
+# window's process is scheduled first, so training never makes the GUI stutter.
+WORKER_NICENESS = 5
 
 
 # -- what runs in a worker process -------------------------------------------------------------------
@@ -71,6 +74,7 @@ def worker_main(conn: Connection, name: str, threads: int) -> None:
     trains; the main thread runs one job at a time and sends its events and result back.
     """
     _limit_native_threads(threads)
+    _lower_priority()
     # Ctrl-C in a terminal reaches the whole process group: the pool cancels its jobs, the worker
     # does not die of it
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -125,6 +129,11 @@ def worker_main(conn: Connection, name: str, threads: int) -> None:
             send(("result", job_id, result))
         except (OSError, EOFError):
             return
+
+
+def _lower_priority() -> None:
+    with contextlib.suppress(AttributeError, OSError):  # not on this platform, or not allowed
+        os.nice(WORKER_NICENESS)
 
 
 def _limit_native_threads(threads: int) -> None:
@@ -406,7 +415,6 @@ class LocalProcessExecutor:
             if worker in self._pool:
                 self._pool.remove(worker)
             running, worker.job = worker.job, None
-            closing = self._closed
         worker.conn.close()
         if running is not None and not running.done():
             where = worker_identity("local", worker.label)
@@ -417,10 +425,8 @@ class LocalProcessExecutor:
                 sentence = death_sentence(worker.process.exitcode)
                 log.warning("%s: %s while running job %s", worker.label, sentence, running.job.job_id)
                 running._finish(_failed_result(running.job, sentence, where=where))
-        if not closing:
-            with self._lock:
-                if len(self._pool) < self.workers:
-                    self._spawn()  # the pool stays warm
+        # a replacement starts when there is work for it (_assign), so a worker that cannot even
+        # start (a broken installation) is not restarted in a loop
 
 
 def _share_of_cores(workers: int) -> int:
