@@ -163,6 +163,17 @@ def test_cancel_reaches_a_running_job_within_a_second(dask, small_data):
     assert time.monotonic() - asked < 1.0
 
 
+def test_a_model_that_ignores_cancel_has_its_task_cancelled_within_a_second(dask, small_data):
+    running = dask.submit(stub_job(small_data, "stubborn", seconds=3))  # its thread ends by itself
+    first_fit_event(running)
+    asked = time.monotonic()
+    running.cancel()
+    result = running.result()
+    assert result.cancelled and not result.artifact
+    assert time.monotonic() - asked < 1.5  # 0.5 s grace, then Client.cancel; generous under load
+    assert running.future.status == "cancelled"
+
+
 # -- training through the cluster --------------------------------------------------------------------
 def test_a_batch_of_tiny_trainings_registers_through_the_cluster(dask, tmp_path, fd001_small):
     require_plugin("telemanom")
