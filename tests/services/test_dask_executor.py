@@ -133,6 +133,22 @@ def test_the_lost_worker_sentence():
     )
 
 
+def test_a_job_sent_before_any_worker_exists_waits_for_one(small_data):
+    """An adaptive cluster starts with no worker: the job carries its data and runs once one joins
+    (a thread worker in this process, to keep it quick)."""
+    cluster = distributed.LocalCluster(n_workers=0, processes=False, dashboard_address=None)
+    executor = DaskExecutor(cluster.scheduler_address, cluster=cluster)
+    try:
+        running = executor.submit(stub_job(small_data, "mean"))
+        time.sleep(0.5)
+        assert not running.done()
+        cluster.scale(1)
+        result = running.result()
+        assert result.ok and result.where["executor"] == "dask", result.error
+    finally:
+        executor.close()
+
+
 # -- mechanics, with the stub model -----------------------------------------------------------------
 def test_a_job_runs_on_a_worker_with_progress_and_says_where(dask, small_data):
     running = dask.submit(stub_job(small_data, "sleep", seconds=0.5))

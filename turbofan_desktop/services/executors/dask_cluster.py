@@ -9,7 +9,8 @@ How a job travels:
 
 * **data** — the two splits are scattered once per executor, keyed by their content hash, and
   broadcast to every worker: each worker of a per-sensor batch needs them anyway, and a copy on every
-  worker survives the loss of one. On arrival the task hashes them again
+  worker survives the loss of one (a cluster without workers yet gets them inside each task instead).
+  On arrival the task hashes them again
   (:meth:`~turbofan_desktop.services.executors.jobs.DataPayload.verify`).
 * **progress** — the task publishes its events on the executor's topic with Dask's structured
   events (``Worker.log_event`` → ``Client.subscribe_topic``), at most 20 a second per job.
@@ -31,6 +32,7 @@ without the extra and say what to install when a ``tcp://`` executor is asked fo
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import logging
@@ -296,12 +298,17 @@ class DaskExecutor:
         return running
 
     def _scattered(self, payload: DataPayload) -> Any:
-        """The cluster's copy of ``payload`` (sent once per content hash, to every worker)."""
+        """The cluster's copy of ``payload`` (sent once per content hash, to every worker). While the
+        cluster has no worker (an adaptive one scales up from zero) the payload itself, which then
+        travels inside the task and waits with it in the scheduler's queue."""
         with self._lock:
             future = self._data.get(payload.data_hash)
-            if future is None or future.status != "finished":
-                future = self.client.scatter(payload, broadcast=True, hash=False)
-                self._data[payload.data_hash] = future
+            if future is not None and future.status == "finished":
+                return future
+            if not self.client.nthreads():
+                return payload
+            future = self.client.scatter(payload, broadcast=True, hash=False)
+            self._data[payload.data_hash] = future
             return future
 
     def _on_event(self, event: tuple[float, Any]) -> None:
@@ -341,7 +348,7 @@ class DaskExecutor:
                 f"the Dask workers running it kept dying; the scheduler gave up ({_reason(exc)})",
                 where={"executor": KIND, "host": "", "worker": ""},
             )
-        except BaseException as exc:  # noqa: BLE001 - cancelled futures raise CancelledError
+        except (Exception, asyncio.CancelledError) as exc:  # a cancelled future raises CancelledError
             if running.cancel_requested is not None:
                 result = FitResult.failed(job, "cancelled", cancelled=True)
             elif future.status == "cancelled":
