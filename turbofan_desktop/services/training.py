@@ -6,6 +6,12 @@ and the version registered together with the lineage of the exact training data 
 split itself and the environment. Iterating over targets happens here, never in a plugin, so each
 target gets its own model and its own outcome: a failing target is reported and the next one starts;
 a cancelled one leaves a ``cancelled`` run, no version, and the remaining targets are skipped.
+
+The work is split between the owner of the registry (this process: the run, the registration with
+the artifact the job returned, the end of the run) and the job (:class:`~turbofan_desktop.services.
+executors.jobs.FitJob`: build, fit, evaluate, save), which runs wherever the executor puts it —
+a local worker process by default — so several targets train at once and a worker's crash fails
+only its own target.
 """
 
 from __future__ import annotations
