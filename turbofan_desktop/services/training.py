@@ -8,8 +8,8 @@ target gets its own model and its own outcome: a failing target is reported and 
 a cancelled one leaves a ``cancelled`` run, no version, and the remaining targets are skipped.
 
 The work is split between the owner of the registry (this process: the run, the registration with
-the artifact the job returned, the end of the run) and the job (:class:`~turbofan_desktop.services.
-executors.jobs.FitJob`: build, fit, evaluate, save), which runs wherever the executor puts it —
+the artifact the job returned, the end of the run) and the job (``services.executors.jobs.FitJob``:
+build, fit, evaluate, save), which runs wherever the executor puts it —
 a local worker process by default — so several targets train at once and a worker's crash fails
 only its own target.
 """
