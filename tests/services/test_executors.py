@@ -190,9 +190,9 @@ class Recording:
         return running
 
 
-def test_sigkill_of_a_worker_fails_its_target_and_the_other_registers(tmp_path, fd001_small):
+def test_sigkill_of_a_worker_fails_its_target_and_the_other_registers(pool, tmp_path, fd001_small):
     require_plugin("telemanom")
-    pool = LocalProcessExecutor(workers=2, threads=1)
+    deaths = pool.deaths
     recording = Recording(pool)
     killed: list[int] = []
 
@@ -206,39 +206,60 @@ def test_sigkill_of_a_worker_fails_its_target_and_the_other_registers(tmp_path, 
     request = TrainRequest(
         plugin="telemanom", data_path=fd001_small["train"], targets=["s_2", "s_3"], config=config
     )
-    try:
-        with Workspace.open(tmp_path / "reg") as ws:
-            summary = train(ws, request, progress=progress, executor=recording)
-            by_target = {r.target: r for r in summary.results}
-            assert killed, "s_2 never reported fitting"
-            assert by_target["s_2"].error == "the worker process died (signal SIGKILL)"
-            assert by_target["s_3"].ok and summary.registered == [by_target["s_3"].version_id]
-            trained_on = ws.registry.get(by_target["s_3"].version_id).provenance.trained_on
-            assert trained_on.executor == "local" and trained_on.worker.startswith("local-")
-            assert trained_on.host == socket.gethostname()
-            runs = {r.target: r.status for r in ws.registry.list_runs()}
-            assert runs == {"s_2": "failed", "s_3": "succeeded"}
-            report = check_registry(ws)
-            assert report.ok, report.problems
-            assert pool.deaths == 1
-    finally:
-        pool.close()
+    with Workspace.open(tmp_path / "reg") as ws:
+        summary = train(ws, request, progress=progress, executor=recording)
+        by_target = {r.target: r for r in summary.results}
+        assert killed, "s_2 never reported fitting"
+        assert by_target["s_2"].error == "the worker process died (signal SIGKILL)"
+        assert by_target["s_3"].ok and summary.registered == [by_target["s_3"].version_id]
+        trained_on = ws.registry.get(by_target["s_3"].version_id).provenance.trained_on
+        assert trained_on.executor == "local" and trained_on.worker.startswith("local-")
+        assert trained_on.host == socket.gethostname()
+        runs = {r.target: r.status for r in ws.registry.list_runs()}
+        assert runs == {"s_2": "failed", "s_3": "succeeded"}
+        report = check_registry(ws)
+        assert report.ok, report.problems
+        assert pool.deaths == deaths + 1
 
 
-def test_same_seed_same_data_same_metrics_in_a_thread_and_in_a_worker_process(tmp_path, fd001_small):
+def test_cancel_stops_every_target_of_a_batch_on_local_workers(pool, tmp_path, fd001_small):
+    require_plugin("telemanom")
+    fitting: set[str] = set()
+    asked: list[float] = []
+
+    def progress(job_progress) -> None:
+        if job_progress.event.stage == "fit":
+            fitting.add(job_progress.target)
+
+    def should_stop() -> bool:
+        if len(fitting) == 2 and not asked:
+            asked.append(time.monotonic())
+        return bool(asked)
+
+    config = dict(TINY["telemanom"], epochs=200, patience=200)
+    request = TrainRequest(
+        plugin="telemanom", data_path=fd001_small["train"], targets=["s_2", "s_3", "s_4"], config=config
+    )
+    with Workspace.open(tmp_path / "reg") as ws:
+        summary = train(ws, request, progress=progress, should_stop=should_stop, executor=pool)
+        latency = time.monotonic() - asked[0]
+        assert summary.cancelled and summary.registered == []
+        assert [r.cancelled for r in summary.results] == [True, True, True]
+        assert sorted(r.status for r in ws.registry.list_runs()) == ["cancelled", "cancelled"]
+        assert latency < 1.5, f"the batch took {latency:.2f} s to stop"
+        assert check_registry(ws).ok
+
+
+def test_same_seed_same_data_same_metrics_in_a_thread_and_in_a_worker_process(pool, tmp_path, fd001_small):
     require_plugin("telemanom")
     request = TrainRequest(
         plugin="telemanom", data_path=fd001_small["train"], targets=["s_7"], config=TINY["telemanom"], seed=3
     )
-    pool = LocalProcessExecutor(workers=1, threads=1)
-    try:
-        with Workspace.open(tmp_path / "reg") as ws:
-            threaded = train(ws, request, executor=InProcessExecutor())
-            spawned = train(ws, request, executor=pool)
-            assert threaded.successful == spawned.successful == 1
-            assert threaded.results[0].metrics == spawned.results[0].metrics
-    finally:
-        pool.close()
+    with Workspace.open(tmp_path / "reg") as ws:
+        threaded = train(ws, request, executor=InProcessExecutor())
+        spawned = train(ws, request, executor=pool)
+        assert threaded.successful == spawned.successful == 1
+        assert threaded.results[0].metrics == spawned.results[0].metrics
 
 
 TRAIN_AND_SHOW_WITHOUT_TORCH = """

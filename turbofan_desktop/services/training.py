@@ -6,6 +6,12 @@ and the version registered together with the lineage of the exact training data 
 split itself and the environment. Iterating over targets happens here, never in a plugin, so each
 target gets its own model and its own outcome: a failing target is reported and the next one starts;
 a cancelled one leaves a ``cancelled`` run, no version, and the remaining targets are skipped.
+
+The work is split between the owner of the registry (this process: the run, the registration with
+the artifact the job returned, the end of the run) and the job (``services.executors.jobs.FitJob``:
+build, fit, evaluate, save), which runs wherever the executor puts it —
+a local worker process by default — so several targets train at once and a worker's crash fails
+only its own target.
 """
 
 from __future__ import annotations
@@ -335,6 +341,13 @@ def _finish_run(registry, outcome: TargetOutcome, *, status: str, message: str, 
         outcome.error = f"{outcome.error}; {note}" if outcome.error else note
 
 
+def _cancel_all(active: list[_Submitted]) -> bool:
+    """Ask every running job to stop; True (the job is stopping) for the caller to keep."""
+    for submitted in active:
+        submitted.running.cancel()
+    return True
+
+
 @dataclass
 class _Submitted:
     """One target's job while it runs: its outcome so far, its run's live tracking, its handle."""
@@ -382,33 +395,36 @@ class _JobContext:
         outcomes: dict[int, TargetOutcome] = {}
         capacity = max(1, int(getattr(executor, "workers", 1) or 1))
         stopping = False
-        while waiting or active:
-            if not stopping and self.should_stop():
-                stopping = True
+        try:
+            while waiting or active:
+                if not stopping and self.should_stop():
+                    stopping = _cancel_all(active)
+                while waiting and len(active) < capacity and not stopping:
+                    index, target = waiting.pop(0)
+                    started = self.submit_target(executor, index, target)
+                    if isinstance(started, TargetOutcome):
+                        outcomes[index] = started
+                    else:
+                        active.append(started)
+                if stopping:
+                    for index, target in waiting:
+                        outcomes[index] = TargetOutcome(
+                            self.spec.name, target, error="skipped: training was cancelled", cancelled=True
+                        )
+                    waiting.clear()
+                for submitted in [s for s in active if s.running.done()]:
+                    active.remove(submitted)
+                    outcome = self.finish_target(submitted, submitted.running.result())
+                    outcomes[submitted.index] = outcome
+                    if outcome.cancelled and not stopping:
+                        stopping = _cancel_all(active)
                 for submitted in active:
-                    submitted.running.cancel()
-            while waiting and len(active) < capacity and not stopping:
-                index, target = waiting.pop(0)
-                started = self.submit_target(executor, index, target)
-                if isinstance(started, TargetOutcome):
-                    outcomes[index] = started
-                else:
-                    active.append(started)
-            if stopping:
-                for index, target in waiting:
-                    outcomes[index] = TargetOutcome(
-                        self.spec.name, target, error="skipped: training was cancelled", cancelled=True
-                    )
-                waiting.clear()
-            for submitted in [s for s in active if s.running.done()]:
-                active.remove(submitted)
-                outcome = self.finish_target(submitted, submitted.running.result())
-                outcomes[submitted.index] = outcome
-                stopping = stopping or outcome.cancelled
-            for submitted in active:
-                self._forward(submitted, submitted.running.events())
-            if active:
-                time.sleep(POLL_S)
+                    self._forward(submitted, submitted.running.events())
+                if active:
+                    time.sleep(POLL_S)
+        except BaseException:
+            _cancel_all(active)  # no job may go on training for an owner that stopped listening
+            raise
         return [outcomes[index] for index in range(len(targets))]
 
     def submit_target(self, executor: Executor, index: int, target: str) -> _Submitted | TargetOutcome:
