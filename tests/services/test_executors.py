@@ -109,6 +109,16 @@ def test_progress_is_throttled_to_twenty_a_second_and_the_last_event_arrives():
     assert sent[-1].fraction == 1.0
 
 
+def test_every_epoch_of_the_loss_curve_passes_the_throttle():
+    sent: list[ProgressEvent] = []
+    throttle = Throttle(sent.append)
+    for epoch in range(1, 51):
+        throttle(ProgressEvent(stage="fit", fraction=epoch / 50, epoch=epoch, train_loss=1.0 / epoch))
+        throttle(ProgressEvent(stage="fit", fraction=epoch / 50, message="batch"))
+    throttle.flush()
+    assert [e.epoch for e in sent if e.train_loss is not None] == list(range(1, 51))
+
+
 def test_an_unknown_executor_is_one_sentence():
     with pytest.raises(ConfigError) as caught:
         check_executor_spec("tcp://nowhere")

@@ -10,8 +10,9 @@ registers the result (:mod:`turbofan_desktop.services.training`).
 
 Progress reaches ``emit`` as contract ``ProgressEvent``\\ s whose ``fraction`` is the share of the
 whole job done (fitting fills the first :data:`FIT_SHARE`, evaluation the rest), at most
-:data:`MAX_EVENTS_PER_SECOND` per second, the last one always delivered. A model error never
-raises: it comes back as the result's ``error`` sentence.
+:data:`MAX_EVENTS_PER_SECOND` per second besides one per finished epoch (the loss curve's points),
+the last one always delivered. A model error never raises: it comes back as the result's ``error``
+sentence.
 """
 
 from __future__ import annotations
@@ -140,7 +141,9 @@ def worker_identity(executor: str, worker: str | None = None) -> dict[str, str]:
 # -- progress throttling -----------------------------------------------------------------------------
 class Throttle:
     """Passes at most ``per_second`` events per second to ``emit``; the newest held-back event goes
-    out with the next one allowed or at :meth:`flush` (so the last event always arrives)."""
+    out with the next one allowed or at :meth:`flush` (so the last event always arrives). An event
+    that closes an epoch (an epoch number with a loss) always passes: it is a point of the loss
+    curve, which must not lose points (one per epoch)."""
 
     def __init__(self, emit: Emit, per_second: float = MAX_EVENTS_PER_SECOND) -> None:
         self._emit = emit
@@ -152,7 +155,7 @@ class Throttle:
     def __call__(self, event: ProgressEvent) -> None:
         with self._lock:
             now = time.monotonic()
-            if now - self._last < self._interval:
+            if now - self._last < self._interval and not _closes_an_epoch(event):
                 self._held = event
                 return
             self._last, self._held = now, None
@@ -171,6 +174,10 @@ class Throttle:
             self._emit(event)
         except Exception:  # noqa: BLE001 - a broken progress channel must not fail the job
             log.debug("progress event dropped", exc_info=True)
+
+
+def _closes_an_epoch(event: ProgressEvent) -> bool:
+    return event.epoch is not None and (event.train_loss is not None or event.val_loss is not None)
 
 
 def _scaled(emit: Emit, offset: float, share: float, seen: list[int] | None = None) -> Emit:
