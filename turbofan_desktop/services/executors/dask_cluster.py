@@ -7,10 +7,11 @@ never the registry: results come back as data and are registered by the process 
 
 How a job travels:
 
-* **data** — the two splits are scattered once per executor, keyed by their content hash, and
-  broadcast to every worker: each worker of a per-sensor batch needs them anyway, and a copy on every
-  worker survives the loss of one (a cluster without workers yet gets them inside each task instead).
-  On arrival the task hashes them again
+* **data** — the two splits are sent once per executor and content hash, as the result of a small
+  task that the jobs depend on: workers fetch them from each other as they need them, and the
+  scheduler computes them again when the worker holding them is lost (a scattered value would be
+  lost with it: Dask's active memory manager keeps a single replica). On arrival the task hashes them
+  again
   (:meth:`~turbofan_desktop.services.executors.jobs.DataPayload.verify`).
 * **progress** — the task publishes its events on the executor's topic with Dask's structured
   events (``Worker.log_event`` → ``Client.subscribe_topic``), at most 20 a second per job.
@@ -42,6 +43,7 @@ import socket
 import threading
 import time
 import uuid
+import warnings
 from collections import deque
 from typing import Any
 
@@ -135,6 +137,11 @@ def run_on_worker(
     return run_fit_job(job, emit, should_stop, where=where)
 
 
+def payload_of(payload: DataPayload) -> DataPayload:
+    """The task whose result is a job's data on the cluster (see ``DaskExecutor._shipped``)."""
+    return payload
+
+
 def _share_of_cores(tasks_at_once: int) -> int:
     try:
         cores = len(os.sched_getaffinity(0))
@@ -215,7 +222,7 @@ class DaskExecutor:
             ) from None
         self.topic = f"turbofan-progress-{self.client.id}"
         self._jobs: dict[str, DaskJob] = {}
-        self._data: dict[str, Any] = {}  # data hash -> the future of its scattered payload
+        self._data: dict[str, Any] = {}  # data hash -> the future holding that payload on the cluster
         self._lock = threading.RLock()
         self._closed = False
         self.client.subscribe_topic(self.topic, self._on_event)
@@ -275,9 +282,9 @@ class DaskExecutor:
                 return running
             self._jobs[key] = running
         try:
-            train, val = self._scattered(job.train), self._scattered(job.val)
+            train, val = self._shipped(job.train), self._shipped(job.val)
             distributed.Variable(f"{key}-attempts", client=self.client).set([])
-            # the data travel as scattered futures; threads 0: this executor's, else the worker's share
+            # the data travel as futures (_shipped); threads 0: this executor's, else the worker's share
             bare = dataclasses.replace(job, train=None, val=None, threads=job.threads or self.threads)
             running.future = self.client.submit(
                 run_on_worker,
@@ -297,18 +304,24 @@ class DaskExecutor:
             self._forget(running)
         return running
 
-    def _scattered(self, payload: DataPayload) -> Any:
-        """The cluster's copy of ``payload`` (sent once per content hash, to every worker). While the
-        cluster has no worker (an adaptive one scales up from zero) the payload itself, which then
-        travels inside the task and waits with it in the scheduler's queue."""
+    def _shipped(self, payload: DataPayload) -> Any:
+        """The cluster's copy of ``payload``, sent once per content hash as the result of a task
+        (not ``Client.scatter``): the active memory manager keeps one replica of a scattered value,
+        which dies with its worker, while a task's result is computed again wherever it was lost.
+        Workers fetch it from each other as their jobs need it; a cluster without workers yet keeps
+        it queued with the jobs."""
         with self._lock:
             future = self._data.get(payload.data_hash)
-            if future is not None and future.status == "finished":
-                return future
-            if not self.client.nthreads():
-                return payload
-            future = self.client.scatter(payload, broadcast=True, hash=False)
-            self._data[payload.data_hash] = future
+            if future is None or future.status in ("cancelled", "error", "lost"):
+                with warnings.catch_warnings():  # "large object in the task graph": it is the data, sent once
+                    warnings.simplefilter("ignore", UserWarning)
+                    future = self.client.submit(
+                        payload_of,
+                        payload,
+                        key=f"turbofan-data-{payload.data_hash[:16]}-{uuid.uuid4().hex[:8]}",
+                        pure=False,
+                    )
+                self._data[payload.data_hash] = future
             return future
 
     def _on_event(self, event: tuple[float, Any]) -> None:
@@ -355,7 +368,7 @@ class DaskExecutor:
                 result = FitResult.failed(
                     job,
                     f"the Dask scheduler at {self.address} dropped the job (the connection or the "
-                    f"scattered data was lost: {_reason(exc)})",
+                    f"data were lost: {_reason(exc)})",
                 )
             else:
                 result = FitResult.failed(job, f"the Dask task failed: {_reason(exc)}")
@@ -379,14 +392,14 @@ class DaskExecutor:
                 running.future.release()
 
     def close(self) -> None:
-        """Cancel what still runs, release the scattered data, close the client (and the cluster
+        """Cancel what still runs, release the data sent, close the client (and the cluster
         when this executor started it)."""
         with self._lock:
             if self._closed:
                 return
             self._closed = True
             running = list(self._jobs.values())
-            data, self._data = list(self._data.values()), {}
+            data, self._data = list(self._data.values()), {}  # the payload futures
         for job in running:
             job.cancel()
         for job in running:
