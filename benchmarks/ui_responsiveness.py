@@ -6,7 +6,13 @@ Four measurements, each against the target in issue 7:
   the bundled FD001 sample is loaded and plotted (target: first paint < 1.5 s).
 * ``training_stall``: a 10 ms heartbeat QTimer on the GUI thread while a Telemanom model trains through
   the JobManager with the window showing the jobs panel; the lateness of each beat is the GUI-thread
-  stall (target: max < 50 ms; p99 and max reported).
+  stall (target: max < 50 ms; p99 and max reported). Per executor (``--executor``): "local" (worker
+  processes, the default setting: the GUI thread only waits) and "inprocess" (the model trains on a
+  thread of the GUI's process, as before issue 18). The session's first training (worker start,
+  torch import) and a second one on the same workspace (warm workers) are measured.
+* ``job_overhead``: wall time of a tiny training job (one Telemanom target, a few units, one epoch)
+  through the services, per executor, after one warm-up job: what the process executor adds per
+  job (pickling the data, the pipe, unpacking the artifact) over a thread.
 * ``fd002_all_sensors``: read train_FD002, add it to the data panel and draw all its sensors for one
   unit, painted (target < 300 ms).
 * ``pan_zoom``: frame time (range change + synchronous repaint) while panning and zooming over one
@@ -33,6 +39,12 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 REPO = Path(__file__).resolve().parents[1]
 CMAPSS = Path(os.environ.get("TURBOFAN_SHARED_DATA", REPO.parent / "shared" / "data")) / "cmapss"
 TARGETS_MS = {"cold_start": 1500.0, "training_stall": 50.0, "fd002_all_sensors": 300.0, "pan_zoom": 30.0}
+EXECUTORS = ("local", "inprocess")
+# --quick: fewer epochs and units (a loaded machine, a smoke run)
+SIZES = {
+    "full": {"first_epochs": 3, "warm_epochs": 20, "units": 20},
+    "quick": {"first_epochs": 2, "warm_epochs": 4, "units": 10},
+}
 
 COLD_START_CHILD = textwrap.dedent(
     """
@@ -104,7 +116,7 @@ def cold_start(repeats: int = 3) -> dict:
     }
 
 
-def _window():
+def _window(workspace=None):
     from turbofan_desktop.services import Workspace
     from turbofan_desktop.ui.app import _application, leave_a_core_for_the_gui
     from turbofan_desktop.ui.main_window import MainWindow
@@ -112,7 +124,7 @@ def _window():
 
     leave_a_core_for_the_gui()  # as run_app does
     app = _application()
-    workspace = Workspace.open()
+    workspace = workspace or Workspace.open()
     window = MainWindow(workspace, ui_settings=UiSettings(Path(tempfile.mkdtemp()) / "ui.ini"))
     window.resize(1400, 900)
     window.show()
@@ -120,16 +132,65 @@ def _window():
     return app, workspace, window
 
 
-def training_stall() -> dict:
-    """Twice: the session's first training (torch is imported on the worker thread while the GUI
-    runs), then a second one with torch already loaded. The headline is the first, the worse."""
-    idle = _idle_stall()
-    first = _training_stall_once()
-    second = _training_stall_once(epochs=20)  # long enough (several seconds) to see the steady state
-    result = {f"idle_{k}": v for k, v in idle.items()}
-    result.update({f"first_{k}": v for k, v in first.items() if k != "value_ms"})
-    result.update({f"warm_{k}": v for k, v in second.items() if k != "value_ms"})
-    result["value_ms"] = first["value_ms"]
+def training_stall(executors: tuple[str, ...] = EXECUTORS, size: str = "full") -> dict:
+    """Per executor, twice on one workspace: the session's first training (local: the worker
+    process starts and imports torch; inprocess: torch is imported on the job's thread while the
+    GUI runs), then a longer second one (warm). The headline is the worst first-training stall of
+    the first executor named (the default, "local")."""
+    from turbofan_desktop.services import Workspace
+
+    sizes = SIZES[size]
+    result = {f"idle_{k}": v for k, v in _idle_stall().items()}
+    for executor in executors:
+        os.environ["TURBOFAN_EXECUTOR"] = executor
+        workspace = Workspace.open()
+        try:
+            first = _training_stall_once(workspace, epochs=sizes["first_epochs"], units=sizes["units"])
+            # long enough (several seconds) to see the steady state
+            second = _training_stall_once(workspace, epochs=sizes["warm_epochs"], units=sizes["units"])
+        finally:
+            workspace.close()
+        result.update({f"{executor}_first_{k}": v for k, v in first.items() if k != "value_ms"})
+        result.update({f"{executor}_warm_{k}": v for k, v in second.items() if k != "value_ms"})
+        result.setdefault("value_ms", first["value_ms"])
+    result["executors"] = list(executors)
+    result["size"] = size
+    return result
+
+
+def job_overhead(executors: tuple[str, ...] = EXECUTORS, size: str = "full", repeats: int = 3) -> dict:
+    """A tiny training job through ``services.training.train`` per executor: the first job (a local
+    worker starts and imports torch) and the median of ``repeats`` warm ones; ``local_overhead_ms``
+    is the warm local median minus the warm in-process median."""
+    from turbofan_desktop.services import Workspace
+    from turbofan_desktop.services.data import load_dataset
+    from turbofan_desktop.services.executors import executor_for
+    from turbofan_desktop.services.training import TrainRequest, train
+    from turbofan_desktop.ui.app import sample_files
+
+    result: dict = {}
+    with Workspace.open() as workspace:
+        dataset = load_dataset(workspace, sample_files()[0])
+        subset = dataset.subset(dataset.units[: 6 if size == "quick" else 10])
+        config = {"l_s": 10, "n_predictions": 1, "lstm_units": (8,), "epochs": 1, "batch_size": 64}
+        request = TrainRequest(plugin="telemanom", dataset=subset, targets=["s_2"], config=config)
+        for name in executors:
+            executor = executor_for(workspace, name, workers=1)
+            try:
+                times = []
+                for _ in range(repeats + 1):
+                    started = time.perf_counter()
+                    summary = train(workspace, request, executor=executor)
+                    times.append((time.perf_counter() - started) * 1000)
+                    if summary.failed:
+                        raise RuntimeError(f"{name}: {summary.results[0].error}")
+            finally:
+                executor.close()
+            result[f"{name}_first_ms"] = times[0]
+            result[f"{name}_warm_median_ms"] = statistics.median(times[1:])
+    if all(f"{name}_warm_median_ms" in result for name in ("local", "inprocess")):
+        result["local_overhead_ms"] = result["local_warm_median_ms"] - result["inprocess_warm_median_ms"]
+    result["repeats"] = repeats
     return result
 
 
@@ -154,14 +215,14 @@ def _idle_stall(seconds: float = 5.0, heartbeat_ms: int = 10) -> dict:
     return {"stall_p99_ms": _percentile(stalls, 99), "stall_max_ms": max(stalls) if stalls else float("nan")}
 
 
-def _training_stall_once(epochs: int = 3, units: int = 20, heartbeat_ms: int = 10) -> dict:
+def _training_stall_once(workspace, epochs: int = 3, units: int = 20, heartbeat_ms: int = 10) -> dict:
     from PySide6.QtCore import QEventLoop, QTimer
 
     from turbofan_desktop.services.data import load_dataset
     from turbofan_desktop.services.training import TrainRequest
     from turbofan_desktop.ui.app import sample_files
 
-    app, workspace, window = _window()
+    app, workspace, window = _window(workspace)
     dataset = load_dataset(workspace, sample_files()[0])
     window.loader.loaded.emit(_loaded(dataset, sample_files()[0]))
     app.processEvents()
@@ -203,7 +264,6 @@ def _training_stall_once(epochs: int = 3, units: int = 20, heartbeat_ms: int = 1
     seconds = time.perf_counter() - started
     timer.stop()
     window.close()
-    workspace.close()
     if "error" in outcome:
         raise RuntimeError(f"training failed: {outcome['error']}")
     gaps = [(b - a) * 1000 for a, b in zip(beats, beats[1:], strict=False)]
@@ -308,21 +368,36 @@ BENCHMARKS = {
     "fd002_all_sensors": fd002_all_sensors,
     "pan_zoom": pan_zoom,
     "training_stall": training_stall,
+    "job_overhead": job_overhead,
 }
+# the benchmarks that take --executor and --quick
+EXECUTOR_BENCHMARKS = ("training_stall", "job_overhead")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--only", choices=sorted(BENCHMARKS), action="append", help="run only these")
+    parser.add_argument(
+        "--executor",
+        choices=EXECUTORS,
+        action="append",
+        help="training_stall / job_overhead: only these executors (default: local, then inprocess)",
+    )
+    parser.add_argument("--quick", action="store_true", help="smaller trainings (a loaded machine)")
     args = parser.parse_args(argv)
+    executors = tuple(args.executor or EXECUTORS)
+    size = "quick" if args.quick else "full"
     home = tempfile.mkdtemp(prefix="turbofan-bench-")
     os.environ.setdefault("TURBOFAN_HOME", home)
     os.environ.setdefault("TURBOFAN_CONFIG_DIR", str(Path(home) / "config"))
     results = {}
     for name in args.only or list(BENCHMARKS):
-        result = BENCHMARKS[name]()
-        if "value_ms" in result:
+        if name in EXECUTOR_BENCHMARKS:
+            result = BENCHMARKS[name](executors=executors, size=size)
+        else:
+            result = BENCHMARKS[name]()
+        if "value_ms" in result and name in TARGETS_MS:
             result["target_ms"] = TARGETS_MS[name]
             result["meets_target"] = result["value_ms"] < TARGETS_MS[name]
         results[name] = result

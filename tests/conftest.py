@@ -27,6 +27,9 @@ def isolated_home(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("TURBOFAN_HOME", str(home))
     monkeypatch.setenv("TURBOFAN_CONFIG_DIR", str(home / "config"))
     monkeypatch.setenv("TURBOFAN_TORCH_THREADS", "1")
+    # jobs on a thread of the test process: spawning workers per test would slow the suite; the
+    # local process executor has its own tests (tests/services/test_executors*.py)
+    monkeypatch.setenv("TURBOFAN_EXECUTOR", "inprocess")
     return home
 
 

@@ -227,7 +227,11 @@ def test_entry_point_calls_freeze_support_before_main():
 
 # Optional extras the frozen app leaves out on purpose: only functions import them, and a missing one
 # becomes a sentence ("MLflow is not installed: install the app with its mlflow extra ...").
-EXTRAS_LEFT_OUT = {"mlflow": "the [mlflow] extra: models export/import --mlflow and live tracking"}
+EXTRAS_LEFT_OUT = {
+    "mlflow": "the [mlflow] extra: models export/import --mlflow and live tracking",
+    "distributed": "the [cluster] extra: the Dask executor (--executor tcp://host:8786)",
+    "dask": "the [cluster] extra (see distributed)",
+}
 
 
 def _module_level_imports(path: Path) -> set[str]:

@@ -9,6 +9,7 @@ A password never belongs in this file: PostgreSQL reads it from ``PGPASSWORD`` o
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import os
 import tomllib
@@ -48,7 +49,13 @@ class Settings:
     drift_psi_threshold: float = 0.25
     drift_ks_pvalue: float = 0.01
     kpi_warning_margin: float = 0.2
-    torch_threads: int = 0  # 0 = one per available core
+    torch_threads: int = 0  # 0 = one per available core (per worker process: the cores shared out)
+    # where model jobs run: "local" worker processes, "inprocess" (a thread), or a Dask scheduler
+    # "tcp://host:port" (the [cluster] extra); ``workers`` local processes, 0 = from the core count
+    executor: str = "local"
+    workers: int = 0
+    # a Dask job whose worker is lost (killed, out of memory, its machine gone) runs again this often
+    retries: int = 1
     registry: str = ""  # "" = the registry folder in ``home``; else a folder or a URL (module docstring)
     # a server registry's artifacts: "" = inside its database; else a folder (a network mount) or an
     # fsspec URL (s3://bucket/models, needs fsspec and its backend); a folder registry keeps its own
@@ -126,6 +133,9 @@ RULES: dict[str, Rule] = {
     "kpi_warning_margin": Rule(float, minimum=0.0, maximum=100.0),
     # libgomp aborts the process on absurd pool sizes (100000); 0 = one per usable core
     "torch_threads": Rule(int, minimum=0, maximum=1024),
+    "executor": Rule(str),  # checked in check_setting
+    "workers": Rule(int, minimum=0, maximum=256),
+    "retries": Rule(int, minimum=0, maximum=10),
     # a folder or URL; checked for a password in check_setting
     "registry": Rule(str),
     "artifacts": Rule(str),
@@ -170,6 +180,8 @@ def check_setting(name: str, raw: object, source: str) -> object:
         if not folder.is_absolute():
             raise refuse()
         return folder
+    if name == "executor":
+        return executor_value(raw, source)
     if rule.kind is str:
         if not isinstance(raw, str):
             raise refuse()
@@ -198,6 +210,25 @@ def check_setting(name: str, raw: object, source: str) -> object:
     return number
 
 
+EXECUTOR_KINDS = ("local", "inprocess")
+
+
+def executor_value(raw: object, source: str) -> str:
+    """The ``executor`` setting: "local", "inprocess" or a Dask scheduler's tcp://host:port."""
+    text = raw.strip() if isinstance(raw, str) else ""
+    if text.lower() in EXECUTOR_KINDS:
+        return text.lower()
+    host, _, port = (
+        text[len("tcp://") :].rpartition(":") if text.lower().startswith("tcp://") else ("", "", "")
+    )
+    if host and port.isdigit() and 0 < int(port) < 65536:
+        return text
+    raise ConfigError(
+        f"Setting 'executor' from {source} is {raw!r}; expected local, inprocess or a Dask scheduler "
+        "address like tcp://host:8786."
+    )
+
+
 def load_settings(env: dict[str, str] | None = None, config_file: Path | None = None) -> Settings:
     """Read the settings file and the environment; unknown or malformed values raise ConfigError."""
     env = dict(os.environ) if env is None else env
@@ -224,6 +255,43 @@ def load_settings(env: dict[str, str] | None = None, config_file: Path | None = 
 
     resolved = {name: check_setting(name, raw, source) for name, (raw, source) in values.items()}
     return Settings(**resolved)
+
+
+def save_settings(updates: dict[str, object], config_file: Path | None = None) -> Path:
+    """Write ``updates`` (setting name -> value) into the settings file, keeping its other settings;
+    each value is checked like one read from the file (ConfigError names the first bad one)."""
+    path = config_file or config_dir() / "settings.toml"
+    fields = {f.name for f in dataclasses.fields(Settings)}
+    current: dict[str, object] = {}
+    if path.is_file():
+        try:
+            current = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as exc:
+            raise ConfigError(
+                f"{path}: the settings file cannot be updated, it does not read ({exc})."
+            ) from None
+    for name, value in updates.items():
+        if name not in fields:
+            raise ConfigError(f"Unknown setting '{name}' (known: {', '.join(sorted(fields))}).")
+        raw = str(value) if isinstance(value, Path) else value
+        check_setting(name, raw, "the settings dialog")
+        current[name] = raw
+    lines = [f"{name} = {_toml_value(value)}" for name, value in current.items()]
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: the settings file cannot be written ({exc.strerror or exc}).") from None
+    return path
+
+
+def _toml_value(value: object) -> str:
+    """A scalar setting in TOML (every setting is text, a whole number or a number)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    return json.dumps(str(value), ensure_ascii=False)  # JSON's string escapes are TOML's too
 
 
 def url_has_password(location: str) -> bool:

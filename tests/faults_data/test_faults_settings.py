@@ -59,6 +59,9 @@ def test_bad_home_in_settings_file_creates_nothing(capsys, isolated_home, monkey
         ("TURBOFAN_MAX_CONCURRENT_JOBS", "2.7", "whole number"),
         ("TURBOFAN_MAX_CONCURRENT_JOBS", "0", "at least 1"),
         ("TURBOFAN_HOME", "relative/registry", "absolute folder path"),
+        ("TURBOFAN_EXECUTOR", "cluster", "expected local, inprocess or a Dask scheduler address"),
+        ("TURBOFAN_EXECUTOR", "tcp://scheduler", "tcp://host:8786"),
+        ("TURBOFAN_WORKERS", "-1", "at least 0"),
     ],
 )
 def test_bad_environment_variable(capsys, registry, monkeypatch, variable, value, expected):
@@ -79,10 +82,14 @@ def test_bad_environment_variable(capsys, registry, monkeypatch, variable, value
         ("log_level = 10", "log_level"),
         ("torch_threads = 100000", "torch_threads"),
         ("kpi_warning_margin = inf", "kpi_warning_margin"),
+        ("executor = 3", "executor"),
+        ('executor = "tcp://scheduler:99999"', "executor"),
+        ("workers = 1.5", "workers"),
     ],
 )
 def test_bad_value_in_settings_file(capsys, registry, monkeypatch, line, name):
     monkeypatch.delenv("TURBOFAN_TORCH_THREADS")  # the environment would override the file
+    monkeypatch.delenv("TURBOFAN_EXECUTOR")
     settings = _write_settings(registry, line + "\n")
     assert_refused(capsys, registry, ["models", "list"], f"'{name}'", str(settings))
 

@@ -139,7 +139,7 @@ def test_v1_registry_is_migrated_on_open(tmp_path):
     fresh = tmp_path / "fresh"
     Registry.open(fresh).close()
     assert _schema(home / "registry.db") == _schema(fresh / "registry.db")
-    assert _schema(fresh / "registry.db")["version"] == LATEST_VERSION == 5
+    assert _schema(fresh / "registry.db")["version"] == LATEST_VERSION == 6
 
 
 def test_reopening_does_not_migrate_again(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -18,7 +19,9 @@ from registry_helpers import (
 
 from turbofan_desktop.data.dataset import LINEAGE_FIELDS
 from turbofan_desktop.errors import ConfigError, NotFoundError, RegistryError
-from turbofan_desktop.registry import Registry, TrainingProvenance, artifact_sha256
+from turbofan_desktop.registry import Registry, TrainedOn, TrainingProvenance, artifact_sha256
+from turbofan_desktop.registry.db import is_postgres
+from turbofan_desktop.registry.migrations import LATEST_VERSION, schema_version
 from turbofan_desktop.registry.records import PROVENANCE_COLUMNS, provenance_to_row
 from turbofan_desktop.registry.schema import bind_tables
 
@@ -344,6 +347,36 @@ def test_provenance_columns_are_named_once():
     table = bind_tables(None).ProvenanceRow
     assert tuple(provenance_to_row(make_provenance())) == PROVENANCE_COLUMNS
     assert [f.column_name for f in table._meta.sorted_fields] == ["version_id", *PROVENANCE_COLUMNS]
+
+
+def test_where_a_version_trained_round_trips(registry, make_version):
+    where = TrainedOn(executor="local", host="bench-7", worker="local-2 (pid 4141)")
+    provenance = dataclasses.replace(make_provenance(), trained_on=where)
+    rec = make_version(provenance=provenance)
+    assert registry.get(rec.id).provenance == provenance
+    extra = rec.to_dict()["extra"]
+    assert extra["trained_on"] == {"executor": "local", "host": "bench-7", "worker": "local-2 (pid 4141)"}
+    assert TrainingProvenance.from_legacy(extra) == provenance
+    assert registry.get(make_version(provenance=make_provenance()).id).provenance.trained_on is None
+
+
+def test_a_schema_5_registry_gains_where_versions_trained(
+    registry, registry_location, make_version, isolated_home
+):
+    """The registry an older program left (schema 5, no trained_* columns) opens, migrates, and reads
+    its versions as trained nowhere recorded."""
+    rec = make_version(provenance=make_provenance())
+    db = registry.db
+    for column in ("trained_executor", "trained_host", "trained_worker"):
+        db.execute_sql(f"ALTER TABLE training_provenance DROP COLUMN {column}")
+    db.execute_sql("UPDATE registry_schema SET version = 5" if is_postgres(db) else "PRAGMA user_version = 5")
+    registry.close()
+    reopened = Registry.open(registry_location, cache_root=isolated_home / "cache")
+    try:
+        assert schema_version(reopened.db) == LATEST_VERSION == 6
+        assert reopened.get(rec.id).provenance == make_provenance()
+    finally:
+        reopened.close()
 
 
 def test_provenance_round_trips_and_keeps_the_extra_json_shape(registry, make_version):

@@ -60,6 +60,18 @@ def register(subparsers) -> None:
         metavar="F",
         help="share of units kept apart for later validation",
     )
+    parser.add_argument(
+        "--executor",
+        metavar="WHERE",
+        help="where the models train: local (worker processes, the default setting), inprocess, "
+        "or a Dask scheduler tcp://host:8786",
+    )
+    parser.add_argument(
+        "--workers",
+        type=whole_number("workers", minimum=0, maximum=256),
+        metavar="N",
+        help="local worker processes (0 = from the core count; default: the workers setting)",
+    )
     parser.add_argument("--rul", type=Path, metavar="FILE", help="RUL file paired with a C-MAPSS test file")
     parser.add_argument("--unit-col", metavar="NAME", help="unit column of a CSV/Parquet table")
     parser.add_argument("--time-col", metavar="NAME", help="time column of a CSV/Parquet table")
@@ -68,10 +80,13 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from turbofan_desktop.services.executors import check_executor_spec, executor_for
     from turbofan_desktop.services.training import TrainRequest, train
 
     if args.sensors and args.all_sensors:
         raise ConfigError("Use either --sensor or --all-sensors, not both.")
+    if args.executor is not None:
+        check_executor_spec(args.executor)  # a mistyped address is refused before any data is read
     request = TrainRequest(
         plugin=args.model,
         data_path=args.file,
@@ -97,10 +112,14 @@ def run(args: argparse.Namespace) -> int:
         bar.update(job.overall, label)
 
     with open_workspace(args) as ws, stop_on_interrupt() as stop:
+        chosen = args.executor is not None or args.workers is not None
+        executor = executor_for(ws, args.executor, workers=args.workers) if chosen else ws.executor()
         try:
-            summary = train(ws, request, progress=on_progress, should_stop=stop)
+            summary = train(ws, request, progress=on_progress, should_stop=stop, executor=executor)
         finally:
             bar.close()
+            if chosen:
+                executor.close()
     if args.json:
         print_json(summary.to_dict())
     else:

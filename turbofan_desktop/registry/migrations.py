@@ -168,6 +168,10 @@ V4_TABLE = """CREATE TABLE training_provenance (
         legacy TEXT NOT NULL DEFAULT '{}')"""
 
 
+# the training_provenance columns schema 6 adds (see V6)
+V6_COLUMNS = ("trained_executor", "trained_host", "trained_worker")
+
+
 def _convert_extra(db: peewee.Database) -> None:
     """Copy every version's ``extra`` document into ``training_provenance`` (then the column goes)."""
     if isinstance(db, peewee.SqliteDatabase) and sqlite3.sqlite_version_info < (3, 35, 0):
@@ -183,8 +187,10 @@ def _convert_extra(db: peewee.Database) -> None:
     )
     from turbofan_desktop.registry.schema import dumps
 
-    names = ", ".join(("version_id", *PROVENANCE_COLUMNS))
-    marks = ", ".join([db.param] * (len(PROVENANCE_COLUMNS) + 1))
+    # the columns the table has at schema 4 (later steps add more, which an old extra never fills)
+    columns = [c for c in PROVENANCE_COLUMNS if c not in V6_COLUMNS]
+    names = ", ".join(("version_id", *columns))
+    marks = ", ".join([db.param] * (len(columns) + 1))
     insert = f"INSERT INTO training_provenance ({names}) VALUES ({marks})"
     for version_id, extra in db.execute_sql("SELECT id, extra FROM model_versions ORDER BY id").fetchall():
         try:
@@ -192,7 +198,9 @@ def _convert_extra(db: peewee.Database) -> None:
         except ValueError:
             document = {"unreadable_extra": extra}  # keep what was there, even if it never parsed
         row = provenance_to_row(TrainingProvenance.from_legacy(document))
-        values = [dumps(v) if k in PROVENANCE_JSON_COLUMNS and v is not None else v for k, v in row.items()]
+        values = [
+            dumps(row[k]) if k in PROVENANCE_JSON_COLUMNS and row[k] is not None else row[k] for k in columns
+        ]
         db.execute_sql(insert, (version_id, *values))
 
 
@@ -209,7 +217,17 @@ V5 = (
     "ALTER TABLE training_runs ADD COLUMN os_user TEXT",
 )
 
-MIGRATIONS: tuple[tuple[int, tuple[Step, ...]], ...] = ((1, V1), (2, V2), (3, V3), (4, V4), (5, V5))
+# Version 6: where a version trained (records.TrainedOn: executor, host, worker); NULL before.
+V6 = tuple(f"ALTER TABLE training_provenance ADD COLUMN {column} TEXT" for column in V6_COLUMNS)
+
+MIGRATIONS: tuple[tuple[int, tuple[Step, ...]], ...] = (
+    (1, V1),
+    (2, V2),
+    (3, V3),
+    (4, V4),
+    (5, V5),
+    (6, V6),
+)
 LATEST_VERSION = MIGRATIONS[-1][0]
 
 # PostgreSQL: schema 4 in one step, in PostgreSQL's types (see the module docstring).
@@ -297,7 +315,7 @@ PG_V4 = (
         created TEXT NOT NULL)""",
 )
 
-PG_MIGRATIONS: tuple[tuple[int, tuple[Step, ...]], ...] = ((4, PG_V4), (5, V5))
+PG_MIGRATIONS: tuple[tuple[int, tuple[Step, ...]], ...] = ((4, PG_V4), (5, V5), (6, V6))
 PG_SCHEMA_TABLE = "registry_schema"
 _PG_MIGRATION_LOCK = 0x7475_7262  # an arbitrary constant advisory-lock key: "turb"
 

@@ -118,6 +118,26 @@ class FitSummary:
 
 
 @dataclass(frozen=True)
+class TrainedOn:
+    """Where a version trained: the executor ("inprocess", "local", "dask"), the host and the worker
+    (a local process or a Dask worker's address). Versions trained before schema 6 have none."""
+
+    executor: str | None = None
+    host: str | None = None
+    worker: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"executor": self.executor, "host": self.host, "worker": self.worker}
+
+    @classmethod
+    def from_where(cls, where: dict[str, Any] | None) -> TrainedOn | None:
+        """From a job result's ``where`` (None when it names nothing)."""
+        values = {k: (str(v) if v is not None else None) for k, v in dict(where or {}).items()}
+        found = cls(values.get("executor"), values.get("host"), values.get("worker"))
+        return found if found != cls() else None
+
+
+@dataclass(frozen=True)
 class TrainingProvenance:
     """How a version was trained, beyond its lineage: the unit split, the source to re-read held-out
     units from, the fit summary, the plugin version, and (for versions registered by hand) the
@@ -132,6 +152,7 @@ class TrainingProvenance:
     fit: FitSummary | None = None
     model_version: str | None = None
     training_stats: dict | None = None
+    trained_on: TrainedOn | None = None
     # keys an older program stored in the free-form ``extra`` column that no field above names; kept
     # by the schema-4 migration so converting a registry loses nothing
     legacy: dict = field(default_factory=dict)
@@ -156,7 +177,7 @@ class TrainingProvenance:
             out["seed"] = self.seed
             out["val_fraction"] = self.val_fraction
             out["test_fraction"] = self.test_fraction
-        for name in ("source", "validation", "held_out", "fit"):
+        for name in ("source", "validation", "held_out", "fit", "trained_on"):
             part = getattr(self, name)
             if part is not None:
                 out[name] = part.to_dict()
@@ -220,6 +241,7 @@ _LEGACY_READERS = {
     "validation": lambda v: ValidationSet(**_fields_of(ValidationSet, _a_dict(v))),
     "held_out": lambda v: HeldOut(**_fields_of(HeldOut, _a_dict(v))),
     "fit": lambda v: _legacy_fit(_a_dict(v)),
+    "trained_on": lambda v: TrainedOn(**_fields_of(TrainedOn, _a_dict(v))),
     "model_version": _str_or_none,
     "training_stats": _a_dict,
 }
@@ -247,6 +269,7 @@ def provenance_to_row(provenance: TrainingProvenance) -> dict[str, Any]:
         "model_version": provenance.model_version,
         "training_stats": provenance.training_stats,
         "legacy": dict(provenance.legacy),
+        **{f"trained_{k}": v for k, v in (provenance.trained_on or TrainedOn()).to_dict().items()},
     }
 
 
@@ -279,6 +302,9 @@ PROVENANCE_COLUMNS = (
     "model_version",
     "training_stats",
     "legacy",
+    "trained_executor",
+    "trained_host",
+    "trained_worker",
 )
 PROVENANCE_JSON_COLUMNS = ("split_units", "fit_notes", "training_stats", "legacy")
 
@@ -300,7 +326,9 @@ def provenance_from_columns(values: tuple) -> TrainingProvenance:
         held_out_split, frame_hash,
         epochs_run, best_epoch, stopped_early, fit_seed, notes,
         model_version, training_stats, legacy,
+        trained_executor, trained_host, trained_worker,
     ) = values  # fmt: skip
+    trained_on = (trained_executor, trained_host, trained_worker)
     split = None
     if units is not None:
         lists = json.loads(units)
@@ -329,6 +357,7 @@ def provenance_from_columns(values: tuple) -> TrainingProvenance:
         model_version=model_version,
         training_stats=_decoded(training_stats),
         legacy=json.loads(legacy) if legacy not in (None, "{}") else {},
+        trained_on=TrainedOn(*trained_on) if trained_on != _ALL_NONE[:3] else None,
     )
 
 

@@ -193,6 +193,9 @@ def bind_tables(db: peewee.Database | None) -> Tables:
         model_version = peewee.TextField(null=True)
         training_stats = JSONField(null=True)
         legacy = JSONField(default=dict)
+        trained_executor = peewee.TextField(null=True)
+        trained_host = peewee.TextField(null=True)
+        trained_worker = peewee.TextField(null=True)
 
         class Meta:
             table_name = "training_provenance"

@@ -56,6 +56,8 @@ class Workspace:
         self._lock = threading.RLock()
         # id -> (spec, model, artifact sha256), least recently used first
         self._models: OrderedDict[int, tuple[Any, ...]] = OrderedDict()
+        # services.executors by purpose ("train", "predict"): where model jobs run, made on first use
+        self._executors: dict[str, Any] = {}
 
     @classmethod
     def open(
@@ -164,7 +166,23 @@ class Workspace:
             else:
                 self._models.pop(version_id, None)
 
+    def executor(self, purpose: str = "train") -> Any:
+        """The workspace's executor for ``purpose``, made on first use and kept (local worker processes
+        stay warm between jobs), closed with the workspace. "train": the ``executor`` and ``workers``
+        settings; "predict": one worker of its own, so showing results never waits for a training."""
+        with self._lock:
+            if purpose not in self._executors:
+                from turbofan_desktop.services.executors import executor_for
+
+                workers = 1 if purpose == "predict" else None
+                self._executors[purpose] = executor_for(self, workers=workers)
+            return self._executors[purpose]
+
     def close(self) -> None:
+        with self._lock:
+            executors, self._executors = list(self._executors.values()), {}
+        for executor in executors:
+            executor.close()
         self.forget_model()
         close = getattr(self._registry, "close", None)
         if callable(close):

@@ -51,7 +51,7 @@ from turbofan_desktop.plugins.contract import ProgressEvent, no_progress
 from turbofan_desktop.services.applicability import OUT_OF_SCOPE, check_applicability
 from turbofan_desktop.services.data import load_dataset
 from turbofan_desktop.services.fleet_calibration import TailCalibration, tail_calibration
-from turbofan_desktop.services.inference import detect, load_model, predict_rul
+from turbofan_desktop.services.inference import detect, model_for, predict_rul
 from turbofan_desktop.services.monitoring import check_drift
 
 if TYPE_CHECKING:
@@ -571,7 +571,7 @@ def assess(
     datasets = [f if isinstance(f, Dataset) else load_dataset(ws, Path(f)) for f in files]
     version_id = int(rul_version) if rul_version is not None else default_rul_version(ws, datasets[0])
     record = ws.registry.get(version_id)
-    load_model(ws, version_id)  # once, before the files (a wrong version fails before any work)
+    model_for(ws, version_id)  # once, before the files (a wrong version fails before any work)
     anomaly_labels = {int(v): ws.registry.get(int(v)).label for v in anomaly_versions}
     engines: list[EngineAssessment] = []
     fleet_files: list[FleetFile] = []

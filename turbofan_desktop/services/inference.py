@@ -13,13 +13,20 @@ applicability check (:mod:`~turbofan_desktop.services.applicability`): data out 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from turbofan_desktop.data.dataset import Dataset
 from turbofan_desktop.data.drift import DriftReport
-from turbofan_desktop.errors import IncompatibleDataError, PluginError, RegistryError, TurbofanError
+from turbofan_desktop.errors import (
+    Cancelled,
+    IncompatibleDataError,
+    PluginError,
+    RegistryError,
+    TurbofanError,
+)
 from turbofan_desktop.plugins.contract import (
     ALL_TARGETS,
     TASK_PROTOCOLS,
@@ -126,15 +133,123 @@ def _require_units(dataset: Dataset, units: list[Any] | None) -> list[Any] | Non
     return resolved
 
 
-def _prepared(ws: Workspace, version_id: int, task: str, dataset: Dataset, accept_out_of_scope: bool) -> Any:
-    """The version's loaded model, checked to offer ``task`` on ``dataset``'s sensors, with the
-    dataset in its scope (or the caller accepting that it is not)."""
-    require_applicable(ws, version_id, dataset, accept=accept_out_of_scope)  # before a model loads
-    spec, model = load_model(ws, version_id)
-    name = version_name_of(ws, version_id)
+def require_model_serves(name: str, spec: ModelSpec, model: Any, task: str, dataset: Dataset) -> None:
+    """The loaded model offers ``task`` and the data carries the sensors it was trained on (run
+    where the model is loaded: here, or in a worker process)."""
     _require_task(name, spec, model, task)
     _require_sensors(name, model, dataset)
+
+
+def runs_in_worker(ws: Workspace) -> bool:
+    """Whether models are applied in a local worker process (the ``executor`` setting "local"), so
+    this process never imports the model's libraries; otherwise they load here."""
+    return ws.settings.executor == "local"
+
+
+def _prepared(ws: Workspace, version_id: int, task: str, dataset: Dataset, accept_out_of_scope: bool) -> Any:
+    """The version's loaded model, checked to offer ``task`` on ``dataset``'s sensors, with the
+    dataset in its scope (or the caller accepting that it is not). With worker processes, a stand-in
+    whose calls run there (and check the task and sensors there, before the model runs)."""
+    require_applicable(ws, version_id, dataset, accept=accept_out_of_scope)  # before a model loads
+    if runs_in_worker(ws):
+        return WorkerModel(ws, int(version_id))
+    spec, model = load_model(ws, version_id)
+    require_model_serves(version_name_of(ws, version_id), spec, model, task, dataset)
     return model
+
+
+def model_for(ws: Workspace, version_id: int) -> Any:
+    """The version's model where models run: loaded here, or a :class:`WorkerModel` stand-in (its
+    artifact's sha256 checked either way)."""
+    if runs_in_worker(ws):
+        return WorkerModel(ws, int(version_id))
+    return load_model(ws, version_id)[1]
+
+
+def version_tasks(ws: Workspace, version_id: int) -> tuple[str, ...]:
+    """The tasks a version's model declares (from its plugin's spec; nothing is loaded)."""
+    record = ws.registry.get(int(version_id))
+    return tuple(ws.plugins.model(record.plugin).tasks)
+
+
+class WorkerModel:
+    """A version's model as seen from this process when models run in worker processes: each call
+    is a :class:`~turbofan_desktop.services.executors.predict.PredictJob` on the workspace's
+    prediction executor, whose worker keeps the model loaded for the next call. The artifact's
+    sha256 is checked here, when the stand-in is made; errors come back as the same error classes."""
+
+    POLL_S = 0.01
+
+    def __init__(self, ws: Workspace, version_id: int) -> None:
+        record = ws.registry.get(version_id)
+        self.ws = ws
+        self.version_id = version_id
+        self.record = record
+        self.spec = ws.plugins.model(record.plugin)
+        self.directory = ws.registry.artifact_dir(version_id)  # raises RegistryError on a sha256 mismatch
+        self.name = version_name_of(ws, version_id)
+        self.target = record.target
+
+    def detect(self, data: Dataset, *, units=None, progress=no_progress, should_stop=None, **labels: Any):
+        return self._run("detect", data, progress, should_stop, units=units, **labels)
+
+    def forecast(self, data: Dataset, *, horizon: int | None = None, units=None):
+        return self._run("forecast", data, no_progress, None, horizon=horizon, units=units)
+
+    def predict_rul(self, data: Dataset):
+        return self._run("predict_rul", data, no_progress, None)
+
+    def evaluate(self, data: Dataset, *, progress=no_progress, should_stop=None) -> dict[str, float]:
+        return self._run("evaluate", data, progress, should_stop)
+
+    def _run(self, method: str, data: Dataset, progress, should_stop, **arguments: Any) -> Any:
+        from turbofan_desktop.services.executors.jobs import DataPayload
+        from turbofan_desktop.services.executors.predict import PredictJob
+
+        job = PredictJob(
+            job_id=f"{self.name}/{method}/{time.monotonic_ns()}",
+            version_id=self.version_id,
+            name=self.name,
+            spec=self.spec,
+            target=self.target,
+            config=_config_values(self.spec, self.record.config),
+            threads=int(self.ws.settings.torch_threads),
+            artifact_dir=str(self.directory),
+            artifact_sha256=str(self.record.artifact_sha256),
+            method=method,
+            data=DataPayload.of(data),
+            arguments=arguments,
+        )
+        running = self.ws.executor("predict").submit(job)
+        stop, asked = stop_checker(should_stop), False
+        while not running.done():
+            for event in running.events():
+                progress(event)
+            if not asked and stop():
+                running.cancel()
+                asked = True
+            time.sleep(self.POLL_S)
+        for event in running.events():
+            progress(event)
+        result = running.result()
+        if result.cancelled:
+            raise Cancelled()
+        if result.error is not None:
+            raise _error_named(result.error_type, result.error)
+        return result.value
+
+
+def _error_named(name: str | None, sentence: str) -> TurbofanError:
+    """The error a worker reported, as the same class when this program knows it."""
+    import turbofan_desktop.errors as errors
+
+    kind = getattr(errors, name or "", None)
+    if isinstance(kind, type) and issubclass(kind, TurbofanError):
+        try:
+            return kind(sentence)
+        except TypeError:
+            pass
+    return TurbofanError(sentence)
 
 
 def detect(
@@ -234,4 +349,15 @@ def predict_rul(
     return model.predict_rul(dataset)
 
 
-__all__ = ["MonitoredDetection", "detect", "detect_with_drift", "forecast", "load_model", "predict_rul"]
+__all__ = [
+    "MonitoredDetection",
+    "WorkerModel",
+    "detect",
+    "detect_with_drift",
+    "forecast",
+    "load_model",
+    "model_for",
+    "predict_rul",
+    "runs_in_worker",
+    "version_tasks",
+]

@@ -265,6 +265,7 @@ def collect_content(
                 *[(f"source {k}", _fmt(v)) for k, v in _parts(provenance.source)],
                 *[(f"split {k}", _fmt(v)) for k, v in _parts(provenance.split)],
                 *[(f"fit {k}", _fmt(v)) for k, v in _parts(provenance.fit)],
+                *[(f"trained on {k}", _fmt(v)) for k, v in _parts(provenance.trained_on)],
             ],
         )
     )

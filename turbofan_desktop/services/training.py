@@ -6,10 +6,17 @@ and the version registered together with the lineage of the exact training data 
 split itself and the environment. Iterating over targets happens here, never in a plugin, so each
 target gets its own model and its own outcome: a failing target is reported and the next one starts;
 a cancelled one leaves a ``cancelled`` run, no version, and the remaining targets are skipped.
+
+The work is split between the owner of the registry (this process: the run, the registration with
+the artifact the job returned, the end of the run) and the job (``services.executors.jobs.FitJob``:
+build, fit, evaluate, save), which runs wherever the executor puts it —
+a local worker process by default — so several targets train at once and a worker's crash fails
+only its own target.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -20,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from turbofan_desktop.data.dataset import Dataset, canonical_hash
 from turbofan_desktop.data.split import UnitSplit, split_units
 from turbofan_desktop.data.validation import require_learnable
-from turbofan_desktop.errors import Cancelled, ConfigError, InsufficientDataError, TurbofanError
+from turbofan_desktop.errors import ConfigError, InsufficientDataError, TurbofanError
 from turbofan_desktop.plugins.contract import (
     ALL_TARGETS,
     ModelSpec,
@@ -28,9 +35,11 @@ from turbofan_desktop.plugins.contract import (
     build_config,
     config_to_dict,
 )
+from turbofan_desktop.registry.artifacts import unpack_folder
 from turbofan_desktop.registry.records import (
     FitSummary,
     HeldOut,
+    TrainedOn,
     TrainingProvenance,
     TrainingSource,
     ValidationSet,
@@ -38,21 +47,21 @@ from turbofan_desktop.registry.records import (
 from turbofan_desktop.services._common import (
     library_versions,
     plugin_version,
-    raise_if_stopped,
     stop_checker,
 )
 from turbofan_desktop.services.data import load_dataset
 from turbofan_desktop.services.datasets import keep_training_data
+from turbofan_desktop.services.executors import Executor, RunningJob
+from turbofan_desktop.services.executors.jobs import DataPayload, FitJob, FitResult
 from turbofan_desktop.services.mlflow_export import live_tracking
-from turbofan_desktop.services.monitoring import with_training_statistics
 
 if TYPE_CHECKING:
     from turbofan_desktop.services import Workspace
 
 log = logging.getLogger(__name__)
 
-# Share of one target's progress bar spent fitting; evaluation and registration take the rest.
-FIT_SHARE = 0.9
+# How often the owner looks at its running jobs (progress, results, the stop request).
+POLL_S = 0.02
 
 
 @dataclass
@@ -246,8 +255,13 @@ def train(
     *,
     progress: Callable[[JobProgress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    executor: Executor | None = None,
 ) -> TrainSummary:
     """Train every requested target, one new model each, and register each that succeeds.
+
+    The targets run as jobs on ``executor`` (default: the workspace's, from the ``executor``
+    setting), as many at once as it has workers; each is registered here, in this process, as soon
+    as its result comes back.
 
     Bad data, an unknown model, unknown targets or an invalid config raise a TurbofanError before
     any target starts. After that, each target's failure is recorded in its outcome and the job goes
@@ -297,15 +311,8 @@ def train(
         should_stop=should_stop,
     )
 
-    results: list[TargetOutcome] = []
-    for index, target in enumerate(targets):
-        if results and results[-1].cancelled or should_stop():
-            results.append(
-                TargetOutcome(spec.name, target, error="skipped: training was cancelled", cancelled=True)
-            )
-            continue
-        results.append(context.train_target(index, target))
-    return TrainSummary.from_results(results)
+    runner = executor if executor is not None else ws.executor()
+    return TrainSummary.from_results(context.run_targets(runner, targets))
 
 
 def _request_dataset(ws: Workspace, request: TrainRequest) -> Dataset:
@@ -334,6 +341,26 @@ def _finish_run(registry, outcome: TargetOutcome, *, status: str, message: str, 
         outcome.error = f"{outcome.error}; {note}" if outcome.error else note
 
 
+def _cancel_all(active: list[_Submitted]) -> bool:
+    """Ask every running job to stop; True (the job is stopping) for the caller to keep."""
+    for submitted in active:
+        submitted.running.cancel()
+    return True
+
+
+@dataclass
+class _Submitted:
+    """One target's job while it runs: its outcome so far, its run's live tracking, its handle."""
+
+    index: int
+    target: str
+    outcome: TargetOutcome
+    config: dict[str, Any]
+    tracking: Any
+    running: RunningJob
+    epochs_seen: int = 0
+
+
 @dataclass
 class _JobContext:
     """Everything one training job shares across its targets."""
@@ -351,22 +378,60 @@ class _JobContext:
     total: int
     progress: Callable[[JobProgress], None] | None
     should_stop: Callable[[], bool]
+    # by target index: its share done (0..1), for the job-wide fraction of parallel targets
+    done_share: dict[int, float] = field(default_factory=dict)
+    payloads: tuple[DataPayload, DataPayload] = field(init=False)
 
-    def _reporter(self, index: int, target: str, offset: float, share: float):
-        def report(event: ProgressEvent) -> None:
-            if self.progress is None:
-                return
-            within = offset + share * min(max(float(event.fraction), 0.0), 1.0)
-            overall = (index + within) / max(self.total, 1)
-            self.progress(JobProgress(self.spec.name, target, index, self.total, event, overall))
+    def __post_init__(self) -> None:
+        # the two splits as jobs carry them, hashed once for all targets
+        self.payloads = (DataPayload.of(self.train_ds), DataPayload.of(self.val_ds))
 
-        return report
+    def run_targets(self, executor: Executor, targets: list[str]) -> list[TargetOutcome]:
+        """Submit the targets to ``executor`` (at most its worker count at a time, so a run is started
+        only when its job is), forward their progress and register each result as it arrives. A stop
+        request cancels the running jobs and skips the rest; so does a job that came back cancelled."""
+        waiting = list(enumerate(targets))
+        active: list[_Submitted] = []
+        outcomes: dict[int, TargetOutcome] = {}
+        capacity = max(1, int(getattr(executor, "workers", 1) or 1))
+        stopping = False
+        try:
+            while waiting or active:
+                if not stopping and self.should_stop():
+                    stopping = _cancel_all(active)
+                while waiting and len(active) < capacity and not stopping:
+                    index, target = waiting.pop(0)
+                    started = self.submit_target(executor, index, target)
+                    if isinstance(started, TargetOutcome):
+                        outcomes[index] = started
+                    else:
+                        active.append(started)
+                if stopping:
+                    for index, target in waiting:
+                        outcomes[index] = TargetOutcome(
+                            self.spec.name, target, error="skipped: training was cancelled", cancelled=True
+                        )
+                    waiting.clear()
+                for submitted in [s for s in active if s.running.done()]:
+                    active.remove(submitted)
+                    outcome = self.finish_target(submitted, submitted.running.result())
+                    outcomes[submitted.index] = outcome
+                    if outcome.cancelled and not stopping:
+                        stopping = _cancel_all(active)
+                for submitted in active:
+                    self._forward(submitted, submitted.running.events())
+                if active:
+                    time.sleep(POLL_S)
+        except BaseException:
+            _cancel_all(active)  # no job may go on training for an owner that stopped listening
+            raise
+        return [outcomes[index] for index in range(len(targets))]
 
-    def train_target(self, index: int, target: str) -> TargetOutcome:
+    def submit_target(self, executor: Executor, index: int, target: str) -> _Submitted | TargetOutcome:
+        """The owner's first half of one target: start its run, open its live tracking, send its job."""
         spec, registry = self.spec, self.ws.registry
         outcome = TargetOutcome(spec.name, target)
-        config = build_config(spec.config_class, self.values)
-        config_dict = config_to_dict(config)
+        config_dict = config_to_dict(build_config(spec.config_class, self.values))
         try:
             outcome.run_id = run_id = registry.start_run(
                 plugin=spec.name, target=target, config=config_dict, dataset_id=self.dataset_id
@@ -374,8 +439,6 @@ class _JobContext:
         except TurbofanError as exc:  # a full disk, say: this target fails, nothing was started
             outcome.error = str(exc)
             return outcome
-        epochs_seen = [0]
-        fit_report = self._reporter(index, target, 0.0, FIT_SHARE)
         # the mlflow_tracking_uri setting: this run logged live to MLflow too (None when unset)
         tracking = live_tracking(
             self.ws,
@@ -384,73 +447,105 @@ class _JobContext:
             tags={"turbofan.plugin": spec.name, "turbofan.target": target, "turbofan.run_id": run_id,
                   "turbofan.data_hash": self.train_ds.data_hash},
         )  # fmt: skip
+        job = FitJob(
+            job_id=f"{spec.name}/{target}/run-{run_id}",
+            plugin=spec.name,
+            target=target,
+            config=config_dict,
+            seed=self.request.seed,
+            threads=int(self.ws.settings.torch_threads),
+            train=self.payloads[0],
+            val=self.payloads[1],
+            spec=spec,
+        )
+        submitted = _Submitted(index, target, outcome, config_dict, tracking, executor.submit(job))
+        self._report(submitted, ProgressEvent(stage="queued", fraction=0.0, message="waiting for a worker"))
+        return submitted
 
-        def on_fit(event: ProgressEvent) -> None:
-            if event.epoch is not None:
-                epochs_seen[0] = max(epochs_seen[0], int(event.epoch))
-                if tracking is not None and (event.train_loss is not None or event.val_loss is not None):
-                    tracking.epoch(int(event.epoch), train_loss=event.train_loss, val_loss=event.val_loss)
-            fit_report(event)
+    def _report(self, submitted: _Submitted, event: ProgressEvent) -> None:
+        if event.epoch is not None:
+            submitted.epochs_seen = max(submitted.epochs_seen, int(event.epoch))
+            if submitted.tracking is not None and (
+                event.train_loss is not None or event.val_loss is not None
+            ):
+                submitted.tracking.epoch(
+                    int(event.epoch), train_loss=event.train_loss, val_loss=event.val_loss
+                )
+        if self.progress is None:
+            return
+        within = min(max(float(event.fraction), 0.0), 1.0)
+        self.done_share[submitted.index] = max(self.done_share.get(submitted.index, 0.0), within)
+        overall = sum(self.done_share.values()) / max(self.total, 1)
+        self.progress(
+            JobProgress(self.spec.name, submitted.target, submitted.index, self.total, event, overall)
+        )
 
-        started = time.perf_counter()
-        try:
-            raise_if_stopped(self.should_stop)
-            model = spec.build(config, target, threads=self.ws.settings.torch_threads)
-            fit = model.fit(self.train_ds, self.val_ds, progress=on_fit, should_stop=self.should_stop)
-            epochs_done = int(getattr(fit, "epochs_run", epochs_seen[0]) or epochs_seen[0])
-            raise_if_stopped(self.should_stop)
-            metrics = model.evaluate(
-                self.val_ds,
-                progress=self._reporter(index, target, FIT_SHARE, 1.0 - FIT_SHARE),
-                should_stop=self.should_stop,
-            )
-            metrics = {str(k): float(v) for k, v in dict(metrics).items()}
-            raise_if_stopped(self.should_stop)
-            seconds = time.perf_counter() - started
-            record = registry.register_version(
-                run_id=run_id,
-                plugin=spec.name,
-                target=target,
-                dataset_id=self.dataset_id,
-                config=config_dict,
-                history=[dict(row) for row in fit.history],
-                metrics=metrics,
-                validation_performed=True,
-                validation_metrics=metrics,
-                validation_data_hash=self.val_ds.data_hash,
-                training_seconds=seconds,
-                library_versions=self._library_versions(),
-                write_artifact=with_training_statistics(model.save, self.train_ds),
-                provenance=self._provenance(fit),
-            )
-        except Cancelled:
-            outcome.cancelled = True
-            outcome.error = "cancelled"
-            _finish_run(
-                registry, outcome, status="cancelled", message="cancelled by the user", epochs=epochs_seen[0]
-            )
-        except TurbofanError as exc:
-            outcome.error = str(exc)
-            _finish_run(registry, outcome, status="failed", message=str(exc), epochs=epochs_seen[0])
-        except Exception as exc:  # noqa: BLE001 - one target's bug must not end the whole job
-            log.exception("training %s on %s failed", spec.name, target)
-            outcome.error = f"internal error while training {target}: {type(exc).__name__}: {exc}"
-            _finish_run(registry, outcome, status="failed", message=outcome.error, epochs=epochs_seen[0])
+    def _forward(self, submitted: _Submitted, events: list[ProgressEvent]) -> None:
+        for event in events:
+            self._report(submitted, event)
+
+    def finish_target(self, submitted: _Submitted, result: FitResult) -> TargetOutcome:
+        """The owner's second half: register what the job returned (or record why it did not)."""
+        self._forward(submitted, submitted.running.events())
+        spec, registry, outcome = self.spec, self.ws.registry, submitted.outcome
+        epochs = max(int(result.epochs_seen or 0), submitted.epochs_seen)
+        if result.cancelled or (result.error is None and self.should_stop()):
+            outcome.cancelled, outcome.error = True, "cancelled"
+            _finish_run(registry, outcome, status="cancelled", message="cancelled by the user", epochs=epochs)
+        elif result.error is not None or not result.artifact:
+            outcome.error = result.error or f"the job of {submitted.target} returned no model"
+            _finish_run(registry, outcome, status="failed", message=outcome.error, epochs=epochs)
         else:
-            outcome.version_id = int(record.id)
-            outcome.metrics = metrics
-            _finish_run(registry, outcome, status="succeeded", message="", epochs=epochs_done)
-        if tracking is not None:
-            tracking.finish(
+            self._register(submitted, result)
+        if submitted.tracking is not None:
+            submitted.tracking.finish(
                 outcome.metrics,
                 status="FINISHED" if outcome.ok else ("KILLED" if outcome.cancelled else "FAILED"),
                 tags={"turbofan.version_id": outcome.version_id} if outcome.ok else None,
             )
-        outcome.seconds = time.perf_counter() - started
+        outcome.seconds = result.seconds
         if self.progress is not None and not outcome.cancelled:
+            self.done_share[submitted.index] = 1.0
             done = ProgressEvent(stage="done", fraction=1.0, message=outcome.error or "registered")
-            self.progress(JobProgress(spec.name, target, index, self.total, done, (index + 1) / self.total))
+            overall = sum(self.done_share.values()) / max(self.total, 1)
+            self.progress(
+                JobProgress(spec.name, submitted.target, submitted.index, self.total, done, overall)
+            )
         return outcome
+
+    def _register(self, submitted: _Submitted, result: FitResult) -> None:
+        spec, registry, outcome = self.spec, self.ws.registry, submitted.outcome
+        epochs_done = int(result.epochs_run or result.epochs_seen or 0)
+        try:
+            record = registry.register_version(
+                run_id=outcome.run_id,
+                plugin=spec.name,
+                target=submitted.target,
+                dataset_id=self.dataset_id,
+                config=submitted.config,
+                history=[dict(row) for row in result.history],
+                metrics=dict(result.metrics),
+                validation_performed=True,
+                validation_metrics=dict(result.metrics),
+                validation_data_hash=self.val_ds.data_hash,
+                training_seconds=result.seconds,
+                library_versions=self._library_versions(),
+                write_artifact=functools.partial(unpack_folder, result.artifact),
+                provenance=self._provenance(result),
+            )
+        except TurbofanError as exc:
+            outcome.error = str(exc)
+            _finish_run(registry, outcome, status="failed", message=str(exc), epochs=epochs_done)
+        except Exception as exc:  # noqa: BLE001 - one target's bug must not end the whole job
+            log.exception("registering %s on %s failed", spec.name, submitted.target)
+            outcome.error = (
+                f"internal error while registering {submitted.target}: {type(exc).__name__}: {exc}"
+            )
+            _finish_run(registry, outcome, status="failed", message=outcome.error, epochs=epochs_done)
+        else:
+            outcome.version_id = int(record.id)
+            outcome.metrics = dict(result.metrics)
+            _finish_run(registry, outcome, status="succeeded", message="", epochs=epochs_done)
 
     def _library_versions(self) -> dict[str, str]:
         extra = {}
@@ -459,7 +554,7 @@ class _JobContext:
             extra[f"plugin:{self.spec.plugin}"] = version
         return library_versions(extra)
 
-    def _provenance(self, fit: Any) -> TrainingProvenance:
+    def _provenance(self, result: FitResult) -> TrainingProvenance:
         """What validation and reports need later: the split, its seed and how to find the source."""
         request, dataset, split = self.request, self.dataset, self.split
         held_out = self.test_ds if split.test else self.val_ds
@@ -482,13 +577,14 @@ class _JobContext:
                 split="test" if split.test else "val", frame_hash=held_out_fingerprint(held_out)
             ),
             fit=FitSummary(
-                epochs_run=getattr(fit, "epochs_run", None),
-                best_epoch=getattr(fit, "best_epoch", None),
-                stopped_early=bool(getattr(fit, "stopped_early", False)),
-                seed=getattr(fit, "seed", None),
-                notes=tuple(str(n) for n in getattr(fit, "notes", []) or []),
+                epochs_run=result.epochs_run,
+                best_epoch=result.best_epoch,
+                stopped_early=bool(result.stopped_early),
+                seed=result.seed,
+                notes=tuple(result.notes),
             ),
             model_version=self.spec.version,
+            trained_on=TrainedOn.from_where(result.where),
         )
 
 

@@ -24,7 +24,7 @@ from turbofan_desktop.services import naming
 from turbofan_desktop.services._common import raise_if_stopped, stop_checker
 from turbofan_desktop.services.data import load_dataset
 from turbofan_desktop.services.datasets import keep_dataset
-from turbofan_desktop.services.inference import load_model
+from turbofan_desktop.services.inference import model_for
 from turbofan_desktop.services.training import JobProgress, held_out_fingerprint
 
 if TYPE_CHECKING:
@@ -169,7 +169,7 @@ def validate_one(
     should_stop: Callable[[], bool],
 ) -> tuple[dict[str, float], str]:
     """Score one version on ``data`` and store the metrics with the data's hash."""
-    _spec, model = load_model(ws, int(record.id))
+    model = model_for(ws, int(record.id))  # in a worker process when models run there
     target = record.target
     if target != "*" and target not in data.frame.columns:
         where = str(data.source) if data.source else (data.name or "the data")

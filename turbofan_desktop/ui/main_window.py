@@ -120,8 +120,7 @@ def run_show_on_plot(
     verdict = check_applicability(workspace, version_id, dataset)
     if verdict.out_of_scope and not accept_out_of_scope:
         return ShowOnPlotResult(version_id, applicability=verdict, refused=True, name=name)
-    spec, _model = inference.load_model(workspace, version_id)
-    tasks = tuple(spec.tasks)
+    tasks = inference.version_tasks(workspace, version_id)  # the model loads where it runs
     result = ShowOnPlotResult(version_id, tasks, applicability=verdict, name=name)
     one_unit = dataset.subset([unit])
     try:
@@ -146,6 +145,7 @@ def run_show_on_plot(
     except OutOfScopeError:  # the file passed, the unit alone does not: ask about the unit
         unit_verdict = check_applicability(workspace, version_id, one_unit)
         return ShowOnPlotResult(version_id, tasks, applicability=unit_verdict, refused=True, name=name)
+
     return result
 
 
@@ -431,6 +431,13 @@ class MainWindow(QMainWindow):
             "openRegistryAction",
             "Open another model registry: a folder or a URL (sqlite:///…, postgresql://…)",
         )
+        self.executor_action = self._action(
+            "Where models &run…",
+            self.edit_executor,
+            None,
+            "executorAction",
+            "Worker processes, the app's own process or a Dask cluster; workers and threads",
+        )
 
     def _build_menus(self) -> None:
         bar = self.menuBar()
@@ -451,6 +458,8 @@ class MainWindow(QMainWindow):
         train_menu = bar.addMenu("&Train")
         train_menu.addAction(self.train_selected_action)
         train_menu.addAction(self.train_all_action)
+        train_menu.addSeparator()
+        train_menu.addAction(self.executor_action)
         validate_menu = bar.addMenu("&Validate")
         validate_menu.addAction(self.validate_selected_action)
         validate_menu.addAction(self.validate_all_action)
@@ -1008,6 +1017,11 @@ class MainWindow(QMainWindow):
             self.models_panel.refresh()
         self.statusBar().showMessage(f"Opened registry {name}", 5000)
         self.registry_switched.emit(name)
+
+    def edit_executor(self) -> None:
+        from turbofan_desktop.ui.executor_dialog import ExecutorDialog
+
+        ExecutorDialog(self.workspace.settings, self).exec()
 
     # -- quit ---------------------------------------------------------------------------------------
     def confirm_quit(self) -> bool:
