@@ -28,6 +28,14 @@ def questions_answered_yes(monkeypatch):
         return QMessageBox.StandardButton.Yes
 
     monkeypatch.setattr(QMessageBox, "question", staticmethod(question))
+
+    def message(parent, title, text, *args, **kwargs):  # an error dialog must not hang the run either
+        asked.append(text)
+        print(f"[dialog] {title}: {text}")  # shown with the failing test's output
+        return QMessageBox.StandardButton.Ok
+
+    monkeypatch.setattr(QMessageBox, "warning", staticmethod(message))
+    monkeypatch.setattr(QMessageBox, "critical", staticmethod(message))
     return asked
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
@@ -123,7 +122,7 @@ def test_same_fleet_shows_applicable_without_asking(
 
     open_and_wait(main_window, [SAMPLE_DIR / "test_FD001.txt"])
     # the stand-in has no model: one that serves no task lets the job run to its end
-    monkeypatch.setattr(inference, "load_model", lambda ws, version_id: (SimpleNamespace(tasks=()), None))
+    monkeypatch.setattr(inference, "version_tasks", lambda ws, version_id: ())
     with qtbot.waitSignal(main_window.plot_results_shown, timeout=20000):
         main_window.show_version_on_plot(fd001_version.id)
     assert asked == []
