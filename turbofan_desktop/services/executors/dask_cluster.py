@@ -49,7 +49,7 @@ from typing import Any
 
 from turbofan_desktop.errors import ConfigError
 from turbofan_desktop.plugins.contract import ProgressEvent
-from turbofan_desktop.services.executors.jobs import DataPayload, FitJob, FitResult, run_fit_job
+from turbofan_desktop.services.executors.jobs import DataPayload, FitJob, FitResult, drain, run_fit_job
 
 log = logging.getLogger(__name__)
 
@@ -168,10 +168,7 @@ class DaskJob:
         return self._result is not None or self.future.done()
 
     def events(self) -> list[ProgressEvent]:
-        drained = []
-        while self._events:
-            drained.append(self._events.popleft())
-        return drained
+        return drain(self._events)
 
     def result(self) -> FitResult:
         with self._lock:

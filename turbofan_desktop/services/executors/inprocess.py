@@ -11,7 +11,7 @@ import threading
 from collections import deque
 
 from turbofan_desktop.plugins.contract import ProgressEvent
-from turbofan_desktop.services.executors.jobs import FitJob, FitResult, run_fit_job, worker_identity
+from turbofan_desktop.services.executors.jobs import FitJob, FitResult, drain, run_fit_job, worker_identity
 
 
 class ThreadJob:
@@ -41,10 +41,7 @@ class ThreadJob:
         return self._done.is_set()
 
     def events(self) -> list[ProgressEvent]:
-        drained = []
-        while self._events:
-            drained.append(self._events.popleft())
-        return drained
+        return drain(self._events)
 
     def result(self) -> FitResult:
         self._done.wait()

@@ -24,6 +24,7 @@ import socket
 import tempfile
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -131,6 +132,14 @@ class FitResult:
             cancelled=cancelled,
             where=dict(where or {}),
         )
+
+
+def drain(events: deque[ProgressEvent]) -> list[ProgressEvent]:
+    """The events received so far, oldest first, taken out of ``events`` (what ``RunningJob.events`` returns)."""
+    drained = []
+    while events:
+        drained.append(events.popleft())
+    return drained
 
 
 def worker_identity(executor: str, worker: str | None = None) -> dict[str, str]:

@@ -34,7 +34,7 @@ from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from turbofan_desktop.plugins.contract import ProgressEvent
-from turbofan_desktop.services.executors.jobs import FitJob, FitResult, run_fit_job, worker_identity
+from turbofan_desktop.services.executors.jobs import FitJob, FitResult, drain, run_fit_job, worker_identity
 
 log = logging.getLogger(__name__)
 
@@ -159,10 +159,7 @@ class ProcessJob:
         return self._done.is_set()
 
     def events(self) -> list[ProgressEvent]:
-        drained = []
-        while self._events:
-            drained.append(self._events.popleft())
-        return drained
+        return drain(self._events)
 
     def result(self) -> Any:
         self._done.wait()
