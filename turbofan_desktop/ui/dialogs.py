@@ -52,3 +52,15 @@ def show_error(parent: QWidget | None, exc: BaseException | str, log_file: str |
     else:
         QMessageBox.critical(parent, message.title, message.text)
     return message
+
+
+def ask_yes_no(parent: QWidget | None, title: str, text: str) -> bool:
+    """A Yes/No question whose safe answer (No) is the default; True when the user chose Yes."""
+    answer = QMessageBox.question(
+        parent,
+        title,
+        text,
+        QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+        QMessageBox.StandardButton.No,
+    )
+    return answer == QMessageBox.StandardButton.Yes

@@ -40,7 +40,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QMenu,
-    QMessageBox,
     QPushButton,
     QSizePolicy,
     QSpinBox,
@@ -57,6 +56,7 @@ from turbofan_desktop.errors import TurbofanError
 from turbofan_desktop.services import fleet as fleet_service
 from turbofan_desktop.services import fleet_alarms
 from turbofan_desktop.services.applicability import OutOfScopeError
+from turbofan_desktop.ui.dialogs import ask_yes_no
 from turbofan_desktop.ui.jobs import ProgressSink, ShouldStop, event_progress
 
 # risk colour per action, always shown beside its text label
@@ -168,15 +168,12 @@ def fleet_job(
 def ask_fleet_out_of_scope(parent: QWidget, message: str) -> bool:
     """Ask whether to assess the fleet with a RUL version out of a file's scope (the service's reason
     is the dialog's text); the main window asks the same for one engine."""
-    answer = QMessageBox.question(
+    return ask_yes_no(
         parent,
         "Out of scope",
         f"{message}\n\nThe fleet's RUL, P(failure) and plan for that file would be a guess. "
         "Assess it anyway (every engine of it is marked OUT OF SCOPE)?",
-        QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-        QMessageBox.StandardButton.No,
     )
-    return answer == QMessageBox.StandardButton.Yes
 
 
 class FleetTableModel(QAbstractTableModel):

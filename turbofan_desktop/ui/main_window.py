@@ -41,7 +41,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QMenu,
-    QMessageBox,
     QStackedWidget,
     QWidget,
 )
@@ -171,15 +170,12 @@ def applicability_text(name: str, verdict: Applicability) -> str:
 def ask_out_of_scope(parent: QWidget, name: str, verdict: Applicability, unit: Unit) -> bool:
     """Ask whether to apply a version to data out of its scope; the reasons are the dialog's text."""
     reasons = "\n".join(f"• {reason}" for reason in verdict.reasons)
-    answer = QMessageBox.question(
+    return dialogs.ask_yes_no(
         parent,
         "Out of scope",
         f"{name} is out of scope on unit {unit} of this data:\n\n{reasons}\n\n"
         "Its results would be a guess. Show them anyway?",
-        QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-        QMessageBox.StandardButton.No,
     )
-    return answer == QMessageBox.StandardButton.Yes
 
 
 class _FirstPaintLabel(QLabel):
@@ -1031,16 +1027,13 @@ class MainWindow(QMainWindow):
             return True
         titles = "\n".join(f"• {job.title}" for job in running[:5])
         more = f"\n… and {len(running) - 5} more" if len(running) > 5 else ""
-        answer = QMessageBox.question(
+        return dialogs.ask_yes_no(
             self,
             "Quit while jobs run?",
             f"{len(running)} job{'s are' if len(running) > 1 else ' is'} still running or queued:\n"
             f"{titles}{more}\n\nQuitting stops {'them' if len(running) > 1 else 'it'}; "
             "a model being trained is not registered. Quit anyway?",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-            QMessageBox.StandardButton.No,
         )
-        return answer == QMessageBox.StandardButton.Yes
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
         """Ask first while a job the user started runs (training would be lost); then save the
