@@ -50,6 +50,7 @@ from typing import Any
 from turbofan_desktop.errors import ConfigError
 from turbofan_desktop.plugins.contract import ProgressEvent
 from turbofan_desktop.services.executors.jobs import DataPayload, FitJob, FitResult, drain, run_fit_job
+from turbofan_desktop.services.executors.malloc import roomy_thresholds
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,14 @@ FORCE_AFTER_S = 0.5
 CANCEL_POLL_S = 0.2
 # How long a task waits for its attempts record (set before it was submitted).
 ATTEMPTS_WAIT_S = 30.0
+# The Dask settings of the LocalCluster that ``DaskExecutor.local`` starts (docs/cluster.md recommends
+# the same for any cluster): no statistical profiler (it samples the worker's threads every 10 ms
+# under the interpreter lock: 0.6 s of the worker's event-loop thread per model against 0.25 s
+# without) and no fixed MALLOC_TRIM_THRESHOLD_ in the workers' environment (see executors.malloc).
+LOCAL_CLUSTER_CONFIG: dict[str, Any] = {
+    "distributed.worker.profile.enabled": False,
+    "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
+}
 
 
 def _distributed() -> Any:
@@ -111,6 +120,7 @@ def run_on_worker(
 
     key = job_key
     worker = get_worker()
+    roomy_thresholds()  # a nanny's MALLOC_TRIM_THRESHOLD_ costs ~30 % more CPU per model (executors.malloc)
     where = {"executor": KIND, "host": socket.gethostname(), "worker": str(worker.address)}
     attempts = Variable(f"{key}-attempts")
     earlier = list(attempts.get(timeout=ATTEMPTS_WAIT_S) or [])
@@ -227,14 +237,18 @@ class DaskExecutor:
     @classmethod
     def local(cls, n_workers: int = 2, threads_per_worker: int = 1, **kwargs: Any) -> DaskExecutor:
         """An executor on a ``LocalCluster`` of ``n_workers`` worker processes that it starts and
-        closes (the benchmarks use it; a desktop names a running scheduler instead)."""
+        closes (the benchmarks use it; a desktop names a running scheduler instead), with
+        :data:`LOCAL_CLUSTER_CONFIG`."""
         distributed = _distributed()
-        cluster = distributed.LocalCluster(
-            n_workers=n_workers,
-            threads_per_worker=threads_per_worker,
-            processes=True,
-            dashboard_address=None,
-        )
+        import dask
+
+        with dask.config.set(LOCAL_CLUSTER_CONFIG):
+            cluster = distributed.LocalCluster(
+                n_workers=n_workers,
+                threads_per_worker=threads_per_worker,
+                processes=True,
+                dashboard_address=None,
+            )
         try:
             return cls(cluster.scheduler_address, cluster=cluster, **kwargs)
         except BaseException:
@@ -419,6 +433,7 @@ def _reason(exc: BaseException) -> str:
 __all__ = [
     "FORCE_AFTER_S",
     "KIND",
+    "LOCAL_CLUSTER_CONFIG",
     "DaskExecutor",
     "DaskJob",
     "lost_sentence",

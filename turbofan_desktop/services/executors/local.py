@@ -35,6 +35,7 @@ from typing import Any
 
 from turbofan_desktop.plugins.contract import ProgressEvent
 from turbofan_desktop.services.executors.jobs import FitJob, FitResult, drain, run_fit_job, worker_identity
+from turbofan_desktop.services.executors.malloc import roomy_thresholds
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +76,7 @@ def worker_main(conn: Connection, name: str, threads: int) -> None:
     """
     _limit_native_threads(threads)
     _lower_priority()
+    roomy_thresholds()  # where the app's environment fixed a malloc threshold (executors.malloc)
     # Ctrl-C in a terminal reaches the whole process group: the pool cancels its jobs, the worker
     # does not die of it
     signal.signal(signal.SIGINT, signal.SIG_IGN)
