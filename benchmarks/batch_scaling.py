@@ -2,7 +2,7 @@
 
     python benchmarks/batch_scaling.py [--data ../shared/data/cmapss/train_FD001.txt] [--sensors N]
         [--epochs E] [--set key=value ...] [--modes inprocess local1 local2 dask2] [--overhead-repeats R]
-        [--json out.json]
+        [--thread-scaling K] [--json out.json]
 
 The same batch (same data, seed and settings) is trained through ``services.training.train`` with
 each executor, each into a fresh registry:
@@ -17,16 +17,25 @@ For each it prints the wall time of starting the executor (with one tiny trainin
 torch is imported there) and of the batch (loading the data, the split, every target's training and
 registration), the speed-up of the batch over ``inprocess`` (the issue's goal: at least 1.6x with 2
 workers on 2 cores for the 14-sensor batch) and which executors registered identical metrics (those
-whose models ran with the same number of torch threads should). Then, on warm executors, the
+whose models ran with the same number of torch threads should), and the CPU seconds per model: the
+worker processes' and this process's (where a LocalCluster's scheduler and nannies run), read from
+/proc, so the figure holds on a busy machine where the wall times do not. Then, on warm executors, the
 per-job overhead: the median time of a tiny training (the ``tiny`` preset, one sensor of the bundled
 10-unit sample) minus the same in process. Results depend on how busy the machine is: run it on a quiet one for the real figure.
+
+``--thread-scaling K`` first trains the first K sensors in process with 1 torch thread and with one
+per core, and prints seconds and CPU seconds per model for each: what one core adds to one model
+bounds the batch speed-up of one single-thread worker per core over the in-process batch (the
+"ceiling" line: cores x seconds per model with every core / seconds per model with one thread).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
+import resource
 import statistics
 import sys
 import tempfile
@@ -101,21 +110,27 @@ def dask_missing() -> str | None:
     return None
 
 
-def run_batch(mode: str, data: Path, sensors: list[str], config: dict[str, Any], seed: int) -> dict[str, Any]:
-    """One batch through ``mode`` in a fresh registry: timings, outcomes and metrics."""
+def run_batch(
+    mode: str, data: Path, sensors: list[str], config: dict[str, Any], seed: int, *, threads: int = 0
+) -> dict[str, Any]:
+    """One batch through ``mode`` in a fresh registry: timings, CPU seconds, outcomes and metrics
+    (``threads``: the in-process torch threads, 0 = every core)."""
     with tempfile.TemporaryDirectory(prefix=f"batch-{mode}-") as home:
         started = time.perf_counter()
         executor = make_executor(mode)
         try:
-            with Workspace.open(Path(home) / "registry", settings=_settings(home)) as ws:
+            with Workspace.open(Path(home) / "registry", settings=_settings(home, threads)) as ws:
                 warm_up(ws, executor)
                 setup = time.perf_counter() - started
                 request = TrainRequest(
                     plugin="telemanom", data_path=data, targets=sensors, config=config, seed=seed
                 )
+                pids = worker_pids(executor)
+                workers_before, own_before = cpu_of(pids), own_cpu()
                 began = time.perf_counter()
                 summary = train(ws, request, executor=executor)
                 seconds = time.perf_counter() - began
+                workers_cpu, own = cpu_of(pids) - workers_before, own_cpu() - own_before
         finally:
             executor.close()
     failed = {r.target: r.error for r in summary.results if not r.ok}
@@ -125,8 +140,41 @@ def run_batch(mode: str, data: Path, sensors: list[str], config: dict[str, Any],
         "successful": summary.successful,
         "failed": failed,
         "target_s": {r.target: r.seconds for r in summary.results},
+        "cpu_s": {
+            "workers": workers_cpu,
+            "this_process": own,
+            "per_model": (workers_cpu + own) / max(1, len(sensors)),
+        },
         "metrics": {r.target: r.metrics for r in summary.results},
     }
+
+
+def worker_pids(executor: Any) -> list[int]:
+    """The process ids of ``executor``'s workers (none for the in-process one)."""
+    pids = getattr(executor, "worker_pids", None)
+    if pids is None:
+        return []
+    found = pids()
+    return list(found.values()) if isinstance(found, dict) else list(found)
+
+
+def cpu_of(pids: list[int]) -> float:
+    """User + system CPU seconds of the processes ``pids`` so far (from /proc; NaN without it)."""
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return math.nan
+        total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def own_cpu() -> float:
+    """User + system CPU seconds of this process so far (its threads included)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def warm_up(ws: Workspace, executor: Any) -> None:
@@ -144,10 +192,30 @@ def warm_up(ws: Workspace, executor: Any) -> None:
     assert summary.failed == 0, [r.error for r in summary.results]
 
 
-def _settings(home: str):
-    """This machine's settings with the registry and artifacts under ``home`` (torch threads: all
-    cores for the in-process path, as today)."""
-    return load_settings(env={**os.environ, "TURBOFAN_HOME": home, "TURBOFAN_TORCH_THREADS": "0"})
+def _settings(home: str, threads: int = 0):
+    """This machine's settings with the registry and artifacts under ``home`` (torch threads of the
+    in-process path: ``threads``, 0 = all cores, as today)."""
+    return load_settings(env={**os.environ, "TURBOFAN_HOME": home, "TURBOFAN_TORCH_THREADS": str(threads)})
+
+
+def thread_scaling(data: Path, sensors: list[str], config: dict[str, Any], seed: int) -> dict[str, Any]:
+    """Seconds and CPU seconds per model in process with 1 torch thread and with one per core, and
+    the batch speed-up that one single-thread worker per core can reach at most over the in-process
+    batch with every core: cores x (seconds per model, every core) / (seconds per model, 1 thread)."""
+    rows: dict[str, dict[str, float]] = {}
+    for threads in sorted({1, cores()}):
+        run = run_batch("inprocess", data, sensors, config, seed, threads=threads)
+        rows[str(threads)] = {
+            "model_s": statistics.mean(run["target_s"].values()),
+            "cpu_per_model_s": run["cpu_s"]["per_model"],
+        }
+    one, every = rows["1"], rows[str(cores())]
+    return {
+        "sensors": sensors,
+        "by_threads": rows,
+        "thread_speedup": one["model_s"] / every["model_s"],
+        "ceiling": cores() * every["model_s"] / one["model_s"],
+    }
 
 
 def tiny_overhead(modes: list[str], repeats: int) -> dict[str, dict[str, float]]:
@@ -213,6 +281,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
     parser.add_argument("--overhead-repeats", type=int, default=5, metavar="R", help="0 skips it")
+    parser.add_argument(
+        "--thread-scaling",
+        type=int,
+        default=0,
+        metavar="K",
+        help="first K sensors in process, 1 thread and all",
+    )
     parser.add_argument("--json", type=Path, help="also write the numbers here")
     args = parser.parse_args(argv)
 
@@ -235,13 +310,30 @@ def main(argv: list[str] | None = None) -> int:
     for mode, why in skipped.items():
         print(f"{mode:9s} skipped: {why}")
 
+    scaling = {}
+    if args.thread_scaling > 0:
+        scaling = thread_scaling(args.data, sensors[: args.thread_scaling], config, args.seed)
+        for threads, row in scaling["by_threads"].items():
+            print(
+                f"in process, {threads} torch thread(s): {row['model_s']:6.2f} s per model, "
+                f"{row['cpu_per_model_s']:6.2f} CPU s per model ({len(scaling['sensors'])} sensors)"
+            )
+        print(
+            f"{cores()} threads make one model {scaling['thread_speedup']:.2f}x faster than 1: "
+            f"{cores()} one-thread workers can reach at most {scaling['ceiling']:.2f}x over in-process",
+            flush=True,
+        )
+
     runs: dict[str, dict[str, Any]] = {}
     for mode in modes:
         run = runs[mode] = run_batch(mode, args.data, sensors, config, args.seed)
         note = f"  FAILED {run['failed']}" if run["failed"] else ""
+        cpu = run["cpu_s"]
         print(
             f"{mode:9s} start {run['setup_s']:6.1f} s  batch {run['batch_s']:7.1f} s  "
-            f"({run['successful']}/{len(sensors)} registered){note}",
+            f"({run['successful']}/{len(sensors)} registered){note}  "
+            f"CPU per model {cpu['per_model']:5.2f} s (workers {cpu['workers']:.1f} s, "
+            f"this process {cpu['this_process']:.1f} s)",
             flush=True,
         )
     speedup = {}
@@ -294,6 +386,7 @@ def main(argv: list[str] | None = None) -> int:
             "identical_metrics": groups,
             "threads_per_model": {mode: threads_per_model(mode) for mode in runs},
             "tiny_job": overhead,
+            "thread_scaling": scaling,
         }
         args.json.write_text(json.dumps(document, indent=2), encoding="utf-8")
     return 0

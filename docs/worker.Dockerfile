@@ -30,9 +30,12 @@ RUN python -c "from turbofan_desktop.plugins.manager import get_plugin_manager; 
 print('model plugins:', ', '.join(sorted(get_plugin_manager().models())))"
 
 # Workers keep nothing (a scratch home); how many torch threads a model uses comes with each job
-# (the desktop's torch_threads setting; 0 = the worker's cores shared among its threads).
+# (the desktop's torch_threads setting; 0 = the worker's cores shared among its threads). Dask's
+# statistical profiler is off: it samples a training thread every 10 ms under the interpreter lock
+# (docs/cluster.md, "Worker settings").
 ENV TURBOFAN_HOME=/tmp/turbofan \
-    PYTHONUNBUFFERED=1
+    PYTHONUNBUFFERED=1 \
+    DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED=False
 RUN useradd --create-home --uid 1000 worker
 USER worker
 WORKDIR /home/worker

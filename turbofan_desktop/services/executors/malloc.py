@@ -5,9 +5,9 @@ Dask's nanny starts every worker with ``MALLOC_TRIM_THRESHOLD_=65536``
 ``MALLOC_*`` threshold set that way also switches off glibc's *dynamic* mmap threshold: every
 allocation of 128 KiB or more is then a fresh ``mmap`` and its ``free`` a ``munmap``, so each tensor
 of a training step is page-faulted in again. Measured on one Telemanom model (FD001 sensor s_2,
-2 epochs, 1 torch thread, ``benchmarks/batch_scaling.py --malloc-probe``): about 1.2 million minor
-page faults and 2.3–2.6 s of system time against 0.09–0.2 million and 0.3–0.5 s without the
-variable, about 30 % more CPU per model.
+2 epochs, 1 torch thread) in a Dask worker: 1.2 million minor page faults, 2.6 s of system time and
+7.9 CPU seconds, against 0.07 million, 0.3 s and 5.1 s once this module has run (the CPU seconds per
+model of ``benchmarks/batch_scaling.py`` show the same on a whole batch).
 
 :func:`roomy_thresholds` puts the process where glibc's dynamic thresholds end up on their own
 after a few large frees (mmap threshold 32 MiB, its 64-bit ceiling; trim threshold twice that), so a
@@ -61,7 +61,11 @@ def roomy_thresholds(environ: Mapping[str, str] = os.environ) -> bool:
     done = mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES) == 1
     done = mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES) == 1 and done
     if done:
-        log.info("allocator thresholds raised for training (mmap %d, trim %d bytes)", MMAP_THRESHOLD_BYTES, TRIM_THRESHOLD_BYTES)
+        log.info(
+            "allocator thresholds raised for training (mmap %d, trim %d bytes)",
+            MMAP_THRESHOLD_BYTES,
+            TRIM_THRESHOLD_BYTES,
+        )
     _done[0] = done
     return done
 
