@@ -1,4 +1,5 @@
-"""Where models run: the ``executor``, ``workers`` and ``torch_threads`` settings in one small dialog.
+"""Where models run: the ``executor``, ``workers``, ``torch_threads`` and ``retries`` settings in one
+small dialog.
 
 Saved into ``settings.toml`` (:func:`turbofan_desktop.config.save_settings`); the running app keeps
 its worker processes, so the choice takes effect at the next start (the dialog says so).
@@ -18,7 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from turbofan_desktop.config import Settings, save_settings
+from turbofan_desktop.config import RULES, Settings, save_settings
 from turbofan_desktop.errors import ConfigError
 from turbofan_desktop.services.executors import auto_workers
 
@@ -49,6 +50,14 @@ class ExecutorDialog(QDialog):
         self.threads = QSpinBox(objectName="threadsPerWorker")
         self.threads.setRange(0, 1024)
         self.threads.setSpecialValueText("automatic (the cores shared out)")
+        self.retries = QSpinBox(objectName="daskRetries")
+        low, high = RULES["retries"].minimum, RULES["retries"].maximum
+        self.retries.setRange(int(low), int(high))
+        self.retries.setSpecialValueText("none (a lost worker fails its job)")
+        self.retries.setToolTip(
+            "How often a job whose Dask worker was lost (killed, out of memory, machine gone) runs "
+            "again on another worker (setting 'retries')."
+        )
         self.error = QLabel(objectName="executorError")
         self.error.setStyleSheet("color: #b00020;")
         self.error.setWordWrap(True)
@@ -59,6 +68,7 @@ class ExecutorDialog(QDialog):
         form.addRow("Scheduler address:", self.address)
         form.addRow("Worker processes:", self.workers)
         form.addRow("Torch threads per worker:", self.threads)
+        form.addRow("Retries after a lost Dask worker:", self.retries)
         note = QLabel(
             "Worker processes keep the window responsive and survive a model that crashes. "
             "Changes take effect the next time Turbofan Desktop starts."
@@ -86,17 +96,24 @@ class ExecutorDialog(QDialog):
         self.address.setText(value if index == 2 else "")
         self.workers.setValue(int(settings.workers))
         self.threads.setValue(int(settings.torch_threads))
+        self.retries.setValue(int(settings.retries))
 
     def _enable_fields(self) -> None:
         value = self.kind.currentData()
         self.address.setEnabled(value == "tcp://")
         self.workers.setEnabled(value == "local")
+        self.retries.setEnabled(value == "tcp://")
 
     def chosen(self) -> dict[str, object]:
         """The settings as the dialog shows them."""
         value = self.kind.currentData()
         executor = self.address.text().strip() if value == "tcp://" else value
-        return {"executor": executor, "workers": self.workers.value(), "torch_threads": self.threads.value()}
+        return {
+            "executor": executor,
+            "workers": self.workers.value(),
+            "torch_threads": self.threads.value(),
+            "retries": self.retries.value(),
+        }
 
     def accept(self) -> None:
         try:
