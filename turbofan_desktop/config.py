@@ -211,21 +211,23 @@ def check_setting(name: str, raw: object, source: str) -> object:
 
 
 EXECUTOR_KINDS = ("local", "inprocess")
+# the Dask scheduler addresses the executor setting accepts (tls:// with Dask's TLS settings)
+DASK_SCHEMES = ("tcp://", "tls://")
 
 
 def executor_value(raw: object, source: str) -> str:
-    """The ``executor`` setting: "local", "inprocess" or a Dask scheduler's tcp://host:port."""
+    """The ``executor`` setting: "local", "inprocess" or a Dask scheduler's tcp://host:port (or
+    tls://host:port, with Dask's own TLS settings)."""
     text = raw.strip() if isinstance(raw, str) else ""
     if text.lower() in EXECUTOR_KINDS:
         return text.lower()
-    host, _, port = (
-        text[len("tcp://") :].rpartition(":") if text.lower().startswith("tcp://") else ("", "", "")
-    )
+    scheme = next((s for s in DASK_SCHEMES if text.lower().startswith(s)), None)
+    host, _, port = text[len(scheme) :].rpartition(":") if scheme else ("", "", "")
     if host and port.isdigit() and 0 < int(port) < 65536:
         return text
     raise ConfigError(
         f"Setting 'executor' from {source} is {raw!r}; expected local, inprocess or a Dask scheduler "
-        "address like tcp://host:8786."
+        "address like tcp://host:8786 (or tls://host:8786)."
     )
 
 

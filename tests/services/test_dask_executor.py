@@ -25,9 +25,11 @@ distributed = pytest.importorskip(
     "distributed", reason="Dask is not installed (pip install -e '.[cluster]'): Dask executor tests skipped"
 )
 
+from dask import config as dask_config  # noqa: E402
 from executor_models import STUB_SPEC  # noqa: E402
 from services_helpers import TINY, require_plugin  # noqa: E402
 
+from turbofan_desktop.config import load_settings  # noqa: E402
 from turbofan_desktop.errors import ConfigError  # noqa: E402
 from turbofan_desktop.services import Workspace  # noqa: E402
 from turbofan_desktop.services.data import load_dataset  # noqa: E402
@@ -125,6 +127,45 @@ def test_without_the_cluster_extra_a_dask_executor_is_one_sentence(tmp_path, mon
     with Workspace.open(tmp_path / "reg") as ws, pytest.raises(ConfigError) as caught:
         executor_for(ws, "tcp://127.0.0.1:8786")
     assert "pip install 'turbofan-desktop[cluster]'" in str(caught.value)
+
+
+def test_a_tls_address_without_dasks_tls_settings_is_one_sentence():
+    unset = {"distributed.comm.tls.ca-file": None, "distributed.comm.tls.client.cert": None}
+    with dask_config.set(unset), pytest.raises(ConfigError) as caught:
+        DaskExecutor("tls://127.0.0.1:8786", connect_timeout=2)
+    message = str(caught.value)
+    assert message.startswith("The Dask scheduler tls://127.0.0.1:8786 speaks TLS") and "\n" not in message
+    assert "distributed.comm.tls.ca-file" in message
+
+
+def test_a_tls_scheduler_runs_jobs_with_dasks_tls_settings(small_data, tmp_path):
+    """A scheduler that speaks only TLS (a thread worker in this process, to keep it quick): the
+    executor setting takes its tls:// address and the client uses Dask's own TLS settings."""
+    security = distributed.Security.temporary()  # a self-signed authority and certificate
+    cluster = distributed.LocalCluster(
+        n_workers=1, processes=False, protocol="tls://", security=security, dashboard_address=None
+    )
+    settings = {
+        "distributed.comm.tls.ca-file": security.tls_ca_file,
+        "distributed.comm.tls.client.cert": security.tls_client_cert,
+        "distributed.comm.tls.client.key": security.tls_client_key,
+    }
+    try:
+        address = cluster.scheduler_address
+        assert address.startswith("tls://")
+        assert (
+            load_settings(env={"TURBOFAN_HOME": str(tmp_path), "TURBOFAN_EXECUTOR": address}).executor
+            == address
+        )
+        with dask_config.set(settings):
+            executor = DaskExecutor(address)
+        try:
+            result = executor.submit(stub_job(small_data, "mean")).result()
+            assert result.ok and result.where["worker"].startswith("tls://"), result.error
+        finally:
+            executor.close()
+    finally:
+        cluster.close()
 
 
 def test_the_lost_worker_sentence():

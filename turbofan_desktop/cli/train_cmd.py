@@ -64,7 +64,7 @@ def register(subparsers) -> None:
         "--executor",
         metavar="WHERE",
         help="where the models train: local (worker processes, the default setting), inprocess, "
-        "or a Dask scheduler tcp://host:8786",
+        "or a Dask scheduler tcp://host:8786 (tls:// with Dask's TLS settings)",
     )
     parser.add_argument(
         "--workers",

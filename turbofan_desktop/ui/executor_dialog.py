@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from turbofan_desktop.config import RULES, Settings, save_settings
+from turbofan_desktop.config import DASK_SCHEMES, RULES, Settings, save_settings
 from turbofan_desktop.errors import ConfigError
 from turbofan_desktop.services.executors import auto_workers
 
@@ -91,7 +91,7 @@ class ExecutorDialog(QDialog):
 
     def _show(self, settings: Settings) -> None:
         value = settings.executor
-        index = 2 if value.startswith("tcp://") else max(0, self.kind.findData(value))
+        index = 2 if value.startswith(DASK_SCHEMES) else max(0, self.kind.findData(value))
         self.kind.setCurrentIndex(index)
         self.address.setText(value if index == 2 else "")
         self.workers.setValue(int(settings.workers))

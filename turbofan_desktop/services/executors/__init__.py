@@ -10,7 +10,7 @@ touch it. Three kinds, chosen by the ``executor`` setting or ``--executor``:
   (0 = from the core count), ``torch_threads`` torch threads each; the calling process never imports
   torch, a worker that dies fails only its own job;
 * ``"inprocess"``: a thread of the calling process (tests, debugging);
-* ``"tcp://host:port"``: a Dask scheduler (the ``[cluster]`` extra), imported only when asked for:
+* ``"tcp://host:port"`` (or ``"tls://host:port"``): a Dask scheduler (the ``[cluster]`` extra), imported only when asked for:
   ``turbofan_desktop.services.executors.dask_cluster.DaskExecutor``, an :class:`Executor` of kind
   "dask" whose tasks run :func:`run_fit_job` with ``where`` naming the Dask worker.
 
@@ -84,7 +84,7 @@ def auto_workers(cores: int | None = None) -> int:
 
 
 def check_executor_spec(spec: str, source: str = "--executor") -> str:
-    """``spec`` normalised ("inprocess", "local" or "tcp://host:port"), or one ConfigError sentence."""
+    """``spec`` normalised ("inprocess", "local", "tcp://host:port" or "tls://host:port"), or one ConfigError sentence."""
     return executor_value(spec, source)
 
 

@@ -1,6 +1,7 @@
 """The Dask executor: model jobs on a Dask cluster (the ``[cluster]`` extra).
 
-``--executor tcp://host:8786`` or the ``executor`` setting names the scheduler; the cluster behind it
+``--executor tcp://host:8786`` (or ``tls://``, with Dask's TLS settings) or the ``executor`` setting
+names the scheduler; the cluster behind it
 may be a ``dask scheduler`` / ``dask worker`` pair, dask-jobqueue on SLURM or dask-kubernetes
 (docs/cluster.md). Its workers need the app and the model plugins installed (docs/worker.Dockerfile),
 never the registry: results come back as data and are registered by the process that owns it.
@@ -40,6 +41,7 @@ import logging
 import numbers
 import os
 import socket
+import ssl
 import threading
 import time
 import uuid
@@ -220,13 +222,19 @@ class DaskExecutor:
         self.retries = max(0, int(retries))
         self._workers_setting = max(0, int(workers))
         self._cluster = cluster
+        if address.lower().startswith("tls://") and not tls_configured():
+            raise ConfigError(tls_sentence(address))
         try:
             self.client = distributed.Client(address, timeout=connect_timeout, set_as_default=False)
+        except ssl.SSLError as exc:  # a certificate or key that does not load or is not trusted
+            raise ConfigError(tls_sentence(address, _reason(exc))) from None
         except (OSError, TimeoutError) as exc:
             raise ConfigError(
                 f"No Dask scheduler answers at {address} ({_reason(exc)}); start one (dask scheduler) "
                 "or check the executor setting."
             ) from None
+        except (TypeError, ValueError) as exc:  # distributed's words for TLS settings that do not fit
+            raise ConfigError(tls_sentence(address, _reason(exc))) from None
         self.topic = f"turbofan-progress-{self.client.id}"
         self._jobs: dict[str, DaskJob] = {}
         self._data: dict[str, Any] = {}  # data hash -> the future holding that payload on the cluster
@@ -423,6 +431,27 @@ class DaskExecutor:
         self.client.close()
         if self._cluster is not None:
             self._cluster.close()
+
+
+def tls_configured() -> bool:
+    """Whether Dask's settings give this process a TLS certificate and authority to trust (what a
+    tls:// scheduler needs: ``distributed.comm.tls.ca-file`` and ``...tls.client.cert``)."""
+    import dask
+
+    return bool(dask.config.get("distributed.comm.tls.ca-file", None)) and bool(
+        dask.config.get("distributed.comm.tls.client.cert", None)
+    )
+
+
+def tls_sentence(address: str, reason: str = "") -> str:
+    """What a tls:// scheduler address needs on this computer (``reason``: what distributed said)."""
+    said = f" ({reason})" if reason else ""
+    return (
+        f"The Dask scheduler {address} speaks TLS: set Dask's TLS settings on this computer "
+        "(distributed.comm.tls.ca-file and distributed.comm.tls.client.cert and .key in a Dask config "
+        "file such as ~/.config/dask/distributed.yaml, or DASK_DISTRIBUTED__COMM__TLS__CA_FILE and "
+        f"the like; docs/cluster.md){said}."
+    )
 
 
 def _reason(exc: BaseException) -> str:
