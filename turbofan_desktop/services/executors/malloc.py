@@ -5,13 +5,14 @@ Dask's nanny starts every worker with ``MALLOC_TRIM_THRESHOLD_=65536``
 ``MALLOC_*`` threshold set that way also switches off glibc's *dynamic* mmap threshold: every
 allocation of 128 KiB or more is then a fresh ``mmap`` and its ``free`` a ``munmap``, so each tensor
 of a training step is page-faulted in again. Measured on one Telemanom model (FD001 sensor s_2,
-2 epochs, 1 torch thread) in a Dask worker: 1.2 million minor page faults, 2.6 s of system time and
-7.9 CPU seconds, against 0.07 million, 0.3 s and 5.1 s once this module has run (the CPU seconds per
-model of ``benchmarks/batch_scaling.py`` show the same on a whole batch).
+2 epochs, 1 torch thread) in a Dask worker with Dask's defaults: 1.18 million minor page faults,
+2.2 s of system time and 7.7 CPU seconds, against 0.07 million, 0.3 s and 5.6 s once this module
+has run (docs/cluster.md, "Worker settings"; ``benchmarks/batch_scaling.py`` prints the CPU
+seconds per model of a whole batch).
 
-:func:`roomy_thresholds` puts the process where glibc's dynamic thresholds end up on their own
-after a few large frees (mmap threshold 32 MiB, its 64-bit ceiling; trim threshold twice that), so a
-training loop reuses its freed tensors. It acts only where a threshold was fixed by the environment
+:func:`roomy_thresholds` sets the thresholds to the ceiling glibc's dynamic ones can grow to
+(mmap threshold 32 MiB on 64-bit, trim threshold twice that), so a training loop reuses the memory
+of its freed tensors. It acts only where a threshold was fixed by the environment
 and the mmap threshold itself was not chosen, and only with glibc (``mallopt``).
 """
 
