@@ -347,6 +347,8 @@ def main(argv: list[str] | None = None) -> int:
         for mode in runs:
             if mode != "inprocess":
                 goal = " (goal >= 1.6x)" if mode in ("local2", "dask2") else ""
+                if scaling and workers_of(mode) == cores():
+                    goal += f"; the thread-scaling ceiling is {scaling['ceiling']:.2f}x"
                 print(
                     f"speed-up {mode:9s} {speedup[mode]['batch']:.2f}x over in-process "
                     f"({speedup[mode]['with_start']:.2f}x counting the executor's start){goal}"
