@@ -1,8 +1,7 @@
 """The Dask executor: model jobs on a Dask cluster (the ``[cluster]`` extra).
 
 ``--executor tcp://host:8786`` (or ``tls://``, with Dask's TLS settings) or the ``executor`` setting
-names the scheduler; the cluster behind it
-may be a ``dask scheduler`` / ``dask worker`` pair, dask-jobqueue on SLURM or dask-kubernetes
+names the scheduler; the cluster behind it may be a ``dask scheduler`` / ``dask worker`` pair, dask-jobqueue on SLURM or dask-kubernetes
 (docs/cluster.md). Its workers need the app and the model plugins installed (docs/worker.Dockerfile),
 never the registry: results come back as data and are registered by the process that owns it.
 
@@ -67,7 +66,7 @@ CANCEL_POLL_S = 0.2
 ATTEMPTS_WAIT_S = 30.0
 # The Dask settings of the LocalCluster that ``DaskExecutor.local`` starts (docs/cluster.md recommends
 # the same for any cluster): no statistical profiler (it samples the worker's threads every 10 ms
-# under the interpreter lock: 0.6 s of the worker's event-loop thread per model against 0.25 s
+# under the interpreter lock: 0.7 s of the worker's event-loop thread per model against 0.2 s
 # without) and no fixed MALLOC_TRIM_THRESHOLD_ in the workers' environment (see executors.malloc).
 LOCAL_CLUSTER_CONFIG: dict[str, Any] = {
     "distributed.worker.profile.enabled": False,
@@ -122,7 +121,7 @@ def run_on_worker(
 
     key = job_key
     worker = get_worker()
-    roomy_thresholds()  # a nanny's MALLOC_TRIM_THRESHOLD_ costs ~30 % more CPU per model (executors.malloc)
+    roomy_thresholds()  # a nanny's MALLOC_TRIM_THRESHOLD_ costs ~35 % more CPU per model (executors.malloc)
     where = {"executor": KIND, "host": socket.gethostname(), "worker": str(worker.address)}
     attempts = Variable(f"{key}-attempts")
     earlier = list(attempts.get(timeout=ATTEMPTS_WAIT_S) or [])
@@ -234,6 +233,8 @@ class DaskExecutor:
                 "or check the executor setting."
             ) from None
         except (TypeError, ValueError) as exc:  # distributed's words for TLS settings that do not fit
+            if not address.lower().startswith("tls://"):
+                raise
             raise ConfigError(tls_sentence(address, _reason(exc))) from None
         self.topic = f"turbofan-progress-{self.client.id}"
         self._jobs: dict[str, DaskJob] = {}
