@@ -1,9 +1,12 @@
 """The Dask executor: model jobs on a Dask cluster (the ``[cluster]`` extra).
 
 ``--executor tcp://host:8786`` (or ``tls://``, with Dask's TLS settings) or the ``executor`` setting
-names the scheduler; the cluster behind it may be a ``dask scheduler`` / ``dask worker`` pair, dask-jobqueue on SLURM or dask-kubernetes
-(docs/cluster.md). Its workers need the app and the model plugins installed (docs/worker.Dockerfile),
-never the registry: results come back as data and are registered by the process that owns it.
+names the scheduler; the cluster behind it may be a ``dask scheduler`` / ``dask worker`` pair,
+dask-jobqueue on SLURM or dask-kubernetes (docs/cluster.md). Its workers need the app and the model
+plugins installed (docs/worker.Dockerfile), never the registry: results come back as data and are
+registered by the process that owns it. docs/cluster.md ("Worker settings") says how to start
+workers that train as fast as local ones; each job also corrects the allocator setting that Dask's
+nanny gives its workers (:mod:`~turbofan_desktop.services.executors.malloc`).
 
 How a job travels:
 
