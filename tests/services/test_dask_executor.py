@@ -168,6 +168,21 @@ def test_a_tls_scheduler_runs_jobs_with_dasks_tls_settings(small_data, tmp_path)
         cluster.close()
 
 
+def test_the_benchmarks_local_cluster_has_workers_without_the_trim_variable_and_the_profiler():
+    """DaskExecutor.local's workers train as fast as local ones (docs/cluster.md, "Worker settings")."""
+    executor = DaskExecutor.local(n_workers=1)
+    try:
+        seen = executor.client.run(
+            lambda: (
+                os.environ.get("MALLOC_TRIM_THRESHOLD_"),
+                dask_config.get("distributed.worker.profile.enabled"),
+            )
+        )
+    finally:
+        executor.close()
+    assert list(seen.values()) == [(None, False)]
+
+
 def test_the_lost_worker_sentence():
     assert lost_sentence(["tcp://10.0.0.5:4000"], 0) == (
         "the Dask worker tcp://10.0.0.5:4000 running it was lost (1 attempt; the retries setting allows 0 retries)"
