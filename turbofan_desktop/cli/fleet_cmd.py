@@ -163,7 +163,9 @@ def run(args: argparse.Namespace) -> int:
 
     # before any model runs
     validate_plan_settings(args.horizon, args.cost_failure, args.cost_visit)
-    alarm_rule = parse_rule(args.alarm_sensors, args.alarm_min_score, args.alarm_agree, args.alarm_persistence)
+    alarm_rule = parse_rule(
+        args.alarm_sensors, args.alarm_min_score, args.alarm_agree, args.alarm_persistence
+    )
     bar = progress_bar(args)
     with open_workspace(args, create=False) as ws, stop_on_interrupt() as stop:
         try:

@@ -357,7 +357,9 @@ class FleetAssessment:
         _, f, life_left = self._curves
         return plan_from_curves(f, life_left, horizon=h, cost_failure=c_f, cost_visit=c_v)
 
-    def rows(self, maintenance: MaintenancePlan, alarm_rule: AlarmRule = DEFAULT_RULE) -> list[dict[str, Any]]:
+    def rows(
+        self, maintenance: MaintenancePlan, alarm_rule: AlarmRule = DEFAULT_RULE
+    ) -> list[dict[str, Any]]:
         """One plain dict per engine (the CLI's JSON objects), in the assessment's order; ``alarm`` is
         the cycle at which ``alarm_rule`` fired on the engine's recent anomaly ranges (None: no alarm)."""
         alarms = fleet_alarms(self, alarm_rule)
