@@ -6,12 +6,13 @@
         [--no-speed | --whatif-only [--whatif-repeats N]] [--no-ui]
 
 Per subset, a Transformer is trained on train_FD00x.txt through the services (as the app does: the
-registry's unit split holds out validation units) into a benchmark registry (``--registry``; a version
+registry's unit split holds out validation units and, for a RUL model, keeps half of them apart from
+early stopping as calibration engines) into a benchmark registry (``--registry``; a version
 trained there on the same file with the same settings is reused), then ``services.fleet.assess``
 takes one snapshot per engine of test_FD00x.txt (its last cycle; the true RUL from RUL_FD00x.txt).
 The predictive distribution's lower tail is calibrated on the version's held-out training engines cut
-at random cycles (``services.fleet_calibration``; its validation units, or its test units with
-``--test-fraction``), never on a test file, and so is the shape of the tail below the lowest quantile
+at random cycles (``services.fleet_calibration``; its test units: by default the calibration engines
+carved out of the held-out ones, with ``--test-fraction 0`` its validation units), never on a test file, and so is the shape of the tail below the lowest quantile
 (model / linear / exponential, by the held-out Brier score of P(T <= h)); ``--no-calibration`` measures
 the model's own quantiles.
 
@@ -69,7 +70,7 @@ from turbofan_desktop.services.fleet_alarms import (
     choose_rule,
 )
 from turbofan_desktop.services.inference import detect
-from turbofan_desktop.services.training import TrainRequest, train
+from turbofan_desktop.services.training import TrainRequest, train, training_split
 
 DEFAULT_SETTINGS = {"ensemble": "1", "epochs": "15"}
 ALARM_SENSORS = ["s_4", "s_7", "s_11", "s_12"]
@@ -77,35 +78,34 @@ ALARM_SETTINGS = {"epochs": "5"}
 
 
 def trained_version(
-    ws: Workspace, train_path: Path, settings: dict, seed: int, test_fraction: float = 0.0
+    ws: Workspace, train_path: Path, settings: dict, seed: int, test_fraction: float | None = None
 ) -> tuple[int, float]:
     """A Transformer version trained on ``train_path`` with ``settings`` (reused when the registry has
-    one with the same split fractions) and the seconds its training took. ``test_fraction`` > 0 keeps
-    a test split of training engines, which the tail calibration then uses: engines the model never
-    saw, not even for early stopping or its interval's calibration."""
+    one with the same unit split) and the seconds its training took. ``test_fraction`` None trains as
+    the app does: half of the held-out engines are kept apart from early stopping as calibration
+    engines (``services.training.training_split``); 0 keeps none (the tail calibration then uses the
+    validation engines); > 0 keeps that share of training engines apart as a test split."""
+    request = TrainRequest(
+        plugin="transformer",
+        data_path=train_path,
+        config={**settings, "seed": seed},
+        seed=seed,
+        test_fraction=test_fraction,
+    )
+    units = load_dataset(ws, train_path).units
+    expected = training_split(ws.plugins.model("transformer"), units, request)
+    plain = lambda group: [int(u) for u in group]  # noqa: E731
     for record in ws.registry.list_versions(plugin="transformer", limit=500):
         same_file = dict(record.lineage or {}).get("source") == str(train_path)
         same_config = all(str(record.config.get(k)) == str(v) for k, v in {**settings, "seed": seed}.items())
         split = record.provenance.split
-        has_test = split is not None and bool(split.test)
-        if (
-            record.status in ("trained", "validated")
-            and same_file
-            and same_config
-            and has_test == (test_fraction > 0)
-        ):
+        same_split = split is not None and all(
+            plain(getattr(split, g)) == plain(getattr(expected, g)) for g in ("train", "val", "test")
+        )
+        if record.status in ("trained", "validated") and same_file and same_config and same_split:
             return int(record.id), float(record.training_seconds)
     started = time.perf_counter()
-    summary = train(
-        ws,
-        TrainRequest(
-            plugin="transformer",
-            data_path=train_path,
-            config={**settings, "seed": seed},
-            seed=seed,
-            test_fraction=test_fraction,
-        ),
-    )
+    summary = train(ws, request)
     if summary.failed or not summary.registered:
         raise SystemExit(f"training on {train_path} failed: {summary.to_dict()}")
     print(f"  trained {train_path.name} in {time.perf_counter() - started:.0f} s", flush=True)
@@ -382,8 +382,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--test-fraction",
         type=float,
-        default=0.0,
-        help="train the Transformers with a test split of training engines (the tail calibration uses it)",
+        default=None,
+        help="the Transformers' test split of training engines (the tail calibration uses it); default: "
+        "as the app (half of the held-out engines kept apart from early stopping); 0: none (validation "
+        "engines calibrate)",
     )
     parser.add_argument("--whatif-repeats", type=int, default=20)
     parser.add_argument("--alarm-subset", default="FD001")

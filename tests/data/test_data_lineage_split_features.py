@@ -10,7 +10,7 @@ import pytest
 from cmapss_factory import SAMPLE_DIR, cmapss_lines
 
 from turbofan_desktop.data import Dataset, add_features, read_dataset, split_units
-from turbofan_desktop.data.split import UnitSplit
+from turbofan_desktop.data.split import UnitSplit, carve_test_units
 from turbofan_desktop.errors import ConfigError, InsufficientDataError
 
 
@@ -86,6 +86,31 @@ def test_applied_split_shares_no_rows_and_records_itself(fd001):
 def test_split_with_one_to_three_units(units, val, test, sizes):
     split = split_units(units, val_fraction=val, test_fraction=test, seed=0)
     assert (len(split.train), len(split.val), len(split.test)) == sizes
+
+
+def test_carving_calibration_units_out_of_validation_keeps_the_training_units(fd001):
+    split = split_units(fd001, val_fraction=0.2, seed=3)
+    carved = carve_test_units(split, share=0.5)
+    assert carved.train == split.train  # the model fits on exactly the same engines
+    assert len(carved.val) == len(carved.test) == 10
+    assert set(carved.val) | set(carved.test) == set(split.val) and not set(carved.val) & set(carved.test)
+    assert (carved.val_fraction, carved.test_fraction) == pytest.approx((0.1, 0.1))
+    assert carved == carve_test_units(split, share=0.5)  # seeded
+    assert carved.test != carve_test_units(split_units(fd001, val_fraction=0.2, seed=4), share=0.5).test
+    assert UnitSplit.from_dict(json.loads(json.dumps(carved.to_dict()))) == carved
+
+
+@pytest.mark.parametrize(("units", "sizes"), [([1, 2], (1, 1, 0)), (list(range(1, 11)), (8, 1, 1))])
+def test_carving_needs_two_validation_units_to_leave_one_for_early_stopping(units, sizes):
+    carved = carve_test_units(split_units(units, val_fraction=0.2, seed=0), share=0.5)
+    assert (len(carved.train), len(carved.val), len(carved.test)) == sizes
+
+
+def test_carving_refuses_a_split_that_already_has_test_units_or_a_bad_share(fd001):
+    with pytest.raises(ConfigError):
+        carve_test_units(split_units(fd001, val_fraction=0.2, test_fraction=0.1, seed=0), share=0.5)
+    with pytest.raises(ConfigError):
+        carve_test_units(split_units(fd001, val_fraction=0.2, seed=0), share=1.0)
 
 
 def test_split_rejects_bad_fractions_and_no_units():

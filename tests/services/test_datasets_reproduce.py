@@ -126,7 +126,13 @@ def test_training_keeps_the_source_whole_and_its_splits_by_reference(trained, fd
     assert uses[hashes["validation split"]].entry.parent == hashes["source"]
     # both versions used the same file with the same seed: kept once, used by both
     assert sorted(source.used_by) == sorted(versions.values())
-    assert len(uses) == 3
+    # the Transformer (a RUL model) fitted on the same engines but kept half of its held-out engines
+    # apart as calibration engines: its own validation and test splits, each kept by reference
+    transformer = version_data_hashes(ws.registry.get(versions["transformer"]))
+    assert transformer["train"] == hashes["train"]
+    assert transformer["validation split"] != hashes["validation split"]
+    assert uses[transformer["validation split"]].entry.parent == hashes["source"]
+    assert len(uses) == 5  # source, train, two validation splits, the Transformer's test split
     train_split = dataset_store(ws).load(hashes["train"])
     assert train_split.data_hash == hashes["train"]
 
@@ -163,7 +169,7 @@ def test_list_and_show_through_the_cli(trained, capsys):
     reg = ["--registry", str(ws.registry.home)]
     assert main(["datasets", "list", "--json", *reg]) == 0
     listed = json.loads(capsys.readouterr().out)
-    assert len(listed) == 3
+    assert len(listed) == 5  # as in test_training_keeps_the_source_whole_and_its_splits_by_reference
     source = next(d for d in listed if d["kind"] == "file")
     assert main(["datasets", "show", source["data_hash"][:8], *reg]) == 0
     out = capsys.readouterr().out

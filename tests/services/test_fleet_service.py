@@ -17,6 +17,7 @@ from turbofan_desktop.services import fleet as fleet_service
 from turbofan_desktop.services.applicability import OutOfScopeError
 from turbofan_desktop.services.data import load_dataset
 from turbofan_desktop.services.fleet import ACTIONS, assess, default_rul_version
+from turbofan_desktop.services.fleet_alarms import DEFAULT_RULE, AlarmRule, snapshot_alarm
 from turbofan_desktop.services.inference import detect, predict_rul
 from turbofan_desktop.services.training import TrainRequest, train
 from turbofan_desktop.services.validation import held_out_data
@@ -31,6 +32,7 @@ JSON_KEYS = {
     "anomalies",
     "drift",
     "recommendation",
+    "alarm",
 }
 
 
@@ -46,7 +48,13 @@ def fleet_registry(tmp_path_factory, fd001_small):
             summary = train(
                 ws,
                 TrainRequest(
-                    plugin=plugin, data_path=fd001_small["train"], targets=targets, config=TINY[plugin]
+                    plugin=plugin,
+                    data_path=fd001_small["train"],
+                    targets=targets,
+                    config=TINY[plugin],
+                    # 4 of the 10 engines held out: the Transformer keeps 2 apart as calibration engines
+                    # (20 cuts, the calibration's minimum)
+                    val_fraction=0.4,
                 ),
             )
             assert summary.failed == 0, summary.to_dict()
@@ -67,6 +75,9 @@ def run_cli(capsys, *argv) -> tuple[int, str, str]:
         (["--horizon", "0"], "horizon"),
         (["--cost-failure", "10", "--cost-visit", "50"], "must exceed"),
         (["--cost-visit", "-5"], "not negative"),
+        (["--alarm-sensors", "s_2", "--alarm-agree", "2"], "agreement"),
+        (["--alarm-min-score", "-1"], "minimum score"),
+        (["--alarm-sensors", " , "], "at least one sensor"),
     ],
 )
 def test_bad_plan_settings_exit_2_before_any_model_runs(capsys, tmp_path, fd001_small, extra, words):
@@ -188,6 +199,11 @@ def test_the_lower_tail_is_calibrated_on_the_versions_held_out_training_engines(
         held = held_out_data(ws, ws.registry.get(versions["transformer"]))
     calibration = calibrated.calibration
     assert calibration.calibrated and calibration.units == len(held.units) >= 1
+    # the app's default split kept these engines apart from fitting and early stopping
+    split = held_split(home, versions["transformer"])
+    assert split.test and set(held.units) == set(split.test) and calibration.engines == "test"
+    assert "kept apart from fitting and early stopping" in calibration.summary()
+    assert calibration.to_dict()["engines"] == "test"
     assert calibration.cuts == 10 * len(held.units)  # ten cuts per held-out engine
     assert calibration.levels == (0.1,) and calibration.scales[0] >= 1.0
     # only the lower quantile moves, only ever down, and the table's lower bound shows it
@@ -205,6 +221,35 @@ def test_the_lower_tail_is_calibrated_on_the_versions_held_out_training_engines(
     assert plain.calibration is None and np.array_equal(plain.quantiles, plain.raw_quantiles)
     assert np.array_equal(plain.raw_quantiles, calibrated.raw_quantiles)
     assert np.all(calibrated.plan().p_fail >= plain.plan().p_fail - 1e-12)
+
+
+def held_split(home, version_id):
+    with Workspace.open(home) as ws:
+        return ws.registry.get(version_id).provenance.split
+
+
+def test_a_version_without_calibration_engines_is_calibrated_on_its_validation_engines_and_says_so(
+    fd001_small, tmp_path
+):
+    """Versions trained before calibration engines were kept apart (no test split) still work."""
+    require_plugin("transformer")
+    with Workspace.open(tmp_path / "reg") as ws:
+        summary = train(
+            ws,
+            TrainRequest(
+                plugin="transformer",
+                data_path=fd001_small["train"],
+                config=TINY["transformer"],
+                test_fraction=0.0,
+            ),
+        )
+        old = summary.registered[0]
+        split = ws.registry.get(old).provenance.split
+        assert not split.test and split.val
+        assessment = assess(ws, [fd001_small["test"]], rul_version=old, drift=False)
+    calibration = assessment.calibration
+    assert calibration.engines == "val" and calibration.units == len(split.val)
+    assert "validation engines" in calibration.summary() and "early stopping" in calibration.summary()
 
 
 def test_every_file_carries_the_verdict_of_every_version_used(fleet_registry, fd001_small):
@@ -293,6 +338,30 @@ def test_cli_json_has_one_object_per_unit_most_urgent_first(capsys, fleet_regist
     )
 
 
+def test_cli_json_names_the_alarm_rule_once_and_gives_each_units_alarm(capsys, fleet_registry, fd001_small):
+    home, versions = fleet_registry
+    base = ["fleet", str(fd001_small["test"]), "--anomaly-versions", str(versions["telemanom"])]
+    base += ["--anomaly-window", "1000", "--json", "--registry", str(home)]
+    code, out, err = run_cli(capsys, *base)
+    assert code == 0, err
+    payload = json.loads(out)
+    assert payload["alarm_rule"]["text"] == DEFAULT_RULE.describe() and payload["alarm_rule"]["default"]
+    assert all(u["alarm"] is None for u in payload["units"])  # the default rule's sensors were not assessed
+    # a rule on the sensor the anomaly version watches: each unit's alarm is the rule on its ranges
+    code, out, err = run_cli(
+        capsys, *base, "--alarm-sensors", "s_2", "--alarm-min-score", "0", "--alarm-persistence", "1"
+    )
+    assert code == 0, err
+    payload = json.loads(out)
+    rule = AlarmRule(("s_2",), 0.0, 1, 1)
+    assert payload["alarm_rule"]["text"] == rule.describe() and not payload["alarm_rule"]["default"]
+    assert payload["alarm_rule"]["alarmed"] == sum(u["alarm"] is not None for u in payload["units"])
+    for unit in payload["units"]:
+        assert unit["alarm"] == snapshot_alarm(unit["anomalies"], unit["last_cycle"], rule, 1000)
+        assert (unit["alarm"] is not None) == bool(unit["anomalies"])
+    assert any(u["alarm"] is not None for u in payload["units"])
+
+
 def test_cli_csv_and_text(capsys, fleet_registry, fd001_small):
     home, _ = fleet_registry
     code, out, err = run_cli(capsys, "fleet", str(fd001_small["test"]), "--csv", "--registry", str(home))
@@ -300,9 +369,27 @@ def test_cli_csv_and_text(capsys, fleet_registry, fd001_small):
     rows = list(csv.DictReader(io.StringIO(out)))
     assert len(rows) == 6 and {r["recommendation"] for r in rows} <= set(ACTIONS)
     assert all(r["true_rul"] != "" for r in rows)
+    assert all(r["alarm"] == "" for r in rows)  # the column is there; no anomaly version, no alarm
     code, out, err = run_cli(capsys, "fleet", str(fd001_small["test"]), "--registry", str(home))
     assert code == 0, err
     assert "engines, RUL from transformer/*" in out and out.count(" unit ") == 6
+    assert out.count("alarm rule: " + DEFAULT_RULE.describe()) == 1 and "no anomaly versions" in out
+
+
+def test_cli_csv_and_text_give_the_alarm_cycle(capsys, fleet_registry, fd001_small):
+    home, versions = fleet_registry
+    base = ["fleet", str(fd001_small["test"]), "--anomaly-versions", str(versions["telemanom"])]
+    base += ["--anomaly-window", "1000", "--alarm-sensors", "s_2", "--alarm-min-score", "0"]
+    base += ["--registry", str(home)]
+    code, out, err = run_cli(capsys, *base, "--csv")
+    assert code == 0, err
+    rows = list(csv.DictReader(io.StringIO(out)))
+    alarmed = [r for r in rows if r["alarm"] != ""]
+    assert alarmed and all(float(r["alarm"]) <= float(r["last_cycle"]) for r in alarmed)
+    code, out, err = run_cli(capsys, *base)
+    assert code == 0, err
+    assert out.count("alarm rule: 1 of s_2 with score >= 0") == 1
+    assert out.count("alarm at cycle ") == len(alarmed)
 
 
 def test_fleet_report_html_and_pdf_name_the_plan_versions_and_hashes(
@@ -332,6 +419,7 @@ def test_fleet_report_html_and_pdf_name_the_plan_versions_and_hashes(
     )
     assert record.label in text and record.artifact_sha256 in text and data_hash in text
     assert "Applicability" in text and "Lower tail" in text and "held-out training engines" in text
+    assert text.count("Alarm rule") == 1 and DEFAULT_RULE.describe().replace(">", "&gt;") in text
     assert text.count("test_FD001.txt unit ") == 6
     assert pdf_path.read_bytes().startswith(b"%PDF") and pdf_path.stat().st_size > 5000
     code, _, err = run_cli(

@@ -16,7 +16,7 @@ from turbofan_desktop.services.models import training_status
 from turbofan_desktop.services.naming import key_metric
 from turbofan_desktop.services.reports import default_report_folder, export_report, number
 from turbofan_desktop.services.training import TrainRequest, train, trainable_targets
-from turbofan_desktop.services.validation import validate
+from turbofan_desktop.services.validation import held_out_data, validate
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +61,10 @@ def test_train_one_target_registers_lineage_validation_and_environment(shared, f
     # lineage of the exact training data: the train split of the file, not the whole file
     data = load_dataset(ws, fd001_small["train"])
     split = record.provenance.split
-    assert len(split.train) + len(split.val) == 10 and not set(split.train) & set(split.val)
+    assert len(split.train) + len(split.val) + len(split.test) == 10 and not set(split.train) & set(split.val)
+    # a RUL model keeps half of its held-out engines apart from early stopping (its test split)
+    assert len(split.test) == (1 if plugin == "transformer" else 0) and len(split.train) == 8
+    assert not set(split.test) & (set(split.train) | set(split.val))
     train_part = data.subset(list(split.train), note=f"train split (seed {split.seed})")
     assert record.lineage["data_hash"] == train_part.data_hash
     assert record.lineage["source"] == str(fd001_small["train"])
@@ -136,10 +139,18 @@ def test_validate_held_out_and_on_a_test_file(shared, fd001_small):
     held = validate(ws, [version_id])
     assert held.validated == 1 and held.failed == 0
     outcome = held.results[0]
-    # no file: the recorded held-out units, read again -> the same data as at training time
-    assert outcome.data_hash == before.validation_data_hash
-    for key, value in before.validation_metrics.items():
-        assert outcome.metrics[key] == pytest.approx(value, rel=1e-6, abs=1e-9)
+    # no file: the recorded held-out units, read again; for a RUL version its test units, which
+    # neither fitting nor early stopping saw (training scored it on its validation units)
+    test_units = held_out_data(ws, before)
+    assert set(test_units.units) == set(before.provenance.split.test)
+    assert outcome.data_hash == test_units.data_hash != before.validation_data_hash
+    assert "rul_rmse" in outcome.metrics and math.isfinite(outcome.metrics["rul_rmse"])
+    if require_ready("telemanom"):  # without a test split: the very validation units of training
+        anomaly = ws.registry.get(version_of(shared, "telemanom"))
+        again = validate(ws, [anomaly.id]).results[0]
+        assert again.data_hash == anomaly.validation_data_hash
+        for key, value in anomaly.validation_metrics.items():
+            assert again.metrics[key] == pytest.approx(value, rel=1e-6, abs=1e-9)
 
     on_test = validate(ws, [version_id], data_path=fd001_small["test"])
     result = on_test.results[0]

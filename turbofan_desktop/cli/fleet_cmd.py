@@ -25,12 +25,14 @@ CSV_COLUMNS = (
     "service_at",
     "expected_cost",
     "anomalies",
+    "alarm",
     "drift",
 )
 
 
 def register(subparsers) -> None:
     from turbofan_desktop.services.fleet import DEFAULT_COST_FAILURE, DEFAULT_COST_VISIT, DEFAULT_HORIZON
+    from turbofan_desktop.services.fleet_alarms import DEFAULT_RULE
 
     parser = subparsers.add_parser(
         "fleet",
@@ -71,6 +73,32 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--cost-visit", type=float, default=DEFAULT_COST_VISIT, metavar="C2", help="cost of a planned visit"
     )
+    rule = DEFAULT_RULE
+    parser.add_argument(
+        "--alarm-sensors",
+        default=",".join(rule.sensors),
+        metavar="S1,S2",
+        help="alarm rule: the sensors whose anomaly ranges count (default %(default)s)",
+    )
+    parser.add_argument(
+        "--alarm-min-score",
+        default=rule.min_score,
+        metavar="SCORE",
+        help="alarm rule: a range counts with at least this score (default %(default)s: fits the Telemanom "
+        "versions the default rule was chosen for; set it again for other versions)",
+    )
+    parser.add_argument(
+        "--alarm-agree",
+        default=rule.min_sensors,
+        metavar="N",
+        help="alarm rule: how many of the sensors must agree at a cycle (default %(default)s)",
+    )
+    parser.add_argument(
+        "--alarm-persistence",
+        default=rule.persistence,
+        metavar="CYCLES",
+        help="alarm rule: for how many consecutive cycles (default %(default)s)",
+    )
     parser.add_argument("--no-drift", action="store_true", help="skip the drift check of each file")
     parser.add_argument(
         "--no-calibration",
@@ -93,10 +121,12 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
-def fleet_payload(assessment: Any, maintenance: Any) -> dict[str, Any]:
-    """The JSON document: the settings, versions and files, then one object per engine (most urgent
-    first)."""
-    rows = assessment.rows(maintenance)
+def fleet_payload(assessment: Any, maintenance: Any, alarm_rule: Any) -> dict[str, Any]:
+    """The JSON document: the settings, versions, files and the alarm rule, then one object per engine
+    (most urgent first)."""
+    from turbofan_desktop.services.fleet import alarm_rule_summary
+
+    rows = assessment.rows(maintenance, alarm_rule)
     order = [int(i) for i in maintenance.risk_order()]
     return {
         "rul_version": assessment.rul_version,
@@ -111,6 +141,7 @@ def fleet_payload(assessment: Any, maintenance: Any) -> dict[str, Any]:
         "files": [vars(f) for f in assessment.files],
         "applicability": assessment.applicability(),
         "calibration": assessment.calibration.to_dict() if assessment.calibration else None,
+        "alarm_rule": alarm_rule_summary(assessment, alarm_rule),
         "units": [rows[i] for i in order],
     }
 
@@ -128,8 +159,13 @@ def _csv_value(name: str, row: dict[str, Any]) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     from turbofan_desktop.services.fleet import assess, validate_plan_settings, verdict_line
+    from turbofan_desktop.services.fleet_alarms import parse_rule
 
-    validate_plan_settings(args.horizon, args.cost_failure, args.cost_visit)  # before any model runs
+    # before any model runs
+    validate_plan_settings(args.horizon, args.cost_failure, args.cost_visit)
+    alarm_rule = parse_rule(
+        args.alarm_sensors, args.alarm_min_score, args.alarm_agree, args.alarm_persistence
+    )
     bar = progress_bar(args)
     with open_workspace(args, create=False) as ws, stop_on_interrupt() as stop:
         try:
@@ -147,12 +183,14 @@ def run(args: argparse.Namespace) -> int:
         finally:
             bar.close()
     maintenance = assessment.plan(args.horizon, args.cost_failure, args.cost_visit)
-    payload = fleet_payload(assessment, maintenance)
+    payload = fleet_payload(assessment, maintenance, alarm_rule)
     if args.report is not None:
         from turbofan_desktop.services.fleet_report import export_fleet_report
 
         with open_workspace(args, create=False) as ws:
-            payload["report"] = str(export_fleet_report(ws, assessment, maintenance, args.report))
+            payload["report"] = str(
+                export_fleet_report(ws, assessment, maintenance, args.report, alarm_rule=alarm_rule)
+            )
         if not (args.json or args.csv):
             print(f"wrote {payload['report']}")
     if args.json:
@@ -176,6 +214,7 @@ def run(args: argparse.Namespace) -> int:
                     print(f"{Path(f['path']).name}: {verdict_line(v)}")
     if assessment.calibration is not None:
         print(assessment.calibration.summary())
+    print(f"alarm rule: {payload['alarm_rule']['summary']}")
     for row in payload["units"]:
         when = {"plan": f"plan by cycle {row['service_at']}"}.get(
             row["recommendation"], row["recommendation"]
@@ -183,6 +222,8 @@ def run(args: argparse.Namespace) -> int:
         badges = []
         if row["anomalies"]:
             badges.append(f"{len(row['anomalies'])} anomalies")
+        if row["alarm"] is not None:
+            badges.append(f"alarm at cycle {row['alarm']}")
         if row["drift"]:
             badges.append("drift")
         print(

@@ -56,9 +56,11 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--test-fraction",
         type=float,
-        default=0.0,
+        default=None,
         metavar="F",
-        help="share of units kept apart for later validation",
+        help="share of units kept apart for later validation and the fleet view's calibration "
+        "(default: a RUL model keeps half of the validation share apart, so it fits on the same units; "
+        "0: none)",
     )
     parser.add_argument(
         "--executor",

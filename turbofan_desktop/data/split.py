@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -97,4 +97,29 @@ def split_units(
         seed=seed,
         val_fraction=val_fraction,
         test_fraction=test_fraction,
+    )
+
+
+def carve_test_units(split: UnitSplit, *, share: float = 0.5) -> UnitSplit:
+    """``split`` with ``share`` of its validation units moved to its test group, chosen with its seed.
+
+    The training units stay exactly as they were; the moved units are never fitted on and never seen by
+    early stopping or the plugin's own interval calibration, so a later calibration on them is honest.
+    With fewer than two validation units nothing moves (early stopping keeps at least one unit).
+    """
+    if split.test:
+        raise ConfigError("This split already keeps test units; there is nothing to carve.")
+    if not 0.0 < share < 1.0:
+        raise ConfigError(f"The share of validation units to keep apart must be in (0, 1), got {share}.")
+    n_test = int(len(split.val) * share)
+    if len(split.val) < 2 or n_test < 1:
+        return split
+    order = np.random.default_rng(split.seed).permutation(len(split.val))
+    moved = {split.val[i] for i in order[:n_test]}
+    return replace(
+        split,
+        val=tuple(u for u in split.val if u not in moved),
+        test=tuple(u for u in split.val if u in moved),
+        val_fraction=split.val_fraction * (1.0 - share),
+        test_fraction=split.val_fraction * share,
     )

@@ -50,6 +50,7 @@ from turbofan_desktop.errors import ConfigError, IncompatibleDataError, ModelNot
 from turbofan_desktop.plugins.contract import ProgressEvent, no_progress
 from turbofan_desktop.services.applicability import OUT_OF_SCOPE, check_applicability
 from turbofan_desktop.services.data import load_dataset
+from turbofan_desktop.services.fleet_alarms import DEFAULT_RULE, AlarmRule, fleet_alarms
 from turbofan_desktop.services.fleet_calibration import TailCalibration, tail_calibration
 from turbofan_desktop.services.inference import detect, model_for, predict_rul
 from turbofan_desktop.services.monitoring import check_drift
@@ -356,8 +357,12 @@ class FleetAssessment:
         _, f, life_left = self._curves
         return plan_from_curves(f, life_left, horizon=h, cost_failure=c_f, cost_visit=c_v)
 
-    def rows(self, maintenance: MaintenancePlan) -> list[dict[str, Any]]:
-        """One plain dict per engine (the CLI's JSON objects), in the assessment's order."""
+    def rows(
+        self, maintenance: MaintenancePlan, alarm_rule: AlarmRule = DEFAULT_RULE
+    ) -> list[dict[str, Any]]:
+        """One plain dict per engine (the CLI's JSON objects), in the assessment's order; ``alarm`` is
+        the cycle at which ``alarm_rule`` fired on the engine's recent anomaly ranges (None: no alarm)."""
+        alarms = fleet_alarms(self, alarm_rule)
         out = []
         for i, engine in enumerate(self.engines):
             at = maintenance.service_at[i]
@@ -376,11 +381,39 @@ class FleetAssessment:
                 "expected_cost": float(maintenance.expected_cost[i]),
                 "rul_version": self.rul_version,
                 "applicability": engine.applicability,
+                "alarm": None if np.isnan(alarms[i]) else _cycle(alarms[i]),
             }
             if engine.true_rul is not None:
                 row["true_rul"] = engine.true_rul
             out.append(row)
         return out
+
+
+def _cycle(value: float) -> int | float:
+    """A cycle as the data gives it: a whole number as an int."""
+    return int(value) if float(value).is_integer() else float(value)
+
+
+def alarm_rule_summary(assessment: FleetAssessment, rule: AlarmRule) -> dict[str, Any]:
+    """The alarm rule as the CLI's JSON, text and the fleet report name it once: the rule, whether it is
+    the default (chosen for the versions of ``benchmarks/fleet_cmapss.py --alarms-only``, whose scores
+    its threshold fits), how many engines it alarmed, and a sentence."""
+    alarmed = int(np.isfinite(fleet_alarms(assessment, rule)).sum())
+    default = rule == DEFAULT_RULE
+    text = rule.describe()
+    if default:
+        text += (
+            " (the default, chosen on FD001's held-out engines for the Telemanom versions it was measured "
+            "with; its minimum score fits those versions' scores)"
+        )
+    watched = {a.get("sensor") for e in assessment.engines for a in e.anomalies}
+    if not assessment.anomaly_versions:
+        text += ": no anomaly versions applied, so no alarms"
+    else:
+        text += f": {alarmed} of {len(assessment)} engines alarmed"
+        if not watched & set(rule.sensors):
+            text += " (none of its sensors has an anomaly range in the window)"
+    return {**rule.to_dict(), "default": default, "alarmed": alarmed, "summary": text}
 
 
 def _pairing_key(source: str | Path | None) -> str | None:
@@ -676,6 +709,7 @@ __all__ = [
     "FleetAssessment",
     "FleetFile",
     "MaintenancePlan",
+    "alarm_rule_summary",
     "assess",
     "anomaly_versions_for",
     "default_anomaly_versions",

@@ -21,9 +21,13 @@ at a level p < 0.5 and true remaining life T,
 :meth:`TailCalibration.apply` moves each quantile below the median to ``min(m - s (m - q), m (1 - f))``;
 the median and the upper quantiles stay. Each bound alone leaves at most a share p of the held-out cuts
 below it; the lower of the two is wider, so the calibrated tail errs on the side of planning a visit.
-The held-out engines are the version's validation units, which training also used for early stopping
-and the interval's own calibration, so they flatter the model a little: another reason for the wider
-of the two bounds.
+The held-out engines are the version's test units when its split kept some: a RUL version trained by
+the app keeps half of its held-out units apart as calibration engines, never fitted on and never seen
+by early stopping or the plugin's interval calibration (``services.training.training_split``). A
+version without test units (trained before that, or with a test fraction of 0) is calibrated on its
+validation units, which training also used for early stopping and the interval's own calibration, so
+they flatter the model's tail; the summary says so (``engines``: ``"test"`` or ``"val"``). That is
+another reason for the wider of the two bounds.
 
 **The tail below the lowest quantile.** The predictive distribution is linear between quantiles; below
 the lowest one (``q_1`` at level ``p_1``) the model says nothing, and the default tail (the density of
@@ -78,6 +82,7 @@ class TailCalibration:
     scales: tuple[float, ...] = ()
     shares: tuple[float, ...] = ()
     units: int = 0  # held-out engines
+    engines: str = ""  # which: "test" (kept apart from fitting and early stopping) or "val" (validation)
     cuts: int = 0  # snapshots scored
     below_before: float | None = None  # share of cuts with T below the model's lowest quantile
     below_after: float | None = None  # ... below the calibrated one
@@ -128,9 +133,19 @@ class TailCalibration:
         return (
             f"lower {self.levels[0]:.0%} quantile: the lower of the model's spread x{self.scales[0]:.2f} and "
             f"{1 - self.shares[0]:.0%} of the median, {self.tail_text()}, from {self.cuts} cuts of "
-            f"{self.units} held-out training engines ({self.below_before:.0%} of them below the model's "
-            f"quantile, {self.below_after:.0%} after)"
+            f"{self.units} held-out training engines{self.engines_text()} ({self.below_before:.0%} of them "
+            f"below the model's quantile, {self.below_after:.0%} after)"
         )
+
+    def engines_text(self) -> str:
+        if self.engines == "test":
+            return " kept apart from fitting and early stopping"
+        if self.engines == "val":
+            return (
+                " — its validation engines, also used for early stopping, which flatters the tail "
+                "(a version trained now keeps calibration engines apart)"
+            )
+        return ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -138,6 +153,7 @@ class TailCalibration:
             "scales": list(self.scales),
             "shares": list(self.shares),
             "units": self.units,
+            "engines": self.engines,
             "cuts": self.cuts,
             "below_before": self.below_before,
             "below_after": self.below_after,
@@ -301,6 +317,8 @@ def tail_calibration(
             return _CACHE[key]
     try:
         held = held_out_data(ws, record)
+        split = record.provenance.split
+        engines = "test" if split is not None and split.test else "val"
         cuts = cut_snapshots(held, cuts_per_unit=cuts_per_unit, min_history=min_history, seed=seed)
         if not len(cuts.units):
             return TailCalibration(int(version_id), note="no held-out training engine to cut")
@@ -312,7 +330,10 @@ def tail_calibration(
     scored = np.isfinite(truth)
     if _median_index(levels) is None or scored.sum() < _MIN_CUTS:
         return TailCalibration(
-            int(version_id), units=len(held.units), note=f"too few scored cuts ({int(scored.sum())})"
+            int(version_id),
+            units=len(held.units),
+            engines=engines,
+            note=f"too few scored cuts ({int(scored.sum())})",
         )
     values, truth = values[scored], truth[scored]
     fitted_levels, scales, shares = fit_tail(levels, values, truth)
@@ -322,6 +343,7 @@ def tail_calibration(
         scales=scales,
         shares=shares,
         units=len(held.units),
+        engines=engines,
         cuts=int(scored.sum()),
     )
     after = calibration.apply(levels, values)

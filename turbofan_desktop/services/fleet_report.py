@@ -23,8 +23,10 @@ from turbofan_desktop.services.fleet import (
     SERVICE_NOW,
     FleetAssessment,
     MaintenancePlan,
+    alarm_rule_summary,
     verdict_line,
 )
+from turbofan_desktop.services.fleet_alarms import DEFAULT_RULE, AlarmRule
 from turbofan_desktop.services.reports import FORMATS, Plot, ReportContent, write_content
 
 if TYPE_CHECKING:
@@ -76,6 +78,8 @@ def _engine_line(row: dict[str, Any], horizon: int) -> tuple[str, str]:
         text += "; anomalies " + ", ".join(
             f"{a['sensor']} {a['start']}-{a['end']}" for a in row["anomalies"][:4]
         )
+    if row.get("alarm") is not None:
+        text += f"; alarm at cycle {row['alarm']}"
     if row["drift"]:
         text += "; drift " + ", ".join(row["drift"])
     if row.get("applicability") not in (None, "ok"):
@@ -95,8 +99,10 @@ def applicability_text(assessment: FleetAssessment) -> str:
     return f"{summary['verdict'].replace('_', ' ')} ({per_file})"
 
 
-def fleet_content(ws: Workspace, assessment: FleetAssessment, plan: MaintenancePlan) -> ReportContent:
-    """The report's content (format-free)."""
+def fleet_content(
+    ws: Workspace, assessment: FleetAssessment, plan: MaintenancePlan, alarm_rule: AlarmRule = DEFAULT_RULE
+) -> ReportContent:
+    """The report's content (format-free); ``alarm_rule`` gives each engine's Alarm and is named once."""
     counts = plan.counts()
     record = ws.registry.get(assessment.rul_version)
     summary = [
@@ -114,6 +120,7 @@ def fleet_content(ws: Workspace, assessment: FleetAssessment, plan: MaintenanceP
             "Lower tail",
             assessment.calibration.summary() if assessment.calibration else "as the model gives it",
         ),
+        ("Alarm rule", alarm_rule_summary(assessment, alarm_rule)["summary"]),
         ("Created", datetime.now(UTC).isoformat(timespec="seconds")),
     ]
     metrics = []
@@ -121,7 +128,7 @@ def fleet_content(ws: Workspace, assessment: FleetAssessment, plan: MaintenanceP
         chosen = plan.action == action
         p = plan.p_fail[chosen]
         metrics.append((action, str(int(chosen.sum())), f"{p.mean():.0%}" if len(p) else "-"))
-    rows = assessment.rows(plan)
+    rows = assessment.rows(plan, alarm_rule)
     lines = [_engine_line(rows[i], plan.horizon) for i in plan.risk_order()]
     versions = [
         (
@@ -168,13 +175,16 @@ def export_fleet_report(
     plan: MaintenancePlan,
     out_path: Path | str,
     fmt: str | None = None,
+    *,
+    alarm_rule: AlarmRule = DEFAULT_RULE,
 ) -> Path:
-    """Write the fleet report (``fmt`` html or pdf; default from the suffix, else html); returns the path."""
+    """Write the fleet report (``fmt`` html or pdf; default from the suffix, else html) with each engine's
+    alarm under ``alarm_rule``; returns the path."""
     out_path = Path(out_path).expanduser()
     fmt = (fmt or ("pdf" if out_path.suffix.lower() == ".pdf" else "html")).lower()
     if fmt not in FORMATS:
         raise ConfigError(f"Report format '{fmt}' is not supported; expected html or pdf.")
-    content = fleet_content(ws, assessment, plan)
+    content = fleet_content(ws, assessment, plan, alarm_rule)
     write_content(content, out_path, fmt)
     return out_path
 

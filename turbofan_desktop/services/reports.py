@@ -559,6 +559,7 @@ def render_html(content: ReportContent) -> str:
 PAGE_SIZE = (8.27, 11.69)  # A4 portrait, inches
 MARGIN = 0.7  # inches on every side
 _CHAR_WIDTH = 0.58  # average glyph width of DejaVu Sans in ems, for wrapping table cells
+_BOLD_WIDER = 1.25  # a bold header's width over the same text's in the regular weight (with room)
 
 
 def _html_to_text(fragment: str) -> str:
@@ -645,7 +646,8 @@ class _PdfFlow:
         if header:  # a long header wraps rather than widening its column
             longest = [max(n, min(len(str(h)), 24)) for n, h in zip(longest, header, strict=True)]
         # the first column (names) as wide as its longest entry, up to 40 %; the others share the rest
-        first = min(0.4 * usable, (longest[0] + 2) * size * _CHAR_WIDTH / 72) if columns > 1 else usable
+        names = max(longest[0], len(str(header[0])) * _BOLD_WIDER if header else 0)  # the header is bold
+        first = min(0.4 * usable, (names + 2) * size * _CHAR_WIDTH / 72) if columns > 1 else usable
         rest = [max(6, min(n, 80)) for n in longest[1:]]
         widths = [first] + [(usable - first) * w / sum(rest) for w in rest]
         line = self._line_height(size)

@@ -19,13 +19,13 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from turbofan_desktop.data.dataset import Dataset, canonical_hash
-from turbofan_desktop.data.split import UnitSplit, split_units
+from turbofan_desktop.data.split import UnitSplit, carve_test_units, split_units
 from turbofan_desktop.data.validation import require_learnable
 from turbofan_desktop.errors import ConfigError, InsufficientDataError, TurbofanError
 from turbofan_desktop.plugins.contract import (
@@ -79,7 +79,9 @@ class TrainRequest:
     config: dict[str, Any] = field(default_factory=dict)
     seed: int = 0
     val_fraction: float = 0.2
-    test_fraction: float = 0.0
+    # None -> the model's task decides (training_split): a RUL model keeps half of the held-out
+    # units apart as calibration engines; 0 keeps every held-out unit for validation.
+    test_fraction: float | None = None
     unit_col: str | None = None
     time_col: str | None = None
 
@@ -282,9 +284,7 @@ def train(
             f"The validation fraction is {request.val_fraction}; expected a number between 0 and 1."
         )
 
-    split = split_units(
-        dataset, val_fraction=request.val_fraction, test_fraction=request.test_fraction, seed=request.seed
-    )
+    split = training_split(spec, dataset, request)
     train_ds, val_ds, test_ds = split.apply(dataset)
     if train_ds.n_rows == 0 or val_ds.n_rows == 0:
         raise InsufficientDataError(
@@ -313,6 +313,30 @@ def train(
 
     runner = executor if executor is not None else ws.executor()
     return TrainSummary.from_results(context.run_targets(runner, targets))
+
+
+#: Share of a RUL model's held-out units kept apart from validation by default (its test split).
+CALIBRATION_SHARE = 0.5
+
+
+def training_split(spec: ModelSpec, dataset: Dataset | Sequence[Any], request: TrainRequest) -> UnitSplit:
+    """The unit split ``request`` trains with.
+
+    A test fraction given is used as given. Without one, a model that predicts RUL keeps
+    :data:`CALIBRATION_SHARE` of its held-out units (``val_fraction``) apart as its test split: engines
+    it never fits on and that neither early stopping nor the plugin's own interval calibration sees,
+    on which the fleet view calibrates the version's lower tail and held-out validation scores it. It
+    fits on exactly the units it would fit on without them. Other models validate on every held-out
+    unit. The split is recorded with the version (``provenance.split``, ``provenance.held_out``).
+    """
+    if request.test_fraction is not None:
+        return split_units(
+            dataset, val_fraction=request.val_fraction, test_fraction=request.test_fraction, seed=request.seed
+        )
+    split = split_units(dataset, val_fraction=request.val_fraction, seed=request.seed)
+    if "rul" in spec.tasks:
+        split = carve_test_units(split, share=CALIBRATION_SHARE)
+    return split
 
 
 def _request_dataset(ws: Workspace, request: TrainRequest) -> Dataset:
@@ -597,4 +621,5 @@ __all__ = [
     "resolve_targets",
     "train",
     "trainable_targets",
+    "training_split",
 ]

@@ -911,10 +911,10 @@ class FleetPanel(QWidget):
             return None
         from turbofan_desktop.services.fleet_report import export_fleet_report
 
-        workspace, assessment, plan = self.workspace, self.assessment, self.plan
+        workspace, assessment, plan, rule = self.workspace, self.assessment, self.plan, self.alarm_rule
 
         def job(progress: ProgressSink, should_stop: ShouldStop) -> Any:
-            return export_fleet_report(workspace, assessment, plan, path)
+            return export_fleet_report(workspace, assessment, plan, path, alarm_rule=rule)
 
         handle = self.jobs.submit("Fleet report", job)
         handle.finished.connect(self._on_report_written)

@@ -113,7 +113,11 @@ class TrainDialog(QDialog):
         self.val_fraction.setSingleStep(0.05)
         self.val_fraction.setDecimals(2)
         self.val_fraction.setValue(0.2)
-        self.val_fraction.setToolTip("Share of the units (engines) held out for validation; split by unit.")
+        self.val_fraction.setToolTip(
+            "Share of the units (engines) held out for validation; split by unit. A model that predicts "
+            "RUL keeps half of them apart from early stopping as calibration engines (the fleet view "
+            "calibrates its tail on them); it fits on the same units either way."
+        )
 
         self.config_area = QScrollArea()
         self.config_area.setWidgetResizable(True)
