@@ -148,7 +148,7 @@ def run_channel(spec, config, channel: str, data: Path, use_cache: bool) -> dict
     else:
         model = spec.build(config, "value", threads=threads)
         started = time.perf_counter()
-        result = model.fit(train, None, progress=lambda e: print(f"    {channel} {e.message}", flush=True))
+        result = model.fit(train, None, progress=lambda e: print_epoch(channel, e))
         fit = fit_summary(result, time.perf_counter() - started, len(train.frame), config)
         model.save(folder / "model")
         fit_file.write_text(json.dumps(fit, indent=2))
@@ -360,8 +360,7 @@ def run_on_executor(
     while works:
         for work in list(works):
             for event in work.running.events():
-                if event.epoch is not None and event.train_loss is not None:
-                    print(f"    {work.channel} {event.message}", flush=True)
+                print_epoch(work.channel, event)
             if work.pid is None:
                 work.pid = executor.busy_worker_pid(work.running)
                 work.cpu_at_start = worker_cpu_seconds(work.pid)
@@ -371,6 +370,12 @@ def run_on_executor(
                     works.remove(work)
                     yield work.channel, row
         time.sleep(POLL_S)
+
+
+def print_epoch(channel: str, event: Any) -> None:
+    """A finished epoch's line (progress within an epoch carries no epoch number)."""
+    if event.epoch is not None and event.message:
+        print(f"    {channel} {event.message}", flush=True)
 
 
 def print_channel(channel: str, row: dict[str, Any]) -> None:
