@@ -35,6 +35,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -318,14 +319,14 @@ def run_on_executor(
             raise SystemExit(f"{work.channel}: {result.error}")
         errors_file = work.folder / "errors.npz"
         if hasattr(result, "artifact"):  # the fit
+            shutil.rmtree(work.folder / "model", ignore_errors=True)  # an older model of this key
             unpack_folder(result.artifact, work.folder / "model")
             fit = fit_summary(result, result.seconds, work.train_rows, config)
             fit["cpu_seconds"] = cpu
             fit["worker"] = result.where.get("worker")
             (work.folder / "fit.json").write_text(json.dumps(fit, indent=2))
             work.fit = fit
-            if use_cache and errors_file.is_file():
-                errors_file.unlink()  # errors of an older model of this key
+            errors_file.unlink(missing_ok=True)  # errors of an older model of this key
             submit_detect(work)
             return None
         meta = json.loads((work.folder / "model" / "meta.json").read_text())
