@@ -23,8 +23,9 @@ Channels run on the project's local executor (turbofan_desktop.services.executor
 spawn-started worker processes (default: one per usable core), each with ``--threads`` torch threads
 (default: the cores shared out), one FitJob per channel (fitted with no validation data, so the plugin
 holds out its share of the training windows as it does in process) and then one PredictJob "detect";
-the longest training files are sent first. Each channel's row carries the worker's CPU seconds for its
-fit (``cpu_seconds``, load-robust where wall times are not).
+the longest training files are sent first, one channel per worker at a time (its detection right
+after its fit). Each channel's row carries the worker's CPU seconds for its fit (``cpu_seconds``,
+load-robust where wall times are not).
 """
 
 from __future__ import annotations
@@ -348,18 +349,22 @@ def run_on_executor(
                 yield channel, channel_row(predicted, scores, seconds, len(work.test.frame), work.fit)
                 continue
         works.append(work)
-    # longest training files first: the last job to start is a short one (a shorter makespan)
+    # longest training files first: the last job to start is a short one (a shorter makespan); one
+    # channel per worker in flight, so a channel's detection runs right after its fit (rows arrive as
+    # the run goes, not all at the end behind every queued fit)
     rows_of = {w.channel: np.load(data / "train" / f"{w.channel}.npy", mmap_mode="r").shape[0] for w in works}
-    works.sort(key=lambda w: -rows_of[w.channel] if w.fit is None else 0)
-    for work in works:
-        folder = work.folder
-        folder.mkdir(parents=True, exist_ok=True)
-        if work.fit is None:
-            submit_fit(work)
-        else:
-            submit_detect(work)
-    while works:
-        for work in list(works):
+    waiting = sorted(works, key=lambda w: -rows_of[w.channel] if w.fit is None else 0)
+    running: list[ChannelWork] = []
+    while waiting or running:
+        while waiting and len(running) < executor.workers:
+            work = waiting.pop(0)
+            work.folder.mkdir(parents=True, exist_ok=True)
+            if work.fit is None:
+                submit_fit(work)
+            else:
+                submit_detect(work)
+            running.append(work)
+        for work in list(running):
             for event in work.running.events():
                 print_epoch(work.channel, event)
             if work.pid is None:
@@ -368,7 +373,7 @@ def run_on_executor(
             if work.running.done():
                 row = finish(work)
                 if row is not None:
-                    works.remove(work)
+                    running.remove(work)
                     yield work.channel, row
         time.sleep(POLL_S)
 
