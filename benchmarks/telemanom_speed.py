@@ -73,6 +73,8 @@ def torch_worker(args: argparse.Namespace) -> int:
     resumed = [0.0, 0.0]  # wall clock and this process's CPU time at the go signal
 
     def on_epoch(event) -> None:
+        if event.epoch is None:  # progress within an epoch (contract.batch_progress): not an epoch's end
+            return
         say(
             {
                 "epoch": event.epoch,

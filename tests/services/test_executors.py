@@ -97,6 +97,14 @@ def test_a_job_returns_metrics_and_a_packed_artifact(small_data):
     assert result.where["executor"] == "inprocess" and result.where["host"]
 
 
+def test_a_job_without_validation_data_fits_and_is_not_evaluated(small_data, pool):
+    """val None (telemanom_nasa.py's jobs): the model holds out its own share; no metrics come back."""
+    job = dataclasses.replace(stub_job(small_data, "mean", name="no-val"), val=None)
+    for result in (run_fit_job(job, lambda event: None, lambda: False), pool.submit(job).result()):
+        assert result.ok and result.metrics == {} and result.artifact, result.error
+        assert result.epochs_run == 1
+
+
 def test_progress_is_throttled_to_twenty_a_second_and_the_last_event_arrives():
     sent: list[ProgressEvent] = []
     throttle = Throttle(sent.append)

@@ -117,7 +117,13 @@ def lost_sentence(lost: list[str], retries: int) -> str:
 
 
 def run_on_worker(
-    job: FitJob, train: DataPayload, val: DataPayload, *, topic: str, job_key: str, allowed_retries: int
+    job: FitJob,
+    train: DataPayload,
+    val: DataPayload | None,
+    *,
+    topic: str,
+    job_key: str,
+    allowed_retries: int,
 ) -> FitResult:
     """The Dask task of one job: check the attempts, train with progress and cancel, return data."""
     from distributed import Event, Variable, get_worker
@@ -305,7 +311,8 @@ class DaskExecutor:
                 return running
             self._jobs[key] = running
         try:
-            train, val = self._shipped(job.train), self._shipped(job.val)
+            train = self._shipped(job.train)
+            val = self._shipped(job.val) if job.val is not None else None
             distributed.Variable(f"{key}-attempts", client=self.client).set([])
             # the data travel as futures (_shipped); threads 0: this executor's, else the worker's share
             bare = dataclasses.replace(job, train=None, val=None, threads=job.threads or self.threads)

@@ -3,7 +3,8 @@
 A :class:`FitJob` is everything one target's training needs, picklable so it can cross a process or
 machine boundary: the model name (and its spec), the target, the config, the thread count and the
 two data splits as :class:`DataPayload` (the data with the hash it had when it was sent, checked on
-arrival). :func:`run_fit_job` builds the model, fits, evaluates, saves the artifact into a temporary
+arrival; no validation split means the model holds out its own share of the training data and the
+job is not evaluated). :func:`run_fit_job` builds the model, fits, evaluates, saves the artifact into a temporary
 folder and returns it packed as a deterministic tar inside a :class:`FitResult`, with the metrics,
 the history and the fit summary. The worker never opens the registry: the process that owns it
 registers the result (:mod:`turbofan_desktop.services.training`).
@@ -78,7 +79,9 @@ def _source_of(dataset: Dataset) -> str | None:
 @dataclass
 class FitJob:
     """One target's training, as data. ``plugin`` is the model's name (``ModelSpec.name``); ``spec``
-    travels along so a worker needs the plugin's package installed but not its registration."""
+    travels along so a worker needs the plugin's package installed but not its registration.
+    ``val`` None: the model is fitted with no validation data (it holds out its own share of the
+    training data) and not evaluated, so the result has no metrics."""
 
     job_id: str
     plugin: str
@@ -87,7 +90,7 @@ class FitJob:
     seed: int
     threads: int
     train: DataPayload
-    val: DataPayload
+    val: DataPayload | None
     spec: ModelSpec | None = None
 
 
@@ -223,16 +226,18 @@ def run_fit_job(job: FitJob, emit: Emit, should_stop: ShouldStop, *, where: dict
     seen = [0]
     try:
         _raise_if_stopped(should_stop)
-        train, val = job.train.verify(), job.val.verify()
+        train = job.train.verify()
+        val = job.val.verify() if job.val is not None else None
         spec = job.spec or spec_named(job.plugin)
         config = build_config(spec.config_class, job.config)
         model = spec.build(config, job.target, threads=job.threads)
         fit = model.fit(train, val, progress=_scaled(throttle, 0.0, FIT_SHARE, seen), should_stop=should_stop)
         _raise_if_stopped(should_stop)
-        metrics = model.evaluate(
-            val, progress=_scaled(throttle, FIT_SHARE, 1.0 - FIT_SHARE), should_stop=should_stop
-        )
-        result.metrics = {str(k): float(v) for k, v in dict(metrics).items()}
+        if val is not None:
+            metrics = model.evaluate(
+                val, progress=_scaled(throttle, FIT_SHARE, 1.0 - FIT_SHARE), should_stop=should_stop
+            )
+            result.metrics = {str(k): float(v) for k, v in dict(metrics).items()}
         _raise_if_stopped(should_stop)
         _record_fit(result, fit)
         result.artifact = _packed_artifact(model, train)
