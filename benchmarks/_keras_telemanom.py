@@ -84,6 +84,7 @@ def run(job: dict) -> dict:
         chunk = starts[first : first + PREDICT_CHUNK]
         x = test[chunk[:, None] + np.arange(l_s)[None, :]]
         predicted[first : first + len(chunk)] = model.predict(x, batch_size=PREDICT_CHUNK, verbose=0)[:, 0]
+    sat_starts, h1_abs_mean, h1_saturated = first_layer_saturation(model, test, starts, l_s)
     out = job["out"]
     tmp = out + ".tmp.npz"
     np.savez(
@@ -93,9 +94,25 @@ def run(job: dict) -> dict:
         val_loss=np.asarray(history.history["val_loss"], dtype=np.float64),
         train_seconds=train_seconds,
         stack=f"keras {keras.__version__} ({keras.backend.backend()})",
+        sat_starts=sat_starts,
+        h1_abs_mean=h1_abs_mean,
+        h1_saturated=h1_saturated,
     )
     os.replace(tmp, out)
     return {"ok": True, "epochs": len(history.history["loss"]), "seconds": train_seconds}
+
+
+SATURATION_STRIDE = 25  # every 25th test window is probed
+SATURATED = 0.95
+
+
+def first_layer_saturation(model, test: np.ndarray, starts: np.ndarray, l_s: int):
+    """The first LSTM's last-step output on every 25th test window: mean |h| and the share of units
+    with |h| > 0.95 (the same probe as ours in ``telemanom_fidelity.py``)."""
+    probe = starts[::SATURATION_STRIDE]
+    x = test[probe[:, None] + np.arange(l_s)[None, :]]
+    h = keras.ops.convert_to_numpy(model.layers[0](x, training=False))[:, -1, :]
+    return probe, np.abs(h).mean(axis=1), (np.abs(h) > SATURATED).mean(axis=1)
 
 
 FALLBACK_CALLS = [0]
