@@ -9,6 +9,7 @@ through worker processes that leaves torch out of the calling process.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -31,7 +32,11 @@ from turbofan_desktop.services.data import load_dataset
 from turbofan_desktop.services.executors import check_executor_spec, executor_for
 from turbofan_desktop.services.executors.inprocess import InProcessExecutor
 from turbofan_desktop.services.executors.jobs import DataPayload, FitJob, Throttle, run_fit_job
-from turbofan_desktop.services.executors.local import LocalProcessExecutor, death_sentence
+from turbofan_desktop.services.executors.local import (
+    LocalProcessExecutor,
+    death_sentence,
+    start_failure_sentence,
+)
 from turbofan_desktop.services.models import check_registry
 from turbofan_desktop.services.training import TrainRequest, train
 
@@ -191,6 +196,74 @@ def test_a_worker_that_segfaults_fails_only_its_job_and_is_replaced(pool, small_
 def test_death_sentences():
     assert death_sentence(-signal.SIGKILL) == "the worker process died (signal SIGKILL)"
     assert death_sentence(3) == "the worker process died (exit code 3)"
+
+
+def finished(running, timeout: float = 120.0):
+    """``running``'s result, polled (fails the test after ``timeout`` instead of hanging it)."""
+    deadline = time.monotonic() + timeout
+    while not running.done():
+        assert time.monotonic() < deadline, f"no result within {timeout} s: the pool stopped serving"
+        time.sleep(0.01)
+    return running.result()
+
+
+def test_a_job_that_cannot_be_sent_fails_with_a_sentence_and_the_pool_serves_on(pool, small_data):
+    unpicklable = stub_job(small_data, "mean", name="unpicklable")
+    unpicklable.config = {**unpicklable.config, "callback": lambda: None}
+    failed = finished(pool.submit(unpicklable))
+    assert failed.error.startswith("the job could not be sent to a worker: ") and not failed.cancelled
+    assert finished(pool.submit(stub_job(small_data, "mean", name="after"))).ok
+
+
+UNGUARDED_SCRIPT = """
+import json, os, sys
+from executor_models import STUB_SPEC
+from turbofan_desktop.services import Workspace
+from turbofan_desktop.services.data import load_dataset
+from turbofan_desktop.services.executors.jobs import DataPayload, FitJob
+from turbofan_desktop.services.executors.local import LocalProcessExecutor
+
+# top-level code, no main guard: each spawn-started worker runs this again while importing the script
+with Workspace.open(sys.argv[2]) as ws:
+    payload = DataPayload.of(load_dataset(ws, sys.argv[1]))
+pool = LocalProcessExecutor(workers=1, threads=1)
+job = FitJob(job_id="unguarded", plugin="stub", target="s_2", config={"behaviour": "mean"}, seed=0,
+             threads=1, train=payload, val=payload, spec=STUB_SPEC)
+result = pool.submit(job).result()
+pool.close()
+print(json.dumps({"pid": os.getpid(), "error": result.error}), flush=True)
+if result.error:
+    sys.exit(1)  # as a service raises the job's error
+"""
+
+
+def test_a_script_without_a_main_guard_fails_with_a_sentence_instead_of_waiting_forever(
+    tmp_path, fd001_small
+):
+    """The script's worker imports the script, whose top-level code submits a job of its own there;
+    that worker cannot start workers while it is being started. Before the fix its dispatcher thread
+    died of it, its job waited forever, and so did the script's (found as a fleet assessment idle for
+    18 minutes). Now the worker's job fails, the worker ends, and the script hears why."""
+    script = tmp_path / "unguarded.py"
+    script.write_text(textwrap.dedent(UNGUARDED_SCRIPT))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(__file__).parent), str(REPO)]))
+    process = subprocess.Popen(
+        [sys.executable, str(script), str(fd001_small["train"]), str(tmp_path / "reg")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        out, err = process.communicate(timeout=240)  # a hang guard: the fixed script ends in seconds
+    finally:
+        with contextlib.suppress(ProcessLookupError):  # the script and its workers, had they hung
+            os.killpg(process.pid, signal.SIGKILL)
+    answers = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    script_answer = next(a for a in answers if a["pid"] == process.pid)
+    worker_answer = next(a for a in answers if a["pid"] != process.pid)
+    assert process.returncode == 1, err
+    assert worker_answer["error"].startswith("no worker process could be started: RuntimeError: ")
+    assert script_answer["error"] == start_failure_sentence(1)
+    assert 'must be under `if __name__ == "__main__":`' in script_answer["error"]
 
 
 # -- training through the executors ---------------------------------------------------------------

@@ -109,6 +109,10 @@ def worker_main(conn: Connection, name: str, threads: int) -> None:
 
     threading.Thread(target=listen, name="turbofan-worker-listener", daemon=True).start()
     where_name = f"{name} (pid {os.getpid()})"
+    try:
+        send(("ready", name))  # the pool tells a failed start from a death while working by it
+    except (OSError, EOFError):
+        return
     while True:
         message = inbox.get()
         if message is None:
@@ -185,6 +189,7 @@ class _Worker:
         self.name = name
         self.job: ProcessJob | None = None
         self.send_lock = threading.Lock()
+        self.ready = False  # worker_main said so: the process got past its start
 
     @property
     def label(self) -> str:
@@ -208,6 +213,17 @@ def death_sentence(exitcode: int | None) -> str:
             name = str(-exitcode)
         return f"the worker process died (signal {name})"
     return f"the worker process died (exit code {exitcode})"
+
+
+def start_failure_sentence(exitcode: int | None) -> str:
+    """Why a worker that ended before it was ready (it never reached :func:`worker_main`) failed
+    its job. The usual cause: a script without a main guard, whose top-level code every
+    spawn-started worker runs again while importing it (and cannot start workers of its own then)."""
+    return (
+        f"the worker process ended while starting (exit code {exitcode}), before it could run the job; "
+        "its error output says why. When the calling program is a Python script, its top-level code "
+        'must be under `if __name__ == "__main__":`, because each worker process imports the script'
+    )
 
 
 class LocalProcessExecutor:
@@ -321,24 +337,50 @@ class LocalProcessExecutor:
             self._wake_writer.send_bytes(b"")
 
     def _loop(self) -> None:
+        """The dispatcher thread. It must never end while jobs wait on it (nobody else would finish
+        them): an unexpected error fails the jobs it holds, with the error, and the loop goes on."""
         while True:
-            with self._lock:
-                if self._closed:
+            try:
+                if not self._step():
                     return
-                self._assign()
-                self._enforce_cancel_deadlines()
-                watched: dict[Any, tuple[str, _Worker | None]] = {self._wake_reader: ("wake", None)}
-                for worker in self._pool:
-                    watched[worker.conn] = ("message", worker)
-                    watched[worker.process.sentinel] = ("ended", worker)
-            for ready in wait(list(watched), timeout=TICK_S):
-                what, worker = watched[ready]
-                if what == "wake":
-                    self._drain_wakeups()
-                elif what == "message":
-                    self._receive(worker)
-                else:
-                    self._reap(worker)
+            except Exception as exc:  # noqa: BLE001 - see the docstring
+                log.exception("the local executor's dispatcher failed")
+                self._fail_everything(f"internal error in the local executor: {type(exc).__name__}: {exc}")
+
+    def _step(self) -> bool:
+        """One round: hand out work, then wait for a message, a worker's end or a wake-up (False: closed)."""
+        with self._lock:
+            if self._closed:
+                return False
+            self._assign()
+            self._enforce_cancel_deadlines()
+            watched: dict[Any, tuple[str, _Worker | None]] = {self._wake_reader: ("wake", None)}
+            for worker in self._pool:
+                watched[worker.conn] = ("message", worker)
+                watched[worker.process.sentinel] = ("ended", worker)
+        for ready in wait(list(watched), timeout=TICK_S):
+            what, worker = watched[ready]
+            if what == "wake":
+                self._drain_wakeups()
+            elif what == "message":
+                self._receive(worker)
+            else:
+                self._reap(worker)
+        return True
+
+    def _fail_everything(self, sentence: str) -> None:
+        """Fail every queued and running job with ``sentence`` (their workers are killed: a worker
+        whose job is abandoned must not send its result to the next one)."""
+        with self._lock:
+            pending, self._pending = list(self._pending), deque()
+            busy = [w for w in self._pool if w.job is not None]
+        for running in pending:
+            running._finish(_failed_result(running.job, sentence))
+        for worker in busy:
+            with contextlib.suppress(OSError, ValueError, AttributeError):
+                worker.process.kill()
+            if worker.job is not None:
+                worker.job._finish(_failed_result(worker.job.job, sentence))
 
     def _drain_wakeups(self) -> None:
         while self._wake_reader.poll():
@@ -358,19 +400,37 @@ class LocalProcessExecutor:
         return worker
 
     def _assign(self) -> None:
-        """Hand queued jobs to idle workers, starting workers up to the pool size."""
+        """Hand queued jobs to idle workers, starting workers up to the pool size. A worker that
+        cannot be started fails the queued jobs with the reason (it is not retried in a loop)."""
         while self._pending:
             idle = next((w for w in self._pool if w.job is None), None)
             if idle is None:
                 if len(self._pool) >= self.workers:
                     return
-                idle = self._spawn()
+                try:
+                    idle = self._spawn()
+                except Exception as exc:  # noqa: BLE001 - e.g. multiprocessing refusing to start one
+                    self._fail_pending(f"no worker process could be started: {_reason(exc)}")
+                    return
             running = self._pending.popleft()
             idle.job = running
-            if not idle.send(("run", running.job.job_id, running.job)):
+            try:
+                sent = idle.send(("run", running.job.job_id, running.job))
+            except Exception as exc:  # noqa: BLE001 - the job cannot be pickled: it fails, not the pool
                 idle.job = None
-                self._pending.appendleft(running)
-                return  # its death is noticed through the sentinel
+                running._finish(
+                    _failed_result(running.job, f"the job could not be sent to a worker: {_reason(exc)}")
+                )
+                continue
+            if not sent:
+                # the worker has gone: the job stays its own, and fails with its death (_reap),
+                # rather than being sent to a replacement that may end the same way, forever
+                return
+
+    def _fail_pending(self, sentence: str) -> None:
+        pending, self._pending = list(self._pending), deque()
+        for running in pending:
+            running._finish(_failed_result(running.job, sentence))
 
     def _enforce_cancel_deadlines(self) -> None:
         now = time.monotonic()
@@ -395,6 +455,9 @@ class LocalProcessExecutor:
 
     def _handle(self, worker: _Worker, message: tuple) -> None:
         kind, job_id = message[0], message[1]
+        if kind == "ready":
+            worker.ready = True
+            return
         running = worker.job
         if running is None or running.job.job_id != job_id:
             return
@@ -421,11 +484,19 @@ class LocalProcessExecutor:
                 running._finish(_failed_result(running.job, "cancelled", cancelled=True, where=where))
             else:
                 self.deaths += 1
-                sentence = death_sentence(worker.process.exitcode)
+                exitcode = worker.process.exitcode
+                started = worker.ready or (exitcode is not None and exitcode < 0)
+                sentence = death_sentence(exitcode) if started else start_failure_sentence(exitcode)
                 log.warning("%s: %s while running job %s", worker.label, sentence, running.job.job_id)
                 running._finish(_failed_result(running.job, sentence, where=where))
         # a replacement starts when there is work for it (_assign), so a worker that cannot even
         # start (a broken installation) is not restarted in a loop
+
+
+def _reason(exc: BaseException) -> str:
+    """An exception as one line (multiprocessing's own messages span several)."""
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _share_of_cores(workers: int) -> int:
@@ -436,4 +507,11 @@ def _share_of_cores(workers: int) -> int:
     return max(1, cores // max(1, workers))
 
 
-__all__ = ["FORCE_AFTER_S", "LocalProcessExecutor", "ProcessJob", "death_sentence", "worker_main"]
+__all__ = [
+    "FORCE_AFTER_S",
+    "LocalProcessExecutor",
+    "ProcessJob",
+    "death_sentence",
+    "start_failure_sentence",
+    "worker_main",
+]
