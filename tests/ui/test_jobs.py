@@ -320,3 +320,18 @@ def test_installed_qt_binding_keeps_singleton_references(tmp_path):
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
     )
     assert result.returncode == 0 and "alive" in result.stdout, result.stderr[-500:]
+
+
+def test_a_worker_is_destroyed_on_the_gui_thread_not_on_its_job_thread(manager, qtbot):
+    """Destroyed on its job's thread, a worker's ~QObject asks for the GIL while holding a Qt
+    connection lock, and a GUI thread connecting a signal at that moment waits for the lock while
+    holding the GIL: the window froze that way once. The worker must die where it was made."""
+    gui = QThread.currentThread()
+    died_on = []
+    handle = manager.submit("quick", lambda progress, should_stop: 1)
+    worker = manager._running[handle.id].worker
+    worker.destroyed.connect(lambda: died_on.append(QThread.currentThread() is gui))
+    with qtbot.waitSignal(handle.finished, timeout=5000):
+        pass
+    qtbot.waitUntil(lambda: bool(died_on), timeout=5000)
+    assert died_on == [True]

@@ -282,6 +282,7 @@ class _Worker(QObject):
         self.stop = stop
         self.log_file = log_file
         self.throttle = ProgressThrottle()
+        self.home = self.thread()  # the GUI thread that made it: where it must be destroyed
 
     def _on_progress(self, progress: Progress) -> None:
         sent = self.throttle.offer(progress)
@@ -314,6 +315,12 @@ class _Worker(QObject):
             else:
                 self.succeeded.emit(self.job_id, result)
         finally:
+            # Back to the GUI thread before the thread ends, so the deleteLater that the thread's
+            # ``finished`` triggers destroys this object there. Destroyed on the job's thread,
+            # ~QObject holds a Qt connection lock (a pool shared with other objects) while PySide
+            # asks for the GIL; the GUI thread, holding the GIL, waiting for that lock in a connect(),
+            # deadlocked the window (seen in a UI test: both threads idle for minutes).
+            self.moveToThread(self.home)
             # quit from inside: JobManager.shutdown() blocks in wait() and cannot run a quit slot
             QThread.currentThread().quit()
 
