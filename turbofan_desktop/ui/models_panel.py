@@ -36,7 +36,7 @@ from PySide6.QtWidgets import (
 from turbofan_desktop.errors import TurbofanError
 from turbofan_desktop.services import models, naming
 from turbofan_desktop.ui.compare_view import CompareDialog, open_comparison
-from turbofan_desktop.ui.dialogs import show_error
+from turbofan_desktop.ui.dialogs import ask_yes_no, show_error
 from turbofan_desktop.ui.drift_badges import DriftBadge
 from turbofan_desktop.ui.jobs import JobHandle, JobManager, event_progress
 from turbofan_desktop.ui.registry_watch import POLL_INTERVAL_S, RegistryWatcher
@@ -446,14 +446,7 @@ class ModelsPanel(QWidget):
         show_error(self, exc, str(self.workspace.settings.log_file))
 
     def _confirm(self, title: str, text: str) -> bool:
-        answer = QMessageBox.question(
-            self,
-            title,
-            text,
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-            QMessageBox.StandardButton.No,
-        )
-        return answer == QMessageBox.StandardButton.Yes
+        return ask_yes_no(self, title, text)
 
     def _changed(self) -> None:
         self.refresh()
