@@ -53,7 +53,14 @@ from typing import Any
 
 from turbofan_desktop.errors import ConfigError
 from turbofan_desktop.plugins.contract import ProgressEvent
-from turbofan_desktop.services.executors.jobs import DataPayload, FitJob, FitResult, drain, run_fit_job
+from turbofan_desktop.services.executors.jobs import (
+    DataPayload,
+    FitJob,
+    FitResult,
+    drain,
+    exception_line,
+    run_fit_job,
+)
 from turbofan_desktop.services.executors.malloc import roomy_thresholds
 
 log = logging.getLogger(__name__)
@@ -235,16 +242,16 @@ class DaskExecutor:
         try:
             self.client = distributed.Client(address, timeout=connect_timeout, set_as_default=False)
         except ssl.SSLError as exc:  # a certificate or key that does not load or is not trusted
-            raise ConfigError(tls_sentence(address, _reason(exc))) from None
+            raise ConfigError(tls_sentence(address, exception_line(exc, first_line=True))) from None
         except (OSError, TimeoutError) as exc:
             raise ConfigError(
-                f"No Dask scheduler answers at {address} ({_reason(exc)}); start one (dask scheduler) "
+                f"No Dask scheduler answers at {address} ({exception_line(exc, first_line=True)}); start one (dask scheduler) "
                 "or check the executor setting."
             ) from None
         except (TypeError, ValueError) as exc:  # distributed's words for TLS settings that do not fit
             if not address.lower().startswith("tls://"):
                 raise
-            raise ConfigError(tls_sentence(address, _reason(exc))) from None
+            raise ConfigError(tls_sentence(address, exception_line(exc, first_line=True))) from None
         self.topic = f"turbofan-progress-{self.client.id}"
         self._jobs: dict[str, DaskJob] = {}
         self._data: dict[str, Any] = {}  # data hash -> the future holding that payload on the cluster
@@ -329,7 +336,8 @@ class DaskExecutor:
             )
         except Exception as exc:  # noqa: BLE001 - a lost scheduler fails this job, not the caller
             running._result = FitResult.failed(
-                job, f"the job could not be sent to the Dask scheduler at {self.address} ({_reason(exc)})"
+                job,
+                f"the job could not be sent to the Dask scheduler at {self.address} ({exception_line(exc, first_line=True)})",
             )
             self._forget(running)
         return running
@@ -388,7 +396,7 @@ class DaskExecutor:
         except distributed.KilledWorker as exc:
             result = FitResult.failed(
                 job,
-                f"the Dask workers running it kept dying; the scheduler gave up ({_reason(exc)})",
+                f"the Dask workers running it kept dying; the scheduler gave up ({exception_line(exc, first_line=True)})",
                 where={"executor": KIND, "host": "", "worker": ""},
             )
         except (Exception, asyncio.CancelledError) as exc:  # a cancelled future raises CancelledError
@@ -398,10 +406,12 @@ class DaskExecutor:
                 result = FitResult.failed(
                     job,
                     f"the Dask scheduler at {self.address} dropped the job (the connection or the "
-                    f"data were lost: {_reason(exc)})",
+                    f"data were lost: {exception_line(exc, first_line=True)})",
                 )
             else:
-                result = FitResult.failed(job, f"the Dask task failed: {_reason(exc)}")
+                result = FitResult.failed(
+                    job, f"the Dask task failed: {exception_line(exc, first_line=True)}"
+                )
         if running.cancel_requested is not None and not result.ok:
             result.cancelled, result.error = True, "cancelled"
         self._forget(running)
@@ -463,11 +473,6 @@ def tls_sentence(address: str, reason: str = "") -> str:
         "file such as ~/.config/dask/distributed.yaml, or DASK_DISTRIBUTED__COMM__TLS__CA_FILE and "
         f"the like; docs/cluster.md){said}."
     )
-
-
-def _reason(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 __all__ = [

@@ -283,6 +283,15 @@ def _packed_artifact(model: Any, train: Dataset) -> bytes:
         return pack_folder(Path(folder))
 
 
+def exception_line(exc: BaseException, *, first_line: bool = False) -> str:
+    """An exception as one line for a job's error sentence: its type and message, the message's lines
+    joined (multiprocessing's own messages span several) or, with ``first_line``, only the first (a
+    remote error may carry a whole traceback)."""
+    text = str(exc).strip()
+    text = text.splitlines()[0] if first_line and text else " ".join(text.split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
 __all__ = [
     "FIT_SHARE",
     "MAX_EVENTS_PER_SECOND",
@@ -290,6 +299,7 @@ __all__ = [
     "FitJob",
     "FitResult",
     "Throttle",
+    "exception_line",
     "run_fit_job",
     "spec_named",
     "worker_identity",

@@ -34,7 +34,14 @@ from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from turbofan_desktop.plugins.contract import ProgressEvent
-from turbofan_desktop.services.executors.jobs import FitJob, FitResult, drain, run_fit_job, worker_identity
+from turbofan_desktop.services.executors.jobs import (
+    FitJob,
+    FitResult,
+    drain,
+    exception_line,
+    run_fit_job,
+    worker_identity,
+)
 from turbofan_desktop.services.executors.malloc import roomy_thresholds
 
 log = logging.getLogger(__name__)
@@ -410,7 +417,7 @@ class LocalProcessExecutor:
                 try:
                     idle = self._spawn()
                 except Exception as exc:  # noqa: BLE001 - e.g. multiprocessing refusing to start one
-                    self._fail_pending(f"no worker process could be started: {_reason(exc)}")
+                    self._fail_pending(f"no worker process could be started: {exception_line(exc)}")
                     return
             running = self._pending.popleft()
             idle.job = running
@@ -419,7 +426,9 @@ class LocalProcessExecutor:
             except Exception as exc:  # noqa: BLE001 - the job cannot be pickled: it fails, not the pool
                 idle.job = None
                 running._finish(
-                    _failed_result(running.job, f"the job could not be sent to a worker: {_reason(exc)}")
+                    _failed_result(
+                        running.job, f"the job could not be sent to a worker: {exception_line(exc)}"
+                    )
                 )
                 continue
             if not sent:
@@ -491,12 +500,6 @@ class LocalProcessExecutor:
                 running._finish(_failed_result(running.job, sentence, where=where))
         # a replacement starts when there is work for it (_assign), so a worker that cannot even
         # start (a broken installation) is not restarted in a loop
-
-
-def _reason(exc: BaseException) -> str:
-    """An exception as one line (multiprocessing's own messages span several)."""
-    text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _share_of_cores(workers: int) -> int:
