@@ -3,7 +3,7 @@
     python benchmarks/fleet_cmapss.py --data /work/shared/data/cmapss --subsets FD001 FD002 FD003 \
         [--horizon 30] [--cost-failure 500 2000] [--cost-visit 50] [--set ensemble=1 --set epochs=15] \
         [--registry DIR] [--json out.json] [--test-fraction 0.2] [--no-calibration] [--alarms | --alarms-only]
-        [--no-speed | --whatif-only [--whatif-repeats N]] [--no-ui]
+        [--no-speed | --whatif-only [--whatif-repeats N]] [--no-ui] [--seed N | --seeds N N ...] [--no-held-out]
 
 Per subset, a Transformer is trained on train_FD00x.txt through the services (as the app does: the
 registry's unit split holds out validation units and, for a RUL model, keeps half of them apart from
@@ -27,6 +27,15 @@ Printed, with H = ``--horizon``:
   the recommended plan; (a) a fixed service interval (engine age in cycles) chosen on the training
   engines' lives to minimise the same cost per engine over the whole life; (b) service now when the
   median RUL < H; (c) perfect knowledge;
+* the decisive band: engines whose median RUL is in [H, 1.5 H), which (b) leaves alone and the plan may
+  service; their mean P(T <= H) against the share that failed within H (where calibration decides);
+* the same costs of the plan and of (b) on the version's **held-out calibration engines**, out of
+  sample (the engines split in two; each half planned with the tail calibration fitted on the other
+  half), and the decisive band there: the data settings may be chosen on, beside the test file;
+* with ``--seeds``: every seed's rows (one version per subset and seed), then per subset and cost the
+  mean ratio of each policy over the seeds and on how many seeds the plan beat (a) and (b) — a test file
+  of 100 engines at C_f 2000 turns on one engine (a failure costs 0.4 of the ratio), so one seed says
+  little;
 * assessment time (model loaded, drift check on) for synthetic fleets of 250 and 2,500 engines made by
   repeating FD001's test units with new ids, and the what-if time for 1,000 engines (median of 20): the
   plan alone (``plan`` from cached quantiles), and the fleet panel's update (plan, table and chart
@@ -61,7 +70,13 @@ import pandas as pd
 from turbofan_desktop.cli._jobs import parse_settings
 from turbofan_desktop.services import Workspace
 from turbofan_desktop.services.data import load_dataset
-from turbofan_desktop.services.fleet import assess, plan, realised_cost
+from turbofan_desktop.services.fleet import (
+    _levels_and_values,
+    assess,
+    failure_probability,
+    plan,
+    realised_cost,
+)
 from turbofan_desktop.services.fleet_alarms import (
     AlarmRule,
     EngineEvidence,
@@ -69,8 +84,14 @@ from turbofan_desktop.services.fleet_alarms import (
     candidate_rules,
     choose_rule,
 )
-from turbofan_desktop.services.inference import detect
+from turbofan_desktop.services.fleet_calibration import (
+    DEFAULT_CUTS_PER_UNIT,
+    calibration_from_cuts,
+    cut_snapshots,
+)
+from turbofan_desktop.services.inference import detect, predict_rul
 from turbofan_desktop.services.training import TrainRequest, train, training_split
+from turbofan_desktop.services.validation import held_out_data
 
 DEFAULT_SETTINGS = {"ensemble": "1", "epochs": "15"}
 ALARM_SENSORS = ["s_4", "s_7", "s_11", "s_12"]
@@ -258,7 +279,7 @@ def policy_costs(assessment, lives: np.ndarray, horizon: int, c_f: float, c_v: f
     ours = assessment.plan(horizon, c_f, c_v)
     tau = fixed_interval(lives, c_f, c_v)
     fixed_at = np.maximum(tau - age, 0.0)  # overdue engines are serviced now
-    median_at = np.where(median < horizon, 0.0, np.nan)
+    median_at = median_rule_at(median, horizon)
 
     def total(service_at):
         return float(
@@ -296,6 +317,69 @@ def policy_costs(assessment, lives: np.ndarray, horizon: int, c_f: float, c_v: f
         "ratio_to_perfect": {k: v / perfect for k, v in rows.items()},
         "unplanned_failures": failures,
         "counts": ours.counts(),
+    }
+
+
+def median_rule_at(median: np.ndarray, horizon: int) -> np.ndarray:
+    """Policy (b): service now when the median RUL is below H, else no visit within H."""
+    return np.where(median < horizon, 0.0, np.nan)
+
+
+def decisive_band(p_fail: np.ndarray, median: np.ndarray, truth: np.ndarray, horizon: int) -> dict:
+    """Engines whose median RUL is in [H, 1.5 H): policy (b) leaves them alone, the plan may service
+    them. Their mean P(T <= H) and the share that did fail within H (reliability where it decides)."""
+    band = (median >= horizon) & (median < 1.5 * horizon)
+    return {
+        "engines": int(band.sum()),
+        "mean_p_fail": float(p_fail[band].mean()) if band.any() else None,
+        "failed_within_h": float((truth[band] <= horizon).mean()) if band.any() else None,
+    }
+
+
+def held_out_check(
+    ws: Workspace, version_id: int, horizon: int, costs: list[float], cost_visit: float, folds: int = 2
+) -> dict:
+    """The plan against (b) on the version's own held-out calibration engines, cut as the tail
+    calibration cuts them, out of sample: the engines are split into ``folds`` groups, and each
+    group's cuts are planned with the calibration fitted on the other groups' cuts. This is the
+    data settings may be chosen on (never a test file). Engines are recovered from the cut ids
+    (``cut_snapshots`` numbers each engine's cuts consecutively)."""
+    record = ws.registry.get(version_id)
+    cuts = cut_snapshots(held_out_data(ws, record))
+    result = predict_rul(ws, version_id, cuts)
+    levels, values = _levels_and_values(result)
+    truth = np.array([float(u.true_rul) for u in result.units])
+    engine = (np.array([int(u.unit) for u in result.units]) - 1) // DEFAULT_CUTS_PER_UNIT
+    groups = np.random.default_rng(0).permutation(np.unique(engine))
+    p_fail = np.zeros(len(truth))
+    service_at = {c_f: np.full(len(truth), np.nan) for c_f in costs}
+    for fold in range(folds):
+        inside = np.isin(engine, groups[fold::folds])
+        fitted = calibration_from_cuts(version_id, levels, values[~inside], truth[~inside])
+        ext_levels, q = fitted.with_tail(levels, fitted.apply(levels, values[inside]))
+        p_fail[inside] = failure_probability(ext_levels, q, float(horizon))
+        for c_f in costs:
+            ours = plan(ext_levels, q, horizon=horizon, cost_failure=c_f, cost_visit=cost_visit)
+            service_at[c_f][inside] = ours.service_at
+    median = values[:, int(np.argmin(np.abs(levels - 0.5)))]
+    perfect = cost_visit * len(truth)
+
+    def ratio(at: np.ndarray, c_f: float) -> float:
+        cost = realised_cost(at, truth, horizon=horizon, cost_failure=c_f, cost_visit=cost_visit)
+        return float(cost.sum() / perfect)
+
+    return {
+        "engines": int(len(groups)),
+        "cuts": int(len(truth)),
+        "band": decisive_band(p_fail, median, truth, horizon),
+        "costs": [
+            {
+                "cost_failure": c_f,
+                "plan": ratio(service_at[c_f], c_f),
+                "median_below_h": ratio(median_rule_at(median, horizon), c_f),
+            }
+            for c_f in costs
+        ],
     }
 
 
@@ -361,6 +445,149 @@ def timed(fn, repeats: int) -> float:
     return statistics.median(times)
 
 
+def subset_row(ws: Workspace, args: argparse.Namespace, settings: dict, sub: str, seed: int) -> dict:
+    """Train (or reuse) ``sub``'s version for ``seed``, assess its test file, print and return the row."""
+    h = args.horizon
+    train_path, test_path = args.data / f"train_{sub}.txt", args.data / f"test_{sub}.txt"
+    version_id, train_seconds = trained_version(ws, train_path, settings, seed, args.test_fraction)
+    assessment = assess(ws, [test_path], rul_version=version_id, calibrate=not args.no_calibration)
+    lives = load_dataset(ws, train_path).unit_lengths().to_numpy(dtype=float)
+    true_rul = np.array([e.true_rul for e in assessment.engines], dtype=float)
+    p = assessment.plan(h, args.cost_failure[0], args.cost_visit).p_fail
+    truth = true_rul <= h
+    precision, recall = precision_recall(p > 0.5, truth)
+    at = np.flatnonzero(np.isclose(assessment.levels, (1.0 - assessment.interval) / 2.0))
+    lower = assessment.quantiles[:, at[0] if len(at) else 0]  # the interval's (not a tail knot)
+    upper = assessment.quantiles[:, -1]
+    row = {
+        "version_id": version_id,
+        "calibration": assessment.calibration.to_dict() if assessment.calibration else None,
+        "train_seconds": train_seconds,
+        "engines": len(assessment),
+        "engines_failing_within_h": int(truth.sum()),
+        "precision": precision,
+        "recall": recall,
+        "brier": float(np.mean((p - truth) ** 2)),
+        "interval_coverage": float(((true_rul >= lower) & (true_rul <= upper)).mean()),
+        "costs": [policy_costs(assessment, lives, h, c_f, args.cost_visit) for c_f in args.cost_failure],
+        "band": decisive_band(p, assessment.raw_quantiles[:, _median_column(assessment)], true_rul, h),
+    }
+    if not args.no_calibration and not args.no_held_out:
+        row["held_out"] = held_out_check(ws, version_id, h, args.cost_failure, args.cost_visit)
+    print(
+        f"{sub}: {row['engines']} engines, {row['engines_failing_within_h']} fail within {h}; "
+        f"P>0.5 precision {precision:.2f} recall {recall:.2f}, Brier {row['brier']:.3f}, "
+        f"interval coverage {row['interval_coverage']:.2f} (version {version_id}, trained {train_seconds:.0f} s)",
+        flush=True,
+    )
+    if assessment.calibration is not None:
+        print(f"  {assessment.calibration.summary()}")
+    for c in row["costs"]:
+        r = c["ratio_to_perfect"]
+        c["beats_fixed_interval_by"] = r["fixed_interval"] - r["plan"]
+        c["beats_median_below_h_by"] = r["median_below_h"] - r["plan"]
+        f = c["unplanned_failures"]
+        print(
+            f"  C_f {c['cost_failure']:g} / C_v {c['cost_visit']:g}: cost / perfect  plan {r['plan']:.2f} "
+            f"({f['plan']} failures; {c['counts']})  fixed interval {c['fixed_interval_cycles']} cycles "
+            f"{r['fixed_interval']:.2f} ({f['fixed_interval']}; over the whole life {r['fixed_interval_whole_life']:.2f})  median<H {r['median_below_h']:.2f} "
+            f"({f['median_below_h']}); plan beats (a) by {c['beats_fixed_interval_by']:+.2f}, "
+            f"(b) by {c['beats_median_below_h_by']:+.2f}",
+            flush=True,
+        )
+    band = row["band"]
+    if band["engines"]:
+        print(
+            f"  engines with a median RUL in [{h}, {1.5 * h:g}): {band['engines']}, mean P(T <= {h}) "
+            f"{band['mean_p_fail']:.2f}, failed within {h}: {band['failed_within_h']:.2f}"
+        )
+    held = row.get("held_out")
+    if held:
+        hb = held["band"]
+        costs = ", ".join(
+            f"C_f {c['cost_failure']:g} plan {c['plan']:.2f} / (b) {c['median_below_h']:.2f}"
+            for c in held["costs"]
+        )
+        print(
+            f"  held-out calibration engines, out of sample ({held['engines']} engines, {held['cuts']} cuts): "
+            f"{costs}; median RUL in [{h}, {1.5 * h:g}): {hb['engines']} cuts, mean P {_num(hb['mean_p_fail'])}, "
+            f"failed {_num(hb['failed_within_h'])}"
+        )
+    return row
+
+
+def _median_column(assessment) -> int:
+    """The median's column of the model's own quantiles (``raw_quantiles``: the model's levels, the
+    last of ``levels`` after any tail knots)."""
+    model_levels = np.asarray(assessment.levels)[-assessment.raw_quantiles.shape[1] :]
+    return int(np.flatnonzero(np.isclose(model_levels, 0.5))[0])
+
+
+def _num(value) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def seed_summary(by_seed: dict, subsets: list[str]) -> dict:
+    """Per subset and failure cost: each policy's ratio to perfect knowledge per seed, their means, and
+    on how many seeds the plan beat (a) and (b) (on the test file and on the held-out engines)."""
+    summary = {}
+    for sub in subsets:
+        rows = [by_seed[seed][sub] for seed in by_seed]
+        per_cost = []
+        for k, first in enumerate(rows[0]["costs"]):
+            ratios = [r["costs"][k]["ratio_to_perfect"] for r in rows]
+            plan_r = [x["plan"] for x in ratios]
+            fixed = [x["fixed_interval"] for x in ratios]
+            median = [x["median_below_h"] for x in ratios]
+            held = [r["held_out"]["costs"][k] for r in rows if r.get("held_out")]
+            per_cost.append(
+                {
+                    "cost_failure": first["cost_failure"],
+                    "plan": plan_r,
+                    "fixed_interval": fixed,
+                    "median_below_h": median,
+                    "mean": {
+                        "plan": float(np.mean(plan_r)),
+                        "fixed_interval": float(np.mean(fixed)),
+                        "median_below_h": float(np.mean(median)),
+                    },
+                    "plan_beats_fixed_interval": int(sum(p < f for p, f in zip(plan_r, fixed, strict=True))),
+                    "plan_beats_median_below_h": int(sum(p < m for p, m in zip(plan_r, median, strict=True))),
+                    "held_out_plan": [c["plan"] for c in held],
+                    "held_out_median_below_h": [c["median_below_h"] for c in held],
+                    "held_out_plan_beats_median_below_h": int(
+                        sum(c["plan"] < c["median_below_h"] for c in held)
+                    ),
+                }
+            )
+        summary[sub] = {"seeds": list(by_seed), "costs": per_cost}
+    return summary
+
+
+def print_seed_summary(summary: dict) -> None:
+    for sub, entry in summary.items():
+        n = len(entry["seeds"])
+        print(f"{sub} over seeds {entry['seeds']}:")
+        for c in entry["costs"]:
+            m = c["mean"]
+            line = (
+                f"  C_f {c['cost_failure']:g}: mean cost / perfect  plan {m['plan']:.3f}  (a) {m['fixed_interval']:.3f}  "
+                f"(b) {m['median_below_h']:.3f}; plan beats (a) on {c['plan_beats_fixed_interval']} of {n} seeds, "
+                f"(b) on {c['plan_beats_median_below_h']} of {n} (per seed plan "
+                + " ".join(f"{x:.2f}" for x in c["plan"])
+                + ", (b) "
+                + " ".join(f"{x:.2f}" for x in c["median_below_h"])
+                + ")"
+            )
+            if c["held_out_plan"]:
+                line += (
+                    f"; held-out engines: plan beats (b) on {c['held_out_plan_beats_median_below_h']} of "
+                    f"{len(c['held_out_plan'])} (mean {np.mean(c['held_out_plan']):.3f} against "
+                    f"{np.mean(c['held_out_median_below_h']):.3f})"
+                )
+            print(line, flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True)
@@ -370,6 +597,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cost-visit", type=float, default=50.0)
     parser.add_argument("--set", action="append", default=[], dest="sets", metavar="KEY=VALUE")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        nargs="+",
+        help="several seeds, one version per subset and seed; prints each and a summary (default: --seed)",
+    )
+    parser.add_argument(
+        "--no-held-out",
+        action="store_true",
+        help="skip the out-of-sample plan on the versions' held-out calibration engines",
+    )
     parser.add_argument("--registry", type=Path, default=Path("/tmp/fleet_benchmark_registry"))
     parser.add_argument("--speed-engines", type=int, nargs=2, default=[250, 2500], metavar=("SMALL", "LARGE"))
     parser.add_argument("--whatif-engines", type=int, default=1000)
@@ -395,74 +633,37 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = {**DEFAULT_SETTINGS, **parse_settings(args.sets)}
     h = args.horizon
+    seeds = args.seeds or [args.seed]
     print(
-        f"settings {settings}, seed {args.seed}, horizon {h}, visit {args.cost_visit:g}, failure {args.cost_failure}"
+        f"settings {settings}, seeds {seeds}, horizon {h}, visit {args.cost_visit:g}, failure {args.cost_failure}"
     )
     out: dict = {
         "settings": settings,
-        "seed": args.seed,
+        "seed": seeds[0],
+        "seeds": seeds,
         "horizon": h,
         "test_fraction": args.test_fraction,
         "subsets": {},
+        "by_seed": {},
     }
     with Workspace.open(args.registry) as ws:
         versions = {}
         if args.alarms or args.alarms_only:
             alarm_settings = {**ALARM_SETTINGS, **parse_settings(args.alarm_set)}
             train_path = args.data / f"train_{args.alarm_subset}.txt"
-            out["alarms"] = alarm_benchmark(ws, train_path, args.alarm_sensors, alarm_settings, args.seed)
+            out["alarms"] = alarm_benchmark(ws, train_path, args.alarm_sensors, alarm_settings, seeds[0])
             print_alarms(out["alarms"])
-        for sub in [] if (args.alarms_only or args.whatif_only) else args.subsets:
-            train_path, test_path = args.data / f"train_{sub}.txt", args.data / f"test_{sub}.txt"
-            version_id, train_seconds = trained_version(
-                ws, train_path, settings, args.seed, args.test_fraction
-            )
-            versions[sub] = version_id
-            assessment = assess(ws, [test_path], rul_version=version_id, calibrate=not args.no_calibration)
-            lives = load_dataset(ws, train_path).unit_lengths().to_numpy(dtype=float)
-            true_rul = np.array([e.true_rul for e in assessment.engines], dtype=float)
-            p = assessment.plan(h, args.cost_failure[0], args.cost_visit).p_fail
-            truth = true_rul <= h
-            precision, recall = precision_recall(p > 0.5, truth)
-            at = np.flatnonzero(np.isclose(assessment.levels, (1.0 - assessment.interval) / 2.0))
-            lower = assessment.quantiles[:, at[0] if len(at) else 0]  # the interval's (not a tail knot)
-            upper = assessment.quantiles[:, -1]
-            row = {
-                "version_id": version_id,
-                "calibration": assessment.calibration.to_dict() if assessment.calibration else None,
-                "train_seconds": train_seconds,
-                "engines": len(assessment),
-                "engines_failing_within_h": int(truth.sum()),
-                "precision": precision,
-                "recall": recall,
-                "brier": float(np.mean((p - truth) ** 2)),
-                "interval_coverage": float(((true_rul >= lower) & (true_rul <= upper)).mean()),
-                "costs": [
-                    policy_costs(assessment, lives, h, c_f, args.cost_visit) for c_f in args.cost_failure
-                ],
-            }
-            out["subsets"][sub] = row
-            print(
-                f"{sub}: {row['engines']} engines, {row['engines_failing_within_h']} fail within {h}; "
-                f"P>0.5 precision {precision:.2f} recall {recall:.2f}, Brier {row['brier']:.3f}, "
-                f"interval coverage {row['interval_coverage']:.2f} (version {version_id}, trained {train_seconds:.0f} s)",
-                flush=True,
-            )
-            if assessment.calibration is not None:
-                print(f"  {assessment.calibration.summary()}")
-            for c in row["costs"]:
-                r = c["ratio_to_perfect"]
-                c["beats_fixed_interval_by"] = r["fixed_interval"] - r["plan"]
-                c["beats_median_below_h_by"] = r["median_below_h"] - r["plan"]
-                f = c["unplanned_failures"]
-                print(
-                    f"  C_f {c['cost_failure']:g} / C_v {c['cost_visit']:g}: cost / perfect  plan {r['plan']:.2f} "
-                    f"({f['plan']} failures; {c['counts']})  fixed interval {c['fixed_interval_cycles']} cycles "
-                    f"{r['fixed_interval']:.2f} ({f['fixed_interval']}; over the whole life {r['fixed_interval_whole_life']:.2f})  median<H {r['median_below_h']:.2f} "
-                    f"({f['median_below_h']}); plan beats (a) by {c['beats_fixed_interval_by']:+.2f}, "
-                    f"(b) by {c['beats_median_below_h_by']:+.2f}",
-                    flush=True,
-                )
+        for seed in [] if (args.alarms_only or args.whatif_only) else seeds:
+            if len(seeds) > 1:
+                print(f"-- seed {seed}", flush=True)
+            rows = {sub: subset_row(ws, args, settings, sub, seed) for sub in args.subsets}
+            out["by_seed"][seed] = rows
+            versions.setdefault(args.subsets[0], rows[args.subsets[0]]["version_id"])
+        if out["by_seed"]:
+            out["subsets"] = out["by_seed"][seeds[0]]
+        if len(out["by_seed"]) > 1:
+            out["summary"] = seed_summary(out["by_seed"], args.subsets)
+            print_seed_summary(out["summary"])
         if args.alarms_only or args.no_speed:
             if args.json:
                 args.json.write_text(json.dumps(out, indent=1, default=str))
@@ -471,7 +672,7 @@ def main(argv: list[str] | None = None) -> int:
         first = args.subsets[0]
         if first not in versions:  # --whatif-only: the version of the first subset, reused or trained
             versions[first] = trained_version(
-                ws, args.data / f"train_{first}.txt", settings, args.seed, args.test_fraction
+                ws, args.data / f"train_{first}.txt", settings, seeds[0], args.test_fraction
             )[0]
         test_path = args.data / f"test_{first}.txt"
         speed = {}

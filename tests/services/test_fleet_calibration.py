@@ -131,3 +131,27 @@ def test_the_tail_shape_is_chosen_on_the_cuts_where_the_model_tail_is_too_thin()
     chosen = failure_probability(levels, knots, 30.0)[near].mean()
     own = failure_probability(LEVELS, values, 30.0)[near].mean()
     assert abs(chosen - observed) < 0.5 * abs(own - observed)
+
+
+def test_a_calibration_from_cuts_scores_only_the_known_lives_and_needs_twenty_of_them():
+    from turbofan_desktop.services.fleet_calibration import calibration_from_cuts, fit_tail_shape
+
+    rng = np.random.default_rng(7)
+    median = rng.uniform(20, 120, 60)
+    truth = median * rng.uniform(0.5, 1.3, 60)
+    values = np.column_stack([median - 5, median, median + 20])
+    unknown = truth.copy()
+    unknown[::2] = np.nan  # 30 cuts scored
+    calibration = calibration_from_cuts(3, LEVELS, values, unknown, units=6, engines="test")
+    scored = np.isfinite(unknown)
+    assert calibration.calibrated and calibration.cuts == 30 and calibration.units == 6
+    assert (calibration.levels, calibration.scales, calibration.shares) == fit_tail(
+        LEVELS, values[scored], truth[scored]
+    )
+    after = calibration.apply(LEVELS, values[scored])
+    shape, size, _, _ = fit_tail_shape(LEVELS, after, truth[scored])
+    assert (calibration.tail_shape, calibration.tail_size) == (shape, size)
+    assert calibration.below_after == pytest.approx((truth[scored] < after[:, 0]).mean())
+    few = calibration_from_cuts(3, LEVELS, values[:19], truth[:19], units=2, engines="val")
+    assert not few.calibrated and "too few scored cuts (19)" in few.note
+    assert np.array_equal(few.apply(LEVELS, values), values)

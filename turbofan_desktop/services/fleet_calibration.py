@@ -287,6 +287,49 @@ def fit_tail_shape(
     return best[0], best[1], own, best[2]
 
 
+def calibration_from_cuts(
+    version_id: int,
+    levels: np.ndarray,
+    values: np.ndarray,
+    truth: np.ndarray,
+    *,
+    units: int = 0,
+    engines: str = "",
+) -> TailCalibration:
+    """The calibration the module docstring describes, from a version's quantiles ``values`` (N, K) at
+    ``levels`` for N held-out cuts and their true remaining lives ``truth`` (N,; NaN: not scored).
+    Uncalibrated, with a note, when the levels have no median or fewer than 20 cuts are scored."""
+    levels = np.asarray(levels, dtype=np.float64)
+    values, truth = np.asarray(values, dtype=np.float64), np.asarray(truth, dtype=np.float64)
+    scored = np.isfinite(truth)
+    if _median_index(levels) is None or scored.sum() < _MIN_CUTS:
+        return TailCalibration(
+            int(version_id), units=units, engines=engines, note=f"too few scored cuts ({int(scored.sum())})"
+        )
+    values, truth = values[scored], truth[scored]
+    fitted_levels, scales, shares = fit_tail(levels, values, truth)
+    calibration = TailCalibration(
+        version_id=int(version_id),
+        levels=fitted_levels,
+        scales=scales,
+        shares=shares,
+        units=units,
+        engines=engines,
+        cuts=int(scored.sum()),
+    )
+    after = calibration.apply(levels, values)
+    shape, size, brier_before, brier_after = fit_tail_shape(levels, after, truth)
+    return replace(
+        calibration,
+        below_before=float((truth < values[:, 0]).mean()),
+        below_after=float((truth < after[:, 0]).mean()),
+        tail_shape=shape,
+        tail_size=size,
+        brier_before=brier_before,
+        brier_after=brier_after,
+    )
+
+
 def tail_calibration(
     ws: Workspace,
     version_id: int,
@@ -327,36 +370,11 @@ def tail_calibration(
         return TailCalibration(int(version_id), note=f"no held-out training engines: {exc}")
     levels, values = _levels_and_values(result)
     truth = np.array([np.nan if u.true_rul is None else float(u.true_rul) for u in result.units])
-    scored = np.isfinite(truth)
-    if _median_index(levels) is None or scored.sum() < _MIN_CUTS:
-        return TailCalibration(
-            int(version_id),
-            units=len(held.units),
-            engines=engines,
-            note=f"too few scored cuts ({int(scored.sum())})",
-        )
-    values, truth = values[scored], truth[scored]
-    fitted_levels, scales, shares = fit_tail(levels, values, truth)
-    calibration = TailCalibration(
-        version_id=int(version_id),
-        levels=fitted_levels,
-        scales=scales,
-        shares=shares,
-        units=len(held.units),
-        engines=engines,
-        cuts=int(scored.sum()),
+    calibration = calibration_from_cuts(
+        int(version_id), levels, values, truth, units=len(held.units), engines=engines
     )
-    after = calibration.apply(levels, values)
-    shape, size, brier_before, brier_after = fit_tail_shape(levels, after, truth)
-    calibration = replace(
-        calibration,
-        below_before=float((truth < values[:, 0]).mean()),
-        below_after=float((truth < after[:, 0]).mean()),
-        tail_shape=shape,
-        tail_size=size,
-        brier_before=brier_before,
-        brier_after=brier_after,
-    )
+    if not calibration.calibrated:
+        return calibration
     with _CACHE_LOCK:
         _CACHE[key] = calibration
         while len(_CACHE) > _CACHE_SIZE:
@@ -366,6 +384,7 @@ def tail_calibration(
 
 __all__ = [
     "TailCalibration",
+    "calibration_from_cuts",
     "conformal_quantile",
     "cut_snapshots",
     "fit_tail",
