@@ -327,7 +327,9 @@ def test_cancel_stops_every_target_of_a_batch_on_local_workers(pool, tmp_path, f
             asked.append(time.monotonic())
         return bool(asked)
 
-    config = dict(TINY["telemanom"], epochs=200, patience=200)
+    # epochs enough that the first target cannot finish before the second worker fits: under load a
+    # worker started afresh (the test before kills one) takes seconds; 200 tiny epochs once were done first
+    config = dict(TINY["telemanom"], epochs=1000, patience=1000)  # the setting's maximum
     request = TrainRequest(
         plugin="telemanom", data_path=fd001_small["train"], targets=["s_2", "s_3", "s_4"], config=config
     )
