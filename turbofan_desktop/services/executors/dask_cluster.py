@@ -242,16 +242,16 @@ class DaskExecutor:
         try:
             self.client = distributed.Client(address, timeout=connect_timeout, set_as_default=False)
         except ssl.SSLError as exc:  # a certificate or key that does not load or is not trusted
-            raise ConfigError(tls_sentence(address, exception_line(exc, first_line=True))) from None
+            raise ConfigError(tls_sentence(address, _reason(exc))) from None
         except (OSError, TimeoutError) as exc:
             raise ConfigError(
-                f"No Dask scheduler answers at {address} ({exception_line(exc, first_line=True)}); start one (dask scheduler) "
+                f"No Dask scheduler answers at {address} ({_reason(exc)}); start one (dask scheduler) "
                 "or check the executor setting."
             ) from None
         except (TypeError, ValueError) as exc:  # distributed's words for TLS settings that do not fit
             if not address.lower().startswith("tls://"):
                 raise
-            raise ConfigError(tls_sentence(address, exception_line(exc, first_line=True))) from None
+            raise ConfigError(tls_sentence(address, _reason(exc))) from None
         self.topic = f"turbofan-progress-{self.client.id}"
         self._jobs: dict[str, DaskJob] = {}
         self._data: dict[str, Any] = {}  # data hash -> the future holding that payload on the cluster
@@ -337,7 +337,7 @@ class DaskExecutor:
         except Exception as exc:  # noqa: BLE001 - a lost scheduler fails this job, not the caller
             running._result = FitResult.failed(
                 job,
-                f"the job could not be sent to the Dask scheduler at {self.address} ({exception_line(exc, first_line=True)})",
+                f"the job could not be sent to the Dask scheduler at {self.address} ({_reason(exc)})",
             )
             self._forget(running)
         return running
@@ -396,7 +396,7 @@ class DaskExecutor:
         except distributed.KilledWorker as exc:
             result = FitResult.failed(
                 job,
-                f"the Dask workers running it kept dying; the scheduler gave up ({exception_line(exc, first_line=True)})",
+                f"the Dask workers running it kept dying; the scheduler gave up ({_reason(exc)})",
                 where={"executor": KIND, "host": "", "worker": ""},
             )
         except (Exception, asyncio.CancelledError) as exc:  # a cancelled future raises CancelledError
@@ -406,12 +406,10 @@ class DaskExecutor:
                 result = FitResult.failed(
                     job,
                     f"the Dask scheduler at {self.address} dropped the job (the connection or the "
-                    f"data were lost: {exception_line(exc, first_line=True)})",
+                    f"data were lost: {_reason(exc)})",
                 )
             else:
-                result = FitResult.failed(
-                    job, f"the Dask task failed: {exception_line(exc, first_line=True)}"
-                )
+                result = FitResult.failed(job, f"the Dask task failed: {_reason(exc)}")
         if running.cancel_requested is not None and not result.ok:
             result.cancelled, result.error = True, "cancelled"
         self._forget(running)
@@ -473,6 +471,11 @@ def tls_sentence(address: str, reason: str = "") -> str:
         "file such as ~/.config/dask/distributed.yaml, or DASK_DISTRIBUTED__COMM__TLS__CA_FILE and "
         f"the like; docs/cluster.md){said}."
     )
+
+
+def _reason(exc: BaseException) -> str:
+    """The first line of an exception (a task's error may carry the worker's whole traceback)."""
+    return exception_line(exc, first_line=True)
 
 
 __all__ = [
