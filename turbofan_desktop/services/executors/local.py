@@ -379,10 +379,8 @@ class LocalProcessExecutor:
         """Fail every queued and running job with ``sentence`` (their workers are killed: a worker
         whose job is abandoned must not send its result to the next one)."""
         with self._lock:
-            pending, self._pending = list(self._pending), deque()
+            self._fail_pending(sentence)
             busy = [w for w in self._pool if w.job is not None]
-        for running in pending:
-            running._finish(_failed_result(running.job, sentence))
         for worker in busy:
             with contextlib.suppress(OSError, ValueError, AttributeError):
                 worker.process.kill()
