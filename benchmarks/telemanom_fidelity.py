@@ -545,6 +545,30 @@ def _corr(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(a[:n], b[:n])[0, 1])
 
 
+def full_length_loss_ratios(rows: list[dict], stack: str) -> dict[str, Any] | None:
+    """Last training and validation loss, this stack over Keras, on the runs where both ran every
+    epoch (no early stopping on either side), paired by channel and seed: where the two training
+    curves end side by side. The training loss is the epoch's mean with dropout on, as Keras reports it."""
+    keras = {(r["channel"], r["seed"]): r for r in rows if r["stack"] == "keras"}
+    train, val = [], []
+    for r in rows:
+        k = keras.get((r["channel"], r["seed"]))
+        if r["stack"] != stack or k is None or not r.get("train_loss") or not k.get("train_loss"):
+            continue
+        if r["epochs"] == r["max_epochs"] == k["epochs"] == k["max_epochs"]:
+            train.append(r["train_loss"][-1] / k["train_loss"][-1])
+            val.append(r["last_val_loss"] / k["last_val_loss"])
+    if not train:
+        return None
+    return {
+        "runs": len(train),
+        "train_ratio_median": float(np.median(train)),
+        "train_higher": int(sum(x > 1 for x in train)),
+        "val_ratio_median": float(np.median(val)),
+        "val_higher": int(sum(x > 1 for x in val)),
+    }
+
+
 def summarise(rows: list[dict], labels: dict, stacks: list[str], channels: list[str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
 
@@ -589,6 +613,7 @@ def summarise(rows: list[dict], labels: dict, stacks: list[str], channels: list[
             },
             "epochs_median": float(np.median([r["epochs"] for r in mine])),
             "stopped_before_max": sum(r["epochs"] < r["max_epochs"] for r in mine),
+            "full_length_loss_vs_keras": full_length_loss_ratios(rows, stack) if stack != "keras" else None,
         }
     return out
 
@@ -655,6 +680,13 @@ def print_report(table: dict, summary: dict, stacks: list[str], exempt: list[str
         for seed, block in s["per_seed"].items():
             print(
                 f"    seed {seed}: TP {block['tp']} FP {block['fp']} FN {block['fn']} F0.5 {fmt(block['f0_5'])}"
+            )
+        ratios = s.get("full_length_loss_vs_keras")
+        if ratios:
+            print(
+                f"    runs where both ran every epoch ({ratios['runs']}), last loss over Keras': training "
+                f"median {ratios['train_ratio_median']:.3f} (higher in {ratios['train_higher']}), validation "
+                f"median {ratios['val_ratio_median']:.3f} (higher in {ratios['val_higher']})"
             )
 
 
