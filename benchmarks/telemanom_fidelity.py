@@ -34,6 +34,8 @@ Keras across seeds, the spread seeds alone give) and the scale ratio mean |e| ou
 test targets leave the training range of the target (e.g. P-15), per seed: the mean |e| on the
 targets inside and outside that range and the share of the first LSTM's units saturated
 (|h| > 0.95 at the last step, every 25th test window) for windows ending inside and outside it.
+Per stack, beside the pooled scores: on the runs where both stacks ran every epoch, the median of
+the last training loss and of the last validation loss over Keras' (where the curves end side by side).
 Trained results are kept under ``--work`` (default ``benchmarks/.cache/telemanom_fidelity``); a
 rerun trains only what is missing. ``--train-deadline`` stops handing out new training jobs after
 that many seconds (jobs run in priority order: the first 8 channels' base seeds first), then scores
